@@ -1,0 +1,3 @@
+from edgecgl.cli import main
+
+main()

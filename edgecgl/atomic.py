@@ -1,0 +1,60 @@
+"""Write outputs so that a crash or Ctrl-C never leaves a half-written file under the final name."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from edgecgl.errors import EdgecglError
+
+
+def check_output(out: Path, inputs: list[Path] | tuple[Path, ...] = (), overwrite: bool = False) -> Path:
+    """Refuse to write over an input, or over an existing output without --overwrite."""
+    out = Path(out)
+    for src in inputs:
+        try:
+            if Path(src).exists() and out.exists() and out.samefile(src):
+                raise EdgecglError(f"output {out} is the input file", "choose another --out path")
+        except OSError:
+            pass
+        if Path(src).resolve() == out.resolve():
+            raise EdgecglError(f"output {out} is the input file", "choose another --out path")
+    if out.exists() and not overwrite:
+        raise EdgecglError(f"output {out} already exists", "pass --overwrite to replace it")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it over ``final`` only if the block succeeds.
+
+    The temp file keeps the final suffix (encoders pick the container from it) and lives in the same
+    folder, so the rename is atomic on POSIX.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    sfx = suffix if suffix is not None else final.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".partial{sfx}", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_bytes_atomic(final: Path, data: bytes) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(final: Path, text: str) -> None:
+    write_bytes_atomic(final, text.encode("utf-8"))

@@ -1,0 +1,176 @@
+"""The bundle: the contract between the training workstation and the vehicle.
+
+A folder with ``manifest.json`` and the model files it names. The runtime knows nothing about training
+beyond this manifest. Loading verifies the format version and every file's sha256.
+
+Model I/O names (stable; documented in the README):
+  content_encoder[_instance]:  image [B,3,H,W] float32 in [-1,1], RGB  ->  content [B,C,H/4,W/4]
+  style_encoder[_instance]:    image [B,3,H,W], domain [B,D] one-hot    ->  style [B,S]
+  generator (shared):          content [B,C,h,w], style [B,S], domain [B,D]  ->  image [B,3,4h,4w] in [-1,1]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecgl.errors import EdgecglError
+
+FORMAT = "edgecgl-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+# Roles the runtime can ask for. The *_instance roles fall back to the global ones when the model
+# shares its encoders between granularities.
+ROLES = (
+    "content_encoder",
+    "content_encoder_instance",
+    "style_encoder",
+    "style_encoder_instance",
+    "generator",
+)
+IO_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "content_encoder": (("image",), ("content",)),
+    "content_encoder_instance": (("image",), ("content",)),
+    "style_encoder": (("image", "domain"), ("style",)),
+    "style_encoder_instance": (("image", "domain"), ("style",)),
+    "generator": (("content", "style", "domain"), ("image",)),
+}
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class StyleStats:
+    """Per-domain Gaussian of style codes: the runtime uses the mean, or samples with a seed."""
+
+    mean: np.ndarray  # [S]
+    cov: np.ndarray  # [S, S]
+
+    def sample(self, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        cov = (self.cov + self.cov.T) / 2 + 1e-6 * np.eye(len(self.mean))
+        return rng.multivariate_normal(self.mean, cov).astype(np.float32)
+
+
+@dataclass
+class Bundle:
+    root: Path
+    manifest: dict[str, Any]
+    domains: list[str]
+    style_dim: int
+    frame_size: tuple[int, int]  # (H, W) working resolution
+    instance_size: tuple[int, int]
+    precision: str
+    models: dict[str, Path]  # role -> ONNX file
+    style_stats: dict[str, dict[str, StyleStats]] = field(
+        default_factory=dict
+    )  # granularity -> domain -> stats
+
+    def model_path(self, role: str) -> Path:
+        if role in self.models:
+            return self.models[role]
+        base = role.removesuffix("_instance")
+        if base in self.models:
+            return self.models[base]
+        raise EdgecglError(f"bundle {self.root} has no '{role}' model", "re-export it with edgecgl export")
+
+    def style(self, domain: str, granularity: str = "global", seed: int | None = None) -> np.ndarray:
+        """[S] style code for a domain: its mean style, or a sample from its Gaussian when ``seed`` is set."""
+        stats = self.style_stats.get(granularity) or self.style_stats.get("global")
+        if not stats or domain not in stats:
+            raise EdgecglError(
+                f"bundle {self.root} has no style statistics for '{domain}'",
+                f"domains in this bundle: {', '.join(self.domains)}",
+            )
+        st = stats[domain]
+        return st.mean.astype(np.float32) if seed is None else st.sample(seed)
+
+
+def _stats_from_json(data: dict[str, Any]) -> dict[str, dict[str, StyleStats]]:
+    out: dict[str, dict[str, StyleStats]] = {}
+    for gran, per_domain in data.items():
+        out[gran] = {
+            d: StyleStats(np.asarray(v["mean"], np.float64), np.asarray(v["cov"], np.float64))
+            for d, v in per_domain.items()
+        }
+    return out
+
+
+def stats_to_json(stats: dict[str, dict[str, StyleStats]]) -> dict[str, Any]:
+    return {
+        g: {d: {"mean": s.mean.tolist(), "cov": s.cov.tolist()} for d, s in per.items()}
+        for g, per in stats.items()
+    }
+
+
+def load_bundle(path: Path, verify: bool = True) -> Bundle:
+    """Read and verify a bundle folder. Any mismatch is a user error that says what to do."""
+    root = Path(path)
+    mpath = root / MANIFEST
+    if not root.is_dir():
+        raise EdgecglError(f"bundle {root} does not exist or is not a folder", "run edgecgl export first")
+    if not mpath.is_file():
+        raise EdgecglError(f"{root} is not a bundle: no {MANIFEST}", "run edgecgl export to make one")
+    try:
+        m = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EdgecglError(f"bundle manifest {mpath} is unreadable: {exc}", "re-export the bundle") from None
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        raise EdgecglError(f"{mpath} is not an edgecgl bundle manifest", "re-export the bundle")
+    if m.get("format_version") != FORMAT_VERSION:
+        raise EdgecglError(
+            f"bundle format version {m.get('format_version')} is not supported (this edgecgl reads {FORMAT_VERSION})",
+            "re-export the bundle with this edgecgl version",
+        )
+    files: dict[str, str] = m.get("files", {})
+    if verify:
+        for rel, digest in files.items():
+            fp = _inside(root, rel)
+            if not fp.is_file():
+                raise EdgecglError(
+                    f"bundle {root} is missing {rel}", "re-export or copy the whole bundle folder"
+                )
+            if sha256_file(fp) != digest:
+                raise EdgecglError(
+                    f"bundle file {rel} does not match its checksum", "the bundle is corrupt; re-export it"
+                )
+    models = {role: _inside(root, spec["file"]) for role, spec in m.get("models", {}).items()}
+    for role, fp in models.items():
+        if fp.name not in files and fp.relative_to(root).as_posix() not in files:
+            raise EdgecglError(
+                f"bundle model '{role}' ({fp.name}) has no checksum in the manifest", "re-export the bundle"
+            )
+    res = m.get("resolution", {})
+    return Bundle(
+        root=root,
+        manifest=m,
+        domains=list(m["domains"]),
+        style_dim=int(m["style_dim"]),
+        frame_size=tuple(res.get("frame", (256, 512))),  # type: ignore[arg-type]
+        instance_size=tuple(res.get("instance", (128, 128))),  # type: ignore[arg-type]
+        precision=str(m.get("precision", "fp32")),
+        models=models,
+        style_stats=_stats_from_json(m.get("style_stats", {})),
+    )
+
+
+def _inside(root: Path, rel: str) -> Path:
+    """A manifest path, refused if it points outside the bundle (a manifest is data, not a path to follow)."""
+    p = (root / rel).resolve()
+    if root.resolve() not in p.parents and p != root.resolve():
+        raise EdgecglError(
+            f"bundle manifest names a file outside the bundle: {rel}", "the bundle is not trustworthy"
+        )
+    return p

@@ -1,0 +1,108 @@
+"""The ``edgecgl`` command. Thin: each subcommand lives in its own module and calls one function.
+
+User errors (EdgecglError) print ``error: <message>`` on stderr and exit 2; ``--debug`` shows the
+traceback. Nothing here imports training code at import time (the runtime must not).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+
+try:  # typer >= 0.20 vendors click as typer._click
+    from typer._click import exceptions as cx
+except ImportError:  # pragma: no cover - older typer
+    from click import exceptions as cx
+
+from edgecgl import __version__
+from edgecgl.cli import (
+    augment_cmd,
+    bench_cmd,
+    calib_cmd,
+    data_cmd,
+    demo_cmd,
+    eval_cmd,
+    export_cmd,
+    image_cmd,
+    train_cmd,
+    video_cmd,
+)
+from edgecgl.cli.common import STATE, console
+from edgecgl.errors import EdgecglError
+
+app = typer.Typer(
+    name="edgecgl",
+    help="Weather translation for dashcam video: train, export to ONNX/TensorRT, translate on the vehicle.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Hide progress bars and status lines."),
+) -> None:
+    STATE.debug = debug
+    STATE.quiet = quiet
+
+
+@app.command()
+def version() -> None:
+    """Print the edgecgl version and the versions of the libraries it runs on.
+
+    Example: edgecgl version
+    """
+    import importlib.metadata as md
+
+    print(f"edgecgl {__version__}")
+    for dist in ("torch", "torchvision", "onnx", "onnxruntime", "av", "ultralytics", "tensorrt"):
+        try:
+            print(f"  {dist} {md.version(dist)}")
+        except md.PackageNotFoundError:
+            print(f"  {dist} not installed")
+
+
+for _mod in (
+    train_cmd,
+    export_cmd,
+    calib_cmd,
+    video_cmd,
+    image_cmd,
+    augment_cmd,
+    eval_cmd,
+    bench_cmd,
+    data_cmd,
+    demo_cmd,
+):
+    _mod.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in args:
+        STATE.debug = True
+    command = typer.main.get_command(app)
+    try:
+        rc = command.main(args=args, prog_name="edgecgl", standalone_mode=False)
+    except EdgecglError as exc:
+        if STATE.debug:
+            traceback.print_exc()
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except cx.NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(0)
+    except cx.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("error: interrupted", highlight=False)
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)

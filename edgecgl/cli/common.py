@@ -1,0 +1,60 @@
+"""What every subcommand shares: global flags, the console, progress bars, friendly path checks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from edgecgl.errors import EdgecglError
+
+
+@dataclass
+class State:
+    debug: bool = False
+    quiet: bool = False
+
+
+STATE = State()
+console = Console(stderr=True)
+
+
+def log(msg: str) -> None:
+    """A status line on stderr (hidden by --quiet)."""
+    if not STATE.quiet:
+        console.print(msg, highlight=False)
+
+
+def progress() -> Progress:
+    """A rich progress bar with rate and ETA; disabled by --quiet or when not a terminal in CI."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=STATE.quiet or os.environ.get("EDGECGL_NO_PROGRESS") == "1",
+        transient=False,
+    )
+
+
+def existing_file(path: Path, what: str = "file") -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise EdgecglError(f"{what} {p} does not exist")
+    if not p.is_file():
+        raise EdgecglError(f"{what} {p} is not a file")
+    return p
+
+
+def existing_dir(path: Path, what: str = "folder") -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise EdgecglError(f"{what} {p} does not exist")
+    if not p.is_dir():
+        raise EdgecglError(f"{what} {p} is not a folder")
+    return p

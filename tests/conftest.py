@@ -1,0 +1,45 @@
+"""Shared fixtures: the shared test assets, markers that skip with a visible reason."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def assets_dir() -> Path | None:
+    env = os.environ.get("EDGECGL_ASSETS")
+    p = Path(env) if env else REPO.parent / "shared" / "assets"
+    return p if p.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    """The shared real assets (BDD100K frames, dashcam clip, YOLOv8n); skip visibly where absent."""
+    p = assets_dir()
+    if p is None:
+        pytest.skip("EDGECGL_ASSETS not set and ../shared/assets absent: real-asset test skipped")
+    return p
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    no_trt = importlib.util.find_spec("tensorrt") is None
+    no_cuda = not _has_cuda()
+    for item in items:
+        if "trt" in item.keywords and no_trt:
+            item.add_marker(pytest.mark.skip(reason="TensorRT is not installed on this machine"))
+        if "gpu" in item.keywords and no_cuda:
+            item.add_marker(pytest.mark.skip(reason="no CUDA device on this machine"))

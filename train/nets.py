@@ -1,0 +1,281 @@
+"""The CGL networks (paper §4 "Training setting"; MUNIT-style parts, DESIGN.md §2).
+
+AdaIN parameters are explicit tensors: ``Decoder.forward(content, adain)`` takes them as an argument, so
+the generator is a pure function of (content, style, domain) that DDP, torch.compile and ONNX handle.
+Domain conditioning is explicit too: the style encoder sees one-hot planes concatenated to the image,
+the MLP sees the one-hot concatenated to the style code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# name -> (dim, n_res, mlp_dim, d_dim, d_max_channels); everything else shared by the presets.
+PRESETS: dict[str, tuple[int, int, int, int, int]] = {
+    "paper": (64, 4, 256, 64, 256),
+    "small": (32, 4, 256, 32, 128),  # ~1/4 of paper FLOPs (channels halve)
+    "tiny": (8, 1, 32, 8, 32),  # tests and CPU demos
+}
+
+
+@dataclass
+class ModelConfig:
+    """Network sizes. ``preset`` fills dim/n_res/mlp_dim/d_dim/d_max_channels unless set to ``custom``."""
+
+    preset: str = "paper"
+    dim: int = 64
+    n_down: int = 2  # content stride 4
+    n_res: int = 4
+    style_dim: int = 8
+    style_down: int = 4
+    mlp_dim: int = 256
+    n_domains: int = 4
+    d_dim: int = 64
+    d_layers_global: int = 6
+    d_layers_instance: int = 5
+    d_max_channels: int = 256
+    share_encoders: bool = False  # paper: E_g and E_o are separate, the generator is shared
+
+    def __post_init__(self) -> None:
+        if self.preset != "custom":
+            if self.preset not in PRESETS:
+                raise ValueError(f"unknown preset '{self.preset}' (choose {', '.join(PRESETS)} or custom)")
+            self.dim, self.n_res, self.mlp_dim, self.d_dim, self.d_max_channels = PRESETS[self.preset]
+
+    @property
+    def content_channels(self) -> int:
+        return self.dim * 2**self.n_down
+
+    @property
+    def n_adain(self) -> int:
+        """Number of AdaIN parameters the MLP emits: per AdaIN layer one shift and one scale per channel."""
+        return self.n_res * 2 * 2 * self.content_channels
+
+
+def _check(x: Tensor, ndim: int, name: str, channels: int | None = None) -> None:
+    if x.dim() != ndim or (channels is not None and x.shape[1] != channels):
+        raise ValueError(f"{name}: expected {ndim}-D tensor with {channels} channels, got {tuple(x.shape)}")
+
+
+class ConvBlock(nn.Sequential):
+    """Reflect-padded conv, optional norm, optional activation."""
+
+    def __init__(self, cin: int, cout: int, k: int, s: int, norm: str = "none", act: str = "relu") -> None:
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d((k - 1) // 2 if s == 1 else 1),
+            nn.Conv2d(cin, cout, k, s),
+        ]
+        if k % 2 == 0 and s == 1:
+            raise ValueError("even kernels are for stride 2")
+        if norm == "in":
+            layers.append(nn.InstanceNorm2d(cout, affine=False))
+        elif norm == "ln":
+            layers.append(nn.GroupNorm(1, cout))  # MUNIT's LayerNorm over (C,H,W) with per-channel affine
+        if act == "relu":
+            layers.append(nn.ReLU(inplace=True))
+        elif act == "lrelu":
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+        super().__init__(*layers)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvBlock(ch, ch, 3, 1, "in", "relu"), ConvBlock(ch, ch, 3, 1, "in", "none")
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class ContentEncoder(nn.Module):
+    """E^c: conv7 s1 -> n_down x conv4 s2 -> n_res residual blocks, InstanceNorm + ReLU."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [ConvBlock(3, cfg.dim, 7, 1, "in")]
+        ch = cfg.dim
+        for _ in range(cfg.n_down):
+            layers.append(ConvBlock(ch, ch * 2, 4, 2, "in"))
+            ch *= 2
+        layers += [ResBlock(ch) for _ in range(cfg.n_res)]
+        self.net = nn.Sequential(*layers)
+        self.out_channels = ch
+
+    def forward(self, image: Tensor) -> Tensor:
+        _check(image, 4, "ContentEncoder.image", 3)
+        return self.net(image)
+
+
+class StyleEncoder(nn.Module):
+    """E^s(x, z_d): conv7 s1 -> style_down x conv4 s2 -> global average pool -> 1x1 to style_dim. No norm."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_domains = cfg.n_domains
+        layers: list[nn.Module] = [ConvBlock(3 + cfg.n_domains, cfg.dim, 7, 1)]
+        ch = cfg.dim
+        for i in range(cfg.style_down):
+            nxt = ch * 2 if i < 2 else ch  # MUNIT: channels double twice, then stay
+            layers.append(ConvBlock(ch, nxt, 4, 2))
+            ch = nxt
+        self.net = nn.Sequential(*layers)
+        self.fc = nn.Conv2d(ch, cfg.style_dim, 1)
+
+    def forward(self, image: Tensor, domain: Tensor) -> Tensor:
+        _check(image, 4, "StyleEncoder.image", 3)
+        _check(domain, 2, "StyleEncoder.domain", self.n_domains)
+        planes = domain[:, :, None, None].expand(-1, -1, image.shape[2], image.shape[3])
+        h = self.net(torch.cat([image, planes], dim=1))
+        return self.fc(h.mean(dim=(2, 3), keepdim=True)).flatten(1)
+
+
+class MLP(nn.Module):
+    """M: (style + domain one-hot) -> mlp_dim -> mlp_dim -> AdaIN parameters."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(cfg.style_dim + cfg.n_domains, cfg.mlp_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(cfg.mlp_dim, cfg.mlp_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(cfg.mlp_dim, cfg.n_adain),
+        )
+
+    def forward(self, style: Tensor, domain: Tensor) -> Tensor:
+        return self.net(torch.cat([style, domain], dim=1))
+
+
+def adain(x: Tensor, shift: Tensor, scale: Tensor, eps: float = 1e-5) -> Tensor:
+    """Instance-normalise x, then apply per-sample, per-channel scale and shift ([B, C] each)."""
+    return F.instance_norm(x, eps=eps) * scale[:, :, None, None] + shift[:, :, None, None]
+
+
+class AdaINResBlock(nn.Module):
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.pad1, self.conv1 = nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3)
+        self.pad2, self.conv2 = nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3)
+
+    def forward(self, x: Tensor, params: Tensor) -> Tensor:
+        """params: [B, 4*C] = (shift1, scale1, shift2, scale2)."""
+        s1, g1, s2, g2 = params.chunk(4, dim=1)
+        h = F.relu(adain(self.conv1(self.pad1(x)), s1, g1))
+        h = adain(self.conv2(self.pad2(h)), s2, g2)
+        return x + h
+
+
+class Decoder(nn.Module):
+    """G's image half: n_res AdaIN residual blocks -> n_down x (nearest x2, conv5, LN, ReLU) -> conv7 -> tanh."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        ch = cfg.content_channels
+        self.channels = ch
+        self.blocks = nn.ModuleList([AdaINResBlock(ch) for _ in range(cfg.n_res)])
+        up: list[nn.Module] = []
+        for _ in range(cfg.n_down):
+            up += [nn.Upsample(scale_factor=2, mode="nearest"), ConvBlock(ch, ch // 2, 5, 1, "ln")]
+            ch //= 2
+        up += [nn.ReflectionPad2d(3), nn.Conv2d(ch, 3, 7), nn.Tanh()]
+        self.up = nn.Sequential(*up)
+
+    def forward(self, content: Tensor, adain_params: Tensor) -> Tensor:
+        _check(content, 4, "Decoder.content", self.channels)
+        expected = len(self.blocks) * 4 * self.channels
+        if adain_params.dim() != 2 or adain_params.shape[1] != expected:
+            raise ValueError(
+                f"Decoder.adain_params: expected [B, {expected}], got {tuple(adain_params.shape)}"
+            )
+        h = content
+        for block, p in zip(self.blocks, adain_params.chunk(len(self.blocks), dim=1), strict=True):
+            h = block(h, p)
+        return self.up(h)
+
+
+class Generator(nn.Module):
+    """The shared generator G(c, s, z_d) = Decoder(c, M(s, z_d)), one for both granularities."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.mlp = MLP(cfg)
+        self.decoder = Decoder(cfg)
+        self.n_domains = cfg.n_domains
+        self.style_dim = cfg.style_dim
+
+    def forward(self, content: Tensor, style: Tensor, domain: Tensor) -> Tensor:
+        _check(style, 2, "Generator.style", self.style_dim)
+        _check(domain, 2, "Generator.domain", self.n_domains)
+        return self.decoder(content, self.mlp(style, domain))
+
+
+class Discriminator(nn.Module):
+    """Two-headed PatchGAN: n_layers conv4 s2 (LeakyReLU 0.2) -> src (1x1 conv) and cls (4x4 conv) heads.
+
+    Channels double from d_dim and are capped at d_max_channels (the literal 64->2048 doubling would be
+    ~45 M parameters per D, far over the paper's 119 MB). The cls head is averaged over space so it also
+    works at the instance resolution; at a 256-px input with 6 layers it is exactly the paper's 4x4 conv.
+    """
+
+    def __init__(self, cfg: ModelConfig, n_layers: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin, ch = 3, cfg.d_dim
+        for _ in range(n_layers):
+            layers += [nn.Conv2d(cin, ch, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+            cin, ch = ch, min(ch * 2, cfg.d_max_channels)
+        self.body = nn.Sequential(*layers)
+        self.src = nn.Conv2d(cin, 1, 1)
+        self.cls = nn.Conv2d(cin, cfg.n_domains, 4)
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        """-> (src [B, 1, h, w] patch critic scores, cls [B, n_domains] domain logits)."""
+        _check(image, 4, "Discriminator.image", 3)
+        h = self.body(image)
+        src = self.src(h)
+        ph, pw = max(0, 4 - h.shape[2]), max(0, 4 - h.shape[3])
+        if ph or pw:
+            h = F.pad(h, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+        return src, self.cls(h).mean(dim=(2, 3))
+
+
+class CGLModel(nn.Module):
+    """Every network of the method. ``instance`` encoders alias the global ones when ``share_encoders``."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.content_enc = ContentEncoder(cfg)
+        self.style_enc = StyleEncoder(cfg)
+        if not cfg.share_encoders:
+            self.content_enc_inst = ContentEncoder(cfg)
+            self.style_enc_inst = StyleEncoder(cfg)
+        self.gen = Generator(cfg)
+        self.dis_global = Discriminator(cfg, cfg.d_layers_global)
+        self.dis_inst = Discriminator(cfg, cfg.d_layers_instance)
+
+    def encoders(self, granularity: str) -> tuple[nn.Module, nn.Module]:
+        """(content encoder, style encoder) for 'global' or 'instance'."""
+        if granularity == "global" or self.cfg.share_encoders:
+            return self.content_enc, self.style_enc
+        return self.content_enc_inst, self.style_enc_inst
+
+    def generator_modules(self) -> nn.ModuleDict:
+        """Everything the generator-side optimizer trains and the inference checkpoint holds."""
+        mods = {"content_enc": self.content_enc, "style_enc": self.style_enc, "gen": self.gen}
+        if not self.cfg.share_encoders:
+            mods.update(content_enc_inst=self.content_enc_inst, style_enc_inst=self.style_enc_inst)
+        return nn.ModuleDict(mods)
+
+    def discriminator_modules(self) -> nn.ModuleDict:
+        return nn.ModuleDict({"dis_global": self.dis_global, "dis_inst": self.dis_inst})
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
