@@ -1,0 +1,172 @@
+"""The generic folder format (also what SynthWeather writes).
+
+::
+
+    ROOT/<domain>/<name>.jpg|jpeg|png          one folder per domain name (sunny, night, cloudy, rainy)
+    ROOT/<domain>/labels/<name>.txt            optional YOLO labels: one ``cls cx cy w h`` line per box,
+                                               normalised to [0, 1]; a 6th column (confidence) is ignored
+    ROOT/pairs.json                            optional (SynthWeather): scene -> per-domain paths, and the
+                                               held-out ``val`` scenes the loader uses as its val split
+
+A missing label file means "no instances". Class ids index ``FOLDER_CLASSES``. Label lines with NaN,
+values outside [0, 1] (beyond a small tolerance), non-positive sizes or the wrong column count are
+rejected and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from edgecgl.train.data.frames import LoadReport, Record
+
+from edgecgl.errors import EdgecglError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# YOLO class ids of the folder format (and of `edgecgl data label`, which maps COCO to these).
+FOLDER_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "person", "motorcycle", "bicycle")
+_TOL = 1e-3
+
+
+def safe_name(name: str, what: str = "name") -> str:
+    """A single path component: no separators, no '..', nothing absolute (path traversal)."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise EdgecglError(f"bad {what} '{name}'", "a plain file or folder name is required (no '/' or '..')")
+    return name
+
+
+def inside(root: Path, rel: str) -> Path:
+    """``root / rel`` if it stays inside ``root`` once resolved, else a user error (path traversal)."""
+    if Path(rel).is_absolute():
+        raise EdgecglError(f"path '{rel}' is absolute", f"paths must be relative to {root}")
+    p = (root / rel).resolve()
+    if not p.is_relative_to(root.resolve()):
+        raise EdgecglError(f"path '{rel}' leaves the dataset root {root}", "remove '..' from the path")
+    return p
+
+
+def parse_yolo(text: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Parse YOLO label text -> (cls [N] int64, boxes [N, 4] normalised xyxy, rejected line count)."""
+    cls, boxes, rejected = [], [], 0
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) not in (5, 6):
+            rejected += 1
+            continue
+        try:
+            c = float(parts[0])
+            cx, cy, w, h = (float(v) for v in parts[1:5])
+        except ValueError:
+            rejected += 1
+            continue
+        vals = (c, cx, cy, w, h)
+        if not all(math.isfinite(v) for v in vals) or c < 0 or c != int(c):
+            rejected += 1
+            continue
+        if not (
+            -_TOL <= cx <= 1 + _TOL and -_TOL <= cy <= 1 + _TOL and 0 < w <= 1 + _TOL and 0 < h <= 1 + _TOL
+        ):
+            rejected += 1
+            continue
+        cls.append(int(c))
+        boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+    return (
+        np.asarray(cls, dtype=np.int64),
+        np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+        rejected,
+    )
+
+
+def format_yolo(cls: Sequence[int], boxes_xyxy: np.ndarray, width: int, height: int) -> str:
+    """Pixel xyxy boxes -> YOLO label text (6 decimals, one line per box, trailing newline)."""
+    lines = []
+    for c, (x1, y1, x2, y2) in zip(cls, np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4), strict=True):
+        cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
+        w, h = (x2 - x1) / width, (y2 - y1) / height
+        lines.append(f"{int(c)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
+    return "".join(line + "\n" for line in lines)
+
+
+def list_images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def looks_like_folder(root: Path, domains: Sequence[str]) -> bool:
+    return root.is_dir() and any(list_images(root / d) for d in domains)
+
+
+def read_val_names(root: Path) -> set[str] | None:
+    """Held-out scene names from a SynthWeather ``pairs.json`` (None when absent)."""
+    p = root / "pairs.json"
+    if not p.is_file():
+        return None
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EdgecglError(f"cannot read {p}: {exc}") from None
+    val = data.get("val") if isinstance(data, dict) else None
+    if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+        raise EdgecglError(f"{p} has no 'val' list of scene names")
+    return set(val)
+
+
+def load_folder(
+    root: Path, domains: Sequence[str], categories: Sequence[str] | None
+) -> tuple[list[Record], LoadReport, set[str] | None]:
+    """Scan ``root`` into records (labels parsed now, images decoded later)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise EdgecglError(f"dataset folder {root} does not exist")
+    if categories is not None:
+        unknown = [c for c in categories if c not in FOLDER_CLASSES]
+        if unknown:
+            raise EdgecglError(
+                f"unknown category '{unknown[0]}' for the folder format",
+                f"valid: {', '.join(FOLDER_CLASSES)}",
+            )
+    keep_ids = None if categories is None else {FOLDER_CLASSES.index(c) for c in categories}
+    report = LoadReport()
+    records: list[Record] = []
+    bad_files: list[str] = []
+    for di, d in enumerate(domains):
+        safe_name(d, "domain name")
+        for img in list_images(root / d):
+            lab = root / d / "labels" / f"{img.stem}.txt"
+            boxes = np.zeros((0, 4), np.float32)
+            cats: tuple[str, ...] = ()
+            if lab.is_file():
+                try:
+                    text = lab.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    report.rejected_labels += 1
+                    bad_files.append(str(lab))
+                    text = ""
+                cls, boxes, rejected = parse_yolo(text)
+                if rejected:
+                    report.rejected_labels += rejected
+                    bad_files.append(str(lab))
+                known = cls < len(FOLDER_CLASSES)
+                if keep_ids is not None:
+                    known &= np.isin(cls, list(keep_ids))
+                report.dropped_boxes += int((~known).sum())
+                cls, boxes = cls[known], boxes[known]
+                cats = tuple(FOLDER_CLASSES[c] for c in cls)
+            records.append(
+                Record(path=str(img), domain=di, boxes=boxes, normalized=True, name=img.stem, categories=cats)
+            )
+    if bad_files:
+        warnings.warn(
+            f"{report.rejected_labels} malformed label line(s) rejected in {len(bad_files)} file(s), "
+            f"e.g. {bad_files[0]}",
+            stacklevel=2,
+        )
+    return records, report, read_val_names(root)

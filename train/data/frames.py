@@ -1,0 +1,186 @@
+"""The dataset every loader returns: a list of records (path, domain, boxes) decoded lazily.
+
+Loaders (folder, BDD100K, INIT) only parse annotations into ``Record``s; decoding, resize/crop, flip,
+box clipping, the train/val split and skipping unreadable files live here, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from edgecgl.train.data.sample import Sample
+from edgecgl.train.data.transforms import UnreadableImage, clip_boxes, hflip, read_rgb, resize_crop, to_tensor
+from torch.utils.data import Dataset
+
+from edgecgl.errors import EdgecglError
+
+SPLITS = ("train", "val", "all")
+
+
+@dataclass
+class Record:
+    """One frame before decoding. ``boxes`` are xyxy pixels, or normalised to [0, 1] when ``normalized``."""
+
+    path: str
+    domain: int
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    normalized: bool = False
+    name: str = ""  # groups paired frames (same scene in several domains) into the same split
+    categories: tuple[str, ...] = ()
+
+
+@dataclass
+class LoadReport:
+    """What a loader dropped while parsing, so the caller can log it once at start-up."""
+
+    excluded_frames: int = 0  # e.g. BDD100K frames that match no domain rule
+    rejected_labels: int = 0  # NaN / out-of-range / malformed label values
+    dropped_boxes: int = 0  # other categories, boxes below min size in source pixels
+    notes: list[str] = field(default_factory=list)
+
+
+def _order_key(seed: int, name: str) -> str:
+    return hashlib.sha1(f"{seed}:{name}".encode()).hexdigest()
+
+
+def split_records(
+    records: list[Record],
+    n_domains: int,
+    split: str,
+    val_fraction: float,
+    seed: int,
+    val_names: set[str] | None = None,
+) -> list[Record]:
+    """Deterministic per-domain split by a seeded hash of the scene name.
+
+    Ordering by ``sha1(seed:name)`` (not by a per-domain shuffle) keeps paired frames — the same scene
+    name in several domains, as SynthWeather writes — on the same side of the split. Each domain with
+    at least two frames keeps at least one on each side when ``val_fraction > 0``. ``val_names`` (from
+    a SynthWeather ``pairs.json``) overrides the hash rule.
+    """
+    if split not in SPLITS:
+        raise EdgecglError(f"unknown split '{split}'", f"choose one of: {', '.join(SPLITS)}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise EdgecglError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if split == "all":
+        return list(records)
+    if val_names is not None:
+        want_val = split == "val"
+        return [r for r in records if (r.name in val_names) == want_val]
+    out: list[Record] = []
+    for d in range(n_domains):
+        items = sorted(
+            (r for r in records if r.domain == d), key=lambda r: _order_key(seed, r.name or r.path)
+        )
+        n = len(items)
+        k = round(val_fraction * n)
+        if val_fraction > 0 and n >= 2:
+            k = min(max(k, 1), n - 1)
+        val_set = {id(r) for r in items[:k]}
+        out += [r for r in items if (id(r) in val_set) == (split == "val")]
+    # Keep the loader's order (sorted paths), which makes indices stable across runs.
+    keep = {id(r) for r in out}
+    return [r for r in records if id(r) in keep]
+
+
+class FrameDataset(Dataset):
+    """Items are ``Sample``s. Unreadable images are skipped and counted, replaced by the next readable
+    frame of the same domain (so per-domain sampling through ``domain_indices()`` stays correct).
+
+    ``skipped`` counts per process: with DataLoader workers each worker has its own copy, so log it
+    from the main process with ``num_workers=0`` or sum what workers report.
+    """
+
+    def __init__(
+        self,
+        records: list[Record],
+        domains: Sequence[str],
+        *,
+        size: tuple[int, int] | None,
+        split: str,
+        flip: bool,
+        min_box: int,
+        source: str,
+        report: LoadReport | None = None,
+        allow_empty_domains: bool = False,
+    ) -> None:
+        self.records = records
+        self.domains = list(domains)
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+        if self.size is not None and (self.size[0] < 1 or self.size[1] < 1):
+            raise EdgecglError(f"bad size {size}", "give (H, W) with positive sides")
+        self.split = split
+        self.flip = flip
+        self.min_box = min_box
+        self.source = source
+        self.report = report or LoadReport()
+        self.skipped = 0
+        self._bad: set[int] = set()
+        self._by_domain: list[list[int]] = [[] for _ in self.domains]
+        self._pos: list[int] = []
+        for i, r in enumerate(records):
+            self._pos.append(len(self._by_domain[r.domain]))
+            self._by_domain[r.domain].append(i)
+        empty = [d for d, idx in zip(self.domains, self._by_domain, strict=True) if not idx]
+        if empty and not allow_empty_domains:
+            raise EdgecglError(
+                f"domain '{empty[0]}' has no images in {source} (split '{split}')",
+                "add images for it, or pass only the domains you have (domains=[...])",
+            )
+        if not records:
+            raise EdgecglError(f"no images in {source} (split '{split}')")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def domain_indices(self) -> list[int]:
+        """The domain of every item, without decoding anything."""
+        return [r.domain for r in self.records]
+
+    def counts(self) -> dict[str, int]:
+        """Images per domain name."""
+        return {d: len(idx) for d, idx in zip(self.domains, self._by_domain, strict=True)}
+
+    def load(self, index: int) -> Sample:
+        """Decode one record; raises ``UnreadableImage`` (``__getitem__`` is the skipping wrapper)."""
+        r = self.records[index]
+        img = read_rgb(r.path, self.size)
+        h, w = img.shape[:2]
+        boxes = np.asarray(r.boxes, dtype=np.float32).reshape(-1, 4).copy()
+        if r.normalized:
+            boxes[:, 0::2] *= w
+            boxes[:, 1::2] *= h
+        boxes = clip_boxes(boxes, h, w, min_box=0.0)
+        img, boxes = resize_crop(img, boxes, self.size, random_crop=self.split == "train")
+        if self.flip and random.random() < 0.5:
+            img, boxes = hflip(img, boxes)
+        boxes = clip_boxes(boxes, img.shape[0], img.shape[1], min_box=float(self.min_box))
+        return Sample(image=to_tensor(img), domain=r.domain, boxes=torch.from_numpy(boxes), path=r.path)
+
+    def __getitem__(self, index: int) -> Sample:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        ring = self._by_domain[self.records[index].domain]
+        start = self._pos[index]
+        for k in range(len(ring)):
+            i = ring[(start + k) % len(ring)]
+            if i in self._bad:
+                continue
+            try:
+                return self.load(i)
+            except UnreadableImage as exc:
+                self._bad.add(i)
+                self.skipped += 1
+                warnings.warn(f"skipped unreadable image {exc}", stacklevel=2)
+        raise EdgecglError(
+            f"no readable image left in domain '{self.domains[self.records[index].domain]}' of {self.source}",
+            f"{self.skipped} unreadable files skipped so far",
+        )

@@ -1,0 +1,124 @@
+"""``open_dataset``: one entry point for every format, by ``KIND:PATH`` or by looking at PATH."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from edgecgl.train.data.frames import FrameDataset, LoadReport, Record, split_records
+
+from edgecgl.domains import DOMAINS
+from edgecgl.errors import EdgecglError
+
+# A loader parses annotations: (path, domains, categories) -> (records, report, val scene names or None).
+Loader = Callable[
+    [Path, Sequence[str], "Sequence[str] | None"], "tuple[list[Record], LoadReport, set[str] | None]"
+]
+
+DEFAULT_MIN_BOX = 4  # pixels of the returned image; smaller boxes carry no usable instance
+
+
+def _folder(path: Path, domains: Sequence[str], categories: Sequence[str] | None):
+    from edgecgl.train.data.folder import load_folder
+
+    return load_folder(path, domains, categories)
+
+
+def _bdd(path: Path, domains: Sequence[str], categories: Sequence[str] | None):
+    from edgecgl.train.data.bdd100k import load_bdd100k
+
+    return load_bdd100k(path, domains, categories)
+
+
+def _init(path: Path, domains: Sequence[str], categories: Sequence[str] | None):
+    from edgecgl.train.data.init import load_init
+
+    return load_init(path, domains, categories)
+
+
+LOADERS: dict[str, Loader] = {"folder": _folder, "bdd100k": _bdd, "init": _init}
+
+
+def detect_kind(path: Path, domains: Sequence[str]) -> str:
+    """Recognise a dataset by its contents; a user error names the formats tried."""
+    from edgecgl.train.data.folder import looks_like_folder
+
+    if not path.exists():
+        raise EdgecglError(f"dataset path {path} does not exist")
+    if looks_like_folder(path, domains):
+        return "folder"
+    try:
+        from edgecgl.train.data.bdd100k import looks_like_bdd100k
+
+        if looks_like_bdd100k(path):
+            return "bdd100k"
+    except ImportError:  # pragma: no cover - loader not built
+        pass
+    try:
+        from edgecgl.train.data.init import looks_like_init
+
+        if looks_like_init(path):
+            return "init"
+    except ImportError:  # pragma: no cover - loader not built
+        pass
+    raise EdgecglError(
+        f"cannot tell which dataset format {path} is",
+        f"expected ROOT/<domain>/*.jpg ({', '.join(domains)}), a BDD100K labels JSON, or INIT annotations; "
+        "or prefix the path with folder:, bdd100k: or init:",
+    )
+
+
+def parse_spec(spec: str, domains: Sequence[str] = DOMAINS) -> tuple[str, Path]:
+    """``KIND:PATH`` -> (kind, path); a plain path -> (detected kind, path)."""
+    spec = str(spec)
+    kind, sep, rest = spec.partition(":")
+    if sep and kind in LOADERS:
+        if not rest:
+            raise EdgecglError(f"dataset spec '{spec}' has no path", f"e.g. {kind}:data/mydata")
+        return kind, Path(rest).expanduser()
+    if sep and len(kind) > 1 and not Path(spec).exists():
+        raise EdgecglError(f"unknown dataset kind '{kind}'", f"use one of: {', '.join(LOADERS)}")
+    path = Path(spec).expanduser()
+    return detect_kind(path, domains), path
+
+
+def open_dataset(
+    spec: str,
+    *,
+    size: tuple[int, int] | None = (128, 256),
+    split: str = "train",
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    flip: bool = False,
+    domains: list[str] | None = None,
+    categories: list[str] | None = None,
+    min_box: int = DEFAULT_MIN_BOX,
+    allow_empty_domains: bool = False,
+) -> FrameDataset:
+    """Open any supported dataset as a ``Dataset[Sample]``.
+
+    ``size=(H, W)``: scale to cover keeping aspect, random crop (train) or centre crop (val/all); None
+    keeps native sizes. ``split``: a seeded per-domain hash split by scene name (paired frames stay
+    together; a SynthWeather ``pairs.json`` fixes the val scenes). ``domains``: names, in the order that
+    defines the domain indices (default ``DOMAINS``); every one must have images unless
+    ``allow_empty_domains``. ``categories``: which instance classes to keep (loader's names; None =
+    the loader's default). ``min_box``: boxes with a side below this many pixels of the returned image
+    are dropped.
+    """
+    doms = list(domains) if domains is not None else list(DOMAINS)
+    if not doms or len(set(doms)) != len(doms):
+        raise EdgecglError(f"bad domain list {doms}", "give distinct domain names")
+    kind, path = parse_spec(spec, doms)
+    records, report, val_names = LOADERS[kind](path, doms, categories)
+    records = split_records(records, len(doms), split, val_fraction, seed, val_names)
+    return FrameDataset(
+        records,
+        doms,
+        size=size,
+        split=split,
+        flip=flip,
+        min_box=min_box,
+        source=f"{kind}:{path}",
+        report=report,
+        allow_empty_domains=allow_empty_domains,
+    )
