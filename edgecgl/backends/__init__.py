@@ -1,0 +1,93 @@
+"""Backend selection: ``--backend auto|tensorrt|onnxruntime|onnxruntime-cuda|onnxruntime-cpu|torch``.
+
+``auto`` tries TensorRT (where the ``tensorrt`` module and our TensorRT backend import and the bundle
+has engines), then ONNX Runtime with CUDA, then ONNX Runtime on the CPU, and logs which it took and why
+it skipped the others. Imports are lazy: selecting ``onnxruntime-cpu`` never imports torch or TensorRT.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+
+from edgecgl.backends.base import Backend
+from edgecgl.bundle import Bundle
+from edgecgl.errors import EdgecglError
+
+CHOICES = ("auto", "tensorrt", "onnxruntime", "onnxruntime-cuda", "onnxruntime-cpu", "torch")
+
+
+def _tensorrt(bundle: Bundle) -> Backend:
+    if importlib.util.find_spec("tensorrt") is None:
+        raise EdgecglError(
+            "TensorRT is not installed", "install it with pip install -e '.[trt]' on a GPU machine"
+        )
+    try:
+        from edgecgl.backends.tensorrt import TensorRTBackend  # owned by the export side
+    except ImportError as exc:
+        raise EdgecglError(f"the TensorRT backend cannot be imported: {exc}") from None
+    return TensorRTBackend(bundle)
+
+
+def _ort(device: str) -> Callable[[Bundle], Backend]:
+    def make(bundle: Bundle) -> Backend:
+        from edgecgl.backends.onnxruntime import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(bundle, device=device)
+
+    return make
+
+
+def _torch(bundle: Bundle) -> Backend:
+    from edgecgl.backends.torch import TorchBackend
+
+    return TorchBackend(bundle)
+
+
+def _ort_cuda_available() -> bool:
+    from edgecgl.backends.onnxruntime import available_providers
+
+    return "CUDAExecutionProvider" in available_providers()
+
+
+def select_backend(bundle: Bundle, name: str = "auto", log: Callable[[str], None] | None = None) -> Backend:
+    """Open ``bundle`` on the named backend; ``auto`` falls back in order and says what it picked."""
+    say = log or (lambda _m: None)
+    key = name.strip().lower()
+    if key not in CHOICES:
+        raise EdgecglError(f"unknown backend '{name}'", f"choose one of: {', '.join(CHOICES)}")
+    if key == "tensorrt":
+        backend = _tensorrt(bundle)
+    elif key == "onnxruntime":
+        backend = _ort("cuda" if _ort_cuda_available() else "cpu")(bundle)
+    elif key == "onnxruntime-cuda":
+        backend = _ort("cuda")(bundle)
+    elif key == "onnxruntime-cpu":
+        backend = _ort("cpu")(bundle)
+    elif key == "torch":
+        backend = _torch(bundle)
+    else:
+        backend = _auto(bundle, say)
+    say(f"backend: {backend.name}")
+    return backend
+
+
+def _auto(bundle: Bundle, say: Callable[[str], None]) -> Backend:
+    skipped: list[str] = []
+    for label, make, usable in (
+        ("tensorrt", _tensorrt, lambda: importlib.util.find_spec("tensorrt") is not None),
+        ("onnxruntime-cuda", _ort("cuda"), _ort_cuda_available),
+    ):
+        if not usable():
+            skipped.append(f"{label} unavailable")
+            continue
+        try:
+            return make(bundle)
+        except EdgecglError as exc:
+            skipped.append(f"{label}: {exc.message}")
+    if skipped:
+        say(f"backend auto: {'; '.join(skipped)}")
+    return _ort("cpu")(bundle)
+
+
+__all__ = ["CHOICES", "Backend", "select_backend"]

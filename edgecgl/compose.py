@@ -1,0 +1,155 @@
+"""Geometry between the camera frame and the networks: letterbox, instance crops, feathered paste-back.
+
+Every function takes and returns plain uint8 / float32 arrays (HWC RGB for images) so each step is
+testable alone. The crop geometry here is the contract the training side uses for instance crops too:
+a detection box grows by ``context * box_w`` left and right and ``context * box_h`` top and bottom, is
+clipped to the frame, and is resized (without keeping aspect) to the instance resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Where the frame sits inside the padded working canvas, to undo the letterbox exactly."""
+
+    src_hw: tuple[int, int]  # original frame (H, W)
+    dst_hw: tuple[int, int]  # working canvas (H, W)
+    inner_hw: tuple[int, int]  # resized frame inside the canvas (H, W)
+    top: int
+    left: int
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
+    """Fit ``image`` (HWC) into ``size`` keeping its aspect, padding the rest by edge replication.
+
+    Replicated edges instead of a flat colour: InstanceNorm statistics in the encoders see the padding,
+    and flat bars shift them more than a continuation of the picture does.
+    """
+    h, w = image.shape[:2]
+    H, W = size
+    scale = min(H / h, W / w)
+    ih, iw = max(1, min(H, round(h * scale))), max(1, min(W, round(w * scale)))
+    resized = resize(image, (ih, iw))
+    top, left = (H - ih) // 2, (W - iw) // 2
+    canvas = cv2.copyMakeBorder(
+        resized, top, H - ih - top, left, W - iw - left, borderType=cv2.BORDER_REPLICATE
+    )
+    return canvas, Letterbox((h, w), (H, W), (ih, iw), top, left)
+
+
+def unletterbox(image: np.ndarray, lb: Letterbox) -> np.ndarray:
+    """Cut the frame back out of the canvas and resize it to the original resolution."""
+    ih, iw = lb.inner_hw
+    inner = image[lb.top : lb.top + ih, lb.left : lb.left + iw]
+    return resize(inner, lb.src_hw)
+
+
+def resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Area filter when shrinking (no aliasing), bilinear when growing."""
+    h, w = image.shape[:2]
+    if (h, w) == tuple(hw):
+        return image
+    interp = cv2.INTER_AREA if hw[0] * hw[1] < h * w else cv2.INTER_LINEAR
+    return cv2.resize(image, (int(hw[1]), int(hw[0])), interpolation=interp)
+
+
+def expand_box(
+    box: tuple[float, float, float, float] | np.ndarray, context: float, frame_hw: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """The crop window for a detection: grown by ``context`` of its size per side, clipped, integer.
+
+    Returns (x1, y1, x2, y2) with x2/y2 exclusive, at least one pixel wide and high.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    bw, bh = max(0.0, x2 - x1), max(0.0, y2 - y1)
+    H, W = frame_hw
+    ex1 = int(np.floor(max(0.0, x1 - context * bw)))
+    ey1 = int(np.floor(max(0.0, y1 - context * bh)))
+    ex2 = int(np.ceil(min(float(W), x2 + context * bw)))
+    ey2 = int(np.ceil(min(float(H), y2 + context * bh)))
+    ex1, ey1 = min(ex1, W - 1), min(ey1, H - 1)
+    return ex1, ey1, max(ex2, ex1 + 1), max(ey2, ey1 + 1)
+
+
+def crop_instances(
+    frame: np.ndarray, boxes: list[tuple[int, int, int, int]], size: tuple[int, int]
+) -> np.ndarray:
+    """[N, h, w, 3] crops of ``frame`` at the (already expanded) windows, resized to ``size``."""
+    h, w = size
+    out = np.empty((len(boxes), h, w, frame.shape[2]), dtype=frame.dtype)
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        out[i] = resize(frame[y1:y2, x1:x2], (h, w))
+    return out
+
+
+def feather_mask(
+    window: tuple[int, int, int, int],
+    box: tuple[float, float, float, float],
+    frame_hw: tuple[int, int],
+    min_feather: int = 2,
+) -> np.ndarray:
+    """float32 alpha over ``window``: 1 on the detection box, ramping smoothly to 0 at the window edge.
+
+    The ramp spans the context margin on each side (at least ``min_feather`` pixels, eaten from the box
+    when the margin is thinner). A side that touches the frame border gets no ramp: nothing lies beyond.
+    """
+    x1, y1, x2, y2 = window
+    H, W = frame_hw
+    bx1, by1, bx2, by2 = (float(v) for v in box)
+
+    def axis(n: int, lo_edge: int, lo_box: float, hi_box: float, hi_edge: int, limit: int) -> np.ndarray:
+        c = np.arange(n, dtype=np.float32) + 0.5 + lo_edge  # pixel centres in frame coordinates
+        a = np.ones(n, dtype=np.float32)
+        if lo_edge > 0:
+            ramp = max(float(min_feather), lo_box - lo_edge)
+            a = np.minimum(a, np.clip((c - lo_edge) / ramp, 0.0, 1.0))
+        if hi_edge < limit:
+            ramp = max(float(min_feather), hi_edge - hi_box)
+            a = np.minimum(a, np.clip((hi_edge - c) / ramp, 0.0, 1.0))
+        return a * a * (3.0 - 2.0 * a)  # smoothstep: no visible kink where the ramp starts
+
+    ax = axis(x2 - x1, x1, bx1, bx2, x2, W)
+    ay = axis(y2 - y1, y1, by1, by2, y2, H)
+    return np.minimum(ay[:, None], ax[None, :])
+
+
+def paste_instances(
+    frame: np.ndarray,
+    crops: np.ndarray,
+    windows: list[tuple[int, int, int, int]],
+    boxes: list[tuple[float, float, float, float]],
+    min_feather: int = 2,
+) -> np.ndarray:
+    """Blend translated crops back into ``frame`` (a copy), largest first so small ones stay on top."""
+    out = frame.astype(np.float32, copy=True)
+    H, W = frame.shape[:2]
+    order = sorted(
+        range(len(windows)), key=lambda i: -(windows[i][2] - windows[i][0]) * (windows[i][3] - windows[i][1])
+    )
+    for i in order:
+        x1, y1, x2, y2 = windows[i]
+        patch = resize(crops[i], (y2 - y1, x2 - x1)).astype(np.float32)
+        alpha = feather_mask(windows[i], boxes[i], (H, W), min_feather)[..., None]
+        region = out[y1:y2, x1:x2]
+        out[y1:y2, x1:x2] = region + alpha * (patch - region)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8) if frame.dtype == np.uint8 else out
+
+
+def to_nchw(images: np.ndarray) -> np.ndarray:
+    """uint8 [N,H,W,3] or [H,W,3] RGB -> float32 [N,3,H,W] in [-1, 1], the networks' input."""
+    if images.ndim == 3:
+        images = images[None]
+    x = images.astype(np.float32).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x / 127.5 - 1.0)
+
+
+def to_uint8(batch: np.ndarray) -> np.ndarray:
+    """float32 [N,3,H,W] in [-1, 1] -> uint8 [N,H,W,3] RGB."""
+    x = (np.clip(batch, -1.0, 1.0) + 1.0) * 127.5
+    return np.rint(x).astype(np.uint8).transpose(0, 2, 3, 1).copy()

@@ -1,0 +1,207 @@
+"""Ultralytics adapter: any model Ultralytics loads (.pt, .onnx, .engine, .tflite) -> our ``Detection``.
+
+Tracking (``model.track(frame, persist=True)``) gives each instance an ID; per ID we keep an EMA-smoothed
+box and a fixed style seed, so an instance neither jitters nor changes look from frame to frame.
+Frames are RGB here; Ultralytics reads numpy arrays as BGR, so the adapter flips channels.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edgecgl.errors import EdgecglError
+
+DEFAULT_MODEL = "yolo26n.pt"
+DEFAULT_CLASSES = ("car", "truck", "bus", "motorcycle", "bicycle", "person")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One instance in full-frame pixel coordinates (x1, y1, x2, y2)."""
+
+    box: tuple[float, float, float, float]
+    cls: str
+    conf: float
+    track_id: int | None = None
+
+
+class DetectorLike(Protocol):
+    def __call__(self, frame: np.ndarray) -> list[Detection]: ...
+
+
+@dataclass
+class DetectorConfig:
+    classes: tuple[str, ...] = DEFAULT_CLASSES
+    conf: float = 0.35
+    min_size: int = 16  # boxes smaller than this (either side, pixels) are not worth translating
+    max_instances: int = 8
+    imgsz: int = 640
+    track: bool = True
+    smooth: float = 0.6  # EMA weight of the previous box; 0 = no smoothing
+    forget_after: int = 30  # frames a track may vanish before its smoothed box is dropped
+
+
+@dataclass
+class _Track:
+    box: np.ndarray
+    last_seen: int
+    seed: int
+
+
+@dataclass
+class BoxSmoother:
+    """Per-track EMA of boxes and a fixed style seed per track (derived from the track ID)."""
+
+    smooth: float = 0.6
+    forget_after: int = 30
+    base_seed: int = 0
+    tracks: dict[int, _Track] = field(default_factory=dict)
+    frame: int = 0
+
+    def update(self, dets: list[Detection]) -> list[Detection]:
+        self.frame += 1
+        out = []
+        for d in dets:
+            if d.track_id is None:
+                out.append(d)
+                continue
+            box = np.asarray(d.box, dtype=np.float64)
+            tr = self.tracks.get(d.track_id)
+            if tr is None:
+                tr = self.tracks[d.track_id] = _Track(box, self.frame, self.base_seed * 100003 + d.track_id)
+            else:
+                tr.box = self.smooth * tr.box + (1.0 - self.smooth) * box
+                tr.last_seen = self.frame
+            out.append(Detection(tuple(float(v) for v in tr.box), d.cls, d.conf, d.track_id))
+        for tid in [t for t, tr in self.tracks.items() if self.frame - tr.last_seen > self.forget_after]:
+            del self.tracks[tid]
+        return out
+
+    def seed(self, track_id: int) -> int:
+        tr = self.tracks.get(track_id)
+        return tr.seed if tr else self.base_seed * 100003 + track_id
+
+
+def filter_detections(dets: list[Detection], cfg: DetectorConfig) -> list[Detection]:
+    """Class filter, confidence, minimum size, then the most confident ``max_instances``."""
+    keep = [
+        d
+        for d in dets
+        if d.cls in cfg.classes
+        and d.conf >= cfg.conf
+        and d.box[2] - d.box[0] >= cfg.min_size
+        and d.box[3] - d.box[1] >= cfg.min_size
+    ]
+    keep.sort(key=lambda d: -d.conf)
+    return keep[: cfg.max_instances]
+
+
+def results_to_detections(result: Any, names: dict[int, str]) -> list[Detection]:
+    """One Ultralytics ``Results`` -> detections (boxes.xyxy, .conf, .cls, .id)."""
+    boxes = result.boxes
+    if boxes is None or len(boxes) == 0:
+        return []
+    xyxy = _np(boxes.xyxy).reshape(-1, 4)
+    conf = _np(boxes.conf).reshape(-1)
+    cls = _np(boxes.cls).reshape(-1).astype(int)
+    ids = boxes.id
+    tids = _np(ids).reshape(-1).astype(int) if ids is not None else [None] * len(xyxy)
+    return [
+        Detection(
+            tuple(float(v) for v in b),
+            names.get(int(c), str(int(c))),
+            float(s),
+            None if t is None else int(t),
+        )
+        for b, c, s, t in zip(xyxy, cls, conf, tids, strict=True)
+    ]
+
+
+def _np(x: Any) -> np.ndarray:
+    return x.cpu().numpy() if hasattr(x, "cpu") else np.asarray(x)
+
+
+class Detector:
+    """Callable: RGB frame -> filtered, tracked, smoothed detections."""
+
+    def __init__(
+        self,
+        model: Any,
+        cfg: DetectorConfig | None = None,
+        base_seed: int = 0,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.cfg = cfg or DetectorConfig()
+        names = getattr(model, "names", None) or {}
+        self.names: dict[int, str] = dict(names) if not isinstance(names, dict) else names
+        ids = [i for i, n in self.names.items() if n in self.cfg.classes]
+        self.class_ids = ids or None
+        self.smoother = BoxSmoother(self.cfg.smooth, self.cfg.forget_after, base_seed)
+        self.tracking = self.cfg.track and hasattr(model, "track")
+        if self.tracking and importlib.util.find_spec("lap") is None:
+            # Ultralytics' trackers need `lap` and try to pip-install it when missing; offline that fails.
+            self.tracking = False
+            if log:
+                log("detector: `lap` is not installed, tracking off (pip install lap)")
+
+    def __call__(self, frame: np.ndarray) -> list[Detection]:
+        bgr = np.ascontiguousarray(frame[..., ::-1])
+        kw = {"conf": self.cfg.conf, "classes": self.class_ids, "imgsz": self.cfg.imgsz, "verbose": False}
+        results = (
+            self.model.track(bgr, persist=True, **kw) if self.tracking else self.model.predict(bgr, **kw)
+        )
+        dets = filter_detections(results_to_detections(results[0], self.names), self.cfg)
+        return self.smoother.update(dets)
+
+    def style_seed(self, track_id: int) -> int:
+        return self.smoother.seed(track_id)
+
+
+def load_detector(
+    path: str | Path | None,
+    cfg: DetectorConfig | None = None,
+    base_seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> Detector:
+    """Load an Ultralytics model. The default name is fetched by Ultralytics where online."""
+    spec = str(path) if path else DEFAULT_MODEL
+    is_default_name = path is None
+    if not is_default_name and not Path(spec).exists():
+        raise EdgecglError(
+            f"detector {spec} does not exist",
+            "give an Ultralytics model file with --detector PATH (offline machines need a local file), or --no-instances",
+        )
+    try:
+        from ultralytics import YOLO
+    except ImportError:
+        raise EdgecglError(
+            "ultralytics is not installed", "pip install ultralytics, or use --no-instances"
+        ) from None
+    try:
+        model = YOLO(spec, task="detect")
+    except Exception as exc:  # noqa: BLE001 - download/parse failures are the user's to fix
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        hint = (
+            "this machine may be offline: give a local model with --detector PATH, or use --no-instances"
+            if is_default_name
+            else "give a model file Ultralytics can load (.pt, .onnx, .engine, .tflite)"
+        )
+        raise EdgecglError(f"cannot load detector {spec}: {first}", hint) from None
+    if log:
+        log(f"detector: {spec} ({'tracking' if cfg is None or cfg.track else 'no tracking'})")
+    return Detector(model, cfg, base_seed, log)
+
+
+def parse_classes(text: str | Sequence[str]) -> tuple[str, ...]:
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = tuple(s.strip() for s in items if s.strip())
+    if not out:
+        raise EdgecglError("no detector classes given", f"e.g. --classes {','.join(DEFAULT_CLASSES)}")
+    return out

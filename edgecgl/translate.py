@@ -1,0 +1,103 @@
+"""The translator: a backend, a bundle and one target style, applied to frames and batches of crops.
+
+The style is fixed when the translator is made (one style per video): the domain's mean style, a
+sample from the domain's Gaussian (``style_seed``), or the style encoder's code for a reference image
+(``style_ref``). Instance crops use the *global* style by default (cross-granularity: the instance looks
+like it belongs to the translated scene).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgecgl.backends.base import Backend
+from edgecgl.bundle import Bundle
+from edgecgl.compose import letterbox, resize, to_nchw, to_uint8, unletterbox
+from edgecgl.domains import domain_index, one_hot
+from edgecgl.errors import EdgecglError
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'256x512' -> (256, 512): height x width, both positive multiples of 4 (the network stride)."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        h, w = (int(p) for p in parts)
+    except ValueError:
+        raise EdgecglError(f"bad --size '{text}'", "give HxW, e.g. --size 256x512") from None
+    if h <= 0 or w <= 0 or h % 4 or w % 4:
+        raise EdgecglError(
+            f"--size {h}x{w} is not a multiple of 4 in both sides",
+            f"the network stride is 4; try --size {max(4, round(h / 4) * 4)}x{max(4, round(w / 4) * 4)}",
+        )
+    return h, w
+
+
+def read_image(path: Path) -> np.ndarray:
+    """uint8 HWC RGB, or a user error naming the file."""
+    import cv2
+
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    if img is None:
+        raise EdgecglError(f"cannot read image {path}", "give a JPEG or PNG file")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class Translator:
+    """Translate frames and crops to one target domain with one style code."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        bundle: Bundle,
+        domain: str,
+        style_seed: int | None = None,
+        style_ref: np.ndarray | None = None,
+        frame_size: tuple[int, int] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.bundle = bundle
+        self.domain = bundle.domains[domain_index(domain, bundle.domains)]
+        self.domain_onehot = one_hot(domain_index(self.domain, bundle.domains), len(bundle.domains))
+        self.frame_size = tuple(frame_size or bundle.frame_size)
+        self.instance_size = tuple(bundle.instance_size)
+        if style_ref is not None:
+            canvas = resize(style_ref, self.frame_size)  # pooled statistics: aspect does not matter here
+            self.style = backend.encode_style(to_nchw(canvas), self.domain_onehot, "global")[0]
+            self.style_source = "reference image"
+        else:
+            self.style = bundle.style(self.domain, "global", style_seed)
+            self.style_source = "mean" if style_seed is None else f"seed {style_seed}"
+        self.style = np.asarray(self.style, dtype=np.float32).reshape(-1)
+        if self.style.shape[0] != bundle.style_dim:
+            raise EdgecglError(
+                f"style code has {self.style.shape[0]} values, bundle expects {bundle.style_dim}",
+                "re-export the bundle",
+            )
+
+    def translate_canvas(self, canvas: np.ndarray) -> np.ndarray:
+        """uint8 [H,W,3] at the working resolution -> translated uint8 [H,W,3]."""
+        content = self.backend.encode_content(to_nchw(canvas), "global")
+        out = self.backend.generate(content, self.style[None], self.domain_onehot)
+        return to_uint8(out)[0]
+
+    def translate_frame(self, frame: np.ndarray) -> np.ndarray:
+        """Any-size uint8 RGB frame -> translated frame of the same size (letterboxed through the net)."""
+        canvas, lb = letterbox(frame, self.frame_size)
+        return unletterbox(self.translate_canvas(canvas), lb)
+
+    def translate_crops(self, crops: np.ndarray, styles: np.ndarray | None = None) -> np.ndarray:
+        """uint8 [N,h,w,3] crops at the instance resolution -> translated, in ONE batched call per net.
+
+        ``styles`` [N,S] overrides the global style per crop (e.g. one fixed style per track).
+        """
+        n = crops.shape[0]
+        if n == 0:
+            return crops.copy()
+        if styles is None:
+            styles = np.repeat(self.style[None], n, axis=0)
+        domain = np.repeat(self.domain_onehot, n, axis=0)
+        content = self.backend.encode_content(to_nchw(crops), "instance")
+        return to_uint8(self.backend.generate(content, styles.astype(np.float32), domain))

@@ -1,0 +1,104 @@
+"""Backends on a tiny exported bundle: shapes, selection, and agreement with the torch modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecgl.backends import select_backend
+from edgecgl.bundle import load_bundle
+from edgecgl.domains import one_hot
+from edgecgl.errors import EdgecglError
+from tests.runtime_helpers import FRAME, tiny_bundle_for
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory):
+    return load_bundle(tiny_bundle_for(tmp_path_factory))
+
+
+def test_onnxruntime_cpu_shapes(bundle) -> None:
+    be = select_backend(bundle, "onnxruntime-cpu")
+    assert be.name == "onnxruntime-cpu"
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 3, *FRAME)).astype(np.float32)
+    c = be.encode_content(x)
+    assert c.shape[0] == 3 and c.shape[2:] == (FRAME[0] // 4, FRAME[1] // 4)
+    ci = be.encode_content(x[:, :, :16, :16], "instance")
+    assert ci.shape[2:] == (4, 4)
+    dom = one_hot(1, 4, 3)
+    s = be.encode_style(x, dom)
+    assert s.shape == (3, bundle.style_dim)
+    y = be.generate(c, s, dom)
+    assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
+
+
+def test_onnxruntime_rejects_bad_shapes(bundle) -> None:
+    be = select_backend(bundle, "onnxruntime-cpu")
+    with pytest.raises(ValueError, match="multiples of 4"):
+        be.encode_content(np.zeros((1, 3, 30, 64), np.float32))
+    with pytest.raises(ValueError, match="granularity"):
+        be.encode_content(np.zeros((1, 3, 32, 64), np.float32), "object")
+
+
+def test_auto_falls_back_to_cpu_and_logs(bundle) -> None:
+    said: list[str] = []
+    be = select_backend(bundle, "auto", log=said.append)
+    assert be.name.startswith("onnxruntime")
+    assert any("backend:" in m for m in said)
+
+
+def test_unknown_backend_lists_choices(bundle) -> None:
+    with pytest.raises(EdgecglError, match="unknown backend") as ei:
+        select_backend(bundle, "openvino")
+    assert "onnxruntime-cpu" in (ei.value.hint or "")
+
+
+def test_ort_matches_torch_modules(bundle, tmp_path_factory) -> None:
+    """The ONNX graphs compute what the torch modules compute (same seed -> same weights)."""
+    import torch
+    from edgecgl.train.nets import CGLModel, ModelConfig
+
+    torch.manual_seed(0)
+    model = CGLModel(ModelConfig(preset="tiny")).eval()
+    be = select_backend(bundle, "onnxruntime-cpu")
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 3, *FRAME)).astype(np.float32)
+    dom = one_hot(2, 4, 2)
+    s = np.random.default_rng(2).standard_normal((2, 8)).astype(np.float32)
+    with torch.no_grad():
+        ref = model.gen(
+            model.content_enc(torch.from_numpy(x)), torch.from_numpy(s), torch.from_numpy(dom)
+        ).numpy()
+    got = be.generate(be.encode_content(x), s, dom)
+    assert np.abs(got - ref).max() < 1e-4
+
+
+def test_torch_backend_unavailable_without_pt2(bundle) -> None:
+    with pytest.raises(EdgecglError, match=r"\.pt2|torch"):
+        select_backend(bundle, "torch")
+
+
+def test_tensorrt_backend_clear_error_when_absent(bundle) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here")
+    with pytest.raises(EdgecglError, match="TensorRT"):
+        select_backend(bundle, "tensorrt")
+
+
+def test_broken_onnx_is_a_user_error(tmp_path: Path, tmp_path_factory) -> None:
+    import json
+    import shutil
+
+    from edgecgl.bundle import sha256_file
+
+    root = tmp_path / "b"
+    shutil.copytree(tiny_bundle_for(tmp_path_factory), root)
+    (root / "generator.onnx").write_bytes(b"not onnx")
+    m = json.loads((root / "manifest.json").read_text())
+    m["files"]["generator.onnx"] = sha256_file(root / "generator.onnx")
+    (root / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(EdgecglError, match="cannot load"):
+        select_backend(load_bundle(root), "onnxruntime-cpu")

@@ -1,0 +1,139 @@
+"""One frame through the pipeline with a fake detector: where pixels come from, and the stats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgecgl.backends import select_backend
+from edgecgl.bundle import load_bundle
+from edgecgl.compose import expand_box, feather_mask, resize
+from edgecgl.detect import Detection
+from edgecgl.errors import EdgecglError
+from edgecgl.pipeline import Pipeline, PipelineConfig, RunStats
+from edgecgl.translate import Translator, parse_size
+from tests.runtime_helpers import clip_frames, tiny_bundle_for
+
+
+class FakeDetector:
+    """Returns fixed boxes on chosen frames; counts calls."""
+
+    def __init__(self, boxes: list[tuple[float, float, float, float]], every: int = 1) -> None:
+        self.boxes, self.every, self.calls = boxes, every, 0
+
+    def __call__(self, frame: np.ndarray) -> list[Detection]:
+        self.calls += 1
+        if (self.calls - 1) % self.every:
+            return []
+        return [Detection(b, "car", 0.9, i + 1) for i, b in enumerate(self.boxes)]
+
+
+@pytest.fixture(scope="module")
+def translator(tmp_path_factory: pytest.TempPathFactory) -> Translator:
+    bundle = load_bundle(tiny_bundle_for(tmp_path_factory))
+    return Translator(select_backend(bundle, "onnxruntime-cpu"), bundle, "night")
+
+
+def test_pixels_come_from_global_outside_and_instance_inside(translator: Translator) -> None:
+    frame = clip_frames(1, (72, 120))[0]
+    box = (40.0, 20.0, 80.0, 52.0)
+    pipe = Pipeline(translator, FakeDetector([box]), PipelineConfig(context=0.25))
+    res = pipe(frame)
+    glob = translator.translate_frame(frame)
+    win = expand_box(box, 0.25, frame.shape[:2])
+    assert res.windows == [win]
+    x1, y1, x2, y2 = win
+    # outside the crop window: exactly the global translation
+    outside = np.ones(frame.shape[:2], bool)
+    outside[y1:y2, x1:x2] = False
+    assert np.array_equal(res.image[outside], glob[outside])
+    # inside the box: exactly the instance translation (resized back to the window)
+    crop = resize(frame[y1:y2, x1:x2], translator.instance_size)
+    inst = resize(translator.translate_crops(crop[None])[0], (y2 - y1, x2 - x1))
+    bx1, by1, bx2, by2 = (int(v) for v in box)
+    got = res.image[by1:by2, bx1:bx2].astype(int)
+    want = inst[by1 - y1 : by2 - y1, bx1 - x1 : bx2 - x1].astype(int)
+    assert np.abs(got - want).max() <= 1
+    assert not np.array_equal(inst[by1 - y1 : by2 - y1, bx1 - x1 : bx2 - x1], glob[by1:by2, bx1:bx2])
+    # the margin is a blend of the two, weighted by the feather mask
+    alpha = feather_mask(win, box, frame.shape[:2])[..., None]
+    blend = glob[y1:y2, x1:x2] * (1 - alpha) + inst * alpha
+    assert np.abs(res.image[y1:y2, x1:x2].astype(float) - blend).max() <= 1.0
+    ramp = (alpha[..., 0] > 0.05) & (alpha[..., 0] < 0.95)
+    assert ramp.sum() > 0
+
+
+def test_frames_without_detections_are_global_only(translator: Translator) -> None:
+    frames = clip_frames(2, (40, 64))
+    pipe = Pipeline(translator, FakeDetector([(10.0, 10.0, 30.0, 30.0)], every=2))
+    stats = RunStats()
+    with_det, without = pipe(frames[0]), pipe(frames[1])
+    stats.add(with_det)
+    stats.add(without)
+    assert len(with_det.detections) == 1 and without.detections == []
+    assert np.array_equal(without.image, translator.translate_frame(frames[1]))
+    assert stats.frames == 2 and stats.frames_with_instances == 1 and stats.instances == 1
+    s = stats.summary()
+    assert {"detect", "frame", "instances", "compose"} <= set(s["stages_ms"])
+    assert s["stages_ms"]["frame"]["p50_ms"] > 0
+
+
+def test_output_at_input_resolution(translator: Translator) -> None:
+    frame = clip_frames(1, (50, 130))[0]
+    out = Pipeline(translator)(frame)
+    assert out.image.shape == frame.shape and out.image.dtype == np.uint8
+
+
+def test_crops_are_one_batched_call(translator: Translator) -> None:
+    calls: list[int] = []
+    be = translator.backend
+    orig = be.generate
+
+    def spy(content, style, domain):
+        calls.append(content.shape[0])
+        return orig(content, style, domain)
+
+    be.generate = spy  # type: ignore[method-assign]
+    try:
+        boxes = [(2.0, 2.0, 20.0, 20.0), (30.0, 5.0, 60.0, 30.0), (5.0, 25.0, 25.0, 38.0)]
+        Pipeline(translator, FakeDetector(boxes))(clip_frames(1, (40, 64))[0])
+    finally:
+        del be.generate
+    assert calls == [1, 3]
+
+
+def test_style_seed_and_reference_change_the_style(translator: Translator) -> None:
+    b = translator.bundle
+    t_seed = Translator(translator.backend, b, "night", style_seed=3)
+    ref = clip_frames(1, (40, 64))[0]
+    t_ref = Translator(translator.backend, b, "night", style_ref=ref)
+    assert not np.allclose(t_seed.style, translator.style)
+    assert t_ref.style.shape == translator.style.shape and t_ref.style_source == "reference image"
+    assert np.allclose(Translator(translator.backend, b, "night", style_seed=3).style, t_seed.style)
+
+
+def test_track_styles_are_fixed_per_track(translator: Translator) -> None:
+    pipe = Pipeline(
+        translator, FakeDetector([(2.0, 2.0, 20.0, 20.0)]), PipelineConfig(instance_style="track")
+    )
+    frame = clip_frames(1, (40, 64))[0]
+    assert np.array_equal(pipe(frame).image, pipe(frame).image)
+
+
+def test_unknown_domain_lists_valid(translator: Translator) -> None:
+    with pytest.raises(EdgecglError, match="unknown domain") as ei:
+        Translator(translator.backend, translator.bundle, "snowy")
+    assert "night" in (ei.value.hint or "")
+
+
+@pytest.mark.parametrize("text", ["30x64", "32x62", "abc", "0x64"])
+def test_size_must_be_multiple_of_4(text: str) -> None:
+    with pytest.raises(EdgecglError):
+        parse_size(text)
+    assert parse_size("32x64") == (32, 64)
+
+
+def test_working_size_override(translator: Translator) -> None:
+    t = Translator(translator.backend, translator.bundle, "rainy", frame_size=(16, 32))
+    frame = clip_frames(1, (40, 64))[0]
+    assert t.translate_frame(frame).shape == frame.shape
