@@ -7,6 +7,11 @@ Model I/O names (stable; documented in the README):
   content_encoder[_instance]:  image [B,3,H,W] float32 in [-1,1], RGB  ->  content [B,C,H/4,W/4]
   style_encoder[_instance]:    image [B,3,H,W], domain [B,D] one-hot    ->  style [B,S]
   generator (shared):          content [B,C,h,w], style [B,S], domain [B,D]  ->  image [B,3,4h,4w] in [-1,1]
+
+A ``models`` entry (written by ``edgecgl.export.bundle``): ``file`` (the ONNX to run, at the entry's
+``precision``), ``fp32`` (the FP32 ONNX), ``torch`` (a torch.export ``.pt2``, FP32, optional),
+``inputs``/``outputs`` (names), ``shapes``, and after ``edgecgl export --engine`` ``engine`` (a TensorRT
+plan) with its sidecar ``<engine>.json`` (TensorRT version, GPU, compute capability).
 """
 
 from __future__ import annotations

@@ -1,18 +1,121 @@
-"""``edgecgl export``."""
+"""``edgecgl export``: checkpoint -> bundle (ONNX, FP16, INT8), TensorRT engines, verification."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from edgecgl.errors import NotAvailableYet
+from edgecgl.cli.common import log
+from edgecgl.errors import EdgecglError
+
+
+def resolve_checkpoint(source: Path | None, runs_root: Path = Path("runs/train")) -> Path:
+    """A model.pt, a run folder, or (none given) the newest run's ``checkpoints/model.pt``."""
+    from edgecgl.runs import newest
+
+    if source is None:
+        run = newest(runs_root, must_contain="checkpoints/model.pt")
+        ckpt = run / "checkpoints" / "model.pt"
+        log(f"exporting the newest run: {ckpt}")
+        return ckpt
+    src = Path(source)
+    if src.is_file():
+        return src
+    for cand in (src / "checkpoints" / "model.pt", src / "model.pt"):
+        if cand.is_file():
+            return cand
+    if src.exists():
+        raise EdgecglError(f"{src} holds no model.pt", "give a run folder or its checkpoints/model.pt")
+    raise EdgecglError(f"{src} does not exist", "give a run folder or a model.pt written by edgecgl train")
 
 
 def register(app: typer.Typer) -> None:
     @app.command(
         "export",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        epilog="Example: edgecgl export --fp16 --out bundles/synth",
+        epilog=(
+            "Examples: edgecgl export --out bundles/synth | edgecgl export runs/train/000-synth-tiny "
+            "--int8 --calib calib.npz --out bundles/synth-int8 | edgecgl export --engine bundles/synth | "
+            "edgecgl export --verify bundles/synth"
+        ),
     )
-    def export_(ctx: typer.Context) -> None:
-        """Export a trained model to an ONNX/TensorRT bundle. (planned)"""
-        raise NotAvailableYet("'edgecgl export' is not available yet", "it is planned; see the README")
+    def export_(
+        source: Path | None = typer.Argument(
+            None,
+            help="Run folder or model.pt (default: the newest runs/train/*/checkpoints/model.pt); "
+            "with --engine/--verify alone, an existing bundle.",
+            show_default=False,
+        ),
+        out: Path | None = typer.Option(None, "--out", "-o", help="Bundle folder to write."),
+        fp16: bool = typer.Option(False, "--fp16", help="Mixed FP16 graphs (InstanceNorm and I/O in FP32)."),
+        int8: bool = typer.Option(False, "--int8", help="INT8 Q/DQ graphs (needs --calib)."),
+        calib: Path | None = typer.Option(
+            None, "--calib", help="Calibration set: calib.npz from edgecgl calib, or a dataset/folder/video."
+        ),
+        engine: bool = typer.Option(False, "--engine", help="Build TensorRT engines (on the target GPU)."),
+        verify: bool = typer.Option(False, "--verify", help="Compare every backend/precision with FP32 ORT."),
+        data: Path | None = typer.Option(
+            None, "--data", help="Frames for --verify (default: EDGECGL_ASSETS frames, else generated)."
+        ),
+        simplifier: str = typer.Option("onnxslim", "--simplifier", help="onnxsim, onnxslim or none."),
+        no_pt2: bool = typer.Option(False, "--no-pt2", help="Skip the torch.export .pt2 files."),
+        workspace_mb: int = typer.Option(1024, "--workspace-mb", help="TensorRT workspace limit."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bundle / engines."),
+    ) -> None:
+        """Export a trained model to a verified bundle of ONNX graphs (+ TensorRT engines)."""
+        from edgecgl.bundle import MANIFEST
+
+        if fp16 and int8:
+            raise EdgecglError("--fp16 and --int8 exclude each other", "export two bundles")
+        is_bundle = source is not None and (Path(source) / MANIFEST).is_file()
+        if is_bundle:
+            if out is not None or fp16 or int8:
+                raise EdgecglError(
+                    f"{source} is already a bundle",
+                    "export from a run or model.pt; use --engine/--verify on a bundle",
+                )
+            if not (engine or verify):
+                raise EdgecglError(
+                    f"{source} is a bundle", "pass --engine to build engines or --verify to check it"
+                )
+            bundle = Path(source)  # type: ignore[arg-type]
+        else:
+            if out is None:
+                raise EdgecglError("no --out bundle folder given", "e.g. --out bundles/synth")
+            if engine:
+                _require_tensorrt()
+            ckpt = resolve_checkpoint(source)
+            precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+            if int8 and calib is None:
+                raise EdgecglError(
+                    "--int8 needs calibration data", "pass --calib calib.npz (see edgecgl calib)"
+                )
+            from edgecgl.export.bundle import write_bundle
+
+            log(f"exporting {ckpt} -> {out} ({precision}, simplifier {simplifier})")
+            bundle = write_bundle(
+                ckpt, out, precision, simplifier, calib=calib, overwrite=overwrite, pt2=not no_pt2, log=log
+            )
+            log(f"bundle written: {bundle}")
+        if engine:
+            _require_tensorrt()
+            from edgecgl.export.tensorrt import build_bundle_engines
+
+            build_bundle_engines(
+                bundle, workspace_mb=workspace_mb, overwrite=overwrite or not is_bundle, log=log
+            )
+        if verify:
+            from edgecgl.export.verify import format_table, verify_bundle
+
+            rows = verify_bundle(bundle, data=data, log=log)
+            typer.echo(format_table(rows))
+
+
+def _require_tensorrt() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is None:
+        raise EdgecglError(
+            "TensorRT is not installed on this machine, so no engine can be built",
+            "run 'edgecgl export --engine BUNDLE' on the target GPU with TensorRT (NVIDIA's tensorrt wheel: the trt extra)",
+        )

@@ -1,0 +1,215 @@
+"""Write a bundle: ONNX per role (+ .pt2, + FP16/INT8 variants), manifest.json with checksums, atomically.
+
+Layout (every file listed with its sha256 in the manifest's ``files``)::
+
+    BUNDLE/manifest.json
+    BUNDLE/<role>.onnx          FP32 ONNX (always: the reference for --verify and for rebuilding engines)
+    BUNDLE/<role>.pt2           torch.export program, FP32 (the runtime's torch backend)
+    BUNDLE/<role>.fp16.onnx     with --fp16
+    BUNDLE/<role>.int8.onnx     with --int8 (Q/DQ)
+    BUNDLE/<role>.<prec>.engine + .engine.json   with --engine, on the target device
+
+A manifest model entry: ``{"file": <what the runtime runs>, "precision": ..., "fp32": <role>.onnx,
+"torch": <role>.pt2, "inputs": [names], "outputs": [names], "shapes": {name: dims}, "engine": ...}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata as md
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from edgecgl import __version__
+from edgecgl.bundle import FORMAT, FORMAT_VERSION, IO_NAMES, MANIFEST, StyleStats, sha256_file, stats_to_json
+from edgecgl.errors import EdgecglError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def versions() -> dict[str, Any]:
+    from edgecgl.export.onnx import OPSET
+
+    out: dict[str, Any] = {"edgecgl": __version__, "opset": OPSET}
+    for dist in ("torch", "onnx", "onnxruntime"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def style_stats_from_checkpoint(
+    raw: dict[str, dict[str, dict[str, Any]]],
+) -> dict[str, dict[str, StyleStats]]:
+    out: dict[str, dict[str, StyleStats]] = {}
+    for gran, per in raw.items():
+        out[gran] = {
+            d: StyleStats(np.asarray(s["mean"], np.float64), np.asarray(s["cov"], np.float64))
+            for d, s in per.items()
+        }
+    return out
+
+
+def graph_shapes(path: Path) -> dict[str, list[int | str]]:
+    m = onnx.load(str(path), load_external_data=False)
+    return {
+        v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in (*m.graph.input, *m.graph.output)
+    }
+
+
+def file_checksums(root: Path) -> dict[str, str]:
+    """sha256 of every file in the bundle except the manifest itself (and timing caches)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != MANIFEST and not p.name.startswith("."):
+            out[p.relative_to(root).as_posix()] = sha256_file(p)
+    return out
+
+
+def write_manifest(root: Path, manifest: dict[str, Any]) -> Path:
+    """Refresh ``files`` from what is on disk and write manifest.json atomically."""
+    from edgecgl.atomic import write_text_atomic
+
+    manifest = dict(manifest)
+    manifest["files"] = file_checksums(root)
+    write_text_atomic(root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    (root / MANIFEST).chmod(0o644)  # mkstemp creates 0600; a bundle is copied to other users' machines
+    return root / MANIFEST
+
+
+@contextlib.contextmanager
+def staged_bundle(out: Path, overwrite: bool) -> Any:
+    """A temp folder beside ``out`` renamed to ``out`` only when the block succeeds.
+
+    An existing ``out`` is replaced only with ``overwrite`` and only if it is a bundle or empty: a typo
+    in --out must never delete an unrelated folder.
+    """
+    out = Path(out)
+    if out.exists():
+        if not overwrite:
+            raise EdgecglError(f"bundle {out} already exists", "pass --overwrite to replace it")
+        if out.is_file() or (any(out.iterdir()) and not (out / MANIFEST).is_file()):
+            raise EdgecglError(f"{out} exists and is not a bundle", "choose another --out path")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    tmp.chmod(0o755)
+    try:
+        yield tmp
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / "b")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_bundle(
+    checkpoint: Path,
+    out: Path,
+    precision: str = "fp32",
+    simplifier: str = "onnxslim",
+    calib: Path | None = None,
+    overwrite: bool = False,
+    pt2: bool = True,
+    log: Callable[[str], None] = lambda s: None,
+) -> Path:
+    """Checkpoint -> verified bundle folder. Parity with torch is checked before anything is renamed."""
+    from edgecgl.export.onnx import ROLE_MODULES, Dims, example_inputs, export_onnx, export_pt2, roles_of
+    from edgecgl.export.simplify import simplify
+    from edgecgl.export.verify import parity_shapes, torch_parity
+    from edgecgl.train.inference import load_inference
+
+    if precision not in PRECISIONS:
+        raise EdgecglError(f"unknown precision '{precision}'", f"choose one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and calib is None:
+        raise EdgecglError(
+            "--int8 needs calibration data", "pass --calib calib.npz (from edgecgl calib) or a dataset"
+        )
+    if Path(out).exists() and not overwrite:  # fail before the slow part; staged_bundle checks again
+        raise EdgecglError(f"bundle {out} already exists", "pass --overwrite to replace it")
+    im = load_inference(Path(checkpoint))
+    dims = Dims(im.cfg.content_channels, im.cfg.style_dim, im.cfg.n_domains)
+    mods = roles_of(im.modules)
+    entries: dict[str, dict[str, Any]] = {}
+    with staged_bundle(out, overwrite) as tmp:
+        for role, module in mods.items():
+            size = im.instance_size if ROLE_MODULES[role][1] == "instance" else im.frame_size
+            fp32 = tmp / f"{role}.onnx"
+            export_onnx(module, role, fp32, example_inputs(role, dims, _small(size)))
+            onnx.save(simplify(onnx.load(str(fp32)), simplifier), str(fp32))
+            err = torch_parity(module, fp32, role, dims, parity_shapes(size))
+            if err > 1e-4:
+                raise EdgecglError(
+                    f"{role}: ONNX differs from torch by {err:.2e} (> 1e-4)", "report this as a bug"
+                )
+            log(f"{role}: {fp32.name} (max abs error vs torch {err:.1e})")
+            ins, outs = IO_NAMES[role]
+            entry: dict[str, Any] = {
+                "file": fp32.name,
+                "precision": "fp32",
+                "fp32": fp32.name,
+                "inputs": list(ins),
+                "outputs": list(outs),
+                "shapes": graph_shapes(fp32),
+            }
+            if pt2:
+                try:
+                    export_pt2(
+                        module, role, tmp / f"{role}.pt2", example_inputs(role, dims, _small(size), batch=2)
+                    )
+                    entry["torch"] = f"{role}.pt2"
+                except Exception as exc:  # noqa: BLE001 - the .pt2 is optional; say so, never fail the bundle
+                    log(f"{role}: torch.export failed, no .pt2 ({type(exc).__name__}: {str(exc)[:120]})")
+            entries[role] = entry
+        if precision == "fp16":
+            from edgecgl.export.precision import convert_fp16
+
+            for role, entry in entries.items():
+                dst = tmp / f"{role}.fp16.onnx"
+                convert_fp16(tmp / entry["fp32"], dst)
+                entry.update(file=dst.name, precision="fp16")
+                log(f"{role}: {dst.name}")
+        elif precision == "int8":
+            from edgecgl.calib.quantize import quantize_bundle_models
+
+            quantize_bundle_models(tmp, entries, Path(calib), im.domains, dims, im.style_stats, log=log)  # type: ignore[arg-type]
+        stats = style_stats_from_checkpoint(im.style_stats)
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "domains": list(im.domains),
+            "style_dim": im.cfg.style_dim,
+            "content_channels": im.cfg.content_channels,
+            "stride": 4,
+            "shared_encoders": "content_enc_inst" not in im.modules,
+            "resolution": {"frame": list(im.frame_size), "instance": list(im.instance_size)},
+            "normalization": {"layout": "NCHW", "color": "RGB", "range": [-1.0, 1.0], "dtype": "float32"},
+            "precision": precision,
+            "models": entries,
+            "style_stats": stats_to_json(stats),
+            "versions": versions(),
+            "config_sha256": im.config_sha256,
+            "source": {"checkpoint": str(Path(checkpoint).resolve()), "step": im.step},
+            "files": {},
+        }
+        write_manifest(tmp, manifest)
+    return Path(out)
+
+
+def _small(size: tuple[int, int]) -> tuple[int, int]:
+    """A small example shape for tracing (the graph is dynamic, tracing at full size only costs time)."""
+    return (min(size[0], 64), min(size[1], 64))

@@ -1,0 +1,64 @@
+"""``edgecgl export`` in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from edgecgl.export.toy import make_toy_checkpoint
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "EDGECGL_NO_PROGRESS": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "edgecgl", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    for name in ("000-old", "001-new"):
+        make_toy_checkpoint(root / "runs/train" / name / "checkpoints/model.pt", frame_size=(32, 64))
+    return root
+
+
+@pytest.mark.slow
+def test_export_without_checkpoint_takes_the_newest_run(workdir: Path) -> None:
+    r = run_cli("export", "--out", "bundles/fp32", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert "001-new" in r.stderr
+    m = json.loads((workdir / "bundles/fp32/manifest.json").read_text())
+    assert m["precision"] == "fp32" and "001-new" in m["source"]["checkpoint"]
+    assert m["models"]["generator"]["torch"] == "generator.pt2"
+    from edgecgl.bundle import load_bundle
+
+    assert load_bundle(workdir / "bundles/fp32").frame_size == (32, 64)
+    again = run_cli("export", "--out", "bundles/fp32", cwd=workdir)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def test_user_errors_exit_2_with_one_line(workdir: Path) -> None:
+    r = run_cli("export", "runs/train/nope", "--out", "b", cwd=workdir)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = run_cli("export", "runs/train/001-new", cwd=workdir)
+    assert r.returncode == 2 and "--out" in r.stderr
+    r = run_cli("export", "runs/train/001-new", "--out", "b", "--fp16", "--int8", cwd=workdir)
+    assert r.returncode == 2 and "exclude" in r.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_engine_without_tensorrt_says_so(workdir: Path) -> None:
+    r = run_cli("export", "runs/train/001-new", "--out", "b", "--engine", cwd=workdir)
+    assert r.returncode == 2 and "TensorRT is not installed" in r.stderr
+    assert not (workdir / "b").exists()
