@@ -79,7 +79,7 @@ def dynamic_axes(role: str) -> dict[str, dict[int, str]]:
     ins, outs = IO_NAMES[role]
     axes: dict[str, dict[int, str]] = {}
     for name in (*ins, *outs):
-        if name == "image" and name in ins or name == "image":
+        if name == "image":
             axes[name] = {0: "batch", 2: "height", 3: "width"}
         elif name == "content":
             axes[name] = {0: "batch", 2: "height_4", 3: "width_4"}
