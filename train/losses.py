@@ -1,0 +1,273 @@
+"""Every loss of the CGL method (paper eq. 1-9) in one object with two phases: critic and generator.
+
+A batch holds a *pair* of domains: the first half of ``x`` comes from domain i, the second half from
+domain j (``swap`` exchanges the halves). Translations swap the styles within the pair:
+
+    u_j = G(E^c(x_i), E^s(x_j), z_j)          x_i's content in x_j's style ("belongs to domain j")
+    x̂_i = G(E^c(u_j), E^s(u_i, z_i), z_i)     back: u_j's content, u_i's (domain i) style    (eq. 6)
+
+The paper's printed formulas for u and x̂ swap superscripts against its own text and Fig. 2; we follow
+the text and DRIT's cross-cycle, where x̂ reconstructs x. Same for the instance branch with E_o.
+
+Cross-granularity consistency (eq. 7), for a global image x_k and an instance o_l of any domains:
+
+    ô_k = G(E_o^c(o_l), E_g^s(x_k), z_k)      the object rendered in the global image's style
+    x̂_k = G(E_g^c(x_k), E_o^s(ô_k, z_k), z_k) the image rebuilt with the style read back from ô_k
+    ô_l = G(E_o^c(ô_k), E_o^s(o_l, z_l), z_l) the object rebuilt from ô_k's content (the paper's text;
+                                               its formula's c_o^{o(l)} would make the term trivial)
+
+Code reconstruction (eq. 4-5) re-encodes every generated translation: content must come back as the
+source content, style as the style that was injected.
+
+Totals (eq. 8, WGAN-GP form of eq. 9):
+    L_D = α (E[D(fake)] - E[D(real)] + λ_gp GP) + β L_cls^r                     per discriminator
+    L_G = α (-E[D(fake)]) + β L_cls^f + λ_rec (rec_img + rec_o + cc_g + cc_o + cgc_g + cgc_o)
+          + w_c L_rec^c + w_s L_rec^s
+Every term is returned unweighted in a dict for logging; the weights live in ``LossConfig``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from edgecgl.train.gp import AdaptiveGPWeight, GPConfig
+from torch import Tensor, nn
+
+GRANULARITIES = ("global", "instance")
+
+
+@dataclass
+class LossConfig:
+    adv: float = 1.0  # α
+    cls: float = 1.0  # β
+    rec: float = 10.0  # λ_rec, multiplies the six image-space L1 terms below
+    rec_image: float = 1.0
+    rec_instance: float = 1.0
+    cc_global: float = 1.0
+    cc_instance: float = 1.0
+    cgc_global: float = 1.0
+    cgc_instance: float = 1.0
+    content: float = 1.0  # weight of L_rec^c (eq. 8: 1)
+    style: float = 1.0  # weight of L_rec^s (eq. 8: 1)
+    instances: bool = True  # false: global-only model (StarGAN/MUNIT-like), no instance terms
+    cgc: bool = True  # false: the paper's "w/o L_cgc" ablation
+    gp: GPConfig = field(default_factory=GPConfig)
+
+    def validate(self) -> None:
+        from edgecgl.errors import EdgecglError
+
+        if self.cgc and not self.instances:
+            raise EdgecglError("loss.cgc needs loss.instances", "set loss.cgc=false for a global-only model")
+        for name in ("adv", "cls", "rec", "content", "style"):
+            if getattr(self, name) < 0:
+                raise EdgecglError(f"loss.{name} must be >= 0")
+
+
+@dataclass
+class PairBatch:
+    """One training step's inputs, already on the device.
+
+    ``x``/``d``: 2B global images and their domain indices, first half domain i, second half domain j.
+    ``o``: 2B instance crops, crop r taken from image r (so it shares ``d``).
+    ``cgc_x``/``cgc_dx``, ``cgc_o``/``cgc_do``: the random (global image, instance) pairs of eq. 7.
+    """
+
+    x: Tensor
+    d: Tensor
+    o: Tensor | None = None
+    cgc_x: Tensor | None = None
+    cgc_dx: Tensor | None = None
+    cgc_o: Tensor | None = None
+    cgc_do: Tensor | None = None
+
+    def to(self, device: torch.device) -> PairBatch:
+        def mv(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return PairBatch(*(mv(getattr(self, f)) for f in self.__dataclass_fields__))
+
+
+def swap(t: Tensor) -> Tensor:
+    """Exchange the two halves of a pair batch (domain i <-> domain j)."""
+    n = t.shape[0] // 2
+    return torch.cat([t[n:], t[:n]], dim=0)
+
+
+def l1(a: Tensor, b: Tensor) -> Tensor:
+    return (a - b).abs().mean()
+
+
+def pair_l1(a: Tensor, b: Tensor) -> Tensor:
+    """Eq. 6 sums the two images of the pair: ‖x̂_i - x_i‖ + ‖x̂_j - x_j‖ (each a per-pixel mean)."""
+    n = a.shape[0] // 2
+    return l1(a[:n], b[:n]) + l1(a[n:], b[n:])
+
+
+def critic_value(src: Tensor) -> Tensor:
+    """Per-sample WGAN critic score: the mean over the PatchGAN map."""
+    return src.float().mean(dim=(1, 2, 3))
+
+
+def gradient_penalty(
+    dis: nn.Module, real: Tensor, fake: Tensor, rng: torch.Generator | None = None
+) -> Tensor:
+    """Unweighted E[(‖∇_x̂ D(x̂)‖₂ - 1)²] on random interpolates, computed in fp32 even under autocast
+    (the double backward of fp16 activations underflows)."""
+    b = real.shape[0]
+    alpha = torch.rand(b, 1, 1, 1, device=real.device, generator=rng)
+    with torch.autocast(real.device.type, enabled=False):
+        x_hat = (alpha * real.detach().float() + (1 - alpha) * fake.detach().float()).requires_grad_(True)
+        src, _ = dis(x_hat)
+        (grad,) = torch.autograd.grad(critic_value(src).sum(), x_hat, create_graph=True)
+        return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
+
+
+class CGLLoss:
+    """Owns nothing but the adaptive λ_gp states; reads the networks from ``model`` (a ``CGLModel``)."""
+
+    def __init__(self, model: nn.Module, cfg: LossConfig | None = None) -> None:
+        self.model = model
+        self.cfg = cfg or LossConfig()
+        self.n_domains = int(model.cfg.n_domains)
+        self.gp = {g: AdaptiveGPWeight(self.cfg.gp) for g in self.granularities}
+
+    @property
+    def granularities(self) -> tuple[str, ...]:
+        return GRANULARITIES if self.cfg.instances else ("global",)
+
+    def _onehot(self, d: Tensor, like: Tensor) -> Tensor:
+        return F.one_hot(d, self.n_domains).to(like.dtype)
+
+    def _dis(self, granularity: str) -> nn.Module:
+        return self.model.dis_global if granularity == "global" else self.model.dis_inst
+
+    def _inputs(self, batch: PairBatch, granularity: str) -> Tensor:
+        if granularity == "global":
+            return batch.x
+        if batch.o is None:
+            raise ValueError("instance terms need batch.o (instance crops)")
+        return batch.o
+
+    # ---------------------------------------------------------------- critic phase
+    @torch.no_grad()
+    def translate_for_critic(self, batch: PairBatch) -> dict[str, Tensor]:
+        """The style-swapped translations u (and v for instances), without gradients, for the D step."""
+        out = {}
+        for g in self.granularities:
+            x = self._inputs(batch, g)
+            enc_c, enc_s = self.model.encoders(g)
+            z = self._onehot(batch.d, x)
+            s = enc_s(x, z)
+            out[g] = self.model.gen(enc_c(x), swap(s), swap(z))
+        return out
+
+    def discriminator_loss(
+        self, batch: PairBatch, fakes: dict[str, Tensor], rng: torch.Generator | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_D of eq. 8 summed over the discriminators; terms unweighted (gp_* is the raw penalty)."""
+        c = self.cfg
+        terms: dict[str, Tensor] = {}
+        total = batch.x.new_zeros((), dtype=torch.float32)
+        for g in self.granularities:
+            real = self._inputs(batch, g)
+            fake = fakes[g].detach()
+            dis = self._dis(g)
+            src_r, cls_r = dis(real)
+            src_f, _ = dis(fake)
+            adv = critic_value(src_f).mean() - critic_value(src_r).mean()
+            gp = gradient_penalty(dis, real, fake, rng)
+            cls = F.cross_entropy(cls_r.float(), batch.d)
+            total = total + c.adv * (adv + self.gp[g].value * gp) + c.cls * cls
+            terms[f"d_adv_{g}"] = adv
+            terms[f"d_gp_{g}"] = gp
+            terms[f"d_cls_{g}"] = cls
+        terms["d_total"] = total
+        return total, terms
+
+    def update_gp(self, penalties: dict[str, float]) -> None:
+        """Advance each λ_gp with this step's (rank-averaged) unweighted penalty."""
+        for g, value in penalties.items():
+            self.gp[g].update(float(value))
+
+    # ---------------------------------------------------------------- generator phase
+    def _branch(self, batch: PairBatch, g: str) -> tuple[dict[str, Tensor], list[tuple[Tensor, Tensor]]]:
+        """Reconstruction, cross-cycle and the adversarial/classification terms of one granularity.
+
+        Returns the terms and the (re-encoded, injected) code pairs for the code reconstruction loss.
+        """
+        x = self._inputs(batch, g)
+        enc_c, enc_s = self.model.encoders(g)
+        dis = self._dis(g)
+        z = self._onehot(batch.d, x)
+        zs = swap(z)
+        c, s = enc_c(x), enc_s(x, z)
+        n = x.shape[0]
+        # one generator call for reconstruction (own style) and translation (partner's style)
+        both = self.model.gen(torch.cat([c, c]), torch.cat([s, swap(s)]), torch.cat([z, zs]))
+        x_rec, u = both[:n], both[n:]
+        c_u, s_u = enc_c(u), enc_s(u, zs)
+        x_cyc = self.model.gen(c_u, swap(s_u), z)
+        src_f, cls_f = dis(u)
+        terms = {
+            f"g_adv_{g}": -critic_value(src_f).mean(),
+            f"g_cls_{g}": F.cross_entropy(cls_f.float(), swap(batch.d)),
+            ("rec_image" if g == "global" else "rec_instance"): l1(x_rec, x),
+            f"cc_{g}": pair_l1(x_cyc, x),
+        }
+        return terms, [(c_u, c), (s_u, swap(s))]
+
+    def _cgc(self, batch: PairBatch) -> tuple[dict[str, Tensor], list[tuple[Tensor, Tensor]]]:
+        if batch.cgc_x is None or batch.cgc_o is None or batch.cgc_dx is None or batch.cgc_do is None:
+            raise ValueError("the cross-granularity terms need batch.cgc_x/cgc_o and their domains")
+        xk, ol = batch.cgc_x, batch.cgc_o
+        zk, zl = self._onehot(batch.cgc_dx, xk), self._onehot(batch.cgc_do, ol)
+        gc, gs = self.model.encoders("global")
+        oc, os_ = self.model.encoders("instance")
+        c_g, s_g = gc(xk), gs(xk, zk)
+        c_o, s_o = oc(ol), os_(ol, zl)
+        o_k = self.model.gen(c_o, s_g, zk)  # forward: object content + global style
+        c_ok, s_ok = oc(o_k), os_(o_k, zk)
+        x_hat = self.model.gen(c_g, s_ok, zk)
+        o_hat = self.model.gen(c_ok, s_o, zl)
+        terms = {"cgc_global": l1(x_hat, xk), "cgc_instance": l1(o_hat, ol)}
+        return terms, [(c_ok, c_o), (s_ok, s_g)]
+
+    def generator_loss(self, batch: PairBatch) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_G of eq. 8 with every term in the returned dict (unweighted) plus ``g_total``."""
+        c = self.cfg
+        terms: dict[str, Tensor] = {}
+        codes: list[tuple[Tensor, Tensor]] = []
+        for g in self.granularities:
+            t, p = self._branch(batch, g)
+            terms.update(t)
+            codes += p
+        if c.cgc:
+            t, p = self._cgc(batch)
+            terms.update(t)
+            codes += p
+        # mean over the branches that produced codes (global, instance, cgc)
+        terms["rec_content"] = torch.stack([l1(a.float(), b.float()) for a, b in codes[0::2]]).mean()
+        terms["rec_style"] = torch.stack([l1(a.float(), b.float()) for a, b in codes[1::2]]).mean()
+        weights = {
+            "rec_image": c.rec * c.rec_image,
+            "rec_instance": c.rec * c.rec_instance,
+            "cc_global": c.rec * c.cc_global,
+            "cc_instance": c.rec * c.cc_instance,
+            "cgc_global": c.rec * c.cgc_global,
+            "cgc_instance": c.rec * c.cgc_instance,
+            "rec_content": c.content,
+            "rec_style": c.style,
+        }
+        total = batch.x.new_zeros((), dtype=torch.float32)
+        for name, value in terms.items():
+            if name.startswith("g_adv_"):
+                w = c.adv
+            elif name.startswith("g_cls_"):
+                w = c.cls
+            else:
+                w = weights[name]
+            total = total + w * value.float()
+        terms["g_total"] = total
+        return total, terms
