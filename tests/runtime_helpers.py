@@ -1,114 +1,37 @@
-"""Test data for the runtime: a tiny ONNX bundle from an untrained CGLModel, and small clips with audio.
+"""Test data for the runtime: a tiny bundle from an untrained CGLModel, and small clips with audio.
 
-Tests may import training code; the runtime never does. The bundle is built once per test session
-(cached under pytest's base temp folder) because ONNX export costs about a second.
+Tests may import training and export code; the runtime never does. The bundle is built once per test
+session (cached under pytest's base temp folder) because exporting costs a few seconds.
 """
 
 from __future__ import annotations
 
 import fractions
-import json
 from pathlib import Path
 
 import numpy as np
 
-from edgecgl.bundle import FORMAT, FORMAT_VERSION, IO_NAMES, MANIFEST, sha256_file
-from edgecgl.domains import DOMAINS
+from edgecgl.bundle import MANIFEST
 
 FRAME = (32, 64)
 INSTANCE = (16, 16)
 
 
-def make_tiny_bundle(root: Path, seed: int = 0, torch_programs: bool = False) -> Path:
-    """Export CGLModel(tiny) to ONNX per role (dynamic batch/H/W) and write a verified manifest."""
-    import torch
-    from edgecgl.train.nets import CGLModel, ModelConfig
+def make_tiny_bundle(root: Path, seed: int = 0, pt2: bool = True) -> Path:
+    """A random-init tiny checkpoint exported by the real exporter (ONNX + torch.export programs)."""
+    from edgecgl.export.bundle import write_bundle
+    from edgecgl.export.toy import make_toy_checkpoint
 
     root = Path(root)
     if (root / MANIFEST).is_file():
         return root
-    root.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    cfg = ModelConfig(preset="tiny")
-    model = CGLModel(cfg).eval()
-    d = len(DOMAINS)
-    img = torch.rand(2, 3, *FRAME) * 2 - 1
-    dom = torch.eye(d)[:2]
-    content = model.content_enc(img)
-    style = torch.randn(2, cfg.style_dim)
-    mods = {
-        "content_encoder": (model.content_enc, (img,)),
-        "content_encoder_instance": (model.content_enc_inst, (img,)),
-        "style_encoder": (model.style_enc, (img, dom)),
-        "style_encoder_instance": (model.style_enc_inst, (img, dom)),
-        "generator": (model.gen, (content, style, dom)),
-    }
-    dyn_axes = {
-        "image": {0: "batch", 2: "height", 3: "width"},
-        "content": {0: "batch", 2: "h", 3: "w"},
-        "style": {0: "batch"},
-        "domain": {0: "batch"},
-    }
-    models: dict[str, dict[str, str]] = {}
-    files: dict[str, str] = {}
-    for role, (mod, args) in mods.items():
-        ins, outs = IO_NAMES[role]
-        name = f"{role}.onnx"
-        with torch.no_grad():
-            torch.onnx.export(
-                mod,
-                args,
-                str(root / name),
-                dynamo=False,
-                opset_version=17,
-                input_names=list(ins),
-                output_names=list(outs),
-                dynamic_axes={k: v for k, v in dyn_axes.items() if k in ins or k in outs},
-            )
-        models[role] = {"file": name}
-        files[name] = sha256_file(root / name)
-        if torch_programs:
-            ep = torch.export.export(mod, args, dynamic_shapes=_dynamic_shapes(role, args))
-            pt2 = f"{role}.pt2"
-            torch.export.save(ep, str(root / pt2))
-            models[role]["torch"] = pt2
-            files[pt2] = sha256_file(root / pt2)
-    rng = np.random.default_rng(seed)
-    stats = {
-        g: {
-            dn: {
-                "mean": (rng.standard_normal(cfg.style_dim) * 0.5).tolist(),
-                "cov": np.eye(cfg.style_dim).tolist(),
-            }
-            for dn in DOMAINS
-        }
-        for g in ("global", "instance")
-    }
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "domains": list(DOMAINS),
-        "style_dim": cfg.style_dim,
-        "resolution": {"frame": list(FRAME), "instance": list(INSTANCE)},
-        "precision": "fp32",
-        "models": models,
-        "files": files,
-        "style_stats": stats,
-    }
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    return root
+    ckpt = make_toy_checkpoint(root.parent / f"{root.name}-model.pt", "tiny", FRAME, INSTANCE, seed=seed)
+    return write_bundle(ckpt, root, "fp32", "onnxslim", pt2=pt2)
 
 
-def _dynamic_shapes(role: str, args: tuple) -> object:
-    from torch.export import Dim
-
-    b = Dim("batch", min=1, max=64)
-    h, w = Dim("h", min=1, max=256), Dim("w", min=1, max=256)
-    if role.startswith("content"):
-        return ({0: b, 2: 4 * h, 3: 4 * w},)
-    if role.startswith("style"):
-        return ({0: b, 2: 4 * h, 3: 4 * w}, {0: b})
-    return ({0: b, 2: h, 3: w}, {0: b}, {0: b})
+def tiny_checkpoint(root: Path) -> Path:
+    """The checkpoint ``make_tiny_bundle(root)`` exported (for comparisons with torch)."""
+    return Path(root).parent / f"{Path(root).name}-model.pt"
 
 
 def tiny_bundle_for(tmp_path_factory: object) -> Path:

@@ -1,18 +1,89 @@
-"""``edgecgl video``."""
+"""``edgecgl video``: translate a dashcam video, keeping its audio, timestamps and frame count."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
 
-from edgecgl.errors import NotAvailableYet
+from edgecgl.cli import runtime_opts as ro
+from edgecgl.cli.common import log, progress
+
+
+def default_out(src: Path, domain: str) -> Path:
+    return src.with_name(f"{src.stem}_{domain}.mp4")
 
 
 def register(app: typer.Typer) -> None:
     @app.command(
         "video",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        epilog="Example: edgecgl video in.mp4 --to night --out out.mp4",
+        epilog="Example: edgecgl video in.mp4 --to night --out out.mp4 --detector yolov8n.pt",
     )
-    def video_(ctx: typer.Context) -> None:
-        """Translate a dashcam video to another weather domain. (planned)"""
-        raise NotAvailableYet("'edgecgl video' is not available yet", "it is planned; see the README")
+    def video_(
+        src: Path = typer.Argument(..., help="Input video (anything FFmpeg reads).", show_default=False),
+        to: str = ro.TO,
+        out: Path | None = typer.Option(None, "--out", "-o", help="Output video (default: IN_<domain>.mp4)."),
+        bundle: Path | None = ro.BUNDLE,
+        style_seed: int | None = ro.STYLE_SEED,
+        style_ref: Path | None = ro.STYLE_REF,
+        no_instances: bool = ro.NO_INSTANCES,
+        detector: Path | None = ro.DETECTOR,
+        conf: float = ro.CONF,
+        backend: str = ro.BACKEND,
+        size: str | None = ro.SIZE,
+        crf: int = typer.Option(20, "--crf", help="libx264 quality (0 lossless .. 51 worst)."),
+        preset: str = typer.Option(
+            "veryfast", "--preset", help="libx264 speed preset (ultrafast .. veryslow)."
+        ),
+        start: float | None = typer.Option(None, "--start", help="Start time in seconds."),
+        end: float | None = typer.Option(None, "--end", help="End time in seconds."),
+        max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after this many frames."),
+        preview: bool = typer.Option(False, "--preview", help="Write input | output side by side."),
+        stats_json: Path | None = typer.Option(
+            None, "--stats-json", help="Also write the run's stats as JSON."
+        ),
+        overwrite: bool = ro.OVERWRITE,
+    ) -> None:
+        """Translate a dashcam video to another weather domain (H.264, audio passed through)."""
+        from edgecgl.atomic import check_output, write_text_atomic
+        from edgecgl.cli.common import existing_file
+        from edgecgl.video import VideoOptions, probe, translate_video
+
+        existing_file(src, "video")
+        dst = out or default_out(src, to.strip().lower())
+        check_output(dst, [src], overwrite)
+        args = ro.RuntimeArgs(bundle, to, style_seed, style_ref, no_instances, detector, conf, backend, size)
+        pipeline, _ = ro.build_pipeline(args)
+        info = probe(src)
+        h, w = info["size"]
+        log(
+            f"input: {src} {w}x{h} @ {float(info['fps'] or 0):.2f} fps, ~{info['frames']} frames ({', '.join(info['streams'])})"
+        )
+        opts = VideoOptions(
+            crf=crf, preset=preset, start=start, end=end, max_frames=max_frames, preview=preview
+        )
+        total = info["frames"] or None
+        if max_frames is not None:
+            total = min(total or max_frames, max_frames)
+        with progress() as bar:
+            task = bar.add_task("translating", total=total, rate="")
+            t0 = [0.0]
+
+            def tick(n: int) -> None:
+                import time
+
+                now = time.perf_counter()
+                if n == 1:
+                    t0[0] = now
+                fps = (n - 1) / (now - t0[0]) if n > 1 and now > t0[0] else 0.0
+                bar.update(task, completed=n, rate=f"{fps:.1f} frames/s")
+
+            result = translate_video(src, dst, pipeline, opts, overwrite=overwrite, on_progress=tick, log=log)
+        for line in result.stats.lines():
+            log(line)
+        if result.copied_streams:
+            log(f"passed through untouched: {', '.join(result.copied_streams)}")
+        if stats_json is not None:
+            write_text_atomic(stats_json, json.dumps(result.stats.summary(), indent=1))
+        typer.echo(f"wrote {dst}")

@@ -11,7 +11,7 @@ from edgecgl.backends import select_backend
 from edgecgl.bundle import load_bundle
 from edgecgl.domains import one_hot
 from edgecgl.errors import EdgecglError
-from tests.runtime_helpers import FRAME, tiny_bundle_for
+from tests.runtime_helpers import FRAME, INSTANCE, tiny_bundle_for, tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -55,28 +55,65 @@ def test_unknown_backend_lists_choices(bundle) -> None:
     assert "onnxruntime-cpu" in (ei.value.hint or "")
 
 
-def test_ort_matches_torch_modules(bundle, tmp_path_factory) -> None:
-    """The ONNX graphs compute what the torch modules compute (same seed -> same weights)."""
+def _reference(tmp_path_factory, x, s, dom):
     import torch
-    from edgecgl.train.nets import CGLModel, ModelConfig
+    from edgecgl.train.inference import load_inference
 
-    torch.manual_seed(0)
-    model = CGLModel(ModelConfig(preset="tiny")).eval()
-    be = select_backend(bundle, "onnxruntime-cpu")
-    x = np.random.default_rng(1).uniform(-1, 1, (2, 3, *FRAME)).astype(np.float32)
-    dom = one_hot(2, 4, 2)
-    s = np.random.default_rng(2).standard_normal((2, 8)).astype(np.float32)
+    im = load_inference(tiny_checkpoint(tiny_bundle_for(tmp_path_factory)))
+    enc, _ = im.encoders("global")
     with torch.no_grad():
-        ref = model.gen(
-            model.content_enc(torch.from_numpy(x)), torch.from_numpy(s), torch.from_numpy(dom)
-        ).numpy()
+        return im.modules["gen"](enc(torch.from_numpy(x)), torch.from_numpy(s), torch.from_numpy(dom)).numpy()
+
+
+def _inputs():
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 3, *FRAME)).astype(np.float32)
+    s = np.random.default_rng(2).standard_normal((2, 8)).astype(np.float32)
+    return x, s, one_hot(2, 4, 2)
+
+
+def test_ort_matches_torch_modules(bundle, tmp_path_factory) -> None:
+    """The ONNX graphs compute what the checkpoint's torch modules compute."""
+    x, s, dom = _inputs()
+    be = select_backend(bundle, "onnxruntime-cpu")
     got = be.generate(be.encode_content(x), s, dom)
-    assert np.abs(got - ref).max() < 1e-4
+    assert np.abs(got - _reference(tmp_path_factory, x, s, dom)).max() < 1e-4
 
 
-def test_torch_backend_unavailable_without_pt2(bundle) -> None:
-    with pytest.raises(EdgecglError, match=r"\.pt2|torch"):
-        select_backend(bundle, "torch")
+def test_torch_backend_runs_pt2_programs(bundle, tmp_path_factory) -> None:
+    x, s, dom = _inputs()
+    be = select_backend(bundle, "torch")
+    assert be.name.startswith("torch")
+    got = be.generate(be.encode_content(x), s, dom)
+    assert np.abs(got - _reference(tmp_path_factory, x, s, dom)).max() < 1e-4
+    crops = x[:, :, : INSTANCE[0], : INSTANCE[1]]
+    assert be.encode_style(crops, dom, "instance").shape == (2, bundle.style_dim)
+
+
+def test_torch_backend_does_not_import_training_code(bundle) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from edgecgl.bundle import load_bundle; from edgecgl.backends import select_backend\n"
+        f"select_backend(load_bundle({str(bundle.root)!r}), 'torch')\n"
+        "print(','.join(m for m in sys.modules if m.startswith('edgecgl.train')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_torch_backend_unavailable_without_pt2(tmp_path: Path, tmp_path_factory) -> None:
+    import json
+    import shutil
+
+    root = tmp_path / "b"
+    shutil.copytree(tiny_bundle_for(tmp_path_factory), root)
+    m = json.loads((root / "manifest.json").read_text())
+    for entry in m["models"].values():
+        entry.pop("torch", None)
+    (root / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(EdgecglError, match=r"\.pt2"):
+        select_backend(load_bundle(root), "torch")
 
 
 def test_tensorrt_backend_clear_error_when_absent(bundle) -> None:

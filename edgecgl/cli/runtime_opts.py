@@ -1,0 +1,107 @@
+"""Options every runtime command shares (video, image, augment) and turning them into a Pipeline.
+
+--bundle (default: the newest bundle under bundles/), --to, --style-seed, --style-ref, --no-instances,
+--detector, --conf, --backend, --size. Declared once here so the commands cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from edgecgl.cli.common import log
+from edgecgl.errors import EdgecglError
+
+BUNDLES_ROOT = Path("bundles")
+
+BUNDLE = typer.Option(None, "--bundle", "-b", help="Bundle folder (default: the newest under bundles/).")
+TO = typer.Option(..., "--to", "-t", help="Target domain (sunny, night, cloudy, rainy).")
+STYLE_SEED = typer.Option(
+    None, "--style-seed", help="Sample the domain's style with this seed (default: its mean)."
+)
+STYLE_REF = typer.Option(
+    None, "--style-ref", help="Reference image: take the style from it (reference-guided)."
+)
+NO_INSTANCES = typer.Option(False, "--no-instances", help="Translate the whole frame only (no detector).")
+DETECTOR = typer.Option(
+    None,
+    "--detector",
+    help="Ultralytics model file (.pt/.onnx/.engine/.tflite); default yolo26n.pt (downloads).",
+)
+CONF = typer.Option(0.35, "--conf", help="Detector confidence threshold.")
+BACKEND = typer.Option(
+    "auto", "--backend", help="auto|tensorrt|onnxruntime|onnxruntime-cuda|onnxruntime-cpu|torch."
+)
+SIZE = typer.Option(None, "--size", help="Working resolution HxW, multiples of 4 (default: the bundle's).")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
+
+
+@dataclass
+class RuntimeArgs:
+    bundle: Path | None
+    to: str
+    style_seed: int | None = None
+    style_ref: Path | None = None
+    no_instances: bool = False
+    detector: Path | None = None
+    conf: float = 0.35
+    backend: str = "auto"
+    size: str | None = None
+
+
+def newest_bundle(root: Path = BUNDLES_ROOT) -> Path:
+    """The most recently written bundle under ``root`` (by its manifest's modification time)."""
+    from edgecgl.bundle import MANIFEST
+
+    found = sorted(root.glob(f"*/{MANIFEST}"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    if not found:
+        raise EdgecglError(
+            f"no bundle found under {root}/", "give one with --bundle DIR, or make one with edgecgl export"
+        )
+    return found[-1].parent
+
+
+def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log):  # noqa: ANN201
+    """Options -> (Pipeline, Bundle). ``detector`` overrides --detector (tests inject fakes here)."""
+    from edgecgl.backends import select_backend
+    from edgecgl.bundle import load_bundle
+    from edgecgl.detect import DetectorConfig, load_detector
+    from edgecgl.pipeline import Pipeline
+    from edgecgl.translate import Translator, parse_size, read_image
+
+    size = parse_size(args.size) if args.size else None
+    if (
+        detector is None
+        and not args.no_instances
+        and args.detector is not None
+        and not Path(args.detector).exists()
+    ):
+        load_detector(args.detector)  # fails fast with the offline hint, before any model is loaded
+    if args.bundle is None:
+        path = newest_bundle()
+        log_fn(f"bundle: {path} (newest under {BUNDLES_ROOT}/)")
+    else:
+        path = Path(args.bundle)
+        log_fn(f"bundle: {path}")
+    bundle = load_bundle(path)
+    from edgecgl.domains import domain_index
+
+    domain_index(
+        args.to, bundle.domains
+    )  # unknown domain -> error listing the valid ones, before loading nets
+    ref = read_image(args.style_ref) if args.style_ref is not None else None
+    backend = select_backend(bundle, args.backend, log=log_fn)
+    translator = Translator(backend, bundle, args.to, args.style_seed, ref, size)
+    log_fn(
+        f"target: {translator.domain} (style: {translator.style_source}); working size "
+        f"{translator.frame_size[0]}x{translator.frame_size[1]}, instances {bundle.instance_size[0]}x{bundle.instance_size[1]}"
+    )
+    det = detector
+    if det is None and not args.no_instances:
+        det = load_detector(args.detector, DetectorConfig(conf=args.conf), args.style_seed or 0, log=log_fn)
+    if args.no_instances:
+        det = None
+        log_fn("instances: off (--no-instances)")
+    return Pipeline(translator, det), bundle

@@ -1,0 +1,389 @@
+"""Video in, video out: PyAV decode -> pipeline -> libx264 encode, audio and subtitles remuxed untouched.
+
+Three stages run as threads joined by bounded queues (decode | inference | encode), so decoding the
+next frame and encoding the last overlap with the network. Items flow in demux order: passthrough
+packets travel through the same queues as frames, so the output interleaves like the input.
+
+Kept from the input: every frame (output frame count = input frame count), each frame's timestamp,
+the frame rate, the display rotation, and every audio/subtitle packet byte for byte.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecgl.atomic import atomic_path, check_output
+from edgecgl.errors import EdgecglError
+from edgecgl.pipeline import FrameResult, Pipeline, RunStats
+
+_END = object()
+
+
+@dataclass
+class VideoOptions:
+    crf: int = 20
+    preset: str = "veryfast"
+    start: float | None = None  # seconds
+    end: float | None = None  # seconds
+    max_frames: int | None = None
+    preview: bool = False  # write input | output side by side
+    queue_size: int = 8
+
+
+@dataclass
+class VideoResult:
+    out: Path
+    stats: RunStats
+    fps: Fraction | None
+    size: tuple[int, int]  # (H, W) of the input frames
+    copied_streams: list[str] = field(default_factory=list)
+    dropped_streams: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Frame:
+    index: int
+    pts: int | None
+    image: np.ndarray
+    rotation: int
+    decode_ms: float
+    result: FrameResult | None = None
+    infer_ms: float = 0.0
+
+
+class _Stop(Exception):
+    pass
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
+    while True:
+        if stop.is_set():
+            raise _Stop
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _get(q: queue.Queue, stop: threading.Event) -> Any:
+    while True:
+        if stop.is_set():
+            raise _Stop
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+
+
+def probe(path: Path) -> dict[str, Any]:
+    """Frame count estimate, rate, size and stream list of a video (for logs and checks)."""
+    import av
+
+    with _open_input(path) as c:
+        if not c.streams.video:
+            raise EdgecglError(f"{path} has no video stream")
+        v = c.streams.video[0]
+        rate = v.average_rate or v.guessed_rate
+        frames = v.frames
+        if not frames and v.duration and v.time_base and rate:
+            frames = int(round(float(v.duration * v.time_base) * float(rate)))
+        return {
+            "frames": int(frames or 0),
+            "fps": rate,
+            "size": (v.codec_context.height, v.codec_context.width),
+            "streams": [f"{s.type}:{s.codec_context.name if s.codec_context else '?'}" for s in c.streams],
+            "av": av.__version__,
+        }
+
+
+def _open_input(path: Path) -> Any:
+    import av
+
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise EdgecglError(f"cannot open video {path}: {exc}", "give a video file FFmpeg can read") from None
+
+
+def translate_video(
+    src: Path,
+    dst: Path,
+    pipeline: Pipeline,
+    opts: VideoOptions | None = None,
+    overwrite: bool = False,
+    on_frame: Callable[[int, np.ndarray, FrameResult], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> VideoResult:
+    """Translate ``src`` into ``dst`` (written atomically). Returns the run's stats."""
+    import av
+
+    opts = opts or VideoOptions()
+    say = log or (lambda _m: None)
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise EdgecglError(f"video {src} does not exist")
+    check_output(dst, [src], overwrite)
+    if opts.start is not None and opts.end is not None and opts.end <= opts.start:
+        raise EdgecglError(f"--end {opts.end} is not after --start {opts.start}")
+    if opts.max_frames is not None and opts.max_frames < 1:
+        raise EdgecglError("--max-frames must be at least 1")
+
+    inp = _open_input(src)
+    try:
+        if not inp.streams.video:
+            raise EdgecglError(f"{src} has no video stream")
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        H, W = vin.codec_context.height, vin.codec_context.width
+        rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+        with atomic_path(dst) as tmp:
+            try:
+                out = av.open(str(tmp), "w")
+            except (av.error.FFmpegError, ValueError) as exc:
+                raise EdgecglError(f"cannot write {dst}: {exc}", "use a .mp4, .mkv or .mov output") from None
+            try:
+                result = _run(inp, vin, out, pipeline, opts, rate, (H, W), on_frame, on_progress, say)
+            finally:
+                out.close()
+        result.out = dst
+        return result
+    finally:
+        inp.close()
+
+
+def _run(
+    inp: Any,
+    vin: Any,
+    out: Any,
+    pipeline: Pipeline,
+    opts: VideoOptions,
+    rate: Fraction,
+    hw: tuple[int, int],
+    on_frame: Callable[[int, np.ndarray, FrameResult], None] | None,
+    on_progress: Callable[[int], None] | None,
+    say: Callable[[str], None],
+) -> VideoResult:
+    import av
+
+    H, W = hw
+    result = VideoResult(Path(), RunStats(), rate, hw)
+    out_w = 2 * W if opts.preview else W
+    vout = out.add_stream("libx264", rate=rate)
+    vout.width, vout.height = out_w, H
+    # 4:2:0 needs even sides; odd-sized sources keep their exact size in 4:4:4 instead of being cropped
+    vout.pix_fmt = "yuv420p" if H % 2 == 0 and out_w % 2 == 0 else "yuv444p"
+    vout.time_base = vin.time_base
+    vout.options = {"crf": str(int(opts.crf)), "preset": opts.preset}
+    passthrough: dict[int, Any] = {}
+    for s in inp.streams:
+        if s.index == vin.index:
+            continue
+        label = f"#{s.index} {s.type}:{s.codec_context.name if s.codec_context else '?'}"
+        if s.type not in ("audio", "subtitle"):
+            result.dropped_streams.append(label)
+            continue
+        try:
+            passthrough[s.index] = out.add_stream_from_template(s)
+            result.copied_streams.append(label)
+        except (av.error.FFmpegError, ValueError) as exc:
+            result.dropped_streams.append(f"{label} ({exc})")
+    if result.dropped_streams:
+        say(f"not copied (the output container cannot hold them): {', '.join(result.dropped_streams)}")
+
+    q_dec: queue.Queue = queue.Queue(maxsize=opts.queue_size)
+    q_inf: queue.Queue = queue.Queue(maxsize=opts.queue_size)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            _read(inp, vin, set(passthrough), opts, q_dec, stop)
+        except _Stop:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+            stop.set()
+        finally:
+            _safe_put(q_dec, _END, stop)
+
+    def worker() -> None:
+        try:
+            while True:
+                item = _get(q_dec, stop)
+                if item is _END:
+                    break
+                if isinstance(item, _Frame):
+                    t0 = time.perf_counter()
+                    item.result = pipeline(item.image)
+                    item.infer_ms = (time.perf_counter() - t0) * 1000.0
+                _put(q_inf, item, stop)
+        except _Stop:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+            stop.set()
+        finally:
+            _safe_put(q_inf, _END, stop)
+
+    threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=worker, daemon=True)]
+    t_start = time.perf_counter()
+    for t in threads:
+        t.start()
+    # Passthrough packets wait until the video has reached their time: the header waits for the first
+    # frame (its rotation), and a clip cut by --max-frames/--end must not keep audio past its last frame.
+    held: list[Any] = []
+    video_until = -math.inf  # seconds: end of the last encoded frame
+    frame_dur = 1.0 / float(rate)
+    trimmed = opts.max_frames is not None or opts.end is not None
+    started = False
+
+    def release(until: float) -> None:
+        keep = []
+        for pkt in held:
+            if _time(pkt) < until:
+                out.mux(pkt)
+            else:
+                keep.append(pkt)
+        held[:] = keep
+
+    try:
+        while True:
+            item = _get(q_inf, stop)
+            if item is _END:
+                break
+            if not isinstance(item, _Frame):
+                pkt = item
+                pkt.stream = passthrough[pkt.stream_index]
+                if started and _time(pkt) < video_until:
+                    out.mux(pkt)
+                else:
+                    held.append(pkt)
+                continue
+            if not started:
+                if item.rotation:
+                    vout.set_display_rotation(item.rotation)
+                started = True
+            assert item.result is not None
+            t0 = time.perf_counter()
+            img = item.result.image
+            if opts.preview:
+                img = np.concatenate([item.image, img], axis=1)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            frame.pts = item.pts
+            frame.time_base = vin.time_base
+            out.mux(vout.encode(frame))
+            item.result.ms["decode"] = item.decode_ms
+            item.result.ms["encode"] = (time.perf_counter() - t0) * 1000.0
+            result.stats.add(item.result)
+            video_until = float((item.pts or 0) * vin.time_base) + frame_dur
+            release(video_until)
+            if on_frame is not None:
+                on_frame(item.index, item.image, item.result)
+            if on_progress is not None:
+                on_progress(result.stats.frames)
+        if errors:
+            raise errors[0]
+        if not started:
+            raise EdgecglError("no video frames in the selected range", "check --start/--end")
+        out.mux(vout.encode(None))
+        release(video_until if trimmed else math.inf)
+    except _Stop:
+        raise errors[0] if errors else EdgecglError("video translation stopped") from None
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+    result.stats.wall_s = time.perf_counter() - t_start
+    return result
+
+
+def _safe_put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
+    """Deliver the end marker unless the consumer is gone (then nobody needs it)."""
+    while True:
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            if stop.is_set():
+                return
+
+
+def _read(
+    inp: Any, vin: Any, keep: set[int], opts: VideoOptions, q: queue.Queue, stop: threading.Event
+) -> None:
+    """Demux once; decode video frames in the range, forward passthrough packets in the range."""
+    vtb = vin.time_base
+    start = opts.start or 0.0
+    if opts.start:
+        inp.seek(int(opts.start / vtb), stream=vin, backward=True, any_frame=False)
+    stop_time = opts.end if opts.end is not None else math.inf  # seconds, exclusive
+    index = 0
+    next_pts = 0
+    video_done = False
+    streams = [vin] + [s for s in inp.streams if s.index in keep]
+    for pkt in inp.demux(streams):
+        if pkt.stream_index != vin.index:
+            if pkt.dts is None or pkt.size == 0:
+                continue
+            t = float(pkt.pts * pkt.time_base) if pkt.pts is not None else float(pkt.dts * pkt.time_base)
+            if opts.start and t < start:
+                continue
+            if t >= stop_time:
+                if video_done:
+                    break
+                continue
+            if opts.start:
+                _shift(pkt, start)
+            _put(q, pkt, stop)
+            continue
+        if video_done:
+            if not keep or (pkt.pts is not None and float(pkt.pts * vtb) > stop_time + 2.0):
+                break  # every passthrough packet up to stop_time has been demuxed by now
+            continue
+        t0 = time.perf_counter()
+        for fr in pkt.decode():
+            pts = fr.pts if fr.pts is not None else next_pts
+            t = float(pts * vtb)
+            if opts.start and t < start - 1e-6:
+                continue
+            if t >= stop_time - 1e-9:
+                video_done = True
+                break
+            image = fr.to_ndarray(format="rgb24")
+            ms = (time.perf_counter() - t0) * 1000.0
+            out_pts = pts - int(round(start / vtb)) if opts.start else pts
+            _put(q, _Frame(index, out_pts, image, int(fr.rotation or 0), ms), stop)
+            index += 1
+            next_pts = pts + 1
+            t0 = time.perf_counter()
+            if opts.max_frames is not None and index >= opts.max_frames:
+                video_done = True
+                dur = float(fr.duration * vtb) if fr.duration else 1.0 / float(vin.average_rate or 25)
+                stop_time = min(stop_time, t + dur)
+                break
+
+
+def _time(pkt: Any) -> float:
+    ts = pkt.pts if pkt.pts is not None else pkt.dts
+    return float(ts * pkt.time_base) if ts is not None else -math.inf
+
+
+def _shift(pkt: Any, start: float) -> None:
+    """Move a passthrough packet's timestamps so the clip starts at 0 like its video."""
+    off = int(round(start / pkt.time_base))
+    if pkt.pts is not None:
+        pkt.pts -= off
+    if pkt.dts is not None:
+        pkt.dts -= off

@@ -1,0 +1,240 @@
+"""``edgecgl video`` end to end on generated clips (ONNX Runtime) and on the real dashcam clip."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecgl.backends import select_backend
+from edgecgl.bundle import load_bundle
+from edgecgl.compose import resize
+from edgecgl.detect import Detection
+from edgecgl.errors import EdgecglError
+from edgecgl.pipeline import Pipeline, PipelineConfig
+from edgecgl.translate import Translator
+from edgecgl.video import VideoOptions, translate_video
+from tests.runtime_helpers import make_clip, tiny_bundle_for
+
+ENV = {**os.environ, "EDGECGL_NO_PROGRESS": "1"}
+
+
+def edgecgl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgecgl", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def packets(path: Path, kind: str) -> list[tuple[int | None, int | None, bytes]]:
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0] if kind == "audio" else c.streams.video[0]
+        return [(p.pts, p.dts, bytes(p)) for p in c.demux(s) if p.size]
+
+
+def frames_of(path: Path) -> tuple[list[np.ndarray], object, int]:
+    import av
+
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        rate = v.average_rate
+        out = []
+        rot = 0
+        for f in c.decode(v):
+            out.append(f.to_ndarray(format="rgb24"))
+            rot = f.rotation
+        return out, rate, rot
+
+
+class EveryOtherFrame:
+    """A fake detector: one fixed box on even frames, nothing on odd frames."""
+
+    def __init__(self, box: tuple[float, float, float, float]) -> None:
+        self.box, self.n = box, 0
+
+    def __call__(self, frame: np.ndarray) -> list[Detection]:
+        self.n += 1
+        return [Detection(self.box, "car", 0.9, 1)] if self.n % 2 == 1 else []
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bundle_for(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", n=12, hw=(64, 96), audio=True)
+
+
+def test_end_to_end_generated_clip_onnxruntime(bundle_dir: Path, clip: Path, tmp_path: Path) -> None:
+    bundle = load_bundle(bundle_dir)
+    tr = Translator(select_backend(bundle, "onnxruntime-cpu"), bundle, "night")
+    box = (30.0, 16.0, 70.0, 48.0)
+    pipe = Pipeline(tr, EveryOtherFrame(box), PipelineConfig(context=0.2))
+    seen: list[tuple[int, np.ndarray, object]] = []
+    out = tmp_path / "out.mp4"
+    res = translate_video(
+        clip, out, pipe, VideoOptions(crf=12), on_frame=lambda i, x, r: seen.append((i, x, r))
+    )
+
+    # same frame count and fps, audio present and identical packet by packet
+    src_frames, src_rate, _ = frames_of(clip)
+    out_frames, out_rate, _ = frames_of(out)
+    assert len(out_frames) == len(src_frames) == 12
+    assert out_rate == src_rate
+    assert [p[:2] for p in packets(out, "video")] != []
+    assert packets(out, "audio") == packets(clip, "audio")
+    assert res.copied_streams and "audio" in res.copied_streams[0]
+
+    # where pixels come from (checked before encoding, exactly)
+    assert [i for i, _, _ in seen] == list(range(12))
+    x1, y1, x2, y2 = seen[0][2].windows[0]
+    bx1, by1, bx2, by2 = (int(v) for v in box)
+    for i, frame, r in seen:
+        glob = tr.translate_frame(frame)
+        if i % 2:  # no detection: global translation only
+            assert r.detections == [] and np.array_equal(r.image, glob)
+            continue
+        outside = np.ones(frame.shape[:2], bool)
+        outside[y1:y2, x1:x2] = False
+        assert np.array_equal(r.image[outside], glob[outside])
+        inst = tr.translate_crops(resize(frame[y1:y2, x1:x2], tr.instance_size)[None])[0]
+        inst = resize(inst, (y2 - y1, x2 - x1))[by1 - y1 : by2 - y1, bx1 - x1 : bx2 - x1]
+        assert np.abs(r.image[by1:by2, bx1:bx2].astype(int) - inst).max() <= 1
+        margin = r.image[y1:by1, bx1:bx2].astype(int)  # the feathered band above the box
+        assert not np.array_equal(margin, glob[y1:by1, bx1:bx2]) or not np.array_equal(
+            margin, inst[: by1 - y1]
+        )
+    # what was encoded is what the pipeline produced (up to H.264 loss)
+    diff = np.mean(
+        [np.abs(a.astype(int) - r.image).mean() for a, (_, _, r) in zip(out_frames, seen, strict=True)]
+    )
+    assert diff < 8.0
+
+    # stats populated
+    s = res.stats.summary()
+    assert s["frames"] == 12 and s["frames_with_instances"] == 6 and s["instances"] == 6
+    assert {"decode", "detect", "frame", "instances", "compose", "encode"} <= set(s["stages_ms"])
+    assert all(v["p95_ms"] >= v["p50_ms"] > 0 for v in s["stages_ms"].values())
+
+
+def test_trim_keeps_rotation_and_cuts_audio(bundle_dir: Path, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "rot.mp4", n=20, hw=(48, 64), rotation=90)
+    bundle = load_bundle(bundle_dir)
+    pipe = Pipeline(Translator(select_backend(bundle, "onnxruntime-cpu"), bundle, "rainy"))
+    out = tmp_path / "o.mp4"
+    translate_video(clip, out, pipe, VideoOptions(start=0.2, max_frames=6))
+    frames, rate, rot = frames_of(out)
+    assert len(frames) == 6 and rot == 90 and rate == 25
+    audio = packets(out, "audio")
+    assert 0 < len(audio) < len(packets(clip, "audio"))
+
+
+def test_refuses_overwrite_and_input(bundle_dir: Path, clip: Path, tmp_path: Path) -> None:
+    bundle = load_bundle(bundle_dir)
+    pipe = Pipeline(Translator(select_backend(bundle, "onnxruntime-cpu"), bundle, "night"))
+    with pytest.raises(EdgecglError, match="is the input"):
+        translate_video(clip, clip, pipe)
+    existing = tmp_path / "exists.mp4"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(EdgecglError, match="already exists"):
+        translate_video(clip, existing, pipe)
+    assert existing.read_bytes() == b"keep me"
+
+
+def test_cli_generated_clip_preview(bundle_dir: Path, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli.mp4"
+    stats = tmp_path / "stats.json"
+    r = edgecgl(
+        "video", str(clip), "--to", "night", "--bundle", str(bundle_dir), "--no-instances",
+        "--backend", "onnxruntime-cpu", "--size", "32x64", "--preview", "--out", str(out),
+        "--stats-json", str(stats),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "backend: onnxruntime-cpu" in r.stderr and "p95" in r.stderr
+    frames, _, _ = frames_of(out)
+    assert len(frames) == 12 and frames[0].shape == (64, 192, 3)
+    assert packets(out, "audio") == packets(clip, "audio")
+    import json
+
+    assert json.loads(stats.read_text())["frames"] == 12
+    r2 = edgecgl(
+        "video", str(clip), "--to", "night", "--bundle", str(bundle_dir), "--no-instances", "--out", str(out)
+    )
+    assert r2.returncode == 2 and "--overwrite" in r2.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--to", "snowy"], "valid domains: sunny, night, cloudy, rainy"),
+        (["--to", "night", "--size", "30x64"], "multiple of 4"),
+        (["--to", "night", "--detector", "nope/yolo.pt"], "offline"),
+        (["--to", "night", "--backend", "openvino"], "unknown backend"),
+    ],
+)
+def test_cli_user_errors_are_one_line(
+    bundle_dir: Path, clip: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    r = edgecgl("video", str(clip), "--bundle", str(bundle_dir), "--out", str(tmp_path / "x.mp4"), *extra)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert sum(line.startswith("error:") for line in r.stderr.splitlines()) == 1
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_cli_default_bundle_is_newest_under_bundles(bundle_dir: Path, clip: Path, tmp_path: Path) -> None:
+    import shutil
+
+    (tmp_path / "bundles").mkdir()
+    shutil.copytree(bundle_dir, tmp_path / "bundles" / "tiny")
+    r = edgecgl(
+        "video",
+        str(clip),
+        "--to",
+        "sunny",
+        "--no-instances",
+        "--max-frames",
+        "2",
+        "--out",
+        "o.mp4",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "newest under bundles" in r.stderr
+    r = edgecgl("video", str(clip), "--to", "sunny", "--out", "o2.mp4", cwd=tmp_path / "bundles")
+    assert r.returncode == 2 and "no bundle found" in r.stderr
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_real_clip_with_yolo(assets: Path, bundle_dir: Path, tmp_path: Path) -> None:
+    """The real 960x540 clip with COCO YOLOv8n through the real CLI, at a small working resolution."""
+    src = assets / "video" / "highway_960x540_audio.mp4"
+    out = tmp_path / "real.mp4"
+    r = edgecgl(
+        "video", str(src), "--to", "night", "--bundle", str(bundle_dir), "--backend", "onnxruntime-cpu",
+        "--detector", str(assets / "models" / "yolov8n-coco.pt"), "--size", "64x128", "--max-frames", "8",
+        "--out", str(out), "--stats-json", str(tmp_path / "s.json"),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    import json
+
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["frames"] == 8 and s["instances"] > 0  # the clip has cars in every frame
+    frames, rate, _ = frames_of(out)
+    assert len(frames) == 8 and frames[0].shape == (540, 960, 3) and rate == 25
+    audio = packets(out, "audio")
+    assert audio and audio == packets(src, "audio")[: len(audio)]
