@@ -62,3 +62,32 @@ def test_engine_without_tensorrt_says_so(workdir: Path) -> None:
     r = run_cli("export", "runs/train/001-new", "--out", "b", "--engine", cwd=workdir)
     assert r.returncode == 2 and "TensorRT is not installed" in r.stderr
     assert not (workdir / "b").exists()
+
+
+@pytest.mark.slow
+def test_calib_then_int8_export(workdir: Path) -> None:
+    import cv2
+    import numpy as np
+    from edgecgl.calib.quantize import qdq_violations
+
+    rng = np.random.default_rng(0)
+    for d in ("sunny", "night", "cloudy", "rainy"):
+        (workdir / "data" / d).mkdir(parents=True, exist_ok=True)
+        for i in range(2):
+            cv2.imwrite(
+                str(workdir / "data" / d / f"{i}.jpg"), rng.integers(0, 255, (40, 72, 3), dtype=np.uint8)
+            )
+    r = run_cli("calib", "folder:data", "--out", "calib.npz", "--n", "8", "--size", "32x64", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert "sunny 2, night 2, cloudy 2, rainy 2" in r.stderr
+    r = run_cli("export", "--int8", "--calib", "calib.npz", "--out", "b8", "--no-pt2", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    from edgecgl.bundle import load_bundle
+
+    b = load_bundle(workdir / "b8")
+    assert b.precision == "int8" and b.model_path("generator").name == "generator.int8.onnx"
+    import onnx
+
+    assert qdq_violations(onnx.load(str(b.model_path("generator")))) == []
+    r = run_cli("calib", "folder:data", "--out", "calib.npz", cwd=workdir)
+    assert r.returncode == 2 and "--overwrite" in r.stderr

@@ -1,0 +1,78 @@
+"""Calibration sets: deterministic, domain-balanced, from a dataset folder, a flat image folder or a video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from edgecgl.calib.sample import balanced_order, load_calib, parse_size, sample_calibration, save_calib
+
+from edgecgl.domains import DOMAINS
+from edgecgl.errors import EdgecglError
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ROOT/<domain>/*.jpg with a different count per domain (rainy has one image)."""
+    root = tmp_path_factory.mktemp("ds")
+    rng = np.random.default_rng(0)
+    for d, count in zip(DOMAINS, (6, 5, 4, 1), strict=True):
+        (root / d).mkdir()
+        for i in range(count):
+            img = rng.integers(0, 255, (48, 80, 3), dtype=np.uint8)
+            cv2.imwrite(str(root / d / f"{d}_{i}.jpg"), img)
+    return root
+
+
+def test_balanced_order_takes_domains_round_robin() -> None:
+    items = [(f"a{i}", 0) for i in range(10)] + [(f"b{i}", 1) for i in range(10)] + [("c0", 2)]
+    idx = balanced_order(items, 7, seed=0)
+    doms = [items[i][1] for i in idx]
+    assert doms[:3] == [0, 1, 2] and doms.count(2) == 1 and abs(doms.count(0) - doms.count(1)) <= 1
+    assert idx == balanced_order(items, 7, seed=0) and idx != balanced_order(items, 7, seed=1)
+
+
+def test_dataset_sample_is_balanced_and_deterministic(dataset: Path) -> None:
+    a = sample_calibration(f"folder:{dataset}", n=8, size=(32, 64), instance_size=(16, 16), seed=3)
+    b = sample_calibration(f"folder:{dataset}", n=8, size=(32, 64), instance_size=(16, 16), seed=3)
+    assert a.frames.shape == (8, 32, 64, 3) and a.frames.dtype == np.uint8
+    assert a.instances.shape == (8, 16, 16, 3)
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.domains, b.domains)
+    assert sorted(np.bincount(a.domains).tolist()) == [1, 2, 2, 3]  # rainy has one image; others fill
+    imgs = a.images()
+    assert imgs.shape == (8, 3, 32, 64) and imgs.min() >= -1 and imgs.max() <= 1
+
+
+def test_flat_folder_takes_domains_from_file_names(tmp_path: Path) -> None:
+    for name in ("x_night_1.jpg", "x_rainy_2.jpg", "plain.jpg"):
+        cv2.imwrite(str(tmp_path / name), np.full((40, 40, 3), 80, np.uint8))
+    cs = sample_calibration(tmp_path, n=10, size=(16, 16), instance_size=(8, 8))
+    assert cs.meta["kind"] == "images" and len(cs.frames) == 3
+    assert sorted(cs.domains.tolist()) == [0, 1, 3]  # plain.jpg -> default sunny
+
+
+def test_npz_round_trip(dataset: Path, tmp_path: Path) -> None:
+    cs = sample_calibration(dataset, n=4, size=(16, 32), instance_size=(8, 8))
+    got = load_calib(save_calib(tmp_path / "c.npz", cs))
+    assert np.array_equal(got.frames, cs.frames) and got.meta == cs.meta
+
+
+def test_bad_inputs_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(EdgecglError, match="multiples of 4"):
+        parse_size("30x64")
+    with pytest.raises(EdgecglError, match="no dataset, images or videos"):
+        sample_calibration(tmp_path, n=4)
+    with pytest.raises(EdgecglError, match="not an edgecgl calibration set"):
+        (tmp_path / "x.npz").write_bytes(b"nope")
+        load_calib(tmp_path / "x.npz")
+
+
+@pytest.mark.assets
+def test_video_frames_are_spread_over_the_clip(assets: Path) -> None:
+    clip = next((assets / "video").glob("*.mp4"))
+    cs = sample_calibration(clip, n=6, size=(32, 64), instance_size=(16, 16), default_domain="night")
+    assert cs.meta["kind"] == "video" and cs.frames.shape == (6, 32, 64, 3)
+    assert set(cs.domains.tolist()) == {1}
+    assert len({f.tobytes() for f in cs.frames}) == 6, "distinct frames, not one frame repeated"
