@@ -1,0 +1,100 @@
+"""The training configuration: nested dataclasses, loaded from YAML with ``--set`` overrides.
+
+``configs/*.yaml`` hold only what differs from these defaults; the run folder's ``config.yaml`` holds
+everything that ran (``edgecgl.config.dump_yaml``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from edgecgl.train.losses import LossConfig
+from edgecgl.train.nets import ModelConfig
+
+from edgecgl.config import dump_yaml
+from edgecgl.errors import EdgecglError
+
+
+@dataclass
+class DataConfig:
+    spec: str = ""  # KIND:PATH (synth:, folder:, bdd100k:, init:), or --data
+    domains: list[str] = field(default_factory=list)  # one-hot order; empty: edgecgl.domains.DOMAINS
+    categories: list[str] = field(default_factory=list)  # instance classes kept; empty: the loader's default
+    frame_size: list[int] = field(default_factory=lambda: [256, 256])  # H, W of global images
+    instance_size: list[int] = field(default_factory=lambda: [64, 64])  # h, w of instance crops
+    context: float = 0.1  # box padding on each side, as a fraction of its size
+    flip: bool = True
+    num_workers: int = 0
+    # images without boxes: a random crop of the image (side fraction in [min, max]) is the instance
+    fallback_crop: list[float] = field(default_factory=lambda: [0.25, 0.5])
+
+    def validate(self) -> None:
+        for name in ("frame_size", "instance_size"):
+            v = getattr(self, name)
+            if len(v) != 2 or min(v) < 1:
+                raise EdgecglError(f"data.{name} must be [H, W] with positive sides, got {v}")
+        h, w = self.frame_size
+        if h % 4 or w % 4:
+            raise EdgecglError(f"data.frame_size {self.frame_size} must be multiples of 4 (network stride)")
+        lo, hi = self.fallback_crop
+        if not 0 < lo <= hi <= 1:
+            raise EdgecglError(
+                f"data.fallback_crop must satisfy 0 < min <= max <= 1, got {self.fallback_crop}"
+            )
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4  # both optimizers (paper §4)
+    lr_d: float = 0.0  # 0: same as lr
+    beta1: float = 0.5  # MUNIT's Adam betas
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    lr_step: int = 100_000  # halve (lr_gamma) every lr_step iterations
+    lr_gamma: float = 0.5
+    n_critic: int = 1  # discriminator updates per generator update
+
+
+@dataclass
+class EMAConfig:
+    enabled: bool = True
+    decay: float = 0.999  # with warm-up min(decay, (1 + step) / (10 + step))
+
+
+@dataclass
+class LogConfig:
+    every: int = 50  # metrics.jsonl line
+    sample_every: int = 1000  # samples/NNNNNN.png (0: off)
+    checkpoint_every: int = 1000  # last.pt + model.pt
+    tensorboard: bool = True  # if the tensorboard package is installed
+    style_stats_images: int = 64  # per domain, for model.pt's style statistics
+
+
+@dataclass
+class TrainConfig:
+    name: str = "cgl"
+    iters: int = 200_000
+    batch: int = 2  # images per domain of the pair (the paper's batch size)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "none"  # none | bf16 | fp16
+    compile: bool = False  # torch.compile the generator phase (the critic phase needs double backward)
+    threads: int = 0  # CPU threads for torch (0: torch's default)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def validate(self) -> None:
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise EdgecglError(f"amp must be none, bf16 or fp16, got '{self.amp}'")
+        if self.batch < 1 or self.iters < 0 or self.optim.n_critic < 1:
+            raise EdgecglError("batch and optim.n_critic must be >= 1, iters >= 0")
+        if self.log.every < 1 or self.log.checkpoint_every < 1:
+            raise EdgecglError("log.every and log.checkpoint_every must be >= 1")
+
+    def sha256(self) -> str:
+        return hashlib.sha256(dump_yaml(self).encode()).hexdigest()
