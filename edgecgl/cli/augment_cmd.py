@@ -1,18 +1,94 @@
-"""``edgecgl augment``."""
+"""``edgecgl augment``: translate a labelled dataset to other domains, labels carried over unchanged."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from edgecgl.errors import NotAvailableYet
+from edgecgl.cli import runtime_opts as ro
+from edgecgl.cli.common import log, progress
+from edgecgl.errors import EdgecglError
 
 
 def register(app: typer.Typer) -> None:
     @app.command(
         "augment",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
         epilog="Example: edgecgl augment folder:data/fleet --to night,rainy --out data/fleet-aug",
     )
-    def augment_(ctx: typer.Context) -> None:
-        """Translate a labelled dataset, carrying its labels over. (planned)"""
-        raise NotAvailableYet("'edgecgl augment' is not available yet", "it is planned; see the README")
+    def augment_(
+        dataset: str = typer.Argument(
+            ...,
+            help="folder:ROOT (ROOT/<domain>/*.jpg + labels/*.txt) or bdd100k:LABELS.json.",
+            show_default=False,
+        ),
+        to: str = typer.Option(..., "--to", "-t", help="Target domains, comma-separated (e.g. night,rainy)."),
+        out: Path = typer.Option(
+            ..., "--out", "-o", help="Output dataset folder (same format as the input)."
+        ),
+        bundle: Path | None = ro.BUNDLE,
+        style_seed: int | None = ro.STYLE_SEED,
+        style_ref: Path | None = ro.STYLE_REF,
+        no_instances: bool = ro.NO_INSTANCES,
+        detector: Path | None = typer.Option(
+            None,
+            "--detector",
+            help="Find instances with this Ultralytics model instead of the dataset's boxes.",
+        ),
+        conf: float = ro.CONF,
+        backend: str = ro.BACKEND,
+        size: str | None = ro.SIZE,
+        overwrite: bool = ro.OVERWRITE,
+    ) -> None:
+        """Translate a labelled dataset (folder+YOLO or BDD100K), carrying its labels over unchanged."""
+        from edgecgl.atomic import check_output
+        from edgecgl.augment import LabelBoxes, open_augment_dataset
+        from edgecgl.augment import augment as run_augment
+        from edgecgl.cli.image_cmd import encode_image
+        from edgecgl.domains import parse_domains
+        from edgecgl.translate import Translator, read_image
+
+        targets = parse_domains(to)
+        ds = open_augment_dataset(dataset)
+        root = ds.root if ds.root.is_dir() else ds.root.parent
+        if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents:
+            raise EdgecglError(
+                f"output {out} is inside the dataset {root}", "write the augmented set elsewhere"
+            )
+        check_output(out, [], overwrite)
+        log(f"dataset: {ds.kind} {ds.root}, {len(ds.items)} images; targets: {', '.join(targets)}")
+        labels = LabelBoxes()
+        use_labels = detector is None and not no_instances
+        args = ro.RuntimeArgs(
+            bundle, targets[0], style_seed, style_ref, no_instances, detector, conf, backend, size
+        )
+        pipeline, bund = ro.build_pipeline(args, detector=labels if use_labels else None, track=False)
+        if use_labels:
+            log("instances: the dataset's own boxes")
+        for t in targets:
+            parse_domains(t, bund.domains)
+        tr0 = pipeline.translator
+        ref = read_image(style_ref) if style_ref is not None else None
+        translators = {
+            t: tr0 if t == tr0.domain else Translator(tr0.backend, bund, t, style_seed, ref, tr0.frame_size)
+            for t in targets
+        }
+
+        def translate(target: str, item):  # noqa: ANN001, ANN202
+            labels.item = item
+            pipeline.translator = translators[target]
+            res = pipeline(read_image(item.image))
+            return res.image, len(res.detections)
+
+        total = sum(1 for t in targets for it in ds.items if it.source != t)
+        with progress() as bar:
+            task = bar.add_task("augmenting", total=total, rate="")
+            rep = run_augment(ds, targets, out, translate, encode_image, on_item=lambda: bar.advance(task))
+        for t in targets:
+            log(f"{t}: {rep.written.get(t, 0)} images")
+        if rep.skipped_same_domain:
+            log(f"skipped {rep.skipped_same_domain} image(s) already in a target domain")
+        if rep.skipped:
+            log(f"skipped {len(rep.skipped)} unusable item(s), e.g. {rep.skipped[0]}")
+        log(f"{rep.instances} instances translated")
+        typer.echo(f"wrote {out}")

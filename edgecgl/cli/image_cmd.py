@@ -1,18 +1,84 @@
-"""``edgecgl image``."""
+"""``edgecgl image``: translate stills, one file or every image in a folder."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from edgecgl.errors import NotAvailableYet
+from edgecgl.cli import runtime_opts as ro
+from edgecgl.cli.common import log, progress
+from edgecgl.errors import EdgecglError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def encode_image(image_rgb, suffix: str) -> bytes:  # noqa: ANN001 - numpy array
+    """RGB uint8 -> file bytes in the format the suffix names (JPEG at quality 95)."""
+    import cv2
+
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix.lower() in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(suffix.lower(), cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise EdgecglError(f"cannot encode an image as {suffix}", "use .jpg or .png")
+    return buf.tobytes()
+
+
+def plan(src: Path, out: Path | None, domain: str) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: a file -> one pair; a folder -> its images, same names in the out folder."""
+    if src.is_file():
+        dst = out or src.with_name(f"{src.stem}_{domain}{src.suffix}")
+        if dst.is_dir():
+            dst = dst / src.name
+        return [(src, dst)]
+    if not src.is_dir():
+        raise EdgecglError(f"{src} does not exist", "give an image file or a folder of images")
+    files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise EdgecglError(f"no images in {src}", f"expected files ending in {', '.join(IMAGE_SUFFIXES)}")
+    dst_dir = out or src.with_name(f"{src.name}_{domain}")
+    if dst_dir.resolve() == src.resolve():
+        raise EdgecglError(f"output folder {dst_dir} is the input folder", "choose another --out")
+    return [(p, dst_dir / p.name) for p in files]
 
 
 def register(app: typer.Typer) -> None:
     @app.command(
         "image",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        epilog="Example: edgecgl image frame.jpg --to rainy --out frame_rainy.jpg",
+        epilog="Example: edgecgl image frame.jpg --to rainy --out frame_rainy.jpg | edgecgl image frames/ --to night",
     )
-    def image_(ctx: typer.Context) -> None:
-        """Translate still images (a file or a folder). (planned)"""
-        raise NotAvailableYet("'edgecgl image' is not available yet", "it is planned; see the README")
+    def image_(
+        src: Path = typer.Argument(..., help="An image file or a folder of images.", show_default=False),
+        to: str = ro.TO,
+        out: Path | None = typer.Option(
+            None, "--out", "-o", help="Output file or folder (default: IN_<domain>.ext / IN_<domain>/)."
+        ),
+        bundle: Path | None = ro.BUNDLE,
+        style_seed: int | None = ro.STYLE_SEED,
+        style_ref: Path | None = ro.STYLE_REF,
+        no_instances: bool = ro.NO_INSTANCES,
+        detector: Path | None = ro.DETECTOR,
+        conf: float = ro.CONF,
+        backend: str = ro.BACKEND,
+        size: str | None = ro.SIZE,
+        overwrite: bool = ro.OVERWRITE,
+    ) -> None:
+        """Translate still images (a file or a folder) to another weather domain."""
+        from edgecgl.atomic import check_output, write_bytes_atomic
+        from edgecgl.translate import read_image
+
+        pairs = plan(Path(src), out, to.strip().lower())
+        for a, b in pairs:
+            check_output(b, [a], overwrite)
+        args = ro.RuntimeArgs(bundle, to, style_seed, style_ref, no_instances, detector, conf, backend, size)
+        pipeline, _ = ro.build_pipeline(args, track=False)
+        n_inst = 0
+        with progress() as bar:
+            task = bar.add_task("translating", total=len(pairs), rate="")
+            for a, b in pairs:
+                res = pipeline(read_image(a))
+                n_inst += len(res.detections)
+                write_bytes_atomic(b, encode_image(res.image, b.suffix or ".png"))
+                bar.advance(task)
+        log(f"{len(pairs)} image(s), {n_inst} instance(s) translated")
+        typer.echo(f"wrote {pairs[0][1] if len(pairs) == 1 else pairs[0][1].parent}")

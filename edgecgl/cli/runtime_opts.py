@@ -63,8 +63,11 @@ def newest_bundle(root: Path = BUNDLES_ROOT) -> Path:
     return found[-1].parent
 
 
-def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log):  # noqa: ANN201
-    """Options -> (Pipeline, Bundle). ``detector`` overrides --detector (tests inject fakes here)."""
+def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log, track: bool = True):  # noqa: ANN201
+    """Options -> (Pipeline, Bundle). ``detector`` overrides --detector (tests inject fakes here).
+
+    ``track`` is off for stills: unrelated images must not share track IDs or smoothed boxes.
+    """
     from edgecgl.backends import select_backend
     from edgecgl.bundle import load_bundle
     from edgecgl.detect import DetectorConfig, load_detector
@@ -100,7 +103,9 @@ def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log
     )
     det = detector
     if det is None and not args.no_instances:
-        det = load_detector(args.detector, DetectorConfig(conf=args.conf), args.style_seed or 0, log=log_fn)
+        det = load_detector(
+            args.detector, DetectorConfig(conf=args.conf, track=track), args.style_seed or 0, log=log_fn
+        )
     if args.no_instances:
         det = None
         log_fn("instances: off (--no-instances)")

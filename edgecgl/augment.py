@@ -1,0 +1,267 @@
+"""Grow a labelled detector dataset by domain: translate every image, carry its labels over unchanged.
+
+Translation moves no pixel geometry (the frame is letterboxed through the network and back; crops are
+pasted where they were cut), so every box stays valid and the label files are copied byte for byte.
+The dataset's own boxes serve as the instances by default: no detector is needed and no object is
+missed or invented.
+
+Formats read (no training code needed, this runs on the vehicle-side install too):
+
+    folder:   ROOT/<domain>/<name>.jpg|jpeg|png  +  ROOT/<domain>/labels/<name>.txt (YOLO)
+              -> OUT/<target>/<source>_<name>.<ext>  +  OUT/<target>/labels/<source>_<name>.txt
+    bdd100k:  a labels JSON (list of frames: name, attributes, labels[].box2d) and the images it names,
+              found by file name anywhere under the JSON's folder or its parent's images/ folder
+              -> OUT/<target>/images/<name>  +  OUT/<target>/labels.json (the same frame entries)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgecgl.detect import Detection
+from edgecgl.domains import DOMAINS
+from edgecgl.errors import EdgecglError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# The folder format's YOLO class ids (the same table the training loader uses).
+FOLDER_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "person", "motorcycle", "bicycle")
+BDD_INSTANCE_CATEGORIES = ("car", "truck", "bus", "person", "rider", "bike", "motor", "motorcycle", "bicycle")
+
+
+@dataclass
+class Item:
+    """One labelled image: where it is, its source domain (None when unknown) and its boxes (pixels)."""
+
+    image: Path
+    name: str  # output file name stem (unique in the dataset)
+    source: str | None
+    boxes: list[tuple[float, float, float, float]]
+    classes: list[str]
+    label_file: Path | None = None  # folder format: copied unchanged
+    entry: dict | None = None  # bdd100k: the frame's JSON entry, copied unchanged
+
+
+@dataclass
+class Dataset:
+    kind: str
+    root: Path
+    items: list[Item]
+    skipped: list[str] = field(default_factory=list)
+
+
+def parse_spec(spec: str) -> tuple[str, Path]:
+    kind, sep, rest = str(spec).partition(":")
+    if sep and kind in ("folder", "bdd100k"):
+        return kind, Path(rest)
+    p = Path(spec)
+    if not p.exists():
+        raise EdgecglError(f"dataset {spec} does not exist", "give folder:PATH or bdd100k:LABELS.json")
+    if p.is_file() and p.suffix == ".json":
+        return "bdd100k", p
+    if p.is_dir() and any((p / d).is_dir() for d in DOMAINS):
+        return "folder", p
+    if p.is_dir() and (list(p.glob("*.json")) or list(p.glob("labels/*.json"))):
+        return "bdd100k", p
+    raise EdgecglError(
+        f"cannot tell which dataset format {spec} is",
+        f"expected ROOT/<domain>/*.jpg ({', '.join(DOMAINS)}) or a BDD100K labels JSON; or prefix folder:/bdd100k:",
+    )
+
+
+def open_folder(root: Path) -> Dataset:
+    if not root.is_dir():
+        raise EdgecglError(f"dataset folder {root} does not exist")
+    ds = Dataset("folder", root, [])
+    for dom in sorted(p for p in root.iterdir() if p.is_dir()):
+        if dom.name not in DOMAINS:
+            continue
+        for img in sorted(p for p in dom.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            lab = dom / "labels" / f"{img.stem}.txt"
+            boxes, classes = [], []
+            if lab.is_file():
+                boxes, classes = _yolo_boxes(lab.read_text(encoding="utf-8", errors="replace"))
+            ds.items.append(
+                Item(img, f"{dom.name}_{img.stem}", dom.name, boxes, classes, lab if lab.is_file() else None)
+            )
+    if not ds.items:
+        raise EdgecglError(f"no images under {root}/<domain>/", f"domains: {', '.join(DOMAINS)}")
+    return ds
+
+
+def _yolo_boxes(text: str) -> tuple[list[tuple[float, float, float, float]], list[str]]:
+    """Normalised (cx, cy, w, h) boxes; scaled to pixels once the image size is known."""
+    boxes, classes = [], []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) not in (5, 6) or line.lstrip().startswith("#"):
+            continue
+        try:
+            c, cx, cy, bw, bh = int(float(parts[0])), *(float(v) for v in parts[1:5])
+        except ValueError:
+            continue
+        boxes.append((cx, cy, bw, bh))
+        classes.append(FOLDER_CLASSES[c] if 0 <= c < len(FOLDER_CLASSES) else str(c))
+    return boxes, classes
+
+
+def bdd_domain(attrs: dict) -> str | None:
+    """DESIGN.md §3 (paper Table 1): night = night; sunny = clear day; cloudy = overcast/partly cloudy day;
+    rainy = rainy day. Anything else has no domain (it is still translated)."""
+    weather, tod = attrs.get("weather"), attrs.get("timeofday")
+    if tod == "night":
+        return "night"
+    if tod != "daytime":
+        return None
+    return {"clear": "sunny", "overcast": "cloudy", "partly cloudy": "cloudy", "rainy": "rainy"}.get(weather)
+
+
+def open_bdd100k(path: Path) -> Dataset:
+    if path.is_dir():
+        found = sorted(path.glob("*.json")) + sorted(path.glob("labels/*.json"))
+        if not found:
+            raise EdgecglError(f"no labels JSON in {path}", "give bdd100k:PATH/TO/labels.json")
+        path = found[0]
+    try:
+        frames = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EdgecglError(f"cannot read BDD100K labels {path}: {exc}") from None
+    if not isinstance(frames, list):
+        raise EdgecglError(f"{path} is not a BDD100K labels file (expected a JSON list of frames)")
+    index: dict[str, Path] = {}
+    for base in (path.parent, path.parent.parent / "images"):
+        if base.is_dir():
+            for p in base.rglob("*"):
+                if p.suffix.lower() in IMAGE_SUFFIXES:
+                    index.setdefault(p.name, p)
+    ds = Dataset("bdd100k", path, [])
+    for fr in frames:
+        name = str(fr.get("name", ""))
+        if not name or "/" in name or "\\" in name or name not in index:
+            ds.skipped.append(f"{name or '<no name>'} (image not found)")
+            continue
+        boxes, classes = [], []
+        for lab in fr.get("labels") or []:
+            b = lab.get("box2d")
+            if b and lab.get("category") in BDD_INSTANCE_CATEGORIES:
+                boxes.append((float(b["x1"]), float(b["y1"]), float(b["x2"]), float(b["y2"])))
+                classes.append(str(lab["category"]))
+        ds.items.append(
+            Item(
+                index[name], Path(name).stem, bdd_domain(fr.get("attributes") or {}), boxes, classes, entry=fr
+            )
+        )
+    if not ds.items:
+        raise EdgecglError(
+            f"none of the images named in {path} were found", "put them under images/ beside the labels"
+        )
+    return ds
+
+
+def open_augment_dataset(spec: str) -> Dataset:
+    kind, path = parse_spec(spec)
+    return open_folder(path) if kind == "folder" else open_bdd100k(path)
+
+
+def instances_from_labels(
+    item: Item, hw: tuple[int, int], min_size: int = 8, max_instances: int = 8
+) -> list[Detection]:
+    """The dataset's own boxes as detections (largest first), in pixels of the full image."""
+    h, w = hw
+    dets = []
+    for b, c in zip(item.boxes, item.classes, strict=True):
+        if item.entry is None:  # YOLO: normalised centre/size
+            cx, cy, bw, bh = b
+            box = ((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)
+        else:
+            box = b
+        x1, y1, x2, y2 = max(0.0, box[0]), max(0.0, box[1]), min(float(w), box[2]), min(float(h), box[3])
+        if x2 - x1 >= min_size and y2 - y1 >= min_size:
+            dets.append(Detection((x1, y1, x2, y2), c, 1.0, None))
+    dets.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+    return dets[:max_instances]
+
+
+class LabelBoxes:
+    """A detector that returns the current item's labelled boxes (set before each call)."""
+
+    def __init__(self) -> None:
+        self.item: Item | None = None
+
+    def __call__(self, frame: np.ndarray) -> list[Detection]:
+        return instances_from_labels(self.item, frame.shape[:2]) if self.item is not None else []
+
+
+@dataclass
+class AugmentReport:
+    written: dict[str, int] = field(default_factory=dict)
+    skipped_same_domain: int = 0
+    skipped: list[str] = field(default_factory=list)
+    instances: int = 0
+
+
+def plan_outputs(ds: Dataset, targets: list[str], out: Path) -> Iterator[tuple[str, Item, Path]]:
+    for target in targets:
+        for item in ds.items:
+            if item.source == target:
+                continue
+            if ds.kind == "folder":
+                yield target, item, out / target / f"{item.name}{item.image.suffix.lower()}"
+            else:
+                yield target, item, out / target / "images" / item.image.name
+
+
+def write_labels(ds: Dataset, target: str, item: Item, image_out: Path) -> None:
+    from edgecgl.atomic import atomic_path
+
+    if ds.kind == "folder" and item.label_file is not None:
+        dst = image_out.parent / "labels" / f"{image_out.stem}.txt"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(item.label_file, tmp)
+
+
+def finish_bdd(ds: Dataset, out: Path, entries: dict[str, list[dict]]) -> None:
+    from edgecgl.atomic import write_text_atomic
+
+    for target, frames in entries.items():
+        write_text_atomic(out / target / "labels.json", json.dumps(frames, indent=1))
+
+
+def augment(
+    ds: Dataset,
+    targets: list[str],
+    out: Path,
+    translate: Callable[[str, Item], tuple[np.ndarray, int]],
+    encode: Callable[[np.ndarray, str], bytes],
+    on_item: Callable[[], None] | None = None,
+) -> AugmentReport:
+    """Translate every item to every target (skipping its own domain) and write images + labels."""
+    from edgecgl.atomic import write_bytes_atomic
+
+    rep = AugmentReport(skipped=list(ds.skipped))
+    entries: dict[str, list[dict]] = {t: [] for t in targets}
+    for target in targets:
+        rep.skipped_same_domain += sum(1 for it in ds.items if it.source == target)
+    for target, item, dst in plan_outputs(ds, targets, out):
+        try:
+            image, n = translate(target, item)
+        except EdgecglError as exc:  # an unreadable image: count it, say so at the end
+            rep.skipped.append(f"{item.image} ({exc.message})")
+            continue
+        rep.instances += n
+        write_bytes_atomic(dst, encode(image, dst.suffix))
+        write_labels(ds, target, item, dst)
+        if item.entry is not None:
+            entries[target].append(item.entry)
+        rep.written[target] = rep.written.get(target, 0) + 1
+        if on_item:
+            on_item()
+    if ds.kind == "bdd100k":
+        finish_bdd(ds, out, entries)
+    return rep

@@ -1,0 +1,127 @@
+"""``edgecgl augment`` on a small folder+YOLO dataset and a BDD100K-format one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecgl.augment import Item, bdd_domain, instances_from_labels, open_augment_dataset
+from tests.runtime_helpers import clip_frames, tiny_bundle_for
+
+ENV = {**os.environ, "EDGECGL_NO_PROGRESS": "1"}
+
+
+def edgecgl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgecgl", *args], capture_output=True, text=True, env=ENV, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bundle_for(tmp_path_factory)
+
+
+def folder_dataset(root: Path) -> Path:
+    frames = clip_frames(3, (48, 80))
+    for dom, name, f in (("sunny", "a", frames[0]), ("sunny", "b", frames[1]), ("night", "c", frames[2])):
+        (root / dom / "labels").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / dom / f"{name}.png"), f)
+    (root / "sunny" / "labels" / "a.txt").write_text("0 0.5 0.5 0.4 0.5\n3 0.2 0.3 0.2 0.4 0.9\n")
+    (root / "night" / "labels" / "c.txt").write_text("1 0.6 0.6 0.3 0.3\n")
+    return root
+
+
+def test_augment_folder_carries_labels(bundle_dir: Path, tmp_path: Path) -> None:
+    root = folder_dataset(tmp_path / "ds")
+    out = tmp_path / "aug"
+    r = edgecgl(
+        "augment", f"folder:{root}", "--to", "night,rainy", "--out", str(out), "--bundle", str(bundle_dir)
+    )
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (out / "night").glob("*.png")) == ["sunny_a.png", "sunny_b.png"]
+    assert sorted(p.name for p in (out / "rainy").glob("*.png")) == [
+        "night_c.png",
+        "sunny_a.png",
+        "sunny_b.png",
+    ]
+    assert (out / "rainy" / "labels" / "sunny_a.txt").read_bytes() == (
+        root / "sunny" / "labels" / "a.txt"
+    ).read_bytes()
+    assert (out / "rainy" / "labels" / "night_c.txt").read_bytes() == (
+        root / "night" / "labels" / "c.txt"
+    ).read_bytes()
+    assert not (out / "night" / "labels" / "sunny_b.txt").exists()  # no labels in, none out
+    img = cv2.imread(str(out / "night" / "sunny_a.png"))
+    assert img.shape == (48, 80, 3) and not np.array_equal(img, cv2.imread(str(root / "sunny" / "a.png")))
+    assert "skipped 1 image(s) already in a target domain" in r.stderr
+    assert "5 instances translated" in r.stderr  # a.png's 2 boxes twice (night, rainy) + c.png's 1 (rainy)
+    # re-running refuses to overwrite; the output may not live inside the dataset
+    assert (
+        edgecgl(
+            "augment", str(root), "--to", "night", "--out", str(out), "--bundle", str(bundle_dir)
+        ).returncode
+        == 2
+    )
+    r = edgecgl(
+        "augment", str(root), "--to", "night", "--out", str(root / "night2"), "--bundle", str(bundle_dir)
+    )
+    assert r.returncode == 2 and "inside the dataset" in r.stderr
+
+
+def test_augment_bdd100k(bundle_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "bdd"
+    (root / "images" / "100k" / "val").mkdir(parents=True)
+    (root / "labels").mkdir()
+    frames = clip_frames(2, (36, 64))
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(root / "images" / "100k" / "val" / f"f{i}.jpg"), f)
+    labels = [
+        {
+            "name": "f0.jpg",
+            "attributes": {"weather": "clear", "timeofday": "daytime", "scene": "highway"},
+            "labels": [{"category": "car", "box2d": {"x1": 10, "y1": 8, "x2": 40, "y2": 30}}],
+        },
+        {"name": "f1.jpg", "attributes": {"weather": "rainy", "timeofday": "daytime"}, "labels": []},
+        {"name": "missing.jpg", "attributes": {}, "labels": []},
+    ]
+    (root / "labels" / "bdd100k_labels_images_val.json").write_text(json.dumps(labels))
+    out = tmp_path / "aug"
+    r = edgecgl(
+        "augment", f"bdd100k:{root / 'labels' / 'bdd100k_labels_images_val.json'}", "--to", "rainy",
+        "--out", str(out), "--bundle", str(bundle_dir),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in (out / "rainy" / "images").iterdir()] == ["f0.jpg"]
+    assert json.loads((out / "rainy" / "labels.json").read_text()) == [labels[0]]
+    assert "skipped 1 unusable" in r.stderr and "missing.jpg" in r.stderr
+
+
+def test_label_boxes_become_instances(tmp_path: Path) -> None:
+    item = Item(
+        tmp_path / "x.png", "x", "sunny", [(0.5, 0.5, 0.5, 0.5), (0.1, 0.1, 0.01, 0.01)], ["car", "person"]
+    )
+    dets = instances_from_labels(item, (100, 200))
+    assert len(dets) == 1 and dets[0].box == (50.0, 25.0, 150.0, 75.0) and dets[0].cls == "car"
+
+
+def test_bdd_domain_rules() -> None:
+    assert bdd_domain({"weather": "clear", "timeofday": "night"}) == "night"
+    assert bdd_domain({"weather": "partly cloudy", "timeofday": "daytime"}) == "cloudy"
+    assert bdd_domain({"weather": "snowy", "timeofday": "daytime"}) is None
+    assert bdd_domain({"weather": "clear", "timeofday": "dawn/dusk"}) is None
+
+
+def test_unknown_dataset_format(tmp_path: Path) -> None:
+    from edgecgl.errors import EdgecglError
+
+    (tmp_path / "x").mkdir()
+    with pytest.raises(EdgecglError, match="cannot tell"):
+        open_augment_dataset(str(tmp_path / "x"))

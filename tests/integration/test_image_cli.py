@@ -1,0 +1,82 @@
+"""``edgecgl image`` on a file and a folder, through the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.runtime_helpers import clip_frames, tiny_bundle_for
+
+ENV = {**os.environ, "EDGECGL_NO_PROGRESS": "1"}
+
+
+def edgecgl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgecgl", *args], capture_output=True, text=True, env=ENV, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bundle_for(tmp_path_factory)
+
+
+def write(path: Path, rgb: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_image_file_default_out_keeps_size(bundle_dir: Path, tmp_path: Path) -> None:
+    src = write(tmp_path / "still.png", clip_frames(1, (50, 90))[0])
+    r = edgecgl("image", str(src), "--to", "rainy", "--bundle", str(bundle_dir), "--no-instances")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "still_rainy.png"
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape == (50, 90, 3)
+    assert not np.array_equal(img, cv2.imread(str(src)))
+    again = edgecgl("image", str(src), "--to", "rainy", "--bundle", str(bundle_dir), "--no-instances")
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def test_image_folder_with_style_ref(bundle_dir: Path, tmp_path: Path) -> None:
+    frames = clip_frames(3, (40, 64))
+    for i, f in enumerate(frames):
+        write(tmp_path / "in" / f"f{i}.jpg", f)
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    ref = write(tmp_path / "ref.png", frames[2][::-1])
+    r = edgecgl(
+        "image", str(tmp_path / "in"), "--to", "night", "--bundle", str(bundle_dir), "--no-instances",
+        "--style-ref", str(ref), "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "reference image" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f0.jpg", "f1.jpg", "f2.jpg"]
+
+
+def test_image_errors(bundle_dir: Path, tmp_path: Path) -> None:
+    r = edgecgl("image", str(tmp_path / "missing.jpg"), "--to", "night", "--bundle", str(bundle_dir))
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    (tmp_path / "empty").mkdir()
+    r = edgecgl("image", str(tmp_path / "empty"), "--to", "night", "--bundle", str(bundle_dir))
+    assert r.returncode == 2 and "no images" in r.stderr
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_image_real_frame_with_yolo(assets: Path, bundle_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rainy.jpg"
+    r = edgecgl(
+        "image", str(assets / "frames" / "bdd_sunny_1.jpg"), "--to", "rainy", "--bundle", str(bundle_dir),
+        "--detector", str(assets / "models" / "yolov8n-coco.pt"), "--out", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert cv2.imread(str(out)).shape == (720, 1280, 3)
+    n = int(r.stderr.split(" image(s), ")[1].split()[0])
+    assert n > 0  # cars on the frame became instances
