@@ -1,0 +1,121 @@
+"""The Ultralytics adapter: filtering, tracking IDs, EMA-smoothed boxes, fixed style seeds, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from edgecgl.detect import Detection, Detector, DetectorConfig, filter_detections, load_detector
+from edgecgl.errors import EdgecglError
+
+NAMES = {0: "person", 2: "car", 9: "traffic light"}
+
+
+class FakeYOLO:
+    """Duck-typed Ultralytics model: returns queued results; records what it was called with."""
+
+    names = NAMES
+
+    def __init__(self, frames: list[list[tuple[tuple[float, ...], int, float, int | None]]]) -> None:
+        self.frames, self.calls = list(frames), []
+
+    def _result(self):  # noqa: ANN202
+        dets = self.frames.pop(0)
+        ids = [d[3] for d in dets]
+        boxes = SimpleNamespace(
+            xyxy=np.array([d[0] for d in dets], np.float32).reshape(-1, 4),
+            conf=np.array([d[2] for d in dets], np.float32),
+            cls=np.array([d[1] for d in dets], np.float32),
+            id=None if not dets or ids[0] is None else np.array(ids, np.float32),
+        )
+        return [SimpleNamespace(boxes=_Boxes(boxes, len(dets)))]
+
+    def track(self, frame: np.ndarray, persist: bool = False, **kw):  # noqa: ANN201
+        self.calls.append(("track", frame, persist, kw))
+        return self._result()
+
+    def predict(self, frame: np.ndarray, **kw):  # noqa: ANN201
+        self.calls.append(("predict", frame, None, kw))
+        return self._result()
+
+
+class _Boxes:
+    def __init__(self, ns: SimpleNamespace, n: int) -> None:
+        self.xyxy, self.conf, self.cls, self.id, self._n = ns.xyxy, ns.conf, ns.cls, ns.id, n
+
+    def __len__(self) -> int:
+        return self._n
+
+
+def test_filter_class_conf_size_and_count() -> None:
+    cfg = DetectorConfig(conf=0.5, min_size=10, max_instances=2)
+    dets = [
+        Detection((0, 0, 50, 50), "car", 0.9),
+        Detection((0, 0, 50, 50), "traffic light", 0.99),  # class not wanted
+        Detection((0, 0, 50, 50), "person", 0.4),  # low confidence
+        Detection((0, 0, 5, 50), "car", 0.95),  # too thin
+        Detection((0, 0, 40, 40), "bus", 0.6),
+        Detection((0, 0, 30, 30), "truck", 0.7),
+    ]
+    kept = filter_detections(dets, cfg)
+    assert [d.conf for d in kept] == [0.9, 0.7]
+
+
+def test_detector_tracks_with_persist_and_flips_to_bgr() -> None:
+    model = FakeYOLO([[((10, 10, 60, 60), 2, 0.9, 7)]])
+    det = Detector(model, DetectorConfig(smooth=0.0))
+    frame = np.zeros((80, 100, 3), np.uint8)
+    frame[..., 0] = 255  # red in RGB
+    out = det(frame)
+    kind, seen, persist, kw = model.calls[0]
+    if det.tracking:
+        assert kind == "track" and persist is True
+    assert seen[0, 0, 2] == 255 and seen[0, 0, 0] == 0  # Ultralytics gets BGR
+    assert kw["classes"] == [0, 2] and kw["verbose"] is False
+    assert out == [Detection((10.0, 10.0, 60.0, 60.0), "car", pytest.approx(0.9), 7)]
+
+
+def test_boxes_are_smoothed_per_track_and_seeds_fixed() -> None:
+    model = FakeYOLO(
+        [[((0, 0, 40, 40), 2, 0.9, 1)], [((10, 0, 50, 40), 2, 0.9, 1)], [((10, 0, 50, 40), 2, 0.9, 2)]]
+    )
+    det = Detector(model, DetectorConfig(smooth=0.5), base_seed=3)
+    det(np.zeros((60, 60, 3), np.uint8))
+    second = det(np.zeros((60, 60, 3), np.uint8))[0]
+    assert second.box == (5.0, 0.0, 45.0, 40.0)  # halfway: EMA with weight 0.5
+    new_track = det(np.zeros((60, 60, 3), np.uint8))[0]
+    assert new_track.box == (10.0, 0.0, 50.0, 40.0)  # a new ID starts from its own box
+    assert det.style_seed(1) != det.style_seed(2)
+    assert det.style_seed(1) == Detector(FakeYOLO([]), base_seed=3).style_seed(1)
+
+
+def test_no_detections_and_untracked_results() -> None:
+    model = FakeYOLO([[], [((0, 0, 30, 30), 0, 0.8, None)]])
+    det = Detector(model)
+    assert det(np.zeros((40, 40, 3), np.uint8)) == []
+    (d,) = det(np.zeros((40, 40, 3), np.uint8))
+    assert d.track_id is None and d.cls == "person"
+
+
+def test_missing_detector_path_gives_offline_hint(tmp_path: Path) -> None:
+    with pytest.raises(EdgecglError, match="does not exist") as ei:
+        load_detector(tmp_path / "nope.pt")
+    assert "offline" in (ei.value.hint or "") and "--no-instances" in (ei.value.hint or "")
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_real_yolo_finds_and_tracks_cars(assets: Path) -> None:
+    import cv2
+
+    det = load_detector(assets / "models" / "yolov8n-coco.pt", DetectorConfig(imgsz=320))
+    frame = cv2.cvtColor(cv2.imread(str(assets / "frames" / "bdd_sunny_1.jpg")), cv2.COLOR_BGR2RGB)
+    first = det(frame)
+    again = det(frame)
+    assert first and all(d.cls in DetectorConfig().classes for d in first)
+    assert any(d.cls == "car" for d in first)
+    if det.tracking:
+        assert {d.track_id for d in again} & {d.track_id for d in first}
