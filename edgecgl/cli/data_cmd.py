@@ -1,10 +1,27 @@
-"""``edgecgl data``: dataset tools (synth, stats, label)."""
+"""``edgecgl data``: dataset tools (synth, stats, label). Training code is imported inside each command."""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import typer
 
-from edgecgl.errors import NotAvailableYet
+from edgecgl.cli.common import console, log, progress
+from edgecgl.errors import EdgecglError, NotAvailableYet
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'128x256' (H x W) -> (128, 256)."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        h, w = (int(p) for p in parts)
+    except ValueError:
+        raise EdgecglError(f"bad size '{text}'", "use HxW, e.g. 128x256") from None
+    if h < 1 or w < 1:
+        raise EdgecglError(f"bad size '{text}'", "both sides must be positive")
+    return h, w
 
 
 def register(app: typer.Typer) -> None:
@@ -15,8 +32,122 @@ def register(app: typer.Typer) -> None:
     )
 
     @data.command("synth", epilog="Example: edgecgl data synth --out data/synth --n 2000 --seed 0")
-    def synth() -> None:
-        """Generate SynthWeather, paired dashcam scenes in four weathers. (planned)"""
-        raise NotAvailableYet("'edgecgl data synth' is not available yet", "it is planned; see the README")
+    def synth(
+        out: Path = typer.Option(..., "--out", help="Output folder (folder format + pairs.json)."),
+        n: int = typer.Option(500, "--n", help="Number of scenes; each is written in every domain."),
+        seed: int = typer.Option(0, "--seed", help="Same seed -> byte-identical files."),
+        size: str = typer.Option("128x256", "--size", help="Frame size HxW."),
+        workers: int = typer.Option(2, "--workers", help="Render processes."),
+        val_fraction: float = typer.Option(
+            0.1, "--val-fraction", help="Held-out scenes listed in pairs.json."
+        ),
+        video: bool = typer.Option(
+            False, "--video", help="Write one clip per domain (OUT/<domain>.mp4) instead."
+        ),
+        frames: int = typer.Option(50, "--frames", help="Frames per clip (--video)."),
+        fps: int = typer.Option(10, "--fps", help="Clip frame rate (--video)."),
+        audio: bool = typer.Option(
+            False, "--audio", help="Add a quiet sine AAC track to the clips (--video)."
+        ),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    ) -> None:
+        """Generate SynthWeather: paired dashcam scenes in four weathers, with boxes."""
+        hw = parse_size(size)
+        t0 = time.perf_counter()
+        if video:
+            try:
+                from edgecgl.train.data.clip import write_clips
+            except ImportError:
+                raise NotAvailableYet("'edgecgl data synth --video' is not available yet") from None
+
+            paths = write_clips(out, frames, hw, seed, fps=fps, audio=audio, overwrite=overwrite)
+            log(f"wrote {len(paths)} clips of {frames} frames to {out} in {time.perf_counter() - t0:.1f}s")
+            return
+        from edgecgl.train.data.synth_writer import write_synth
+
+        with progress() as bar:
+            task = bar.add_task("synth", total=n, rate="")
+
+            def tick(k: int) -> None:
+                done = bar.tasks[task].completed + k
+                bar.update(task, advance=k, rate=f"{done / max(time.perf_counter() - t0, 1e-6):.1f} scenes/s")
+
+            pairs = write_synth(
+                out,
+                n,
+                seed,
+                hw,
+                workers=workers,
+                val_fraction=val_fraction,
+                overwrite=overwrite,
+                on_scene=tick,
+            )
+        dt = time.perf_counter() - t0
+        n_img = n * len(pairs["domains"])
+        log(
+            f"wrote {n_img} frames ({n} scenes x {len(pairs['domains'])} domains, {pairs['boxes']} boxes per "
+            f"domain, {len(pairs['val'])} held-out scenes) to {out} in {dt:.1f}s"
+        )
+
+    @data.command("stats", epilog="Example: edgecgl data stats data/synth")
+    def stats(
+        path: str = typer.Argument(
+            ..., help="Dataset: KIND:PATH (folder:, bdd100k:, init:) or a plain path."
+        ),
+        domains: str = typer.Option(
+            "", "--domains", help="Comma-separated domain names (default: all four)."
+        ),
+        check: bool = typer.Option(
+            False, "--check", help="Also decode every image and count unreadable ones."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    ) -> None:
+        """Print images per domain, boxes per image and box sizes."""
+        from edgecgl.train.data.stats import dataset_stats
+
+        doms = [d.strip() for d in domains.split(",") if d.strip()] or None
+        st = dataset_stats(path, domains=doms, check=check)
+        if as_json:
+            print(json.dumps(st, indent=1))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{st['source']}")
+        for col in (
+            "domain",
+            "images",
+            "boxes",
+            "per img",
+            "max",
+            "empty",
+            "w px p10/50/90",
+            "h px p10/50/90",
+        ):
+            table.add_column(col, justify="right" if col != "domain" else "left")
+        for d, r in st["domains"].items():
+            table.add_row(
+                d,
+                str(r["images"]),
+                str(r["boxes"]),
+                f"{r['boxes_per_image']:.2f}",
+                str(r["max_boxes"]),
+                str(r["images_without_boxes"]),
+                f"{r['box_w_p10']:.0f} / {r['box_w_median']:.0f} / {r['box_w_p90']:.0f}",
+                f"{r['box_h_p10']:.0f} / {r['box_h_median']:.0f} / {r['box_h_p90']:.0f}",
+            )
+        Console().print(table)
+        cats = ", ".join(f"{k} {v}" for k, v in st["categories"].items()) or "none"
+        print(f"categories: {cats}")
+        extra = [
+            f"{k.replace('_', ' ')}: {st[k]}"
+            for k in ("excluded_frames", "rejected_labels", "dropped_boxes", "unreadable")
+            if st[k]
+        ]
+        if extra:
+            print("; ".join(extra))
+        empty = [d for d, r in st["domains"].items() if r["images"] == 0]
+        if empty:
+            console.print(f"[yellow]warning:[/] no images for domain(s) {', '.join(empty)}", highlight=False)
 
     app.add_typer(data, name="data")
