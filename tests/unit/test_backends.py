@@ -139,3 +139,41 @@ def test_broken_onnx_is_a_user_error(tmp_path: Path, tmp_path_factory) -> None:
     (root / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(EdgecglError, match="cannot load"):
         select_backend(load_bundle(root), "onnxruntime-cpu")
+
+
+class _FakeTRT:
+    name = "tensorrt"
+
+    def __init__(self, bundle) -> None:  # noqa: ANN001
+        self.bundle = bundle
+
+
+def test_auto_prefers_tensorrt_when_importable(bundle, monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgecgl.backends as backends
+    import edgecgl.backends.tensorrt as trt_backend
+
+    real = backends.importlib.util.find_spec
+    monkeypatch.setattr(
+        backends.importlib.util, "find_spec", lambda n, *a: object() if n == "tensorrt" else real(n, *a)
+    )
+    monkeypatch.setattr(trt_backend, "TensorRTBackend", _FakeTRT)
+    said: list[str] = []
+    assert select_backend(bundle, "auto", log=said.append).name == "tensorrt"
+    assert said[-1] == "backend: tensorrt"
+
+
+def test_auto_falls_back_when_tensorrt_fails(bundle, monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgecgl.backends as backends
+    import edgecgl.backends.tensorrt as trt_backend
+
+    def no_engines(bundle):  # noqa: ANN001, ANN202
+        raise EdgecglError("bundle has no TensorRT engines")
+
+    real = backends.importlib.util.find_spec
+    monkeypatch.setattr(
+        backends.importlib.util, "find_spec", lambda n, *a: object() if n == "tensorrt" else real(n, *a)
+    )
+    monkeypatch.setattr(trt_backend, "TensorRTBackend", no_engines)
+    said: list[str] = []
+    assert select_backend(bundle, "auto", log=said.append).name.startswith("onnxruntime")
+    assert any("tensorrt: bundle has no TensorRT engines" in m for m in said)
