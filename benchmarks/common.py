@@ -1,0 +1,81 @@
+"""What the benchmark scripts share: test bundles per preset, real frames, the load, JSON results.
+
+Bundles are random-init checkpoints of each preset exported by the real exporter (speed does not depend
+on the weights' values; quality numbers use a trained model and say so). They are cached under
+``runs/bench/`` (ignored by git) because exporting ``paper`` takes a while on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = ROOT / "runs" / "bench"
+ASSETS = Path(os.environ.get("EDGECGL_ASSETS", ROOT.parent / "shared" / "assets"))
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def toy_bundle(
+    preset: str,
+    frame: tuple[int, int] = (256, 512),
+    instance: tuple[int, int] = (128, 128),
+    pt2: bool = False,
+) -> Path:
+    """A cached FP32 bundle of a random-init ``preset`` (the exporter's real path, parity-checked)."""
+    from edgecgl.export.bundle import write_bundle
+    from edgecgl.export.toy import make_toy_checkpoint
+
+    from edgecgl.bundle import MANIFEST
+
+    name = f"{preset}-{frame[0]}x{frame[1]}"
+    out = CACHE / "bundles" / name
+    if (out / MANIFEST).is_file():
+        return out
+    CACHE.mkdir(parents=True, exist_ok=True)
+    ckpt = make_toy_checkpoint(CACHE / f"{name}-model.pt", preset, frame, instance, seed=0)
+    log(f"exporting {preset} -> {out}")
+    return write_bundle(ckpt, out, "fp32", "onnxslim", pt2=pt2, overwrite=True)
+
+
+def toy_checkpoint(bundle: Path) -> Path:
+    return CACHE / f"{Path(bundle).name}-model.pt"
+
+
+def real_frames(size: tuple[int, int], n: int = 4) -> np.ndarray:
+    """[n,3,H,W] float32 in [-1,1]: BDD100K frames from EDGECGL_ASSETS letterboxed to ``size``
+    (synthetic gradients where the assets are absent, said on stderr)."""
+    from edgecgl.compose import letterbox, to_nchw
+
+    paths = sorted((ASSETS / "frames").glob("*.jpg"))[:n]
+    if not paths:
+        log(f"no frames under {ASSETS}/frames: using synthetic frames")
+        from edgecgl.bench import _test_frame
+
+        imgs = [_test_frame((720, 1280), seed=i) for i in range(n)]
+    else:
+        from edgecgl.translate import read_image
+
+        imgs = [read_image(p) for p in paths]
+    return np.concatenate([to_nchw(letterbox(im, size)[0]) for im in imgs], 0)
+
+
+def write_results(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    log(f"wrote {path.relative_to(ROOT)}")
+    return path

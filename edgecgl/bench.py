@@ -1,0 +1,499 @@
+"""``edgecgl bench``: how fast a bundle runs on *this* device, next to the device's own matmul limit.
+
+Shared machines (and thermally throttled Jetsons) drift during a run, so everything compared is timed
+in the same rounds, interleaved (A, B, C, A, B, C, ...) with the order rotated each round, and results
+are medians after warm-up. The dense fp32 matmul that defines "the machine's limit" is one of the
+interleaved items, so it sees the same load as the networks it is compared with.
+
+FLOPs come from the ONNX graph itself (Conv / ConvTranspose / Gemm / MatMul, 2 FLOP per multiply-add),
+so the runtime needs no training code to know what a frame costs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecgl.bundle import Bundle, _inside
+from edgecgl.errors import EdgecglError
+
+# ---------------------------------------------------------------------------------------------- timing
+
+
+def time_interleaved(
+    fns: Mapping[str, Callable[[], object]], repeats: int, warmup: int = 1, settle_s: float = 0.0
+) -> dict[str, list[float]]:
+    """Milliseconds per call for each fn, measured in rounds; each round runs every fn once.
+
+    The order rotates every round so no fn always follows the same neighbour (cache and frequency
+    effects of the previous item are spread evenly). ``settle_s`` sleeps before each timed call: thread
+    pools (ONNX Runtime's, OpenMP's) keep spinning for a while after a call returns, and without a pause
+    they steal the cores from whatever is timed next.
+    """
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    names = list(fns)
+    for _ in range(max(0, warmup)):
+        for n in names:
+            fns[n]()
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        k = r % len(names) if names else 0
+        for n in names[k:] + names[:k]:
+            if settle_s > 0:
+                time.sleep(settle_s)
+            t0 = time.perf_counter()
+            fns[n]()
+            out[n].append((time.perf_counter() - t0) * 1000.0)
+    return out
+
+
+def summarize(ms: list[float]) -> dict[str, float]:
+    """median / min / p90 of a list of milliseconds (rounded for JSON)."""
+    arr = np.asarray(ms, dtype=np.float64)
+    return {
+        "median_ms": round(float(np.median(arr)), 3),
+        "min_ms": round(float(arr.min()), 3),
+        "p90_ms": round(float(np.percentile(arr, 90)), 3),
+        "n": len(ms),
+    }
+
+
+# ----------------------------------------------------------------------------------------- the limit
+
+
+def matmul_fn(
+    n: int = 2048, threads: int | None = None, reps: int = 2
+) -> tuple[Callable[[], object], float, str]:
+    """(``reps`` n x n fp32 matmuls, their FLOPs, the library) with torch when importable, else numpy.
+
+    Several large products per call rather than one small one: a call of ~0.1 s averages over scheduler
+    hiccups the way a network's call does. torch (MKL / oneDNN) sets its thread count at run time;
+    numpy's BLAS only at import, so with numpy the thread count is what OPENBLAS_NUM_THREADS said.
+    """
+    flops = 2.0 * n**3 * reps
+    try:
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        c = torch.empty(n, n)
+
+        def run_torch() -> object:
+            for _ in range(reps):
+                torch.mm(a, b, out=c)
+            return c
+
+        return run_torch, flops, f"torch.mm {n}x{n} fp32 ({torch.get_num_threads()} threads)"
+    except ImportError:
+        rng = np.random.default_rng(0)
+        an = rng.standard_normal((n, n), dtype=np.float32)
+        bn = rng.standard_normal((n, n), dtype=np.float32)
+        cn = np.empty((n, n), np.float32)
+
+        def run_numpy() -> object:
+            for _ in range(reps):
+                np.matmul(an, bn, out=cn)
+            return cn
+
+        return run_numpy, flops, f"numpy matmul {n}x{n} fp32 (BLAS threads from the environment)"
+
+
+# -------------------------------------------------------------------------------------- ONNX FLOPs
+
+
+def onnx_flops(path: Path, inputs: Mapping[str, tuple[int, ...]]) -> dict[str, float]:
+    """FLOPs of one call at concrete input shapes, by op type (Conv, ConvTranspose, Gemm, MatMul).
+
+    Shapes come from ONNX shape inference with the dynamic dims fixed; weights behind a
+    DequantizeLinear (INT8 Q/DQ graphs) are followed to their initializer.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    for vi in model.graph.input:
+        if vi.name in inputs:
+            dims = vi.type.tensor_type.shape.dim
+            for d, v in zip(dims, inputs[vi.name], strict=True):
+                d.ClearField("dim_param")
+                d.dim_value = int(v)
+    model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    shapes: dict[str, list[int]] = {}
+    for vi in (*model.graph.input, *model.graph.value_info, *model.graph.output):
+        shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+    for init in model.graph.initializer:
+        shapes[init.name] = list(init.dims)
+    producer = {o: n for n in model.graph.node for o in n.output}
+
+    def shape_of(name: str) -> list[int]:
+        s = shapes.get(name)
+        if s and all(v > 0 for v in s):
+            return s
+        node = producer.get(name)  # e.g. DequantizeLinear(weight) -> follow to the int8 initializer
+        if node is not None and node.op_type in ("DequantizeLinear", "Cast", "Identity") and node.input:
+            return shape_of(node.input[0])
+        raise EdgecglError(f"cannot infer the shape of '{name}' in {path}", "re-export the bundle")
+
+    out: dict[str, float] = {}
+    for node in model.graph.node:
+        op = node.op_type
+        if op in ("Conv", "ConvTranspose"):
+            w = shape_of(node.input[1])
+            y = shape_of(node.output[0]) if op == "Conv" else shape_of(node.input[0])
+            # Conv: per output element Cin/g * kh * kw MACs; ConvTranspose: per *input* element Cout/g * k.
+            macs = float(np.prod(y)) * float(np.prod(w[1:]))
+        elif op in ("Gemm", "MatMul"):
+            a, y = shape_of(node.input[0]), shape_of(node.output[0])
+            k = a[-1] if not (op == "Gemm" and _attr(node, "transA", 0)) else a[-2]
+            macs = float(np.prod(y)) * k
+        else:
+            continue
+        out[op] = out.get(op, 0.0) + 2.0 * macs
+    out["total"] = sum(out.values())
+    return out
+
+
+def _attr(node: Any, name: str, default: int) -> int:
+    for a in node.attribute:
+        if a.name == name:
+            return int(a.i)
+    return default
+
+
+def frame_flops(bundle: Bundle, size: tuple[int, int], batch: int = 1) -> dict[str, float]:
+    """GFLOP of one frame at ``size``: content encoder + generator (the style is fixed per video)."""
+    h, w = size
+    c = int(bundle.manifest.get("content_channels", 0)) or _content_channels(bundle)
+    s, d = bundle.style_dim, len(bundle.domains)
+    enc = onnx_flops(_fp32_path(bundle, "content_encoder"), {"image": (batch, 3, h, w)})["total"]
+    gen = onnx_flops(
+        _fp32_path(bundle, "generator"),
+        {"content": (batch, c, h // 4, w // 4), "style": (batch, s), "domain": (batch, d)},
+    )["total"]
+    return {"content_encoder": enc / 1e9, "generator": gen / 1e9, "total": (enc + gen) / 1e9}
+
+
+def _content_channels(bundle: Bundle) -> int:
+    import onnx
+
+    m = onnx.load(str(_fp32_path(bundle, "generator")), load_external_data=False)
+    return next(i.type.tensor_type.shape.dim[1].dim_value for i in m.graph.input if i.name == "content")
+
+
+def _fp32_path(bundle: Bundle, role: str) -> Path:
+    entry = bundle.manifest.get("models", {}).get(role) or {}
+    rel = entry.get("fp32") or entry.get("file")
+    return _inside(bundle.root, rel) if rel else bundle.model_path(role)
+
+
+# ------------------------------------------------------------------------------------------ variants
+
+
+@dataclass
+class Variant:
+    """One backend at one precision, opened on demand."""
+
+    label: str  # e.g. "onnxruntime-cpu fp32"
+    backend: str  # onnxruntime-cpu | onnxruntime-cuda | torch | tensorrt
+    precision: str
+    open: Callable[[], Any]
+    skipped: str | None = None  # why it cannot run here
+
+
+def precision_view(bundle: Bundle, precision: str) -> Bundle:
+    """The same bundle running the files of one precision (fp32 is always there; the others if exported)."""
+    models: dict[str, Path] = {}
+    for role, entry in bundle.manifest.get("models", {}).items():
+        if precision == "fp32":
+            rel = entry.get("fp32") or entry["file"]
+        else:
+            rel = entry["file"] if entry.get("precision") == precision else entry.get(precision)
+            if not rel:
+                continue
+        models[role] = _inside(bundle.root, rel)
+    return dataclasses.replace(bundle, models=models, precision=precision)
+
+
+def bundle_precisions(bundle: Bundle) -> list[str]:
+    """Precisions whose ONNX files the bundle holds for every role (fp32 first)."""
+    entries = bundle.manifest.get("models", {})
+    out = ["fp32"]
+    for p in ("fp16", "int8"):
+        if entries and all(e.get("precision") == p or e.get(p) for e in entries.values()):
+            out.append(p)
+    return out
+
+
+def variants(bundle: Bundle, threads: int = 0, only: list[str] | None = None) -> list[Variant]:
+    """Every backend x precision this bundle and this machine could run, with a reason for each skip."""
+    import importlib.util
+
+    from edgecgl.backends.onnxruntime import OnnxRuntimeBackend, available_providers
+
+    found: list[Variant] = []
+    providers = available_providers()
+    precs = bundle_precisions(bundle)
+    for device in ("cpu", "cuda"):
+        provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+        for prec in precs:
+            label = f"onnxruntime-{device} {prec}"
+
+            def make(p: str = prec, dev: str = device) -> Any:
+                return OnnxRuntimeBackend(precision_view(bundle, p), device=dev, threads=threads)
+
+            skip = None
+            if provider not in providers:
+                skip = f"onnxruntime has no {provider}"
+            elif device == "cpu" and prec == "fp16":
+                skip = "FP16 graphs are for GPUs (ONNX Runtime's CPU provider runs them through casts)"
+            found.append(Variant(label, f"onnxruntime-{device}", prec, make, skip))
+    has_pt2 = all(
+        (bundle.manifest.get("models", {}).get(r) or {}).get("torch")
+        for r in ("content_encoder", "generator")
+    )
+    torch_skip = None
+    if importlib.util.find_spec("torch") is None:
+        torch_skip = "torch is not installed"
+    elif not has_pt2:
+        torch_skip = "the bundle has no torch.export programs (.pt2)"
+
+    def make_torch() -> Any:
+        import torch
+
+        from edgecgl.backends.torch import TorchBackend
+
+        if threads:
+            torch.set_num_threads(threads)
+        return TorchBackend(bundle)
+
+    found.append(Variant("torch fp32", "torch", "fp32", make_torch, torch_skip))
+    trt_skip = None
+    if importlib.util.find_spec("tensorrt") is None:
+        trt_skip = "TensorRT is not installed"
+    elif not any((e or {}).get("engine") for e in bundle.manifest.get("models", {}).values()):
+        trt_skip = "the bundle has no TensorRT engines (edgecgl export --engine BUNDLE)"
+
+    def make_trt() -> Any:
+        from edgecgl.backends import select_backend
+
+        return select_backend(bundle, "tensorrt")
+
+    found.append(Variant(f"tensorrt {bundle.precision}", "tensorrt", bundle.precision, make_trt, trt_skip))
+    if only:
+        keep = [v for v in found if any(o in v.label for o in only)]
+        if not keep:
+            raise EdgecglError(
+                f"no backend matches {', '.join(only)}", f"choose from: {', '.join(v.label for v in found)}"
+            )
+        found = keep
+    return found
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+
+@dataclass
+class BenchOptions:
+    size: tuple[int, int] | None = None  # working resolution (H, W); default: the bundle's
+    source: tuple[int, int] = (720, 1280)  # frame size for the end-to-end path
+    repeats: int = 10
+    warmup: int = 2
+    threads: int = 0  # 0: the library default
+    matmul_n: int = 2048
+    only: list[str] = field(default_factory=list)
+    end_to_end: bool = True
+    settle_s: float = 0.05  # pause before each timed call (see time_interleaved)
+
+
+def machine_info(threads: int = 0) -> dict[str, Any]:
+    import importlib.metadata as md
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    vers: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("edgecgl", "numpy", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt"):
+        try:
+            vers[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            continue
+    return {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "threads": threads or None,
+        "load_average": _load(),
+        "versions": vers,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _load() -> list[float] | None:
+    """1/5/15-minute load averages (None where the OS has none): say how busy the device was."""
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def _test_frame(hw: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """A smooth synthetic frame (gradients + noise): real-image-like statistics, deterministic."""
+    h, w = hw
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([xx / max(1, w - 1), yy / max(1, h - 1), 0.5 + 0.3 * np.sin(xx / 37.0)], -1) * 255
+    img += rng.normal(0, 8, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def bench_bundle(
+    bundle: Bundle, opts: BenchOptions, log: Callable[[str], None] = lambda s: None
+) -> dict[str, Any]:
+    """Open every runnable variant, then time them all interleaved with the matmul limit."""
+    from edgecgl.compose import letterbox, to_nchw
+    from edgecgl.domains import one_hot
+    from edgecgl.translate import Translator
+
+    size = tuple(opts.size or bundle.frame_size)
+    if size[0] % 4 or size[1] % 4:
+        raise EdgecglError(f"size {size[0]}x{size[1]} is not a multiple of 4", "the network stride is 4")
+    flops = frame_flops(bundle, size)  # type: ignore[arg-type]
+    frame = _test_frame(opts.source)
+    canvas, _ = letterbox(frame, size)  # type: ignore[arg-type]
+    x = to_nchw(canvas)
+    domain_name = bundle.domains[0]
+    dom = one_hot(0, len(bundle.domains))
+    style = bundle.style(domain_name)[None].astype(np.float32)
+
+    fns: dict[str, Callable[[], object]] = {}
+    rows: list[dict[str, Any]] = []
+    for v in variants(bundle, opts.threads, opts.only or None):
+        row: dict[str, Any] = {"variant": v.label, "backend": v.backend, "precision": v.precision}
+        rows.append(row)
+        if v.skipped:
+            row["skipped"] = v.skipped
+            log(f"skip {v.label}: {v.skipped}")
+            continue
+        try:
+            be = v.open()
+        except EdgecglError as exc:
+            row["skipped"] = exc.message
+            log(f"skip {v.label}: {exc.message}")
+            continue
+        log(f"{v.label}: opened ({getattr(be, 'name', v.backend)})")
+
+        def model_only(be: Any = be) -> object:
+            return be.generate(be.encode_content(x), style, dom)
+
+        fns[f"{v.label}|model"] = model_only
+        row["model_key"] = f"{v.label}|model"
+        if opts.end_to_end:
+            tr = Translator(be, precision_view(bundle, v.precision), domain_name, frame_size=size)  # type: ignore[arg-type]
+            fns[f"{v.label}|e2e"] = lambda tr=tr: tr.translate_frame(frame)
+            row["e2e_key"] = f"{v.label}|e2e"
+    if not fns:
+        raise EdgecglError("no backend of this bundle can run on this machine", "see the skip reasons above")
+    mm, mm_flops, mm_lib = matmul_fn(opts.matmul_n, opts.threads or None)
+    fns["matmul"] = mm
+    log(f"timing {len(fns)} items x {opts.repeats} rounds (warm-up {opts.warmup}) at {size[0]}x{size[1]}")
+    load_before = _load()
+    times = time_interleaved(fns, opts.repeats, opts.warmup, opts.settle_s)
+    mm_s = statistics.median(times["matmul"]) / 1000.0
+    limit = mm_flops / mm_s / 1e9
+    ref = next((r for r in rows if r.get("model_key") and r["backend"] == "torch"), None)
+    ref_ms = statistics.median(times[ref["model_key"]]) if ref else None
+    for row in rows:
+        key = row.pop("model_key", None)
+        if key is None:
+            continue
+        model = summarize(times[key])
+        row["model_only"] = model
+        gflops = flops["total"] / (model["median_ms"] / 1000.0)
+        row["gflop_per_s"] = round(gflops, 1)
+        row["fraction_of_matmul"] = round(gflops / limit, 3)
+        row["fps_model"] = round(1000.0 / model["median_ms"], 3)
+        if ref_ms:
+            row["speedup_vs_torch"] = round(ref_ms / model["median_ms"], 3)
+        ekey = row.pop("e2e_key", None)
+        if ekey:
+            e2e = summarize(times[ekey])
+            row["end_to_end"] = e2e
+            row["fps_end_to_end"] = round(1000.0 / e2e["median_ms"], 3)
+            row["e2e_over_model"] = round(model["median_ms"] / e2e["median_ms"], 3)
+    return {
+        "bundle": str(bundle.root),
+        "size": list(size),
+        "source_size": list(opts.source),
+        "repeats": opts.repeats,
+        "warmup": opts.warmup,
+        "machine": {
+            **{k: v for k, v in machine_info(opts.threads).items() if k != "load_average"},
+            "load_average_before": load_before,
+            "load_average_after": _load(),
+        },
+        "settle_s": opts.settle_s,
+        "gflop_per_frame": {k: round(v, 3) for k, v in flops.items()},
+        "matmul": {
+            "library": mm_lib,
+            "n": opts.matmul_n,
+            **summarize(times["matmul"]),
+            "gflop_per_s": round(limit, 1),
+        },
+        "results": rows,
+    }
+
+
+def format_table(res: dict[str, Any]) -> str:
+    """The human summary printed by ``edgecgl bench``."""
+    h, w = res["size"]
+    lines = [
+        f"{res['bundle']} at {h}x{w}: {res['gflop_per_frame']['total']:.2f} GFLOP/frame; "
+        f"matmul limit {res['matmul']['gflop_per_s']:.0f} GFLOP/s ({res['matmul']['library']}); "
+        f"load {res['machine'].get('load_average_before')}",
+        f"{'variant':<24} {'model ms':>9} {'fps':>7} {'GFLOP/s':>8} {'% mm':>6} {'x torch':>8} "
+        f"{'e2e ms':>8} {'e2e fps':>8}",
+    ]
+
+    def num(v: float | None, width: int) -> str:
+        return f"{v:{width}.2f}" if v is not None else f"{'-':>{width}}"
+
+    for r in res["results"]:
+        if "skipped" in r:
+            lines.append(f"{r['variant']:<24} skipped: {r['skipped']}")
+            continue
+        lines.append(
+            f"{r['variant']:<24} {r['model_only']['median_ms']:9.2f} {r['fps_model']:7.2f} "
+            f"{r['gflop_per_s']:8.1f} {100 * r['fraction_of_matmul']:5.1f}% "
+            f"{num(r.get('speedup_vs_torch'), 8)} "
+            f"{num(r.get('end_to_end', {}).get('median_ms'), 8)} {num(r.get('fps_end_to_end'), 8)}"
+        )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "BenchOptions",
+    "Variant",
+    "bench_bundle",
+    "bundle_precisions",
+    "format_table",
+    "frame_flops",
+    "machine_info",
+    "matmul_fn",
+    "onnx_flops",
+    "precision_view",
+    "summarize",
+    "time_interleaved",
+    "variants",
+]

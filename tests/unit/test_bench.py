@@ -1,0 +1,153 @@
+"""``edgecgl bench`` and its parts, at toy sizes. No assertion here depends on how fast anything ran."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgecgl.bench import (
+    bundle_precisions,
+    frame_flops,
+    onnx_flops,
+    precision_view,
+    summarize,
+    time_interleaved,
+    variants,
+)
+from edgecgl.bundle import load_bundle
+from edgecgl.errors import EdgecglError
+from tests.runtime_helpers import tiny_bundle_for, tiny_checkpoint
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bundle_for(tmp_path_factory)
+
+
+def test_interleaved_rounds_rotate_and_count_every_call() -> None:
+    calls: list[str] = []
+    fns = {n: (lambda n=n: calls.append(n)) for n in "abc"}
+    times = time_interleaved(fns, repeats=3, warmup=1)
+    assert calls[:3] == ["a", "b", "c"]  # warm-up
+    assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # each round starts one later
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
+    assert all(t >= 0 for v in times.values() for t in v)
+    with pytest.raises(ValueError):
+        time_interleaved(fns, repeats=0)
+
+
+def test_summarize_known_values() -> None:
+    s = summarize([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (s["median_ms"], s["min_ms"], s["n"]) == (3.0, 1.0, 5)
+    assert s["p90_ms"] == pytest.approx(4.6)
+
+
+def test_onnx_flops_match_torch_flop_counter(bundle_dir: Path) -> None:
+    """The runtime counts FLOPs from the ONNX graph; they must equal torch's count of the same modules."""
+    import torch
+    from edgecgl.train.inference import load_inference
+    from torch.utils.flop_counter import FlopCounterMode
+
+    im = load_inference(tiny_checkpoint(bundle_dir))
+    cfg = im.cfg
+    b = load_bundle(bundle_dir)
+    h, w = 40, 72
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        im.modules["content_enc"](torch.zeros(2, 3, h, w))
+    enc_torch = fc.get_total_flops()
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        im.modules["gen"](
+            torch.zeros(1, cfg.content_channels, h // 4, w // 4),
+            torch.zeros(1, cfg.style_dim),
+            torch.zeros(1, cfg.n_domains),
+        )
+    gen_torch = fc.get_total_flops()
+    enc = onnx_flops(b.model_path("content_encoder"), {"image": (2, 3, h, w)})
+    assert enc["total"] == enc_torch
+    assert enc["Conv"] == enc_torch  # an encoder is all convolutions
+    f = frame_flops(b, (h, w))
+    assert f["generator"] * 1e9 == pytest.approx(gen_torch)
+    assert f["total"] == pytest.approx(f["content_encoder"] + f["generator"])
+    assert f["content_encoder"] * 2 * 1e9 == pytest.approx(enc_torch)  # batch 2 above, batch 1 here
+
+
+def test_precision_views_pick_the_right_files(bundle_dir: Path) -> None:
+    b = load_bundle(bundle_dir)
+    assert bundle_precisions(b) == ["fp32"]
+    fp32 = precision_view(b, "fp32")
+    assert fp32.models["generator"].name == "generator.onnx"
+    # A manifest that also lists INT8 files (as an --int8 export writes them) gets an int8 view.
+    m = json.loads(json.dumps(b.manifest))
+    for role, e in m["models"].items():
+        e.update(file=f"{role}.int8.onnx", precision="int8")
+    import dataclasses
+
+    b8 = dataclasses.replace(b, manifest=m)
+    assert bundle_precisions(b8) == ["fp32", "int8"]
+    assert precision_view(b8, "int8").models["generator"].name == "generator.int8.onnx"
+    assert precision_view(b8, "fp32").models["generator"].name == "generator.onnx"
+    assert precision_view(b8, "fp16").models == {}
+
+
+def test_variants_say_why_they_skip(bundle_dir: Path) -> None:
+    b = load_bundle(bundle_dir)
+    vs = {v.label: v for v in variants(b)}
+    assert vs["onnxruntime-cpu fp32"].skipped is None
+    assert vs["torch fp32"].skipped is None  # the tiny bundle carries .pt2 programs
+    if "tensorrt" not in sys.modules:
+        assert vs["tensorrt fp32"].skipped
+    assert [v.label for v in variants(b, only=["cpu"])] == ["onnxruntime-cpu fp32"]
+    with pytest.raises(EdgecglError, match="no backend matches"):
+        variants(b, only=["nosuch"])
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "EDGECGL_NO_PROGRESS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "edgecgl", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_cli_bench_writes_results_for_every_variant(bundle_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    args = ["bench", str(bundle_dir), "--size", "32x64", "--source", "48x96", "--repeats", "2"]
+    r = _cli(*args, "--warmup", "0", "--threads", "1", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["size"] == [32, 64] and res["repeats"] == 2
+    assert res["matmul"]["gflop_per_s"] > 0 and res["gflop_per_frame"]["total"] > 0
+    rows = {row["variant"]: row for row in res["results"]}
+    ort, tch = rows["onnxruntime-cpu fp32"], rows["torch fp32"]
+    for row in (ort, tch):
+        assert row["model_only"]["n"] == 2 and row["end_to_end"]["n"] == 2
+        assert row["fraction_of_matmul"] > 0 and row["fps_model"] > 0
+    assert tch["speedup_vs_torch"] == 1.0
+    assert "speedup_vs_torch" in ort
+    assert rows["onnxruntime-cuda fp32"]["skipped"]
+    assert "onnxruntime-cpu fp32" in r.stdout and "GFLOP/frame" in r.stdout
+    # The same --out again is refused without --overwrite; a bad size is a one-line user error.
+    again = _cli(*args, "--out", str(out), cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    bad = _cli("bench", str(bundle_dir), "--size", "30x64", cwd=tmp_path)
+    assert bad.returncode == 2 and "multiple of 4" in bad.stderr
+
+
+def test_bench_module_does_not_import_training_code() -> None:
+    code = (
+        "import sys, edgecgl.bench, edgecgl.cli.bench_cmd; "
+        "bad = [m for m in sys.modules if m.startswith(('edgecgl.train', 'edgecgl.export', 'edgecgl.calib'))]; "
+        "assert not bad, bad"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
