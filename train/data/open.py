@@ -4,33 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from edgecgl.train.data.frames import FrameDataset, LoadReport, Record, split_records
+from edgecgl.train.data.frames import FrameDataset, split_records
 
 from edgecgl.domains import DOMAINS
 from edgecgl.errors import EdgecglError
 
 # A loader parses annotations: (path, domains, categories) -> (records, report, val scene names or None).
-Loader = Callable[
-    [Path, Sequence[str], "Sequence[str] | None"], "tuple[list[Record], LoadReport, set[str] | None]"
-]
+# Extra keyword options (bdd_rules=...) go to the loaders that understand them.
+Loader = Callable[..., Any]
 
 DEFAULT_MIN_BOX = 4  # pixels of the returned image; smaller boxes carry no usable instance
 
 
-def _folder(path: Path, domains: Sequence[str], categories: Sequence[str] | None):
+def _folder(path: Path, domains: Sequence[str], categories: Sequence[str] | None, **_: Any):
     from edgecgl.train.data.folder import load_folder
 
     return load_folder(path, domains, categories)
 
 
-def _bdd(path: Path, domains: Sequence[str], categories: Sequence[str] | None):
-    from edgecgl.train.data.bdd100k import load_bdd100k
+def _bdd(path: Path, domains: Sequence[str], categories: Sequence[str] | None, **opts: Any):
+    from edgecgl.train.data.bdd100k import BddRules, load_bdd100k
 
-    return load_bdd100k(path, domains, categories)
+    rules = opts.get("bdd_rules")
+    if isinstance(rules, dict):
+        from edgecgl.config import from_dict
+
+        rules = from_dict(BddRules, rules)
+    return load_bdd100k(path, domains, categories, rules)
 
 
-def _init(path: Path, domains: Sequence[str], categories: Sequence[str] | None):
+def _init(path: Path, domains: Sequence[str], categories: Sequence[str] | None, **_: Any):
     from edgecgl.train.data.init import load_init
 
     return load_init(path, domains, categories)
@@ -45,22 +50,16 @@ def detect_kind(path: Path, domains: Sequence[str]) -> str:
 
     if not path.exists():
         raise EdgecglError(f"dataset path {path} does not exist")
+    # annotation files first: an INIT or BDD100K root may also have images in per-domain folders
+    from edgecgl.train.data.bdd100k import looks_like_bdd100k
+    from edgecgl.train.data.init import looks_like_init
+
+    if looks_like_bdd100k(path):
+        return "bdd100k"
+    if looks_like_init(path):
+        return "init"
     if looks_like_folder(path, domains):
         return "folder"
-    try:
-        from edgecgl.train.data.bdd100k import looks_like_bdd100k
-
-        if looks_like_bdd100k(path):
-            return "bdd100k"
-    except ImportError:  # pragma: no cover - loader not built
-        pass
-    try:
-        from edgecgl.train.data.init import looks_like_init
-
-        if looks_like_init(path):
-            return "init"
-    except ImportError:  # pragma: no cover - loader not built
-        pass
     raise EdgecglError(
         f"cannot tell which dataset format {path} is",
         f"expected ROOT/<domain>/*.jpg ({', '.join(domains)}), a BDD100K labels JSON, or INIT annotations; "
@@ -94,6 +93,7 @@ def open_dataset(
     categories: list[str] | None = None,
     min_box: int = DEFAULT_MIN_BOX,
     allow_empty_domains: bool = False,
+    bdd_rules: Any = None,
 ) -> FrameDataset:
     """Open any supported dataset as a ``Dataset[Sample]``.
 
@@ -103,13 +103,13 @@ def open_dataset(
     defines the domain indices (default ``DOMAINS``); every one must have images unless
     ``allow_empty_domains``. ``categories``: which instance classes to keep (loader's names; None =
     the loader's default). ``min_box``: boxes with a side below this many pixels of the returned image
-    are dropped.
+    are dropped. ``bdd_rules``: a ``BddRules`` (or its dict) replacing the paper's Table 1 for BDD100K.
     """
     doms = list(domains) if domains is not None else list(DOMAINS)
     if not doms or len(set(doms)) != len(doms):
         raise EdgecglError(f"bad domain list {doms}", "give distinct domain names")
     kind, path = parse_spec(spec, doms)
-    records, report, val_names = LOADERS[kind](path, doms, categories)
+    records, report, val_names = LOADERS[kind](path, doms, categories, bdd_rules=bdd_rules)
     records = split_records(records, len(doms), split, val_fraction, seed, val_names)
     return FrameDataset(
         records,
