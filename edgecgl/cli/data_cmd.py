@@ -150,4 +150,43 @@ def register(app: typer.Typer) -> None:
         if empty:
             console.print(f"[yellow]warning:[/] no images for domain(s) {', '.join(empty)}", highlight=False)
 
+    @data.command("label", epilog="Example: edgecgl data label data/fleet --detector models/yolov8n.pt")
+    def label(
+        root: Path = typer.Argument(..., help="Folder dataset ROOT/<domain>/*.jpg."),
+        detector: Path = typer.Option(
+            ..., "--detector", help="Local Ultralytics YOLO weights (COCO classes)."
+        ),
+        conf: float = typer.Option(0.3, "--conf", help="Detection confidence threshold."),
+        imgsz: int = typer.Option(640, "--imgsz", help="Detector input size."),
+        domains: str = typer.Option(
+            "", "--domains", help="Comma-separated domain folders (default: all four)."
+        ),
+        device: str = typer.Option("", "--device", help="Torch device for the detector (default: auto)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing label files too."),
+    ) -> None:
+        """Fill missing YOLO label files (labels/<name>.txt) with a detector; existing ones are kept."""
+        from edgecgl.train.data.label import label_folder
+
+        doms = [d.strip() for d in domains.split(",") if d.strip()] or None
+        t0 = time.perf_counter()
+        with progress() as bar:
+            task = bar.add_task("label", total=None, rate="")
+            rep = label_folder(
+                root,
+                detector,
+                domains=doms,
+                conf=conf,
+                imgsz=imgsz,
+                overwrite=overwrite,
+                device=device or None,
+                on_image=lambda k: bar.update(task, advance=k),
+            )
+        msg = (
+            f"labelled {rep.labelled} images ({rep.boxes} boxes), kept {rep.kept} existing label files"
+            f" in {time.perf_counter() - t0:.1f}s"
+        )
+        if rep.unreadable:
+            msg += f"; skipped {rep.unreadable} unreadable images"
+        log(msg)
+
     app.add_typer(data, name="data")

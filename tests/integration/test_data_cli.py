@@ -102,3 +102,10 @@ def test_synth_output_loads_with_val_split(synth_dir: Path) -> None:
 def test_stats_on_unknown_folder_is_a_clean_error(tmp_path: Path) -> None:
     r = run_cli("data", "stats", str(tmp_path))
     assert r.returncode == 2 and "cannot tell which dataset format" in r.stderr
+
+
+def test_label_without_detector_is_a_clean_error(tmp_path: Path) -> None:
+    (tmp_path / "sunny").mkdir()
+    (tmp_path / "sunny" / "a.png").write_bytes(b"x")
+    r = run_cli("data", "label", str(tmp_path), "--detector", str(tmp_path / "missing.pt"))
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
