@@ -1,0 +1,67 @@
+"""``edgecgl demo`` end to end at toy size: data, training, FP32 + INT8 bundles, clips, contact sheet."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, "EDGECGL_NO_PROGRESS": "1"}
+
+
+def edgecgl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgecgl", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_demo_toy_size(tmp_path: Path) -> None:
+    import av
+    import cv2
+
+    out = tmp_path / "demo"
+    r = edgecgl(
+        "demo",
+        "--out",
+        str(out),
+        "--minutes",
+        "0.05",
+        "--scenes",
+        "8",
+        "--clip-frames",
+        "6",
+        "--real-frames",
+        "4",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    files = summary["files"]
+    for key in ("synth_night_fp32", "synth_night_int8", "contact_sheet", "bundle_fp32", "bundle_int8"):
+        assert Path(files[key]).exists(), key
+        assert files[key] in r.stdout  # the demo says where everything is
+    assert json.loads((Path(files["bundle_int8"]) / "manifest.json").read_text())["precision"] == "int8"
+    sheet = cv2.imread(files["contact_sheet"])
+    assert sheet is not None and sheet.shape[0] > 100 and sheet.shape[1] > 500
+    with av.open(files["synth_night_int8"]) as c:
+        assert c.streams.audio and sum(1 for _ in c.decode(video=0)) == 6
+    if "real_night_fp32_preview" in files:
+        with av.open(files["real_night_fp32_preview"]) as c:
+            assert c.streams.video[0].codec_context.width == 2 * 960 and c.streams.audio
+
+
+def test_demo_refuses_existing_output(tmp_path: Path) -> None:
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "keep.txt").write_text("mine")
+    r = edgecgl("demo", "--out", str(tmp_path / "demo"))
+    assert r.returncode == 2 and "--overwrite" in r.stderr
+    assert (tmp_path / "demo" / "keep.txt").read_text() == "mine"
