@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from edgecgl.cli.common import console, log, progress
-from edgecgl.errors import EdgecglError, NotAvailableYet
+from edgecgl.errors import EdgecglError
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -55,10 +55,7 @@ def register(app: typer.Typer) -> None:
         hw = parse_size(size)
         t0 = time.perf_counter()
         if video:
-            try:
-                from edgecgl.train.data.clip import write_clips
-            except ImportError:
-                raise NotAvailableYet("'edgecgl data synth --video' is not available yet") from None
+            from edgecgl.train.data.clip import write_clips
 
             paths = write_clips(out, frames, hw, seed, fps=fps, audio=audio, overwrite=overwrite)
             log(f"wrote {len(paths)} clips of {frames} frames to {out} in {time.perf_counter() - t0:.1f}s")

@@ -109,3 +109,16 @@ def test_label_without_detector_is_a_clean_error(tmp_path: Path) -> None:
     (tmp_path / "sunny" / "a.png").write_bytes(b"x")
     r = run_cli("data", "label", str(tmp_path), "--detector", str(tmp_path / "missing.pt"))
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_synth_video_with_audio(tmp_path: Path) -> None:
+    import av
+
+    out = tmp_path / "clips"
+    r = run_cli("data", "synth", "--video", "--out", str(out), "--frames", "5", "--size", "32x64", "--audio")
+    assert r.returncode == 0, r.stderr
+    for d in DOMAINS:
+        with av.open(str(out / f"{d}.mp4")) as c:
+            assert len(c.streams.audio) == 1
+            assert sum(1 for _ in c.decode(video=0)) == 5
+    assert len(json.loads((out / "boxes.json").read_text())["boxes"]) == 5
