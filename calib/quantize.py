@@ -13,6 +13,7 @@ distribution (the bundle's statistics).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def _reader(batches: list[dict[str, np.ndarray]]) -> Any:
 
 def quantize_int8(src: Path, dst: Path, batches: list[dict[str, np.ndarray]], method: str = "minmax") -> Path:
     """FP32 ONNX + calibration feeds -> Q/DQ INT8 ONNX that TensorRT accepts."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationMethod
 
     methods = {
         "minmax": CalibrationMethod.MinMax,
@@ -56,6 +57,21 @@ def quantize_int8(src: Path, dst: Path, batches: list[dict[str, np.ndarray]], me
     if not batches:
         raise EdgecglError("the calibration set is empty", "make one with edgecgl calib DATA --out calib.npz")
     norm_nodes = [n.name for n in onnx.load(str(src)).graph.node if "Normalization" in n.op_type]
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_static warns on the root logger to run its pre-processing
+    try:
+        _quantize_static(src, dst, batches, norm_nodes, methods[method])
+    finally:
+        root.setLevel(level)
+    return Path(dst)
+
+
+def _quantize_static(
+    src: Path, dst: Path, batches: list[dict[str, np.ndarray]], norm_nodes: list[str], method: Any
+) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
     quantize_static(
         str(src),
         str(dst),
@@ -67,7 +83,7 @@ def quantize_int8(src: Path, dst: Path, batches: list[dict[str, np.ndarray]], me
         activation_type=QuantType.QInt8,
         weight_type=QuantType.QInt8,
         nodes_to_exclude=norm_nodes,
-        calibrate_method=methods[method],
+        calibrate_method=method,
         extra_options={
             "ActivationSymmetric": True,
             "WeightSymmetric": True,
@@ -76,7 +92,6 @@ def quantize_int8(src: Path, dst: Path, batches: list[dict[str, np.ndarray]], me
             "CalibMovingAverage": False,
         },
     )
-    return Path(dst)
 
 
 def qdq_violations(model: onnx.ModelProto) -> list[str]:

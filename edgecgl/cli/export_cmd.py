@@ -109,6 +109,10 @@ def register(app: typer.Typer) -> None:
 
             rows = verify_bundle(bundle, data=data, log=log)
             typer.echo(format_table(rows))
+            failed = [f"{r['backend']} {r['precision']} {r['input']}" for r in rows if not r["ok"]]
+            if failed:
+                log(f"verify: below the PSNR limit: {', '.join(failed)}")
+                raise typer.Exit(1)
 
 
 def _require_tensorrt() -> None:

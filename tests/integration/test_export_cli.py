@@ -46,6 +46,9 @@ def test_export_without_checkpoint_takes_the_newest_run(workdir: Path) -> None:
     assert load_bundle(workdir / "bundles/fp32").frame_size == (32, 64)
     again = run_cli("export", "--out", "bundles/fp32", cwd=workdir)
     assert again.returncode == 2 and "--overwrite" in again.stderr
+    r = run_cli("export", "--verify", "bundles/fp32", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert "torch-cpu" in r.stdout and "yes" in r.stdout and "NO" not in r.stdout
 
 
 def test_user_errors_exit_2_with_one_line(workdir: Path) -> None:
