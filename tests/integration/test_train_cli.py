@@ -1,0 +1,99 @@
+"""`edgecgl train` end to end in a subprocess: dry run, user errors, train, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ENV = {**os.environ, "EDGECGL_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def edgecgl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edgecgl", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def folder_dataset(root: Path, per_domain: int = 2) -> Path:
+    rng = np.random.default_rng(0)
+    for di, d in enumerate(("sunny", "night", "cloudy", "rainy")):
+        (root / d).mkdir(parents=True)
+        for k in range(per_domain):
+            Image.fromarray((rng.random((64, 64, 3)) * 60 + di * 50).astype(np.uint8)).save(
+                root / d / f"{k}.png"
+            )
+            if k == 0:
+                (root / d / f"{k}.txt").write_text("0 0.5 0.5 0.4 0.5\n")
+    return root
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The real CLI entry point in-process (a subprocess costs seconds of imports per call)."""
+    from edgecgl.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+def test_dry_run_prints_config_and_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = run_cli(capsys, "train", "--config", "paper", "--dry-run", "--set", "optim.lr=2e-4")
+    assert rc == 0, err
+    assert "lr: 0.0002" in out and "preset: paper" in out
+    assert "E^c + E^s + M + G: 15.04 M parameters" in out
+    total = [ln for ln in out.splitlines() if ln.startswith("total")][0]
+    assert 110 < float(total.split()[-1]) < 125  # MB, the paper's 119 MB
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--config", "nope"], "config 'nope' not found"),
+        (["--config", "synth-tiny", "--set", "optim.nope=1"], "unknown config key 'optim.nope'"),
+        (["--config", "synth-tiny", "--out", "x"], "no dataset given"),
+        (["--resume", "--out", "/nonexistent-edgecgl"], "no run with checkpoints/last.pt"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = run_cli(capsys, "train", *args)
+    assert rc == 2, err
+    assert message in " ".join(err.split()) and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_train_then_resume(tmp_path: Path) -> None:
+    data = folder_dataset(tmp_path / "data")
+    common = ["--set", "data.frame_size=[64,64]", "--set", "log.style_stats_images=2", "--set", "log.every=1"]
+    r = edgecgl("train", "--config", "synth-tiny", "--data", f"folder:{data}", "--out", str(tmp_path / "runs"),
+                "--iters", "2", *common)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "runs" / "000-synth-tiny"
+    assert (run / "checkpoints" / "model.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
+    assert (run / "samples" / "000002.png").is_file()
+    r = edgecgl("train", "--resume", str(run), "--iters", "3")
+    assert r.returncode == 0, r.stderr
+    steps = [json.loads(s)["step"] for s in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    from edgecgl.train.inference import load_inference
+
+    assert load_inference(run / "checkpoints" / "model.pt").step == 3
