@@ -24,6 +24,23 @@ import onnx
 from edgecgl.errors import EdgecglError
 
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+QUANTIZERS = ("ort", "modelopt")
+
+# Runs in ModelOpt's own interpreter: nvidia-modelopt[onnx] pins an older onnx and onnxruntime-gpu, so it
+# lives in a separate venv (EDGECGL_MODELOPT_PYTHON) and only files cross the process boundary.
+_MODELOPT_SCRIPT = """
+import json, sys
+import numpy as np
+from modelopt.onnx.quantization import quantize
+a = json.loads(sys.argv[1])
+with np.load(a["calib"]) as z:
+    data = {k: z[k] for k in z.files}
+quantize(
+    onnx_path=a["src"], quantize_mode="int8", calibration_data=data, calibration_method="max",
+    calibration_eps=["cpu"], op_types_to_exclude=["InstanceNormalization"], high_precision_dtype="fp32",
+    use_zero_point=False, output_path=a["dst"],
+)
+"""
 BATCH = 8
 
 
@@ -160,9 +177,15 @@ def quantize_bundle_models(
     method: str = "minmax",
     seed: int = 0,
     log: Callable[[str], None] = lambda s: None,
+    quantizer: str = "ort",
 ) -> None:
     """Quantize the content encoders and the generator of a staged bundle; style encoders stay FP32
-    (they run once per video or per reference image, not per frame)."""
+    (they run once per video or per reference image, not per frame). ``quantizer``: ``ort`` (ONNX
+    Runtime, in process) or ``modelopt`` (NVIDIA ModelOpt, in its own process)."""
+    if quantizer not in QUANTIZERS:
+        raise EdgecglError(f"unknown quantizer '{quantizer}'", f"choose {', '.join(QUANTIZERS)}")
+    if quantizer == "modelopt":
+        modelopt_python()  # fail before calibrating when ModelOpt is not there
     from edgecgl.calib.sample import load_calib, sample_calibration
     from edgecgl.export.verify import ort_session
 
@@ -204,7 +227,7 @@ def quantize_bundle_models(
         gen_parts["style"].append(styles)
         gen_parts["domain"].append(_onehot(target, len(domains)))
         if role in entries:
-            _quantize_entry(root, entries, role, _batches({"image": images}), method, log)
+            _quantize_entry(root, entries, role, _batches({"image": images}), method, log, quantizer)
     if "generator" in entries:
         if not gen_parts["content"]:
             raise EdgecglError("no content encoder to calibrate the generator with", "re-export the bundle")
@@ -212,7 +235,7 @@ def quantize_bundle_models(
         batches = []
         for c, s, d in zip(gen_parts["content"], gen_parts["style"], gen_parts["domain"], strict=True):
             batches += _batches({"content": c, "style": s, "domain": d})
-        _quantize_entry(root, entries, "generator", batches, method, log)
+        _quantize_entry(root, entries, "generator", batches, method, log, quantizer)
 
 
 def _quantize_entry(
@@ -222,9 +245,13 @@ def _quantize_entry(
     batches: list[dict[str, np.ndarray]],
     method: str,
     log: Callable[[str], None],
+    quantizer: str = "ort",
 ) -> None:
     dst = root / f"{role}.int8.onnx"
-    quantize_int8(root / entries[role]["fp32"], dst, batches, method)
+    if quantizer == "modelopt":
+        quantize_modelopt(root / entries[role]["fp32"], dst, batches)
+    else:
+        quantize_int8(root / entries[role]["fp32"], dst, batches, method)
     bad = qdq_violations(onnx.load(str(dst)))
     if bad:
         raise EdgecglError(
@@ -232,3 +259,52 @@ def _quantize_entry(
         )
     entries[role].update(file=dst.name, precision="int8")
     log(f"{role}: {dst.name} ({len(batches)} calibration batches)")
+
+
+def modelopt_python() -> str:
+    """The interpreter that has ModelOpt: EDGECGL_MODELOPT_PYTHON, else this one if it can import it."""
+    import importlib.util
+    import os
+    import sys
+
+    exe = os.environ.get("EDGECGL_MODELOPT_PYTHON")
+    if exe:
+        if not Path(exe).is_file():
+            raise EdgecglError(
+                f"EDGECGL_MODELOPT_PYTHON={exe} does not exist", "point it at the ModelOpt venv's python"
+            )
+        return exe
+    if importlib.util.find_spec("modelopt") is None:
+        raise EdgecglError(
+            "NVIDIA ModelOpt is not installed",
+            "pip install 'nvidia-modelopt[onnx]' in a separate venv and set EDGECGL_MODELOPT_PYTHON, or use --quantizer ort",
+        )
+    return sys.executable
+
+
+def quantize_modelopt(src: Path, dst: Path, batches: list[dict[str, np.ndarray]]) -> Path:
+    """``modelopt.onnx.quantization.quantize`` (INT8, max calibration, CPU, no zero-points) in a subprocess.
+
+    ModelOpt takes one array per input, so only the batches of the most common shape are used (the
+    generator sees frames and crops at different sizes; the frames win).
+    """
+    import json
+    import subprocess
+    import tempfile
+
+    groups: dict[tuple[Any, ...], list[dict[str, np.ndarray]]] = {}
+    for b in batches:
+        groups.setdefault(tuple(v.shape[1:] for v in b.values()), []).append(b)
+    chosen = max(groups.values(), key=len)
+    data = {k: np.concatenate([b[k] for b in chosen]) for k in chosen[0]}
+    with tempfile.TemporaryDirectory() as tmp:
+        calib = Path(tmp) / "calib.npz"
+        np.savez(calib, **data)
+        args = json.dumps({"src": str(src), "dst": str(dst), "calib": str(calib)})
+        r = subprocess.run([modelopt_python(), "-c", _MODELOPT_SCRIPT, args], capture_output=True, text=True)
+    if r.returncode != 0 or not Path(dst).is_file():
+        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise EdgecglError(
+            f"ModelOpt quantization of {Path(src).name} failed: {tail[0][:200]}", "try --quantizer ort"
+        )
+    return Path(dst)

@@ -126,6 +126,7 @@ def write_bundle(
     overwrite: bool = False,
     pt2: bool = True,
     log: Callable[[str], None] = lambda s: None,
+    quantizer: str = "ort",
 ) -> Path:
     """Checkpoint -> verified bundle folder. Parity with torch is checked before anything is renamed."""
     from edgecgl.export.onnx import ROLE_MODULES, Dims, example_inputs, export_onnx, export_pt2, roles_of
@@ -180,13 +181,17 @@ def write_bundle(
 
             for role, entry in entries.items():
                 dst = tmp / f"{role}.fp16.onnx"
-                convert_fp16(tmp / entry["fp32"], dst)
-                entry.update(file=dst.name, precision="fp16")
-                log(f"{role}: {dst.name}")
+                _, tool = convert_fp16(tmp / entry["fp32"], dst)
+                entry.update(file=dst.name, precision="fp16", fp16_pass=tool)
+                log(
+                    f"{role}: {dst.name} ({'ModelOpt AutoCast' if tool == 'modelopt' else 'edgecgl FP16 pass'})"
+                )
         elif precision == "int8":
             from edgecgl.calib.quantize import quantize_bundle_models
 
-            quantize_bundle_models(tmp, entries, Path(calib), im.domains, dims, im.style_stats, log=log)  # type: ignore[arg-type]
+            quantize_bundle_models(
+                tmp, entries, Path(calib), im.domains, dims, im.style_stats, log=log, quantizer=quantizer
+            )
         stats = style_stats_from_checkpoint(im.style_stats)
         manifest: dict[str, Any] = {
             "format": FORMAT,

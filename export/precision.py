@@ -24,17 +24,68 @@ KEEP_FP32 = ("InstanceNormalization",)
 FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16
 
 
+# Runs in ModelOpt's interpreter (its own venv: EDGECGL_MODELOPT_PYTHON); only files cross over.
+_AUTOCAST_SCRIPT = """
+import json, sys
+import onnx
+from modelopt.onnx.autocast import convert_to_mixed_precision
+a = json.loads(sys.argv[1])
+m = convert_to_mixed_precision(
+    onnx_path=a["src"], low_precision_type="fp16", op_types_to_exclude=a["keep"], keep_io_types=True
+)
+onnx.save(m, a["dst"])
+"""
+
+
 def modelopt_available() -> bool:
     import importlib.util
+    import os
 
-    return importlib.util.find_spec("modelopt") is not None
+    return bool(os.environ.get("EDGECGL_MODELOPT_PYTHON")) or importlib.util.find_spec("modelopt") is not None
 
 
-def convert_fp16(src: Path, dst: Path, keep_fp32: tuple[str, ...] = KEEP_FP32) -> Path:
-    """FP32 ONNX file -> mixed FP16 ONNX file (graph inputs and outputs stay FP32)."""
-    model = to_fp16(onnx.load(str(src)), keep_fp32)
-    onnx.save(model, str(dst))
-    return Path(dst)
+def convert_fp16(
+    src: Path, dst: Path, keep_fp32: tuple[str, ...] = KEEP_FP32, tool: str = "auto"
+) -> tuple[Path, str]:
+    """FP32 ONNX file -> mixed FP16 ONNX file (graph inputs and outputs stay FP32).
+
+    ``tool``: ``modelopt`` (AutoCast, own process), ``edgecgl`` (our pass) or ``auto`` (AutoCast where
+    ModelOpt is available). Either way the result must pass ``fp32_island_violations``. Returns the file
+    and the tool used.
+    """
+    from edgecgl.errors import EdgecglError
+
+    use = ("modelopt" if modelopt_available() else "edgecgl") if tool == "auto" else tool
+    if use == "modelopt":
+        _autocast(Path(src), Path(dst), keep_fp32)
+    elif use == "edgecgl":
+        onnx.save(to_fp16(onnx.load(str(src)), keep_fp32), str(dst))
+    else:
+        raise EdgecglError(f"unknown FP16 tool '{tool}'", "choose auto, modelopt or edgecgl")
+    bad = fp32_island_violations(onnx.load(str(dst)), keep_fp32)
+    if bad:
+        raise EdgecglError(
+            f"{use} FP16 graph of {Path(src).name} breaks the FP32 rule: {bad[0]}", "report this as a bug"
+        )
+    return Path(dst), use
+
+
+def _autocast(src: Path, dst: Path, keep_fp32: tuple[str, ...]) -> None:
+    import json
+    import subprocess
+
+    from edgecgl.calib.quantize import modelopt_python
+
+    from edgecgl.errors import EdgecglError
+
+    args = json.dumps({"src": str(src), "dst": str(dst), "keep": list(keep_fp32)})
+    r = subprocess.run([modelopt_python(), "-c", _AUTOCAST_SCRIPT, args], capture_output=True, text=True)
+    if r.returncode != 0 or not dst.is_file():
+        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise EdgecglError(
+            f"ModelOpt AutoCast failed on {src.name}: {tail[0][:200]}",
+            "unset EDGECGL_MODELOPT_PYTHON to use our pass",
+        )
 
 
 def to_fp16(model: onnx.ModelProto, keep_fp32: tuple[str, ...] = KEEP_FP32) -> onnx.ModelProto:

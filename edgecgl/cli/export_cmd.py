@@ -59,6 +59,9 @@ def register(app: typer.Typer) -> None:
         ),
         simplifier: str = typer.Option("onnxslim", "--simplifier", help="onnxsim, onnxslim or none."),
         no_pt2: bool = typer.Option(False, "--no-pt2", help="Skip the torch.export .pt2 files."),
+        quantizer: str = typer.Option(
+            "ort", "--quantizer", help="INT8 Q/DQ producer: ort (ONNX Runtime) or modelopt (own process)."
+        ),
         workspace_mb: int = typer.Option(1024, "--workspace-mb", help="TensorRT workspace limit."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bundle / engines."),
     ) -> None:
@@ -94,7 +97,15 @@ def register(app: typer.Typer) -> None:
 
             log(f"exporting {ckpt} -> {out} ({precision}, simplifier {simplifier})")
             bundle = write_bundle(
-                ckpt, out, precision, simplifier, calib=calib, overwrite=overwrite, pt2=not no_pt2, log=log
+                ckpt,
+                out,
+                precision,
+                simplifier,
+                calib=calib,
+                overwrite=overwrite,
+                pt2=not no_pt2,
+                log=log,
+                quantizer=quantizer,
             )
             log(f"bundle written: {bundle}")
         if engine:

@@ -86,3 +86,69 @@ def test_int8_output_tracks_fp32(quantized: tuple[Path, Path, Dims]) -> None:
     a, b = s32.run(None, feed)[0], s8.run(None, feed)[0]
     err = np.abs(a - b)
     assert 0 < err.mean() < 0.05, err.mean()  # image range [-1, 1]; random-init model, held-out inputs
+
+
+def test_modelopt_runs_in_its_own_interpreter(
+    quantized: tuple[Path, Path, Dims], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ModelOpt path with a stand-in ``modelopt`` package on another interpreter's path: checks the
+    process boundary and the arguments we pass, not ModelOpt itself (not installable next to onnx 1.23)."""
+    import json
+    import sys
+
+    from edgecgl.calib.quantize import quantize_modelopt
+
+    pkg = tmp_path / "fake" / "modelopt" / "onnx" / "quantization"
+    pkg.mkdir(parents=True)
+    for d in (pkg.parent.parent, pkg.parent):
+        (d / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text(
+        "import json, shutil\n"
+        "def quantize(**kw):\n"
+        "    shutil.copy(kw['onnx_path'], kw['output_path'])\n"
+        "    kw['calibration_data'] = {k: list(v.shape) for k, v in kw['calibration_data'].items()}\n"
+        "    json.dump(kw, open(kw['output_path'] + '.json', 'w'))\n"
+    )
+    exe = tmp_path / "python"
+    exe.write_text(f'#!/bin/sh\nPYTHONPATH={tmp_path / "fake"} exec {sys.executable} "$@"\n')
+    exe.chmod(0o755)
+    monkeypatch.setenv("EDGECGL_MODELOPT_PYTHON", str(exe))
+    fp32, _, dims = quantized
+    frames = [
+        dict(
+            zip(
+                ("content", "style", "domain"),
+                (t.numpy() for t in example_inputs("generator", dims, (32, 32), 2, s)),
+                strict=True,
+            )
+        )
+        for s in range(3)
+    ]
+    crops = [
+        dict(
+            zip(
+                ("content", "style", "domain"),
+                (t.numpy() for t in example_inputs("generator", dims, (16, 16), 2)),
+                strict=True,
+            )
+        )
+    ]
+    out = quantize_modelopt(fp32, tmp_path / "m.onnx", frames + crops)
+    kw = json.loads(Path(str(out) + ".json").read_text())
+    assert kw["quantize_mode"] == "int8" and kw["use_zero_point"] is False
+    assert kw["op_types_to_exclude"] == ["InstanceNormalization"] and kw["calibration_eps"] == ["cpu"]
+    assert kw["calibration_data"]["content"] == [6, dims.content_channels, 8, 8]  # the frames' shape group
+
+
+def test_modelopt_absent_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from edgecgl.calib.quantize import modelopt_python
+
+    from edgecgl.errors import EdgecglError
+
+    if importlib.util.find_spec("modelopt") is not None:
+        pytest.skip("ModelOpt is installed here")
+    monkeypatch.delenv("EDGECGL_MODELOPT_PYTHON", raising=False)
+    with pytest.raises(EdgecglError, match="ModelOpt is not installed"):
+        modelopt_python()

@@ -35,7 +35,7 @@ def graphs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Pa
             continue
         fp32 = export_onnx(mod, role, root / f"{role}.onnx", example_inputs(role, dims, (32, 32)))
         onnx.save(simplify(onnx.load(str(fp32)), "onnxslim"), str(fp32))
-        out[role] = (fp32, convert_fp16(fp32, root / f"{role}.fp16.onnx"), dims)
+        out[role] = (fp32, convert_fp16(fp32, root / f"{role}.fp16.onnx", tool="edgecgl")[0], dims)
     return out
 
 
@@ -83,3 +83,44 @@ def test_fp16_bundle_runs_fp16_graphs_and_keeps_the_fp32_reference(tmp_path: Pat
     assert b.model_path("content_encoder_instance").name == "content_encoder.fp16.onnx"
     assert b.manifest["models"]["generator"]["fp32"] == "generator.onnx"
     assert fp32_island_violations(onnx.load(str(b.model_path("generator")))) == []
+
+
+def test_autocast_runs_in_modelopt_interpreter(
+    graphs: dict[str, tuple[Path, Path, Dims]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AutoCast through a stand-in ``modelopt`` on another interpreter: the arguments and the check after
+    it (a converter that leaves InstanceNormalization in FP16 is refused)."""
+    import json
+    import sys
+
+    from edgecgl.errors import EdgecglError
+
+    pkg = tmp_path / "fake" / "modelopt" / "onnx" / "autocast"
+    pkg.mkdir(parents=True)
+    for d in (pkg.parent.parent, pkg.parent):
+        (d / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text(
+        "import json, os, onnx\n"
+        "from edgecgl.export.precision import to_fp16\n"
+        "def convert_to_mixed_precision(onnx_path, **kw):\n"
+        "    json.dump(kw, open(os.environ['FAKE_LOG'], 'w'))\n"
+        "    keep = () if os.environ.get('FAKE_BAD') else tuple(kw['op_types_to_exclude'])\n"
+        "    return to_fp16(onnx.load(onnx_path), keep)\n"
+    )
+    exe = tmp_path / "python"
+    exe.write_text(f'#!/bin/sh\nPYTHONPATH={tmp_path / "fake"} exec {sys.executable} "$@"\n')
+    exe.chmod(0o755)
+    monkeypatch.setenv("EDGECGL_MODELOPT_PYTHON", str(exe))
+    monkeypatch.setenv("FAKE_LOG", str(tmp_path / "kw.json"))
+    fp32 = graphs["generator"][0]
+    out, tool = convert_fp16(fp32, tmp_path / "g.fp16.onnx")
+    assert tool == "modelopt" and fp32_island_violations(onnx.load(str(out))) == []
+    kw = json.loads((tmp_path / "kw.json").read_text())
+    assert kw == {
+        "low_precision_type": "fp16",
+        "op_types_to_exclude": ["InstanceNormalization"],
+        "keep_io_types": True,
+    }
+    monkeypatch.setenv("FAKE_BAD", "1")
+    with pytest.raises(EdgecglError, match="breaks the FP32 rule"):
+        convert_fp16(fp32, tmp_path / "bad.onnx")
