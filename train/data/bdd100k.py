@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from edgecgl.train.data.folder import inside
-from edgecgl.train.data.frames import LoadReport, Record
+from edgecgl.train.data.records import LoadReport, Record
 
 from edgecgl.errors import EdgecglError
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchvision.ops import roi_align
 
 
 def expand_boxes(boxes: Tensor, height: int, width: int, context: float = 0.1) -> Tensor:
@@ -56,6 +55,8 @@ def instance_crops(
         index.append(torch.full((len(e),), i, dtype=torch.long, device=images.device))
     if not rois:
         return images.new_zeros((0, c, h, w)), torch.zeros(0, dtype=torch.long, device=images.device)
+    from torchvision.ops import roi_align  # lazy: torchvision's import costs seconds
+
     all_rois = torch.cat(rois).to(images.dtype)
     crops = roi_align(images, all_rois, output_size=(h, w), spatial_scale=1.0, sampling_ratio=1, aligned=True)
     return crops, torch.cat(index)

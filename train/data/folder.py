@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from edgecgl.train.data.frames import LoadReport, Record
+from edgecgl.train.data.records import LoadReport, Record
 
 from edgecgl.errors import EdgecglError
 

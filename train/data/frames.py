@@ -6,14 +6,13 @@ box clipping, the train/val split and skipping unreadable files live here, once.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from edgecgl.train.data.records import LoadReport, Record, order_key
 from edgecgl.train.data.sample import Sample
 from edgecgl.train.data.transforms import UnreadableImage, clip_boxes, hflip, read_rgb, resize_crop, to_tensor
 from torch.utils.data import Dataset
@@ -21,32 +20,6 @@ from torch.utils.data import Dataset
 from edgecgl.errors import EdgecglError
 
 SPLITS = ("train", "val", "all")
-
-
-@dataclass
-class Record:
-    """One frame before decoding. ``boxes`` are xyxy pixels, or normalised to [0, 1] when ``normalized``."""
-
-    path: str
-    domain: int
-    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
-    normalized: bool = False
-    name: str = ""  # groups paired frames (same scene in several domains) into the same split
-    categories: tuple[str, ...] = ()
-
-
-@dataclass
-class LoadReport:
-    """What a loader dropped while parsing, so the caller can log it once at start-up."""
-
-    excluded_frames: int = 0  # e.g. BDD100K frames that match no domain rule
-    rejected_labels: int = 0  # NaN / out-of-range / malformed label values
-    dropped_boxes: int = 0  # other categories, boxes below min size in source pixels
-    notes: list[str] = field(default_factory=list)
-
-
-def _order_key(seed: int, name: str) -> str:
-    return hashlib.sha1(f"{seed}:{name}".encode()).hexdigest()
 
 
 def split_records(
@@ -75,9 +48,7 @@ def split_records(
         return [r for r in records if (r.name in val_names) == want_val]
     out: list[Record] = []
     for d in range(n_domains):
-        items = sorted(
-            (r for r in records if r.domain == d), key=lambda r: _order_key(seed, r.name or r.path)
-        )
+        items = sorted((r for r in records if r.domain == d), key=lambda r: order_key(seed, r.name or r.path))
         n = len(items)
         k = round(val_fraction * n)
         if val_fraction > 0 and n >= 2:

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from edgecgl.train.data.folder import FOLDER_CLASSES, format_yolo
-from edgecgl.train.data.frames import _order_key
+from edgecgl.train.data.records import order_key
 
 from edgecgl.domains import DOMAINS
 from edgecgl.errors import EdgecglError
@@ -37,7 +37,7 @@ def scene_name(index: int) -> str:
 
 def val_scenes(names: list[str], seed: int, val_fraction: float) -> list[str]:
     """The held-out scenes: the loader's hash order, so ``pairs.json`` and ``split_records`` agree."""
-    order = sorted(names, key=lambda n: _order_key(seed, n))
+    order = sorted(names, key=lambda n: order_key(seed, n))
     k = round(val_fraction * len(order))
     if val_fraction > 0 and len(order) >= 2:
         k = min(max(k, 1), len(order) - 1)
