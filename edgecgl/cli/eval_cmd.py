@@ -1,18 +1,203 @@
-"""``edgecgl eval``."""
+"""``edgecgl eval``: the paper's tables for runs and bundles, and ``eval classifier-train``.
+
+``eval`` is a group whose default command is the evaluation itself, so both
+``edgecgl eval RUN --data ...`` and ``edgecgl eval classifier-train ...`` work. Training and
+evaluation code is imported inside the commands (the runtime never loads it).
+"""
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
 
-from edgecgl.errors import NotAvailableYet
+import typer
+from typer.core import TyperGroup
+
+from edgecgl.cli.common import log
+from edgecgl.errors import EdgecglError
+
+EXAMPLE = (
+    "Example: edgecgl eval runs/train/000-synth-tiny --data folder:data/synth --metrics fid,kid,paired "
+    "--out eval/synth | edgecgl eval classifier-train --data folder:data/synth --out classifier.pt"
+)
+
+
+class _DefaultToRun(TyperGroup):
+    """Anything that is not a subcommand name goes to the hidden default command ``run``."""
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
-        "eval",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        epilog="Example: edgecgl eval runs/train/000-synth-tiny --data folder:data/synth --out eval/",
+    sub = typer.Typer(
+        cls=_DefaultToRun,
+        no_args_is_help=True,
+        help="Evaluate runs or bundles (FID, KID, IS, LPIPS diversity, paired PSNR/SSIM/LPIPS) against "
+        "identity and colour-transfer baselines; train the IS domain classifier. "
+        "'edgecgl eval RUN_OR_BUNDLE --data KIND:PATH' runs the default command: see 'edgecgl eval run --help'.",
+        epilog=EXAMPLE,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
-    def eval_(ctx: typer.Context) -> None:
-        """Evaluate a model or bundle: FID, IS, LPIPS, paired metrics. (planned)"""
-        raise NotAvailableYet("'edgecgl eval' is not available yet", "it is planned; see the README")
+
+    @sub.command("run", epilog=EXAMPLE)
+    def eval_run(
+        models: list[Path] = typer.Argument(
+            ..., help="Run folders, model.pt files or bundle folders (one row each)."
+        ),
+        data: str = typer.Option(..., "--data", help="Dataset KIND:PATH (folder:, bdd100k:, init:)."),
+        metrics: str = typer.Option("fid,kid,is,lpips,paired", "--metrics", help="Comma list of metrics."),
+        out: Path | None = typer.Option(
+            None, "--out", "-o", help="Output folder (default runs/eval/NNN-name)."
+        ),
+        names: str | None = typer.Option(None, "--name", help="Comma list of row names, one per model."),
+        source: str = typer.Option("sunny", "--source", help="Domain translated from."),
+        targets: str | None = typer.Option(None, "--targets", help="Comma list (default: all but --source)."),
+        split: str = typer.Option("val", "--split", help="Dataset split: val, train or all."),
+        size: str | None = typer.Option(None, "--size", help="HxW working size (default: the model's)."),
+        max_images: int = typer.Option(100, "--max-images", help="Images per domain."),
+        lpips_inputs: int = typer.Option(
+            100, "--lpips-inputs", help="Inputs for LPIPS diversity (MUNIT: 100)."
+        ),
+        lpips_pairs: int = typer.Option(
+            19, "--lpips-pairs", help="Random-style pairs per input (MUNIT: 19)."
+        ),
+        inception: str = typer.Option(
+            "auto", "--inception", help="auto, pt_inception, fid-helper or a file."
+        ),
+        lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex, vgg or squeeze."),
+        lpips_backbone: Path | None = typer.Option(
+            None, "--lpips-backbone", help="torchvision ImageNet state dict for the LPIPS backbone."
+        ),
+        classifier: Path | None = typer.Option(
+            None,
+            "--classifier",
+            help="Domain classifier from 'edgecgl eval classifier-train' (IS, accuracy).",
+        ),
+        no_baselines: bool = typer.Option(
+            False, "--no-baselines", help="Skip the identity and Reinhard rows."
+        ),
+        batch_size: int = typer.Option(8, "--batch-size", help="Translation batch size."),
+        device: str = typer.Option("cpu", "--device", help="torch device for runs (cpu, cuda)."),
+        seed: int = typer.Option(0, "--seed", help="Seed for splits, random styles, KID subsets."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Write into an existing --out folder."),
+    ) -> None:
+        """(default) Evaluate runs or bundles: writes results.json, results.md, contact_sheet.png.
+
+        'edgecgl eval RUN ...' is short for 'edgecgl eval run RUN ...'.
+        """
+        from edgecgl.atomic import check_output
+        from edgecgl.runs import new_run_dir
+        from edgecgl.train.eval.run import ALL_METRICS, EvalOptions, evaluate, write_outputs
+        from edgecgl.train.eval.translators import open_method
+        from edgecgl.translate import parse_size
+
+        wanted = _csv(metrics) or []
+        bad = [m for m in wanted if m not in ALL_METRICS]
+        if bad:
+            raise EdgecglError(f"unknown metric '{bad[0]}'", f"choose from {', '.join(ALL_METRICS)}")
+        row_names = _csv(names)
+        if row_names is not None and len(row_names) != len(models):
+            raise EdgecglError(f"--name gives {len(row_names)} names for {len(models)} models")
+        if max_images < 2:
+            raise EdgecglError("--max-images must be at least 2")
+        if out is not None:
+            check_output(out, inputs=list(models), overwrite=overwrite)
+        methods = [open_method(p, row_names[i] if row_names else None, device) for i, p in enumerate(models)]
+        if len({m.name for m in methods}) != len(methods) or {m.name for m in methods} & {
+            "identity",
+            "reinhard",
+        }:
+            raise EdgecglError("two rows would share a name", "pass --name a,b,... with distinct names")
+        opts = EvalOptions(
+            metrics=wanted,
+            source=source,
+            targets=_csv(targets),
+            split=split,
+            size=parse_size(size) if size else None,
+            max_images=max_images,
+            lpips_inputs=lpips_inputs,
+            lpips_pairs=lpips_pairs,
+            inception=inception,
+            lpips_net=lpips_net,
+            lpips_backbone=lpips_backbone,
+            classifier=classifier,
+            baselines=not no_baselines,
+            batch_size=batch_size,
+            seed=seed,
+        )
+        results, extras = evaluate(data, methods, opts, log=log)
+        extras["meta"]["models"] = {m.name: str(p) for m, p in zip(methods, models, strict=True)}
+        out_dir = out if out is not None else new_run_dir(Path("runs/eval"), methods[0].name)
+        paths = write_outputs(out_dir, results, extras)
+        print(paths["markdown"].read_text(encoding="utf-8"))
+        log(f"wrote {paths['json']}, {paths['markdown']}, {paths['contact_sheet']}")
+
+    @sub.command(
+        "classifier-train",
+        epilog="Example: edgecgl eval classifier-train --data folder:data/synth --arch resnet18 "
+        "--backbone resnet18-f37072fd.pth --out classifier.pt",
+    )
+    def classifier_train(
+        data: str = typer.Option(..., "--data", help="Dataset KIND:PATH with the four domains."),
+        out: Path = typer.Option(..., "--out", "-o", help="Classifier checkpoint to write (.pt)."),
+        arch: str = typer.Option("resnet18", "--arch", help="resnet18, resnet34, resnet50 or inception_v3."),
+        backbone: Path | None = typer.Option(
+            None, "--backbone", help="torchvision ImageNet state dict to fine-tune from (else: from scratch)."
+        ),
+        size: str = typer.Option("64x128", "--size", help="HxW classifier input (inception_v3: 299x299)."),
+        epochs: int = typer.Option(5, "--epochs"),
+        batch_size: int = typer.Option(16, "--batch-size"),
+        max_images: int = typer.Option(2000, "--max-images", help="Training images per domain."),
+        lr: float | None = typer.Option(None, "--lr", help="Default 1e-4 fine-tuning, 1e-3 from scratch."),
+        seed: int = typer.Option(0, "--seed"),
+        overwrite: bool = typer.Option(False, "--overwrite"),
+    ) -> None:
+        """Train the domain classifier used for IS and domain accuracy."""
+        import torch
+
+        from edgecgl.atomic import check_output
+        from edgecgl.domains import DOMAINS
+        from edgecgl.train.data import open_dataset
+        from edgecgl.train.eval.classifier import train_classifier
+        from edgecgl.translate import parse_size
+
+        check_output(out, overwrite=overwrite)
+        hw = parse_size(size)
+        domains = list(DOMAINS)
+        train = open_dataset(
+            data, size=hw, split="train", domains=domains, seed=seed, allow_empty_domains=True
+        )
+        idx: list[int] = []
+        for di in range(len(domains)):
+            idx += [i for i, d in enumerate(train.domain_indices()) if d == di][:max_images]
+        empty = [d for d, n in train.counts().items() if n == 0]
+        if empty:
+            log(f"warning: no training images for {', '.join(empty)}")
+        samples = [train[i] for i in idx]
+        images = torch.stack([s.image for s in samples])
+        labels = torch.tensor([s.domain for s in samples])
+        log(f"classifier-train: {len(samples)} images ({train.counts()})")
+        try:
+            val_ds = open_dataset(
+                data, size=hw, split="val", domains=domains, seed=seed, allow_empty_domains=True
+            )
+            vs = [val_ds[i] for i in range(min(len(val_ds), 4 * max_images))]
+            val = (torch.stack([s.image for s in vs]), torch.tensor([s.domain for s in vs]))
+        except EdgecglError:
+            val = None
+
+        def batches(epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+            perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed + epoch))
+            return [(images[p], labels[p]) for p in perm.split(batch_size)]
+
+        clf = train_classifier(batches, val, domains, arch, backbone, hw, epochs, lr, seed, log)
+        clf.save(out)
+        log(f"wrote {out} (val accuracy {clf.val_accuracy if clf.val_accuracy is not None else 'n/a'}%)")
+
+    app.add_typer(sub, name="eval")

@@ -76,9 +76,15 @@ def test_contact_sheet_grid(tmp_path: Path) -> None:
     k, h, w = 2, 16, 20
     inputs = torch.zeros(k, 3, h, w)
     outs = {m: {d: torch.ones(k, 3, h, w) for d in ("night", "rainy")} for m in ("identity", "ours")}
-    sheet = contact_sheet(inputs, outs, ["night", "rainy"], gap=2)
-    label = max(14, h // 8)
-    assert sheet.shape == (k * 2 * (h + label + 4), 3 * (w + 4), 3)
+    outs["ours"]["night"][1] = -1.0  # one black tile
+    sheet = contact_sheet(inputs, outs, ["night", "rainy"], gap=2, min_height=32)
+    zoom = 2  # 16 px tiles are enlarged to 32
+    assert sheet.shape == (28 + k * (2 * (h * zoom + 4) + 4), (90 + 4) + 3 * (w * zoom + 4), 3)
+    # Second input, second method ("ours"), night column: black.
+    y = 28 + (h * zoom + 4) * 2 + 4 + (h * zoom + 4) + 2 + 5
+    x = 94 + (w * zoom + 4) + 2 + 5
+    assert (sheet[y, x] == 0).all()
+    assert (sheet[y, x + w * zoom + 4] == 255).all()  # rainy tile of the same row: white
     p = write_png(tmp_path / "sheet.png", sheet)
     assert cv2.imread(str(p)).shape == sheet.shape
 

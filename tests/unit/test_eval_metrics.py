@@ -147,3 +147,11 @@ def test_kid_same_distribution_near_zero_and_shift_positive() -> None:
     shifted, _ = kid(a, b + 1.0, n_subsets=20, subset_size=200)
     assert abs(same) < 0.02
     assert shifted > 0.5
+
+
+@pytest.mark.parametrize("n,m,d", [(5, 7, 32), (40, 30, 8), (3, 3, 3)])
+def test_low_rank_fid_equals_sqrtm_fid(n: int, m: int, d: int) -> None:
+    rng = np.random.default_rng(n * 100 + m)
+    a, b = rng.standard_normal((n, d)), rng.standard_normal((m, d)) * 1.5 + 0.3
+    ref = frechet_distance(*feature_stats(a), *feature_stats(b))
+    assert fid_from_features(a, b) == pytest.approx(ref, rel=1e-6, abs=1e-6)

@@ -39,7 +39,24 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 
 def fid_from_features(a: np.ndarray, b: np.ndarray) -> float:
-    return frechet_distance(*feature_stats(a), *feature_stats(b))
+    """FID of two feature sets. With fewer samples than dimensions (every small evaluation: 2048-d
+    Inception features) it uses an exact low-rank identity instead of a 2048x2048 ``sqrtm``:
+    with centred features A [n,D], B [m,D], S1 = A'A/(n-1), S2 = B'B/(m-1), the non-zero eigenvalues of
+    S1 S2 are the squared singular values of A B' / sqrt((n-1)(m-1)), so Tr (S1 S2)^(1/2) is that
+    matrix's nuclear norm. Same number, seconds instead of minutes, no complex-part clean-up.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    n, m = a.shape[0], b.shape[0]
+    if min(n, m) >= a.shape[1]:
+        return frechet_distance(*feature_stats(a), *feature_stats(b))
+    if n < 2 or m < 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"need two [N>=2, D] feature sets with the same D, got {a.shape} and {b.shape}")
+    mu1, mu2 = a.mean(axis=0), b.mean(axis=0)
+    ca, cb = a - mu1, b - mu2
+    tr1, tr2 = (ca**2).sum() / (n - 1), (cb**2).sum() / (m - 1)
+    cross = np.linalg.svd(ca @ cb.T, compute_uv=False).sum() / np.sqrt((n - 1) * (m - 1))
+    diff = mu1 - mu2
+    return float(max(0.0, diff @ diff + tr1 + tr2 - 2.0 * cross))
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:

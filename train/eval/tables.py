@@ -97,14 +97,12 @@ def _to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def _label(tile: np.ndarray, text: str) -> np.ndarray:
-    h, w = tile.shape[:2]
-    bar = np.full((max(14, h // 8), w, 3), 255, np.uint8)
-    scale = max(0.3, bar.shape[0] / 30)
-    cv2.putText(
-        bar, text[:32], (3, bar.shape[0] - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA
-    )
-    return np.concatenate([bar, tile], axis=0)
+def _text_tile(text: str, h: int, w: int, scale: float = 0.45) -> np.ndarray:
+    tile = np.full((h, w, 3), 255, np.uint8)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    org = (max(2, (w - tw) // 2), (h + th) // 2)
+    cv2.putText(tile, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return tile
 
 
 def contact_sheet(
@@ -112,19 +110,34 @@ def contact_sheet(
     outputs: Mapping[str, Mapping[str, torch.Tensor]],
     domains: Sequence[str],
     gap: int = 2,
+    min_height: int = 96,
 ) -> np.ndarray:
-    """BGR uint8 grid: for each input, one row per method: input | output per target domain.
-
-    ``outputs[method][domain]`` is [K,3,H,W] aligned with ``inputs`` [K,3,H,W].
+    """BGR uint8 grid. Columns: method name | input | one output per target domain (header on top).
+    Rows: for each input, one row per method. ``outputs[method][domain]`` is [K,3,H,W] like ``inputs``.
+    Small images are enlarged (nearest) to ``min_height`` so a 32-px test frame is still visible.
     """
-    rows = []
+    h, w = int(inputs.shape[2]), int(inputs.shape[3])
+    zoom = max(1, -(-min_height // h))
+    th, tw = h * zoom, w * zoom
+    name_w = max(90, 9 * max((len(m) for m in outputs), default=8))
+
+    def pad(t: np.ndarray) -> np.ndarray:
+        return np.pad(t, ((gap, gap), (gap, gap), (0, 0)), constant_values=255)
+
+    def img(x: torch.Tensor) -> np.ndarray:
+        t = _to_uint8(x)
+        return cv2.resize(t, (tw, th), interpolation=cv2.INTER_NEAREST) if zoom > 1 else t
+
+    blank = np.full((th, tw, 3), 230, np.uint8)
+    header = [_text_tile("method", 24, name_w), _text_tile("input", 24, tw)]
+    header += [_text_tile(d, 24, tw) for d in domains]
+    rows = [np.concatenate([pad(t) for t in header], axis=1)]
     for k in range(inputs.shape[0]):
         for method, per in outputs.items():
-            tiles = [_label(_to_uint8(inputs[k]), f"input ({method})" if k == 0 else "input")]
-            for d in domains:
-                tiles.append(_label(_to_uint8(per[d][k]), f"{method}: {d}"))
-            padded = [np.pad(t, ((gap, gap), (gap, gap), (0, 0)), constant_values=255) for t in tiles]
-            rows.append(np.concatenate(padded, axis=1))
+            tiles = [_text_tile(method, th, name_w), img(inputs[k])]
+            tiles += [img(per[d][k]) if d in per else blank for d in domains]
+            rows.append(np.concatenate([pad(t) for t in tiles], axis=1))
+        rows.append(np.full((4, rows[0].shape[1], 3), 160, np.uint8))  # separates inputs
     return np.concatenate(rows, axis=0)
 
 

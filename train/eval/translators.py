@@ -1,0 +1,149 @@
+"""What ``edgecgl eval`` can put in a table row: a trained run (torch), a bundle (ONNX Runtime), or a
+baseline. Each maps a batch of [-1,1] images to a target domain, with the domain's mean style or with
+random N(0, I) styles drawn from a seed (MUNIT's prior, used for LPIPS diversity).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from edgecgl.train.eval.baselines import DomainColourStats, reinhard_transfer
+
+from edgecgl.errors import EdgecglError
+
+
+class Method(Protocol):
+    name: str
+    domains: list[str]
+    random_styles: bool  # False: deterministic, LPIPS diversity does not apply
+
+    def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
+        """[B,3,H,W] in [-1,1] -> [B,3,H,W]; ``seed`` None = mean style, else random styles."""
+        ...
+
+
+def resolve_model(path: Path) -> tuple[str, Path]:
+    """A run folder, a model.pt, or a bundle folder -> ("run" | "bundle", file or folder)."""
+    p = Path(path)
+    if p.is_file():
+        return "run", p
+    if (p / "manifest.json").is_file():
+        return "bundle", p
+    for cand in (p / "checkpoints" / "model.pt", p / "model.pt"):
+        if cand.is_file():
+            return "run", cand
+    raise EdgecglError(
+        f"{p} is neither a training run, a model.pt nor a bundle",
+        "give runs/train/NNN-name, its checkpoints/model.pt, or a folder written by edgecgl export",
+    )
+
+
+def _method_name(path: Path, kind: str) -> str:
+    p = Path(path)
+    if kind == "run":
+        run = p.parent.parent if p.parent.name == "checkpoints" else p.parent
+        return run.name or p.stem
+    return p.name
+
+
+class TorchRun:
+    """An inference checkpoint (``load_inference``), run eagerly on the CPU or a GPU."""
+
+    random_styles = True
+
+    def __init__(self, path: Path, name: str | None = None, device: str = "cpu") -> None:
+        from edgecgl.train.inference import load_inference
+
+        self.model = load_inference(path, map_location=device)
+        self.model.modules.to(device).eval()
+        self.device = device
+        self.domains = list(self.model.domains)
+        self.name = name or _method_name(path, "run")
+        self.frame_size = self.model.frame_size
+        self.style_dim = int(self.model.cfg.style_dim)
+
+    def _mean_style(self, target: str) -> torch.Tensor:
+        stats = self.model.style_stats.get("global", {}).get(target)
+        if stats is None or "mean" not in stats:
+            raise EdgecglError(
+                f"checkpoint has no global style statistics for '{target}'",
+                "re-save it with edgecgl train (style_stats are written at the end of training)",
+            )
+        return torch.as_tensor(stats["mean"], dtype=torch.float32).reshape(1, -1)
+
+    @torch.inference_mode()
+    def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
+        di = self.domains.index(target)
+        b = images.shape[0]
+        onehot = torch.zeros(b, len(self.domains), device=self.device)
+        onehot[:, di] = 1.0
+        if seed is None:
+            style = self._mean_style(target).expand(b, -1)
+        else:
+            style = torch.randn(b, self.style_dim, generator=torch.Generator().manual_seed(seed))
+        mods = self.model.modules
+        content = mods["content_enc"](images.float().to(self.device))
+        return mods["gen"](content, style.to(self.device), onehot).float().cpu()
+
+
+class BundleModel:
+    """An exported bundle through the runtime's ONNX Runtime backend (what the vehicle runs)."""
+
+    random_styles = True
+
+    def __init__(self, path: Path, name: str | None = None, backend: str = "onnxruntime-cpu") -> None:
+        from edgecgl.backends import select_backend
+        from edgecgl.bundle import load_bundle
+
+        self.bundle = load_bundle(path)
+        self.backend = select_backend(self.bundle, backend)
+        self.domains = list(self.bundle.domains)
+        self.name = name or _method_name(path, "bundle")
+        self.frame_size = tuple(self.bundle.frame_size)
+        self.style_dim = int(self.bundle.style_dim)
+
+    def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
+        di = self.domains.index(target)
+        b = images.shape[0]
+        onehot = np.zeros((b, len(self.domains)), np.float32)
+        onehot[:, di] = 1.0
+        if seed is None:
+            style = np.repeat(self.bundle.style(target)[None], b, axis=0)
+        else:
+            style = np.random.default_rng(seed).standard_normal((b, self.style_dim)).astype(np.float32)
+        x = np.ascontiguousarray(images.float().cpu().numpy(), dtype=np.float32)
+        content = self.backend.encode_content(x, "global")
+        return torch.from_numpy(np.asarray(self.backend.generate(content, style, onehot), np.float32))
+
+
+class Identity:
+    name = "identity"
+    random_styles = False
+
+    def __init__(self, domains: list[str]) -> None:
+        self.domains = domains
+
+    def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
+        return images.clone()
+
+
+class Reinhard:
+    """Global colour transfer to each target domain's Lab statistics (fit on the training split)."""
+
+    name = "reinhard"
+    random_styles = False
+
+    def __init__(self, domains: list[str], stats: dict[str, DomainColourStats]) -> None:
+        self.domains = domains
+        self.stats = stats
+
+    def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
+        return reinhard_transfer(images, self.stats[target])
+
+
+def open_method(path: Path, name: str | None = None, device: str = "cpu") -> TorchRun | BundleModel:
+    kind, p = resolve_model(path)
+    return TorchRun(p, name, device) if kind == "run" else BundleModel(p, name)
