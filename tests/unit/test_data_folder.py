@@ -218,3 +218,17 @@ def test_real_bdd_frames_load_through_folder_loader(assets: Path, tmp_path: Path
     native = open_dataset(str(tmp_path), size=None, split="all")[0]
     assert native.image.shape == (3, 720, 1280)
     assert ds.skipped == 0
+
+
+def test_skipped_count_reaches_the_main_process_from_workers(tmp_path: Path) -> None:
+    import pickle
+
+    root = make_folder(tmp_path / "ds", n=3)
+    (root / "night" / "s001.png").write_bytes(b"broken")
+    (root / "rainy" / "s002.png").write_bytes(b"")
+    ds = open_dataset(str(root), size=(16, 16), split="all")
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate_samples)
+    n = sum(len(b[0]) for b in loader)  # workers warn in their own processes
+    assert n == 12 and ds.skipped == 2
+    copy = pickle.loads(pickle.dumps(ds))  # spawn-style copy: keeps the count, counts on its own
+    assert copy.skipped == 2 and len(copy) == 12

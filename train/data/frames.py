@@ -6,9 +6,11 @@ box clipping, the train/val split and skipping unreadable files live here, once.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import random
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,8 +66,9 @@ class FrameDataset(Dataset):
     """Items are ``Sample``s. Unreadable images are skipped and counted, replaced by the next readable
     frame of the same domain (so per-domain sampling through ``domain_indices()`` stays correct).
 
-    ``skipped`` counts per process: with DataLoader workers each worker has its own copy, so log it
-    from the main process with ``num_workers=0`` or sum what workers report.
+    ``skipped`` is shared with forked DataLoader workers (a shared-memory counter), so the main process
+    can log it; under the ``spawn`` start method each worker counts on its own copy. It counts skip
+    events: fresh workers of a later epoch meet (and count) a bad file again.
     """
 
     def __init__(
@@ -91,7 +94,11 @@ class FrameDataset(Dataset):
         self.min_box = min_box
         self.source = source
         self.report = report or LoadReport()
-        self.skipped = 0
+        self._skipped_local = 0
+        try:  # inherited by forked DataLoader workers; dropped when pickled (spawn)
+            self._skipped_shared: Any = mp.get_context("fork").Value("q", 0)
+        except (ValueError, OSError):  # pragma: no cover - no fork on this platform
+            self._skipped_shared = None
         self._bad: set[int] = set()
         self._by_domain: list[list[int]] = [[] for _ in self.domains]
         self._pos: list[int] = []
@@ -106,6 +113,25 @@ class FrameDataset(Dataset):
             )
         if not records:
             raise EdgecglError(f"no images in {source} (split '{split}')")
+
+    @property
+    def skipped(self) -> int:
+        """Unreadable images skipped so far (all forked workers together)."""
+        return self._skipped_local if self._skipped_shared is None else int(self._skipped_shared.value)
+
+    def _count_skip(self) -> None:
+        if self._skipped_shared is None:
+            self._skipped_local += 1
+        else:
+            with self._skipped_shared.get_lock():
+                self._skipped_shared.value += 1
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        if state["_skipped_shared"] is not None:
+            state["_skipped_local"] = int(state["_skipped_shared"].value)
+        state["_skipped_shared"] = None
+        return state
 
     def __len__(self) -> int:
         return len(self.records)
@@ -149,7 +175,7 @@ class FrameDataset(Dataset):
                 return self.load(i)
             except UnreadableImage as exc:
                 self._bad.add(i)
-                self.skipped += 1
+                self._count_skip()
                 warnings.warn(f"skipped unreadable image {exc}", stacklevel=2)
         raise EdgecglError(
             f"no readable image left in domain '{self.domains[self.records[index].domain]}' of {self.source}",
