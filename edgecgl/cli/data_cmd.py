@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
     @data.command("stats", epilog="Example: edgecgl data stats data/synth")
     def stats(
         path: str = typer.Argument(
-            ..., help="Dataset: KIND:PATH (folder:, bdd100k:, init:) or a plain path."
+            ..., help="Dataset: KIND:PATH (folder:, synth:, bdd100k:, init:) or a plain path."
         ),
         domains: str = typer.Option(
             "", "--domains", help="Comma-separated domain names (default: all four)."

@@ -95,6 +95,10 @@ def test_pairs_json_fixes_val_split(tmp_path: Path) -> None:
     (root / "pairs.json").write_text('{"scenes": {}, "val": ["s001"]}')
     va = open_dataset(f"folder:{root}", split="val", size=None)
     assert {Path(r.path).stem for r in va.records} == {"s001"} and len(va) == 4
+    assert len(open_dataset(f"synth:{root}", split="train", size=None)) == 12  # synth: = folder + pairs.json
+    (root / "pairs.json").unlink()
+    with pytest.raises(EdgecglError, match="not a SynthWeather folder"):
+        open_dataset(f"synth:{root}")
 
 
 def test_resize_crop_moves_boxes() -> None:

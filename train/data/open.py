@@ -24,6 +24,18 @@ def _folder(path: Path, domains: Sequence[str], categories: Sequence[str] | None
     return load_folder(path, domains, categories)
 
 
+def _synth(path: Path, domains: Sequence[str], categories: Sequence[str] | None, **_: Any):
+    """``synth:DIR``: a SynthWeather folder (the folder format plus its pairs.json)."""
+    from edgecgl.train.data.folder import load_folder
+
+    if not (Path(path) / "pairs.json").is_file():
+        raise EdgecglError(
+            f"{path} is not a SynthWeather folder (no pairs.json)",
+            "generate one with 'edgecgl data synth --out DIR', or use folder:PATH",
+        )
+    return load_folder(path, domains, categories)
+
+
 def _bdd(path: Path, domains: Sequence[str], categories: Sequence[str] | None, **opts: Any):
     from edgecgl.train.data.bdd100k import BddRules, load_bdd100k
 
@@ -41,7 +53,7 @@ def _init(path: Path, domains: Sequence[str], categories: Sequence[str] | None, 
     return load_init(path, domains, categories)
 
 
-LOADERS: dict[str, Loader] = {"folder": _folder, "bdd100k": _bdd, "init": _init}
+LOADERS: dict[str, Loader] = {"folder": _folder, "synth": _synth, "bdd100k": _bdd, "init": _init}
 
 
 def detect_kind(path: Path, domains: Sequence[str]) -> str:
@@ -63,7 +75,7 @@ def detect_kind(path: Path, domains: Sequence[str]) -> str:
     raise EdgecglError(
         f"cannot tell which dataset format {path} is",
         f"expected ROOT/<domain>/*.jpg ({', '.join(domains)}), a BDD100K labels JSON, or INIT annotations; "
-        "or prefix the path with folder:, bdd100k: or init:",
+        "or prefix the path with folder:, synth:, bdd100k: or init:",
     )
 
 
