@@ -67,6 +67,9 @@ def test_bdd_table1_domains_categories_and_exclusions(bdd_root: Path) -> None:
     assert ds.report.excluded_frames == 3  # snowy, dawn/dusk, rainy night
     assert ds.report.rejected_labels == 2  # x2 < x1, NaN
     assert ds.report.dropped_boxes == 1  # traffic sign
+    line = ds.summary()
+    assert "5 images (sunny 1, night 1, cloudy 2, rainy 1)" in line and "3 frames excluded" in line
+    assert "2 malformed label values rejected" in line
     by = {Path(r.path).name: r for r in ds.records}
     np.testing.assert_allclose(by["a.jpg"].boxes, [[10, 10, 50, 40]])
     assert by["b.jpg"].categories == ("pedestrian",) and len(by["c.jpg"].boxes) == 0

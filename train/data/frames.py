@@ -144,6 +144,21 @@ class FrameDataset(Dataset):
         """Images per domain name."""
         return {d: len(idx) for d, idx in zip(self.domains, self._by_domain, strict=True)}
 
+    def summary(self) -> str:
+        """One line for the run log: sizes per domain and everything that was dropped or skipped."""
+        per = ", ".join(f"{d} {n}" for d, n in self.counts().items())
+        parts = [f"{self.source} [{self.split}]: {len(self)} images ({per})"]
+        r = self.report
+        for n, what in (
+            (r.excluded_frames, "frames excluded by the domain rules"),
+            (r.rejected_labels, "malformed label values rejected"),
+            (r.dropped_boxes, "boxes of other categories dropped"),
+            (self.skipped, "unreadable images skipped"),
+        ):
+            if n:
+                parts.append(f"{n} {what}")
+        return "; ".join(parts)
+
     def load(self, index: int) -> Sample:
         """Decode one record; raises ``UnreadableImage`` (``__getitem__`` is the skipping wrapper)."""
         r = self.records[index]
