@@ -81,6 +81,7 @@ class TrainConfig:
     amp: str = "none"  # none | bf16 | fp16
     compile: bool = False  # torch.compile the generator phase (the critic phase needs double backward)
     threads: int = 0  # CPU threads for torch (0: torch's default)
+    init: str = "paper"  # paper: Kaiming normal (E, M, G) + N(0, 0.02) (D), §4; default: PyTorch's
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -91,6 +92,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.amp not in ("none", "bf16", "fp16"):
             raise EdgecglError(f"amp must be none, bf16 or fp16, got '{self.amp}'")
+        if self.init not in ("paper", "default"):
+            raise EdgecglError(f"init must be paper or default, got '{self.init}'")
         if self.batch < 1 or self.iters < 0 or self.optim.n_critic < 1:
             raise EdgecglError("batch and optim.n_critic must be >= 1, iters >= 0")
         if self.log.every < 1 or self.log.checkpoint_every < 1:

@@ -279,3 +279,20 @@ class CGLModel(nn.Module):
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def init_weights(model: CGLModel, d_std: float = 0.02) -> None:
+    """The paper's §4 initialisation: Kaiming normal for encoders, MLP and decoder; N(0, d_std) for the
+    discriminators (MUNIT's gaussian 0.02); zero biases."""
+    for mod in model.generator_modules().values():
+        for m in mod.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, a=0.0, mode="fan_in", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+    for mod in model.discriminator_modules().values():
+        for m in mod.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.normal_(m.weight, 0.0, d_std)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)

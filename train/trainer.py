@@ -34,7 +34,7 @@ from edgecgl.train.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from edgecgl.train.config import TrainConfig
 from edgecgl.train.inference import save_inference
 from edgecgl.train.losses import CGLLoss, PairBatch
-from edgecgl.train.nets import CGLModel, count_parameters
+from edgecgl.train.nets import CGLModel, count_parameters, init_weights
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -236,7 +236,10 @@ class Trainer:
             )
         self.domains = list(dataset.domains)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.model = CGLModel(cfg.model).to(self.device)
+        self.model = CGLModel(cfg.model)
+        if cfg.init == "paper":
+            init_weights(self.model)
+        self.model.to(self.device)
         self.loss = CGLLoss(self.model, cfg.loss)
         self.g_mods, self.d_mods = trained_modules(self.model, cfg.loss.instances)
         g_phase: nn.Module = GeneratorPhase(self.g_mods, self.loss)
