@@ -18,7 +18,7 @@ from edgecgl.errors import EdgecglError
 
 @dataclass
 class DataConfig:
-    spec: str = ""  # KIND:PATH (synth:, folder:, bdd100k:, init:), or --data
+    spec: str = ""  # KIND:PATH (folder:, bdd100k:, init:), or --data
     domains: list[str] = field(default_factory=list)  # one-hot order; empty: edgecgl.domains.DOMAINS
     categories: list[str] = field(default_factory=list)  # instance classes kept; empty: the loader's default
     frame_size: list[int] = field(default_factory=lambda: [256, 256])  # H, W of global images

@@ -93,7 +93,7 @@ def _broadcast_path(path: Path | None) -> Path:
 def open_training_data(cfg: TrainConfig):  # noqa: ANN201 - the data package's Dataset
     if not cfg.data.spec:
         raise EdgecglError(
-            "no dataset given", "pass --data KIND:PATH (e.g. synth:data/synth) or set data.spec"
+            "no dataset given", "pass --data KIND:PATH (e.g. folder:data/synth) or set data.spec"
         )
     from edgecgl.train.data import open_dataset
 
@@ -128,7 +128,25 @@ def train(
         if not (run_dir / "checkpoints" / "last.pt").is_file():
             raise EdgecglError(f"{run_dir} has no checkpoints/last.pt to resume from")
     cfg = resolve_config(config, list(sets or []), data, iters, device, run_dir)
+    owns_group = not dist.is_initialized()
     rank, local = _init_distributed(cfg.device)
+    try:
+        return _train(cfg, rank, local, run_dir, resume, out, log, progress)
+    finally:
+        if owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(
+    cfg: TrainConfig,
+    rank: int,
+    local: int,
+    run_dir: Path | None,
+    resume: bool,
+    out: Path,
+    log: Callable[[str], None],
+    progress: bool,
+) -> TrainResult:
     dev = resolve_device(cfg.device, local)
     dataset = open_training_data(cfg)
     if rank == 0 and run_dir is None:

@@ -13,13 +13,13 @@ def register(app: typer.Typer) -> None:
     @app.command(
         "train",
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        epilog="Example: edgecgl train --config synth-tiny --data synth:data/synth --iters 2000",
+        epilog="Example: edgecgl train --config synth-tiny --data folder:data/synth --iters 2000",
     )
     def train_(
         ctx: typer.Context,
         config: str = typer.Option(None, "--config", "-c", help="configs/<name>.yaml or a shipped name."),
         data: str = typer.Option(
-            None, "--data", help="Dataset KIND:PATH (synth:, folder:, bdd100k:, init:)."
+            None, "--data", help="Dataset KIND:PATH (folder:, bdd100k:, init:; SynthWeather is a folder)."
         ),
         out: Path = typer.Option(Path("runs/train"), "--out", help="Parent of the numbered run folders."),
         iters: int = typer.Option(None, "--iters", help="Train until this step."),
