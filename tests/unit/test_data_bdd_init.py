@@ -204,3 +204,19 @@ def test_init_rejects_traversal(tmp_path: Path) -> None:
 def test_init_root_with_domain_folders_is_recognised_as_init(init_root: Path) -> None:
     ds = open_dataset(str(init_root), size=None, split="all")
     assert ds.source.startswith("init:") and len(ds) == 4
+
+
+def test_pixel_boxes_follow_reduced_jpeg_decoding(tmp_path: Path) -> None:
+    """Large JPEGs decode at 1/4 or 1/8 scale for small training sizes; pixel boxes must follow."""
+    im = np.zeros((720, 1280, 3), np.uint8)
+    im[300:420, 400:720] = 255
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "big.jpg"), im)
+    (tmp_path / "labels.json").write_text(
+        json.dumps([frame("big.jpg", "clear", "daytime", [box("car", 400, 300, 720, 420)])])
+    )
+    ds = open_dataset(str(tmp_path / "labels.json"), size=(72, 128), split="all", domains=["sunny"])
+    s = ds[0]
+    np.testing.assert_allclose(s.boxes[0].numpy(), [40, 30, 72, 42], atol=0.01)  # 1280x720 -> 128x72
+    inner = s.image[0, 32:40, 42:70]
+    assert inner.min() > 0.8 and s.image[0, :25].max() < -0.8

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from edgecgl.train.data.records import LoadReport, Record, order_key
 from edgecgl.train.data.sample import Sample
-from edgecgl.train.data.transforms import UnreadableImage, clip_boxes, hflip, read_rgb, resize_crop, to_tensor
+from edgecgl.train.data.transforms import UnreadableImage, clip_boxes, decode, hflip, resize_crop, to_tensor
 from torch.utils.data import Dataset
 
 from edgecgl.errors import EdgecglError
@@ -162,12 +162,15 @@ class FrameDataset(Dataset):
     def load(self, index: int) -> Sample:
         """Decode one record; raises ``UnreadableImage`` (``__getitem__`` is the skipping wrapper)."""
         r = self.records[index]
-        img = read_rgb(r.path, self.size)
+        img, (fh, fw) = decode(r.path, self.size)
         h, w = img.shape[:2]
         boxes = np.asarray(r.boxes, dtype=np.float32).reshape(-1, 4).copy()
         if r.normalized:
             boxes[:, 0::2] *= w
             boxes[:, 1::2] *= h
+        elif (fh, fw) != (h, w):  # decoded at a reduced JPEG scale: pixel boxes follow
+            boxes[:, 0::2] *= w / fw
+            boxes[:, 1::2] *= h / fh
         boxes = clip_boxes(boxes, h, w, min_box=0.0)
         img, boxes = resize_crop(img, boxes, self.size, random_crop=self.split == "train")
         if self.flip and random.random() < 0.5:

@@ -31,14 +31,16 @@ class UnreadableImage(Exception):
     """The file is missing, truncated or not an image; the dataset skips it and counts it."""
 
 
-def read_rgb(path: str | Path, min_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Decode to HxWx3 uint8 RGB. Truncated files raise (PIL is strict, OpenCV would return gray rows).
+def decode(path: str | Path, min_size: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """Decode to HxWx3 uint8 RGB; also return the file's full (H, W).
 
-    ``min_size`` (H, W) lets JPEG decode at a reduced DCT scale that still covers it (draft mode),
-    which makes 1280x720 frames for a 128 px model several times cheaper.
+    Truncated files raise (PIL is strict, OpenCV would return gray rows). ``min_size`` (H, W) lets
+    JPEG decode at a reduced DCT scale that still covers it (draft mode), which makes 1280x720 frames
+    for a 128 px model several times cheaper; pixel boxes must then be scaled by the returned size.
     """
     try:
         with Image.open(path) as im:
+            full = (im.height, im.width)
             if min_size is not None and im.format == "JPEG":
                 h, w = min_size
                 scale = max(h / im.height, w / im.width)
@@ -53,7 +55,12 @@ def read_rgb(path: str | Path, min_size: tuple[int, int] | None = None) -> np.nd
         raise UnreadableImage(f"{path}: {exc}") from None
     if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise UnreadableImage(f"{path}: empty image")
-    return arr
+    return arr, full
+
+
+def read_rgb(path: str | Path, min_size: tuple[int, int] | None = None) -> np.ndarray:
+    """``decode`` without the size: HxWx3 uint8 RGB."""
+    return decode(path, min_size)[0]
 
 
 def clip_boxes(boxes: np.ndarray, height: int, width: int, min_box: float = 1.0) -> np.ndarray:
