@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
-from torchvision.utils import make_grid
 
 from edgecgl.atomic import atomic_path
 
@@ -55,11 +54,15 @@ def sample_grid(
             for t in range(len(doms)):
                 cols.append(_fit(gen(co[r : r + 1], so[t : t + 1], z[t : t + 1]), h, h))
             rows.append(cols)
-        flat = [c[0].float().cpu() for row in rows for c in row]
-        hs = max(c.shape[-2] for c in flat)
-        ws = max(c.shape[-1] for c in flat)
-        padded = [F.pad(c, (0, ws - c.shape[-1], 0, hs - c.shape[-2]), value=-1.0) for c in flat]
-        grid = make_grid(torch.stack(padded), nrow=len(rows[0]), padding=2, pad_value=1.0)
+        sep_v = torch.ones(3, h, 2)
+        lines = []
+        for row in rows:
+            parts = []
+            for c in row:
+                parts += [c[0].float().cpu(), sep_v]
+            lines += [torch.cat(parts, dim=2), None]
+        width = lines[0].shape[2]
+        grid = torch.cat([ln if ln is not None else torch.ones(3, 2, width) for ln in lines], dim=1)
     finally:
         for m, t in zip(mods.values(), training, strict=True):
             m.train(t)
