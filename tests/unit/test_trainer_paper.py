@@ -31,7 +31,9 @@ def test_paper_preset_full_step_on_cpu(tmp_path) -> None:
     assert not torch.equal(d_before, t.model.dis_global.src.weight)  # critic updated
 
 
-def test_bf16_autocast_step_on_cpu_is_finite(tmp_path) -> None:
-    t = Trainer(tiny_cfg(iters=1, amp="bf16"), FakeDataset(), tmp_path)
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_autocast_step_on_cpu_is_finite(tmp_path, amp: str) -> None:
+    t = Trainer(tiny_cfg(iters=1, amp=amp), FakeDataset(), tmp_path)
     terms = t.train_step([t.source[0]])
     assert all(torch.isfinite(v) for v in terms.values())
+    assert t.scaler_g.is_enabled() == (amp == "fp16")
