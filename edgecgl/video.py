@@ -328,51 +328,64 @@ def _read(
     start = opts.start or 0.0
     if opts.start:
         inp.seek(int(opts.start / vtb), stream=vin, backward=True, any_frame=False)
-    stop_time = opts.end if opts.end is not None else math.inf  # seconds, exclusive
-    index = 0
-    next_pts = 0
-    video_done = False
+    st = {
+        "stop_time": opts.end if opts.end is not None else math.inf,
+        "index": 0,
+        "next_pts": 0,
+        "done": False,
+    }
+
+    def frames(decoded: list[Any], t0: float) -> None:
+        for fr in decoded:
+            pts = fr.pts if fr.pts is not None else st["next_pts"]
+            t = float(pts * vtb)
+            if opts.start and t < start - 1e-6:
+                continue
+            if t >= st["stop_time"] - 1e-9:
+                st["done"] = True
+                return
+            image = fr.to_ndarray(format="rgb24")
+            ms = (time.perf_counter() - t0) * 1000.0
+            out_pts = pts - int(round(start / vtb)) if opts.start else pts
+            _put(q, _Frame(st["index"], out_pts, image, int(fr.rotation or 0), ms), stop)
+            st["index"] += 1
+            st["next_pts"] = pts + 1
+            t0 = time.perf_counter()
+            if opts.max_frames is not None and st["index"] >= opts.max_frames:
+                st["done"] = True
+                dur = float(fr.duration * vtb) if fr.duration else 1.0 / float(vin.average_rate or 25)
+                st["stop_time"] = min(st["stop_time"], t + dur)
+                return
+
     streams = [vin] + [s for s in inp.streams if s.index in keep]
     for pkt in inp.demux(streams):
         if pkt.stream_index != vin.index:
             if pkt.dts is None or pkt.size == 0:
                 continue
-            t = float(pkt.pts * pkt.time_base) if pkt.pts is not None else float(pkt.dts * pkt.time_base)
+            t = _time(pkt)
             if opts.start and t < start:
                 continue
-            if t >= stop_time:
-                if video_done:
+            if t >= st["stop_time"]:
+                if st["done"]:
                     break
                 continue
             if opts.start:
                 _shift(pkt, start)
             _put(q, pkt, stop)
             continue
-        if video_done:
-            if not keep or (pkt.pts is not None and float(pkt.pts * vtb) > stop_time + 2.0):
+        if st["done"]:
+            if not keep or (pkt.pts is not None and float(pkt.pts * vtb) > st["stop_time"] + 2.0):
                 break  # every passthrough packet up to stop_time has been demuxed by now
             continue
-        t0 = time.perf_counter()
-        for fr in pkt.decode():
-            pts = fr.pts if fr.pts is not None else next_pts
-            t = float(pts * vtb)
-            if opts.start and t < start - 1e-6:
-                continue
-            if t >= stop_time - 1e-9:
-                video_done = True
-                break
-            image = fr.to_ndarray(format="rgb24")
-            ms = (time.perf_counter() - t0) * 1000.0
-            out_pts = pts - int(round(start / vtb)) if opts.start else pts
-            _put(q, _Frame(index, out_pts, image, int(fr.rotation or 0), ms), stop)
-            index += 1
-            next_pts = pts + 1
-            t0 = time.perf_counter()
-            if opts.max_frames is not None and index >= opts.max_frames:
-                video_done = True
-                dur = float(fr.duration * vtb) if fr.duration else 1.0 / float(vin.average_rate or 25)
-                stop_time = min(stop_time, t + dur)
-                break
+        frames(pkt.decode(), time.perf_counter())
+    if not st["done"]:
+        # Demuxing several streams yields no flush packet for the video: drain the decoder's
+        # frame-threading pipeline explicitly, or its last frames are lost.
+        try:
+            tail = vin.decode(None)
+        except EOFError:  # av.error.EOFError: the demuxer's flush packet already drained it
+            tail = []
+        frames(tail, time.perf_counter())
 
 
 def _time(pkt: Any) -> float:
