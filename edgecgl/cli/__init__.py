@@ -10,6 +10,7 @@ import sys
 import traceback
 
 import typer
+from rich.markup import escape
 
 try:  # typer >= 0.20 vendors click as typer._click
     from typer._click import exceptions as cx
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     except EdgecglError as exc:
         if STATE.debug:
             traceback.print_exc()
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

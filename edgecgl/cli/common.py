@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from edgecgl.errors import EdgecglError
@@ -25,7 +26,7 @@ console = Console(stderr=True)
 def log(msg: str) -> None:
     """A status line on stderr (hidden by --quiet)."""
     if not STATE.quiet:
-        console.print(msg, highlight=False)
+        console.print(escape(msg), highlight=False)
 
 
 def progress() -> Progress:
