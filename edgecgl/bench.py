@@ -112,8 +112,8 @@ def matmul_fn(
 # -------------------------------------------------------------------------------------- ONNX FLOPs
 
 
-def onnx_flops(path: Path, inputs: Mapping[str, tuple[int, ...]]) -> dict[str, float]:
-    """FLOPs of one call at concrete input shapes, by op type (Conv, ConvTranspose, Gemm, MatMul).
+def onnx_node_flops(path: Path, inputs: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str, float]]:
+    """node name -> (op type, FLOPs of one call) for Conv / ConvTranspose / Gemm / MatMul nodes.
 
     Shapes come from ONNX shape inference with the dynamic dims fixed; weights behind a
     DequantizeLinear (INT8 Q/DQ graphs) are followed to their initializer.
@@ -144,21 +144,29 @@ def onnx_flops(path: Path, inputs: Mapping[str, tuple[int, ...]]) -> dict[str, f
             return shape_of(node.input[0])
         raise EdgecglError(f"cannot infer the shape of '{name}' in {path}", "re-export the bundle")
 
-    out: dict[str, float] = {}
-    for node in model.graph.node:
+    out: dict[str, tuple[str, float]] = {}
+    for i, node in enumerate(model.graph.node):
         op = node.op_type
         if op in ("Conv", "ConvTranspose"):
             w = shape_of(node.input[1])
+            # Conv: Cin/g*kh*kw MACs per output element; ConvTranspose: Cout/g*kh*kw per input element.
             y = shape_of(node.output[0]) if op == "Conv" else shape_of(node.input[0])
-            # Conv: per output element Cin/g * kh * kw MACs; ConvTranspose: per *input* element Cout/g * k.
             macs = float(np.prod(y)) * float(np.prod(w[1:]))
         elif op in ("Gemm", "MatMul"):
             a, y = shape_of(node.input[0]), shape_of(node.output[0])
-            k = a[-1] if not (op == "Gemm" and _attr(node, "transA", 0)) else a[-2]
+            k = a[-2] if op == "Gemm" and _attr(node, "transA", 0) else a[-1]
             macs = float(np.prod(y)) * k
         else:
             continue
-        out[op] = out.get(op, 0.0) + 2.0 * macs
+        out[node.name or f"{op}_{i}"] = (op, 2.0 * macs)
+    return out
+
+
+def onnx_flops(path: Path, inputs: Mapping[str, tuple[int, ...]]) -> dict[str, float]:
+    """FLOPs of one call at concrete input shapes, by op type, and their ``total``."""
+    out: dict[str, float] = {}
+    for op, f in onnx_node_flops(path, inputs).values():
+        out[op] = out.get(op, 0.0) + f
     out["total"] = sum(out.values())
     return out
 
@@ -492,6 +500,7 @@ __all__ = [
     "machine_info",
     "matmul_fn",
     "onnx_flops",
+    "onnx_node_flops",
     "precision_view",
     "summarize",
     "time_interleaved",

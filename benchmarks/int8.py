@@ -1,0 +1,199 @@
+"""INT8 (Q/DQ, ONNX Runtime ``quantize_static`` via ``edgecgl.calib``) vs FP32 on ONNX Runtime CPU:
+speed interleaved with the matmul limit, and PSNR of the INT8 output against the FP32 output.
+
+Speed per preset uses random-init models (speed does not depend on the weights); the PSNR that the target
+is about needs a trained model: ``--trained RUN_OR_MODEL_PT`` exports it FP32 and INT8 at its own working
+size and compares the two on the real BDD100K frames (never in the calibration set, which comes from the
+dashcam clip). PSNR on [0, 255] of the translated canvas, per frame; we report the worst and the mean.
+
+    python -m benchmarks.int8 --presets paper,small,tiny --size 256x512 --trained runs/bench/train/000-synth-tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import ASSETS, CACHE, ROOT, load_average, log, real_frames, toy_bundle, write_results
+from edgecgl.backends.onnxruntime import OnnxRuntimeBackend
+from edgecgl.bench import (
+    frame_flops,
+    machine_info,
+    matmul_fn,
+    precision_view,
+    summarize,
+    time_interleaved,
+)
+from edgecgl.bundle import MANIFEST, load_bundle
+from edgecgl.domains import one_hot
+
+CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
+
+
+def calib_set(size: tuple[int, int], inst: tuple[int, int], n: int) -> Path:
+    out = CACHE / f"calib-{size[0]}x{size[1]}-{n}.npz"
+    if not out.is_file():
+        cmd = [
+            sys.executable,
+            "-m",
+            "edgecgl",
+            "-q",
+            "calib",
+            str(CLIP),
+            "--out",
+            str(out),
+            "--n",
+            str(n),
+            "--size",
+            f"{size[0]}x{size[1]}",
+            "--instance-size",
+            f"{inst[0]}x{inst[1]}",
+        ]
+        subprocess.run(cmd, cwd=ROOT, check=True)
+    return out
+
+
+def int8_bundle(ckpt: Path, name: str, size: tuple[int, int], inst: tuple[int, int], n: int) -> Path:
+    from edgecgl.export.bundle import write_bundle
+
+    out = CACHE / "bundles" / f"{name}-int8"
+    if (out / MANIFEST).is_file():
+        return out
+    log(f"exporting INT8 {name} (calibration: {n} frames of {CLIP.name})")
+    return write_bundle(
+        ckpt, out, "int8", "onnxslim", calib=calib_set(size, inst, n), overwrite=True, pt2=False, log=log
+    )
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def accuracy(bundle_dir: Path, threads: int) -> dict[str, Any]:
+    """INT8 vs FP32 translated canvases of the real frames, every domain's mean style."""
+    from edgecgl.compose import letterbox
+    from edgecgl.translate import Translator, read_image
+
+    b = load_bundle(bundle_dir)
+    paths = sorted((ASSETS / "frames").glob("*.jpg"))
+    vals = []
+    for prec in ("fp32", "int8"):
+        view = precision_view(b, prec)
+        be = OnnxRuntimeBackend(view, "cpu", threads=threads)
+        outs = []
+        for d in b.domains:
+            tr = Translator(be, view, d)
+            outs += [tr.translate_canvas(letterbox(read_image(p), b.frame_size)[0]) for p in paths]
+        vals.append(outs)
+    ps = [psnr(x, y) for x, y in zip(*vals, strict=True)]
+    return {
+        "frames": len(paths),
+        "domains": b.domains,
+        "size": list(b.frame_size),
+        "psnr_db_min": round(min(ps), 2),
+        "psnr_db_mean": round(float(np.mean(ps)), 2),
+    }
+
+
+def speed(
+    preset: str, size: tuple[int, int], inst: tuple[int, int], threads: int, repeats: int, n: int
+) -> dict:
+    fp32_dir = toy_bundle(preset, size, inst)
+    b8 = load_bundle(int8_bundle(CACHE / f"{fp32_dir.name}-model.pt", fp32_dir.name, size, inst, n))
+    frames = real_frames(size)
+    style = b8.style(b8.domains[1])[None].astype(np.float32)
+    dom = one_hot(1, len(b8.domains))
+    fns: dict[str, Any] = {}
+    for prec in ("fp32", "int8"):
+        be = OnnxRuntimeBackend(precision_view(b8, prec), "cpu", threads=threads)
+        state = {"i": 0}
+
+        def run(be: Any = be, state: dict = state) -> object:
+            x = frames[state["i"] % len(frames)][None]
+            state["i"] += 1
+            return be.generate(be.encode_content(x), style, dom)
+
+        fns[f"onnxruntime {prec}"] = run
+    mm, mm_flops, mm_lib = matmul_fn(2048, threads, reps=4)
+    fns["matmul"] = mm
+    flops = frame_flops(b8, size)
+    load0 = load_average()
+    times = time_interleaved(fns, repeats, warmup=1, settle_s=0.1)
+    limit = mm_flops / (statistics.median(times["matmul"]) / 1000) / 1e9
+    f32, i8 = statistics.median(times["onnxruntime fp32"]), statistics.median(times["onnxruntime int8"])
+    log(f"{preset} {size}: fp32 {f32:.1f} ms, int8 {i8:.1f} ms -> x{f32 / i8:.2f}; load {load0}")
+    return {
+        "preset": preset,
+        "size": list(size),
+        "threads": threads,
+        "repeats": repeats,
+        "calib_frames": n,
+        "load_average_before": load0,
+        "load_average_after": load_average(),
+        "gflop_per_frame": round(flops["total"], 3),
+        "matmul": {"library": mm_lib, **summarize(times["matmul"]), "gflop_per_s": round(limit, 1)},
+        "variants": {
+            k: {
+                **summarize(v),
+                "fraction_of_matmul": round(flops["total"] / (statistics.median(v) / 1000) / limit, 3),
+            }
+            for k, v in times.items()
+            if k != "matmul"
+        },
+        "int8_speedup_vs_fp32": round(f32 / i8, 3),
+        "int8_speedup_vs_fp32_min": round(min(times["onnxruntime fp32"]) / min(times["onnxruntime int8"]), 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", default="paper,small,tiny")
+    ap.add_argument("--size", default="256x512")
+    ap.add_argument("--instance", default="128x128")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--calib-n", type=int, default=32)
+    ap.add_argument("--trained", default="", help="run folder or model.pt of a trained model (PSNR)")
+    ap.add_argument("--out", default="int8")
+    a = ap.parse_args(argv)
+    size = tuple(int(v) for v in a.size.lower().split("x"))
+    inst = tuple(int(v) for v in a.instance.lower().split("x"))
+    res: dict[str, Any] = {
+        "machine": machine_info(a.threads),
+        "command": "python -m benchmarks.int8 " + " ".join(sys.argv[1:] if argv is None else argv),
+        "speed": [
+            speed(p, size, inst, a.threads, a.repeats, a.calib_n)  # type: ignore[arg-type]
+            for p in filter(None, a.presets.split(","))
+        ],
+        "accuracy": {},
+    }
+    for p in filter(None, a.presets.split(",")):
+        d = CACHE / "bundles" / f"{p}-{size[0]}x{size[1]}-int8"
+        res["accuracy"][f"{p} random init"] = acc = accuracy(d, a.threads)
+        log(f"{p} random init: INT8 vs FP32 PSNR min {acc['psnr_db_min']} dB, mean {acc['psnr_db_mean']} dB")
+    if a.trained:
+        from edgecgl.train.inference import load_inference
+
+        src = Path(a.trained)
+        ckpt = src if src.is_file() else src / "checkpoints" / "model.pt"
+        im = load_inference(ckpt)
+        name = f"trained-{src.name if src.is_dir() else src.parent.parent.name}"
+        d8 = int8_bundle(ckpt, name, tuple(im.frame_size), tuple(im.instance_size), a.calib_n)  # type: ignore[arg-type]
+        acc = accuracy(d8, a.threads)
+        acc.update(checkpoint=str(ckpt), step=im.step, dim=im.cfg.dim, n_res=im.cfg.n_res)
+        res["accuracy"][f"trained {name}"] = acc
+        log(
+            f"trained {ckpt} (step {im.step}): INT8 vs FP32 PSNR min {acc['psnr_db_min']}, mean {acc['psnr_db_mean']}"
+        )
+    write_results(a.out, res)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""``edgecgl video`` end to end vs the model alone at the same working resolution, per-stage times, memory.
+
+Blocks alternate so both sides see similar load: model-only, video without instances, model-only, video
+with the YOLO detector and instance crops, model-only. Model-only is the translator's network work for one
+frame (content encoder + generator, batch 1) on the same ONNX Runtime CPU backend and thread count that
+``edgecgl video`` uses (ORT's default: one thread per core). The video runs are the real CLI in a
+subprocess (``--stats-json`` gives its wall time and per-stage p50/p95); the child's resident memory is
+sampled every 0.25 s, so a leak shows as growth between the first and last quarters of the run.
+
+``--long N`` instead loops the real clip into an N-frame clip and only watches memory (tiny preset at a
+small working size, so thousands of frames fit in minutes on two cores).
+
+    python -m benchmarks.pipeline --preset small --max-frames 120
+    python -m benchmarks.pipeline --long 3000 --preset tiny --size 128x256
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import ASSETS, ROOT, load_average, log, toy_bundle, write_results
+from edgecgl.backends.onnxruntime import OnnxRuntimeBackend
+from edgecgl.bench import machine_info, summarize
+from edgecgl.bundle import load_bundle
+from edgecgl.translate import Translator
+
+CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
+DETECTOR = ASSETS / "models" / "yolov8n-coco.pt"
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def run_video(args: list[str], stats: Path) -> dict[str, Any]:
+    """The real CLI in a subprocess; returns its stats plus sampled memory and wall time."""
+    cmd = [sys.executable, "-m", "edgecgl", "-q", "video", *args, "--stats-json", str(stats), "--overwrite"]
+    samples: list[tuple[float, float]] = []
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def watch() -> None:
+        while proc.poll() is None:
+            m = rss_mb(proc.pid)
+            if m is not None:
+                samples.append((time.perf_counter() - t0, m))
+            time.sleep(0.25)
+
+    th = threading.Thread(target=watch, daemon=True)
+    th.start()
+    out, err = proc.communicate()
+    th.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"edgecgl video failed ({proc.returncode}): {err[-2000:]}")
+    res = json.loads(stats.read_text())
+    res["process_wall_s"] = round(time.perf_counter() - t0, 2)
+    res["memory"] = memory_profile(samples)
+    res["command"] = "edgecgl video " + " ".join(args)
+    return res
+
+
+def memory_profile(samples: list[tuple[float, float]]) -> dict[str, Any]:
+    """Peak RSS and the growth between the median of the 2nd quarter and of the last quarter of the run."""
+    if len(samples) < 8:
+        return {"samples": len(samples)}
+    mb = np.array([m for _, m in samples])
+    q = len(mb) // 4
+    early, late = float(np.median(mb[q : 2 * q])), float(np.median(mb[-q:]))
+    return {
+        "samples": len(samples),
+        "peak_mb": round(float(mb.max()), 1),
+        "q2_median_mb": round(early, 1),
+        "q4_median_mb": round(late, 1),
+        "growth_mb": round(late - early, 1),
+        "trace_mb": [round(float(v), 1) for v in mb[:: max(1, len(mb) // 60)]],
+    }
+
+
+def model_only_block(tr: Translator, frames: list[np.ndarray], n: int) -> list[float]:
+    """ms of the network's per-frame work (letterboxed canvas in, no pre/post processing), n calls."""
+    from edgecgl.compose import letterbox, to_nchw
+
+    xs = [to_nchw(letterbox(f, tr.frame_size)[0]) for f in frames]
+    be = tr.backend
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        be.generate(be.encode_content(xs[i % len(xs)]), tr.style[None], tr.domain_onehot)
+        out.append((time.perf_counter() - t0) * 1000.0)
+    return out
+
+
+def clip_frames(n: int) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(CLIP)) as c:
+        return [f.to_ndarray(format="rgb24") for _, f in zip(range(n), c.decode(video=0), strict=False)]
+
+
+def loop_clip(dst: Path, frames_out: int, size: tuple[int, int] | None = None) -> Path:
+    """The real clip re-encoded in a loop to ``frames_out`` frames (fast x264 settings)."""
+    import av
+
+    frames = clip_frames(10_000)
+    if size:
+        import cv2
+
+        frames = [cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_AREA) for f in frames]
+    h, w = frames[0].shape[:2]
+    with av.open(str(dst), "w") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"preset": "ultrafast", "crf": "23"}
+        for i in range(frames_out):
+            vf = av.VideoFrame.from_ndarray(frames[i % len(frames)], format="rgb24")
+            vf.pts = i
+            out.mux(vs.encode(vf))
+        out.mux(vs.encode(None))
+    return dst
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--size", default="256x512", help="working resolution HxW")
+    ap.add_argument("--max-frames", type=int, default=120)
+    ap.add_argument("--model-calls", type=int, default=8, help="model-only calls per block")
+    ap.add_argument("--long", type=int, default=0, help="memory run on an N-frame looped clip")
+    ap.add_argument("--long-size", default="270x480", help="frame size of the looped clip")
+    ap.add_argument("--detector", action="store_true", help="--long: with the YOLO detector")
+    ap.add_argument("--out", default="")
+    a = ap.parse_args(argv)
+    if not CLIP.is_file():
+        raise SystemExit(f"needs the real clip {CLIP} (EDGECGL_ASSETS)")
+    size = tuple(int(v) for v in a.size.lower().split("x"))
+    bpath = toy_bundle(a.preset, size)  # type: ignore[arg-type]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-video-"))
+    command = "python -m benchmarks.pipeline " + " ".join(sys.argv[1:] if argv is None else argv)
+    if a.long:
+        long_hw = tuple(int(v) for v in a.long_size.lower().split("x"))
+        log(f"making a {a.long}-frame clip at {long_hw}")
+        clip = loop_clip(tmp / "long.mp4", a.long, long_hw)  # type: ignore[arg-type]
+        inst = ["--detector", str(DETECTOR)] if a.detector else ["--no-instances"]
+        load0 = load_average()
+        res = run_video(
+            [
+                str(clip),
+                "--to",
+                "night",
+                "--bundle",
+                str(bpath),
+                "--size",
+                a.size,
+                *inst,
+                "--out",
+                str(tmp / "o.mp4"),
+            ],
+            tmp / "s.json",
+        )
+        log(f"long run: {res['frames']} frames, {res['fps']} fps, memory {res['memory']}")
+        write_results(
+            a.out or f"pipeline_memory_{a.long}",
+            {
+                "machine": machine_info(),
+                "command": command,
+                "preset": a.preset,
+                "size": list(size),
+                "clip_size": list(long_hw),
+                "load_average_before": load0,
+                "load_average_after": load_average(),
+                "video": res,
+            },
+        )
+        return
+    bundle = load_bundle(bpath)
+    tr = Translator(OnnxRuntimeBackend(bundle, "cpu"), bundle, "night", frame_size=size)  # type: ignore[arg-type]
+    frames = clip_frames(8)
+    model_only_block(tr, frames, 2)  # warm-up
+    blocks: list[float] = []
+    runs: dict[str, Any] = {}
+    load0 = load_average()
+    base = [
+        str(CLIP),
+        "--to",
+        "night",
+        "--bundle",
+        str(bpath),
+        "--size",
+        a.size,
+        "--max-frames",
+        str(a.max_frames),
+    ]
+    blocks += model_only_block(tr, frames, a.model_calls)
+    runs["no_instances"] = run_video([*base, "--no-instances", "--out", str(tmp / "a.mp4")], tmp / "a.json")
+    blocks += model_only_block(tr, frames, a.model_calls)
+    runs["with_detector"] = run_video(
+        [*base, "--detector", str(DETECTOR), "--out", str(tmp / "b.mp4")], tmp / "b.json"
+    )
+    blocks += model_only_block(tr, frames, a.model_calls)
+    model_ms = statistics.median(blocks)
+    model_fps = 1000.0 / model_ms
+    for name, r in runs.items():
+        r["e2e_over_model_only"] = round(r["fps"] / model_fps, 3)
+        st = r["stages_ms"]
+        log(
+            f"{name}: {r['fps']} fps e2e vs {model_fps:.2f} model-only -> {100 * r['fps'] / model_fps:.1f}%; "
+            + ", ".join(f"{k} {v['p50_ms']:.1f}" for k, v in st.items())
+            + f"; memory {r['memory'].get('peak_mb')} MB"
+        )
+    write_results(
+        a.out or f"pipeline_{a.preset}",
+        {
+            "machine": machine_info(),
+            "command": command,
+            "preset": a.preset,
+            "size": list(size),
+            "clip": CLIP.name,
+            "load_average_before": load0,
+            "load_average_after": load_average(),
+            "model_only": {**summarize(blocks), "fps": round(model_fps, 3)},
+            "runs": runs,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
