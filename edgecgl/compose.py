@@ -126,19 +126,26 @@ def paste_instances(
     boxes: list[tuple[float, float, float, float]],
     min_feather: int = 2,
 ) -> np.ndarray:
-    """Blend translated crops back into ``frame`` (a copy), largest first so small ones stay on top."""
-    out = frame.astype(np.float32, copy=True)
+    """Blend translated crops back into ``frame`` (a copy), largest first so small ones stay on top.
+
+    Only the windows are touched (in float32), so the cost follows the instances, not the frame size.
+    """
+    out = frame.copy()
     H, W = frame.shape[:2]
     order = sorted(
-        range(len(windows)), key=lambda i: -(windows[i][2] - windows[i][0]) * (windows[i][3] - windows[i][1])
+        range(len(windows)),
+        key=lambda i: -(windows[i][2] - windows[i][0]) * (windows[i][3] - windows[i][1]),
     )
     for i in order:
         x1, y1, x2, y2 = windows[i]
         patch = resize(crops[i], (y2 - y1, x2 - x1)).astype(np.float32)
         alpha = feather_mask(windows[i], boxes[i], (H, W), min_feather)[..., None]
-        region = out[y1:y2, x1:x2]
-        out[y1:y2, x1:x2] = region + alpha * (patch - region)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8) if frame.dtype == np.uint8 else out
+        region = out[y1:y2, x1:x2].astype(np.float32)
+        blended = region + alpha * (patch - region)
+        out[y1:y2, x1:x2] = (
+            np.clip(np.rint(blended), 0, 255).astype(out.dtype) if out.dtype == np.uint8 else blended
+        )
+    return out
 
 
 def to_nchw(images: np.ndarray) -> np.ndarray:
