@@ -302,3 +302,7 @@ def register(app: typer.Typer) -> None:
         for k, v in s["files"].items():
             typer.echo(f"{k:<26} {v}")
         typer.echo(f"{'summary':<26} {Path(s['out']) / 'summary.json'}")
+        log(
+            f"next: edgecgl video YOUR.mp4 --to rainy --bundle {s['files']['bundle_fp32']} "
+            "--detector yolov8n.pt --out rainy.mp4"
+        )
