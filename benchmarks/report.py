@@ -1,0 +1,221 @@
+"""Markdown tables from ``benchmarks/results/*.json`` (pasted into docs/PERFORMANCE.md, never hand-typed).
+
+python -m benchmarks.report            # every table whose results exist
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import RESULTS
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    p = RESULTS / f"{name}.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def _load_str(d: dict[str, Any]) -> str:
+    a, b = d.get("load_average_before"), d.get("load_average_after")
+    return f"1-min load {a[0] if a else '?'} -> {b[0] if b else '?'}"
+
+
+def model_cost() -> list[str]:
+    d = _load("model_cost")
+    if not d:
+        return []
+    out = [
+        "| preset | G-side params (M) | all params incl. D (M) | E^c GFLOP 256x512 | G GFLOP 256x512 "
+        "| frame GFLOP 256x512 | frame GFLOP 720x1280 | E^s GFLOP 256x512 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p, r in d["presets"].items():
+        f1, f2 = r["flops"]["256x512"], r["flops"]["720x1280"]
+        out.append(
+            f"| {p} | {r['params']['generator_side_total'] / 1e6:.2f} | {r['params']['all'] / 1e6:.2f} "
+            f"| {f1['content_encoder_gflop']:.1f} | {f1['generator_gflop']:.1f} | {f1['frame_gflop']:.1f} "
+            f"| {f2['frame_gflop']:.1f} | {f1['style_encoder_gflop']:.1f} |"
+        )
+    return out
+
+
+def backends(name: str = "backends") -> list[str]:
+    d = _load(name)
+    if not d:
+        return []
+    out = [
+        "| preset | size | GFLOP/frame | variant | median ms | min ms | x torch eager | GFLOP/s "
+        "| % of matmul | matmul GFLOP/s | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in d["runs"]:
+        for v, r in run["variants"].items():
+            out.append(
+                f"| {run['preset']} | {run['size'][0]}x{run['size'][1]} | {run['gflop_per_frame']['total']:.1f} "
+                f"| {v} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | {r['speedup_vs_torch_eager']:.2f} "
+                f"| {r['gflop_per_s']:.1f} | {100 * r['fraction_of_matmul']:.1f}% "
+                f"| {run['matmul']['gflop_per_s']:.0f} | {_load_str(run)} |"
+            )
+    return out
+
+
+def instances() -> list[str]:
+    d = _load("instances")
+    if not d:
+        return []
+    out = [
+        "| preset | K x size | batched ms (median) | K singles ms (median) | speedup (median) | speedup (min) "
+        "| max uint8 diff | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in d["runs"]:
+        (bn, b), (sn, s) = list(r["variants"].items())
+        out.append(
+            f"| {r['preset']} | {r['k']} x {r['instance_size'][0]}x{r['instance_size'][1]} | {b['median_ms']:.1f} "
+            f"| {s['median_ms']:.1f} | {r['speedup_batched']:.2f} | {r['speedup_batched_min']:.2f} "
+            f"| {r['max_abs_diff_uint8_batched_vs_single']} | {_load_str(r)} |"
+        )
+    return out
+
+
+def investigate() -> list[str]:
+    d = _load("investigate")
+    if not d:
+        return []
+    out = [
+        f"{d['preset']} at {d['size'][0]}x{d['size'][1]}, {d['threads']} threads, {d['repeats']} rounds, "
+        f"{_load_str(d)}; matmul {d['matmul']['gflop_per_s']:.0f} GFLOP/s; "
+        f"{d['gflop_per_frame']['total']:.1f} GFLOP/frame ({d['gflop_per_frame_subpixel']:.1f} with sub-pixel up-convs).",
+        "",
+        "| variant | median ms | min ms | speed vs ORT default | % of matmul (at 284-GFLOP-equivalent work) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for v, r in d["variants"].items():
+        out.append(
+            f"| {v} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | {r['vs_ort_default']:.2f} "
+            f"| {100 * r['fraction_of_matmul']:.1f}% |"
+        )
+    prof = d["ort_profile"]
+    out += [
+        "",
+        f"ORT profiler, default session, ms per frame (sum over ops {prof['total_ms']:.0f} ms):",
+        "",
+        "| op type | ms | share |",
+        "| --- | --- | --- |",
+    ]
+    for k, v in prof["by_op_type"].items():
+        if v["share"] >= 0.002:
+            out.append(f"| {k} | {v['ms']:.1f} | {100 * v['share']:.1f}% |")
+    out += ["", "| convolution | GFLOP | ms | GFLOP/s |", "| --- | --- | --- | --- |"]
+    for c in prof["convs"]:
+        if c["gflop"] >= 0.01:
+            out.append(f"| `{c['node']}` | {c['gflop']:.2f} | {c['ms']:.1f} | {c['gflop_per_s']:.0f} |")
+    return out
+
+
+def int8() -> list[str]:
+    d = _load("int8")
+    if not d:
+        return []
+    out = [
+        "| preset | size | fp32 ms | int8 ms | int8 speedup (median) | (min) | fp32 % of matmul | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in d["speed"]:
+        f, i = r["variants"]["onnxruntime fp32"], r["variants"]["onnxruntime int8"]
+        out.append(
+            f"| {r['preset']} | {r['size'][0]}x{r['size'][1]} | {f['median_ms']:.1f} | {i['median_ms']:.1f} "
+            f"| {r['int8_speedup_vs_fp32']:.2f} | {r['int8_speedup_vs_fp32_min']:.2f} "
+            f"| {100 * f['fraction_of_matmul']:.1f}% | {_load_str(r)} |"
+        )
+    out += [
+        "",
+        "| model | frames x domains | size | INT8 vs FP32 PSNR min dB | mean dB |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for k, a in d["accuracy"].items():
+        out.append(
+            f"| {k} | {a['frames']} x {len(a['domains'])} | {a['size'][0]}x{a['size'][1]} | {a['psnr_db_min']} "
+            f"| {a['psnr_db_mean']} |"
+        )
+    return out
+
+
+def pipeline(name: str) -> list[str]:
+    d = _load(name)
+    if not d:
+        return []
+    mo = d["model_only"]
+    out = [
+        f"{d['preset']} at {d['size'][0]}x{d['size'][1]} on `{d['clip']}` (960x540); model-only "
+        f"{mo['median_ms']:.1f} ms = {mo['fps']:.2f} frames/s; {_load_str(d)}.",
+        "",
+        "| run | frames | e2e frames/s | e2e / model-only | decode | detect | frame | instances | compose "
+        "| encode | peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for k, r in d["runs"].items():
+        st = r["stages_ms"]
+
+        def p50(s: str, st: dict = st) -> str:
+            return f"{st[s]['p50_ms']:.1f}" if s in st else "-"
+
+        out.append(
+            f"| {k} | {r['frames']} | {r['fps']:.2f} | {100 * r['e2e_over_model_only']:.0f}% | {p50('decode')} "
+            f"| {p50('detect')} | {p50('frame')} | {p50('instances')} | {p50('compose')} | {p50('encode')} "
+            f"| {r['memory'].get('peak_mb', '-')} |"
+        )
+    return out
+
+
+def memory(name: str) -> list[str]:
+    d = _load(name)
+    if not d:
+        return []
+    r, m = d["video"], d["video"]["memory"]
+    return [
+        f"{r['command'].split(' --out')[0]}: {r['frames']} frames at {r['fps']} frames/s; RSS 2nd-quarter median "
+        f"{m['q2_median_mb']} MB, last-quarter median {m['q4_median_mb']} MB (growth {m['growth_mb']} MB), "
+        f"peak {m['peak_mb']} MB; {_load_str(d)}."
+    ]
+
+
+def train_speed() -> list[str]:
+    d = _load("train_speed")
+    if not d:
+        return []
+    out = [
+        f"Frames {d['frame_size']}, crops {d['instance_size']}, batch {d['batch']}, device {d['device']}, "
+        f"{d['machine']['threads']} thread(s), {_load_str(d)}.",
+        "",
+        "| preset | ms / iteration (median) | min | iterations/s |",
+        "| --- | --- | --- | --- |",
+    ]
+    for p, r in d["presets"].items():
+        out.append(f"| {p} | {r['median_ms']:.0f} | {r['min_ms']:.0f} | {r['it_per_s']:.2f} |")
+    return out
+
+
+def main() -> None:
+    for title, lines in (
+        ("model cost", model_cost()),
+        ("backends", backends()),
+        ("backends, 1 thread", backends("backends_1thread")),
+        ("instances", instances()),
+        ("investigate", investigate()),
+        ("int8", int8()),
+        ("pipeline small", pipeline("pipeline_small")),
+        ("pipeline paper", pipeline("pipeline_paper")),
+        *((f"memory {p.stem}", memory(p.stem)) for p in sorted(Path(RESULTS).glob("pipeline_memory_*.json"))),
+        ("train speed", train_speed()),
+    ):
+        if lines:
+            print(f"<!-- {title} -->")
+            print("\n".join(lines))
+            print()
+
+
+if __name__ == "__main__":
+    main()
