@@ -27,6 +27,7 @@ from edgecgl.errors import EdgecglError
 from edgecgl.pipeline import FrameResult, Pipeline, RunStats
 
 _END = object()
+_NO_VIDEO_HINT = "an audio-only file, or an MP4 cut off before its index (moov) was written"
 
 
 @dataclass
@@ -48,6 +49,7 @@ class VideoResult:
     size: tuple[int, int]  # (H, W) of the input frames
     copied_streams: list[str] = field(default_factory=list)
     dropped_streams: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a truncated input (every decodable frame kept)
 
 
 @dataclass
@@ -91,9 +93,7 @@ def probe(path: Path) -> dict[str, Any]:
     import av
 
     with _open_input(path) as c:
-        if not c.streams.video:
-            raise EdgecglError(f"{path} has no video stream")
-        v = c.streams.video[0]
+        v = _video_stream(c, path)
         rate = v.average_rate or v.guessed_rate
         frames = v.frames
         if not frames and v.duration and v.time_base and rate:
@@ -112,8 +112,21 @@ def _open_input(path: Path) -> Any:
 
     try:
         return av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
+    except (av.error.FFmpegError, OSError, ValueError) as exc:  # ValueError: undecodable metadata
         raise EdgecglError(f"cannot open video {path}: {exc}", "give a video file FFmpeg can read") from None
+
+
+def _video_stream(container: Any, path: Path) -> Any:
+    """The first video stream, or a user error when there is none or it cannot be decoded."""
+    if not container.streams.video:
+        raise EdgecglError(f"{path} has no video stream", _NO_VIDEO_HINT)
+    v = container.streams.video[0]
+    if v.codec_context is None or not (v.codec_context.width and v.codec_context.height):
+        raise EdgecglError(
+            f"cannot decode the video stream of {path}",
+            "the file is corrupt, or its codec is not in this FFmpeg build",
+        )
+    return v
 
 
 def translate_video(
@@ -142,9 +155,7 @@ def translate_video(
 
     inp = _open_input(src)
     try:
-        if not inp.streams.video:
-            raise EdgecglError(f"{src} has no video stream")
-        vin = inp.streams.video[0]
+        vin = _video_stream(inp, src)
         vin.thread_type = "AUTO"
         H, W = vin.codec_context.height, vin.codec_context.width
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
@@ -185,6 +196,8 @@ def _run(
     # 4:2:0 needs even sides; odd-sized sources keep their exact size in 4:4:4 instead of being cropped
     vout.pix_fmt = "yuv420p" if H % 2 == 0 and out_w % 2 == 0 else "yuv444p"
     vout.time_base = vin.time_base
+    # Variable frame rate: encode on the input's own clock; 1/fps ticks would merge close frames.
+    vout.codec_context.time_base = vin.time_base
     vout.options = {"crf": str(int(opts.crf)), "preset": opts.preset}
     passthrough: dict[int, Any] = {}
     for s in inp.streams:
@@ -206,10 +219,11 @@ def _run(
     q_inf: queue.Queue = queue.Queue(maxsize=opts.queue_size)
     stop = threading.Event()
     errors: list[BaseException] = []
+    bad = [0]  # packets the decoder or demuxer rejected (a cut or corrupt file)
 
     def reader() -> None:
         try:
-            _read(inp, vin, set(passthrough), opts, q_dec, stop)
+            _read(inp, vin, set(passthrough), opts, q_dec, stop, bad)
         except _Stop:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
@@ -296,9 +310,20 @@ def _run(
         if errors:
             raise errors[0]
         if not started:
+            if bad[0] or not (trimmed or opts.start):
+                raise EdgecglError(
+                    "no decodable video frames in the input", "the file is truncated or corrupt"
+                )
             raise EdgecglError("no video frames in the selected range", "check --start/--end")
         out.mux(vout.encode(None))
         release(video_until if trimmed else math.inf)
+        expected = int(vin.frames or 0) if not (trimmed or opts.start) else 0
+        if bad[0] or result.stats.frames < expected:
+            result.warnings.append(
+                f"the input is truncated or corrupt: translated every decodable frame "
+                f"({result.stats.frames} of {expected or '?'}), skipped {bad[0]} bad packet(s)"
+            )
+            say(f"warning: {result.warnings[-1]}")
     except _Stop:
         raise errors[0] if errors else EdgecglError("video translation stopped") from None
     finally:
@@ -321,9 +346,21 @@ def _safe_put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
 
 
 def _read(
-    inp: Any, vin: Any, keep: set[int], opts: VideoOptions, q: queue.Queue, stop: threading.Event
+    inp: Any,
+    vin: Any,
+    keep: set[int],
+    opts: VideoOptions,
+    q: queue.Queue,
+    stop: threading.Event,
+    bad: list[int],
 ) -> None:
-    """Demux once; decode video frames in the range, forward passthrough packets in the range."""
+    """Demux once; decode video frames in the range, forward passthrough packets in the range.
+
+    A packet the decoder rejects is skipped and counted in ``bad[0]``; a container that breaks off
+    (a cut file) ends the input there. Either way every decodable frame is still translated.
+    """
+    import av
+
     vtb = vin.time_base
     start = opts.start or 0.0
     if opts.start:
@@ -358,7 +395,7 @@ def _read(
                 return
 
     streams = [vin] + [s for s in inp.streams if s.index in keep]
-    for pkt in inp.demux(streams):
+    for pkt in _demux(inp, streams, bad):
         if pkt.stream_index != vin.index:
             if pkt.dts is None or pkt.size == 0:
                 continue
@@ -377,7 +414,12 @@ def _read(
             if not keep or (pkt.pts is not None and float(pkt.pts * vtb) > st["stop_time"] + 2.0):
                 break  # every passthrough packet up to stop_time has been demuxed by now
             continue
-        frames(pkt.decode(), time.perf_counter())
+        try:
+            decoded = pkt.decode()
+        except av.error.FFmpegError:
+            bad[0] += 1
+            continue
+        frames(decoded, time.perf_counter())
     if not st["done"]:
         # Demuxing several streams yields no flush packet for the video: drain the decoder's
         # frame-threading pipeline explicitly, or its last frames are lost.
@@ -385,7 +427,26 @@ def _read(
             tail = vin.decode(None)
         except EOFError:  # av.error.EOFError: the demuxer's flush packet already drained it
             tail = []
+        except av.error.FFmpegError:  # the last packets were cut off or corrupt
+            bad[0] += 1
+            tail = []
         frames(tail, time.perf_counter())
+
+
+def _demux(inp: Any, streams: list[Any], bad: list[int]) -> Any:
+    """Packets until the end, or until the container breaks off (a cut or corrupt file; counted)."""
+    import av
+
+    packets = inp.demux(streams)
+    while True:
+        try:
+            pkt = next(packets)
+        except StopIteration:
+            return
+        except av.error.FFmpegError:
+            bad[0] += 1
+            return
+        yield pkt
 
 
 def _time(pkt: Any) -> float:
