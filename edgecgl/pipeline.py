@@ -87,6 +87,16 @@ class RunStats:
         return out
 
 
+def _visible(box: tuple[float, float, float, float], frame_hw: tuple[int, int]) -> bool:
+    """A box with finite corners and some area inside the frame; anything else has nothing to translate
+    (a box wholly outside, or of zero area, would otherwise paste a 1-pixel sliver at the edge)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not all(np.isfinite((x1, y1, x2, y2))):
+        return False
+    H, W = frame_hw
+    return min(x2, W) > max(x1, 0.0) and min(y2, H) > max(y1, 0.0)
+
+
 @contextmanager
 def _timed(ms: dict[str, float], stage: str) -> Iterator[None]:
     t0 = time.perf_counter()
@@ -109,7 +119,7 @@ class Pipeline:
         dets: list[Detection] = []
         if self.detector is not None:
             with _timed(ms, "detect"):
-                dets = list(self.detector(frame))
+                dets = [d for d in self.detector(frame) if _visible(d.box, frame.shape[:2])]
         with _timed(ms, "frame"):
             out = self.translator.translate_frame(frame)
         windows: list[tuple[int, int, int, int]] = []
