@@ -14,6 +14,15 @@ from torch import Tensor, nn
 N_DOM = 4
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Toy convs gain nothing from threads, and on a shared 2-core box two threads thrash."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 class MeanStyle(nn.Module):
     """Style = per-channel mean colour (style_dim 3): an analytic, perfectly invertible 'encoder'."""
 
