@@ -8,6 +8,7 @@ Frames are RGB here; Ultralytics reads numpy arrays as BGR, so the adapter flips
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,10 @@ def load_detector(
             f"detector {spec} does not exist",
             "give an Ultralytics model file with --detector PATH (offline machines need a local file), or --no-instances",
         )
+    if not is_default_name:
+        # A local model needs no network. Without this, importing Ultralytics probes DNS, and where that
+        # answers it may check PyPI for updates, auto-install packages and send usage events.
+        os.environ.setdefault("YOLO_OFFLINE", "1")
     try:
         from ultralytics import YOLO
     except ImportError:
