@@ -37,16 +37,40 @@ def cycling(frames: np.ndarray) -> Callable[[], np.ndarray]:
 
 
 def torch_variants(ckpt: Any, frames: np.ndarray, style: np.ndarray, dom: np.ndarray) -> dict[str, Any]:
+    """torch eager fp32 (NCHW, the reference) and, where the CPU has bf16 matrix units (AMX / AVX512-BF16),
+    bf16 autocast with channels_last (the layout oneDNN's bf16 convolutions want)."""
+    import copy
+
     im = load_inference(ckpt)
     enc, gen = im.modules["content_enc"].eval(), im.modules["gen"].eval()
     st, dm = torch.from_numpy(style), torch.from_numpy(dom)
     nxt = cycling(frames)
 
-    def eager() -> object:
+    def eager() -> np.ndarray:
         with torch.inference_mode():
             return gen(enc(torch.from_numpy(nxt())), st, dm).numpy()
 
-    return {"torch eager fp32": eager}
+    out: dict[str, Any] = {"torch eager fp32": eager}
+    if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        enc_cl = copy.deepcopy(enc).to(memory_format=torch.channels_last)
+        gen_cl = copy.deepcopy(gen).to(memory_format=torch.channels_last)
+        nxt_bf = cycling(frames)
+
+        def bf16() -> np.ndarray:
+            x = torch.from_numpy(nxt_bf()).contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return gen_cl(enc_cl(x), st, dm).float().numpy()
+
+        out["torch eager bf16 channels_last"] = bf16
+    return out
+
+
+def psnr_vs(ref: np.ndarray, out: np.ndarray) -> float:
+    """PSNR (dB) of two [-1, 1] images after the runtime's uint8 conversion."""
+    a = np.rint((np.clip(ref, -1, 1) + 1) * 127.5)
+    b = np.rint((np.clip(out, -1, 1) + 1) * 127.5)
+    mse = float(np.mean((a - b) ** 2))
+    return float("inf") if mse == 0 else round(10 * np.log10(255.0**2 / mse), 2)
 
 
 def ort_variants(bundle: Any, frames: np.ndarray, style: np.ndarray, dom: np.ndarray, threads: int) -> dict:
@@ -66,6 +90,8 @@ def bench_preset(preset: str, size: tuple[int, int], threads: int, repeats: int,
     fns: dict[str, Callable[[], object]] = {}
     fns.update(torch_variants(toy_checkpoint(bpath), frames, style, dom))
     fns.update(ort_variants(bundle, frames, style, dom, threads))
+    first = {name: np.asarray(fn()) for name, fn in fns.items()}  # frame 0 through every variant
+    psnr = {name: psnr_vs(first["torch eager fp32"], o) for name, o in first.items()}
     mm, mm_flops, mm_lib = matmul_fn(2048, threads, reps=4)
     fns["matmul"] = mm
     torch.set_num_threads(threads)
@@ -86,6 +112,7 @@ def bench_preset(preset: str, size: tuple[int, int], threads: int, repeats: int,
             "gflop_per_s": round(g, 1),
             "fraction_of_matmul": round(g / limit, 3),
             "speedup_vs_torch_eager": round(ref / med, 3),
+            "psnr_db_vs_torch_fp32": psnr.get(name),
         }
         log(
             f"  {name:<28} {med:9.1f} ms  {g:6.1f} GFLOP/s  {100 * g / limit:5.1f}% of matmul  "

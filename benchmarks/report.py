@@ -6,7 +6,6 @@ python -m benchmarks.report            # every table whose results exist
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS
@@ -47,8 +46,8 @@ def backends(name: str = "backends") -> list[str]:
         return []
     out = [
         "| preset | size | GFLOP/frame | variant | median ms | min ms | x torch eager | GFLOP/s "
-        "| % of matmul | matmul GFLOP/s | load |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| % of matmul | matmul GFLOP/s | PSNR vs torch fp32 | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in d["runs"]:
         for v, r in run["variants"].items():
@@ -56,13 +55,13 @@ def backends(name: str = "backends") -> list[str]:
                 f"| {run['preset']} | {run['size'][0]}x{run['size'][1]} | {run['gflop_per_frame']['total']:.1f} "
                 f"| {v} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | {r['speedup_vs_torch_eager']:.2f} "
                 f"| {r['gflop_per_s']:.1f} | {100 * r['fraction_of_matmul']:.1f}% "
-                f"| {run['matmul']['gflop_per_s']:.0f} | {_load_str(run)} |"
+                f"| {run['matmul']['gflop_per_s']:.0f} | {r.get('psnr_db_vs_torch_fp32', '-')} | {_load_str(run)} |"
             )
     return out
 
 
-def instances() -> list[str]:
-    d = _load("instances")
+def instances(name: str = "instances") -> list[str]:
+    d = _load(name)
     if not d:
         return []
     out = [
@@ -80,8 +79,8 @@ def instances() -> list[str]:
     return out
 
 
-def investigate() -> list[str]:
-    d = _load("investigate")
+def investigate(name: str = "investigate") -> list[str]:
+    d = _load(name)
     if not d:
         return []
     out = [
@@ -115,8 +114,8 @@ def investigate() -> list[str]:
     return out
 
 
-def int8() -> list[str]:
-    d = _load("int8")
+def int8(name: str = "int8") -> list[str]:
+    d = _load(name)
     if not d:
         return []
     out = [
@@ -182,8 +181,8 @@ def memory(name: str) -> list[str]:
     ]
 
 
-def train_speed() -> list[str]:
-    d = _load("train_speed")
+def train_speed(name: str = "train_speed") -> list[str]:
+    d = _load(name)
     if not d:
         return []
     out = [
@@ -199,18 +198,16 @@ def train_speed() -> list[str]:
 
 
 def main() -> None:
-    for title, lines in (
-        ("model cost", model_cost()),
-        ("backends", backends()),
-        ("backends, 1 thread", backends("backends_1thread")),
-        ("instances", instances()),
-        ("investigate", investigate()),
-        ("int8", int8()),
-        ("pipeline small", pipeline("pipeline_small")),
-        ("pipeline paper", pipeline("pipeline_paper")),
-        *((f"memory {p.stem}", memory(p.stem)) for p in sorted(Path(RESULTS).glob("pipeline_memory_*.json"))),
-        ("train speed", train_speed()),
-    ):
+    tables = [("model cost", model_cost())]
+    for fn in (backends, instances, investigate, int8):
+        for suffix in ("", "_1thread"):
+            tables.append((f"{fn.__name__}{suffix}", fn(f"{fn.__name__}{suffix}")))
+    tables += [
+        (p.stem, pipeline(p.stem)) for p in sorted(RESULTS.glob("pipeline_*.json")) if "memory" not in p.stem
+    ]
+    tables += [(p.stem, memory(p.stem)) for p in sorted(RESULTS.glob("pipeline_memory_*.json"))]
+    tables.append(("train speed", train_speed()))
+    for title, lines in tables:
         if lines:
             print(f"<!-- {title} -->")
             print("\n".join(lines))

@@ -285,6 +285,13 @@ def variants(bundle: Bundle, threads: int = 0, only: list[str] | None = None) ->
         return TorchBackend(bundle)
 
     found.append(Variant("torch fp32", "torch", "fp32", make_torch, torch_skip))
+    for dtype in ("bf16", "fp16"):
+        skip = torch_skip or _autocast_skip(dtype)
+
+        def make_lowp(dtype: str = dtype) -> Any:
+            return AutocastBackend(make_torch(), dtype)
+
+        found.append(Variant(f"torch {dtype}", "torch", dtype, make_lowp, skip))
     trt_skip = None
     if importlib.util.find_spec("tensorrt") is None:
         trt_skip = "TensorRT is not installed"
@@ -305,6 +312,52 @@ def variants(bundle: Bundle, threads: int = 0, only: list[str] | None = None) ->
             )
         found = keep
     return found
+
+
+def _autocast_skip(dtype: str) -> str | None:
+    """Why torch autocast at ``dtype`` is not worth timing here (None: it is)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    if dtype == "fp16":
+        return "fp16 autocast is for GPUs"
+    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        return "this CPU has no bf16 matrix instructions (AVX512-BF16 / AMX)"
+    return None
+
+
+class AutocastBackend:
+    """The torch backend under ``torch.autocast`` (bf16 / fp16); InstanceNorm stays fp32 under autocast.
+
+    On a CPU the programs' weights go channels_last, the layout oneDNN's bf16 (AMX) convolutions use.
+    """
+
+    def __init__(self, inner: Any, dtype: str) -> None:
+        import torch
+
+        self.inner, self.torch = inner, torch
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+        self.device_type = inner.device.type
+        self.name = f"{inner.name}-{dtype}"
+        if self.device_type == "cpu":
+            for prog in {id(p): p for p in getattr(inner, "_programs", {}).values()}.values():
+                prog.to(memory_format=torch.channels_last)
+
+    def _ctx(self) -> Any:
+        return self.torch.autocast(self.device_type, dtype=self.dtype)
+
+    def encode_content(self, image: np.ndarray, granularity: str = "global") -> np.ndarray:
+        with self._ctx():
+            return self.inner.encode_content(image, granularity)
+
+    def encode_style(self, image: np.ndarray, domain: np.ndarray, granularity: str = "global") -> np.ndarray:
+        with self._ctx():
+            return self.inner.encode_style(image, domain, granularity)
+
+    def generate(self, content: np.ndarray, style: np.ndarray, domain: np.ndarray) -> np.ndarray:
+        with self._ctx():
+            return self.inner.generate(content, style, domain)
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -413,6 +466,12 @@ def bench_bundle(
             row["e2e_key"] = f"{v.label}|e2e"
     if not fns:
         raise EdgecglError("no backend of this bundle can run on this machine", "see the skip reasons above")
+    # Accuracy on the same input before timing: every variant against the first fp32 one (uint8 PSNR).
+    outs = {r["model_key"]: np.asarray(fns[r["model_key"]]()) for r in rows if r.get("model_key")}
+    ref_key = next((r["model_key"] for r in rows if r.get("model_key") and r["precision"] == "fp32"), None)
+    for r in rows:
+        if r.get("model_key") and ref_key:
+            r["psnr_db_vs_fp32"] = _psnr(outs[ref_key], outs[r["model_key"]])
     mm, mm_flops, mm_lib = matmul_fn(opts.matmul_n, opts.threads or None)
     fns["matmul"] = mm
     log(f"timing {len(fns)} items x {opts.repeats} rounds (warm-up {opts.warmup}) at {size[0]}x{size[1]}")
@@ -463,6 +522,14 @@ def bench_bundle(
     }
 
 
+def _psnr(ref: np.ndarray, out: np.ndarray) -> float | None:
+    """dB between two [-1, 1] network outputs after the runtime's uint8 conversion (None: identical)."""
+    from edgecgl.compose import to_uint8
+
+    mse = float(np.mean((to_uint8(ref).astype(np.float64) - to_uint8(out).astype(np.float64)) ** 2))
+    return None if mse == 0 else round(10 * np.log10(255.0**2 / mse), 2)
+
+
 def format_table(res: dict[str, Any]) -> str:
     """The human summary printed by ``edgecgl bench``."""
     h, w = res["size"]
@@ -471,7 +538,7 @@ def format_table(res: dict[str, Any]) -> str:
         f"matmul limit {res['matmul']['gflop_per_s']:.0f} GFLOP/s ({res['matmul']['library']}); "
         f"load {res['machine'].get('load_average_before')}",
         f"{'variant':<24} {'model ms':>9} {'fps':>7} {'GFLOP/s':>8} {'% mm':>6} {'x torch':>8} "
-        f"{'e2e ms':>8} {'e2e fps':>8}",
+        f"{'e2e ms':>8} {'e2e fps':>8} {'PSNR dB':>8}",
     ]
 
     def num(v: float | None, width: int) -> str:
@@ -485,7 +552,8 @@ def format_table(res: dict[str, Any]) -> str:
             f"{r['variant']:<24} {r['model_only']['median_ms']:9.2f} {r['fps_model']:7.2f} "
             f"{r['gflop_per_s']:8.1f} {100 * r['fraction_of_matmul']:5.1f}% "
             f"{num(r.get('speedup_vs_torch'), 8)} "
-            f"{num(r.get('end_to_end', {}).get('median_ms'), 8)} {num(r.get('fps_end_to_end'), 8)}"
+            f"{num(r.get('end_to_end', {}).get('median_ms'), 8)} {num(r.get('fps_end_to_end'), 8)} "
+            f"{num(r.get('psnr_db_vs_fp32'), 8) if r.get('psnr_db_vs_fp32') is not None else f'{chr(8734):>8}'}"
         )
     return "\n".join(lines)
 
