@@ -26,6 +26,14 @@ def assets() -> Path:
     return p
 
 
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny exported bundle per session (tests/runtime_helpers.py); copy it before changing it."""
+    from tests.runtime_helpers import tiny_bundle_for
+
+    return tiny_bundle_for(tmp_path_factory)
+
+
 def _has_cuda() -> bool:
     try:
         import torch

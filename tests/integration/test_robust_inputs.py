@@ -1,0 +1,316 @@
+"""Bad and unusual input files through the real CLI (issue 9, "Files"); docs/ROBUSTNESS.md lists each case.
+
+Every failure must be one ``error:`` line on stderr, exit 2, no traceback; unusual but usable inputs
+succeed (with a warning where something was lost, e.g. a truncated file).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.runtime_helpers import make_clip
+
+ENV = {**os.environ, "EDGECGL_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+RUNTIME = ("--backend", "onnxruntime-cpu", "--no-instances")
+
+
+def cli(*args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """``python -m edgecgl ARGS`` in a subprocess, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "edgecgl", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def assert_user_error(r: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """Exit 2, exactly one ``error:`` line carrying every fragment, and no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, r.stderr
+    text = " ".join(r.stderr.split())  # rich wraps long lines
+    for f in fragments:
+        assert f in text, (f, r.stderr)
+
+
+def no_partials(folder: Path) -> list[Path]:
+    """Temporary files ``edgecgl.atomic`` leaves only after a hard kill."""
+    return sorted(p for p in folder.iterdir() if ".partial" in p.name)
+
+
+def decode_all(path: Path) -> tuple[list[np.ndarray], list[int], int]:
+    import av
+
+    with av.open(str(path)) as c:
+        frames, pts, rot = [], [], 0
+        for f in c.decode(video=0):
+            frames.append(f.to_ndarray(format="rgb24"))
+            pts.append(int(f.pts))
+            rot = int(f.rotation or 0)
+        return frames, pts, rot
+
+
+def decodable_frames(path: Path) -> int:
+    """Frames FFmpeg can decode from a damaged file, skipping packets it rejects (the reference count)."""
+    import av
+
+    n = 0
+    try:
+        with av.open(str(path)) as c:
+            v = c.streams.video[0]
+            try:
+                for pkt in c.demux(v):
+                    try:
+                        n += len(pkt.decode())
+                    except av.error.FFmpegError:
+                        continue
+            except av.error.FFmpegError:
+                pass
+    except (av.error.FFmpegError, IndexError):
+        return 0
+    return n
+
+
+def remux_faststart(src: Path, dst: Path) -> Path:
+    """The same packets with the index (moov) first, as cameras that survive power loss write them."""
+    import av
+
+    with av.open(str(src)) as i, av.open(str(dst), "w", options={"movflags": "faststart"}) as o:
+        streams = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        for p in i.demux():
+            if p.dts is None:
+                continue
+            p.stream = streams[p.stream_index]
+            o.mux(p)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("robust_media")
+    clip = make_clip(d / "clip.mp4", n=40, hw=(48, 64), audio=True)
+    return {"clip": clip, "faststart": remux_faststart(clip, d / "faststart.mp4")}
+
+
+# ------------------------------------------------------------------ files that are not videos
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("missing", "does not exist"),
+        ("empty", "cannot open video"),
+        ("text", "cannot open video"),
+    ],
+)
+def test_missing_empty_and_text_files(tiny_bundle: Path, tmp_path: Path, kind: str, message: str) -> None:
+    src = tmp_path / f"{kind}.mp4"
+    if kind == "empty":
+        src.write_bytes(b"")
+    elif kind == "text":
+        src.write_text("this is not a video\n" * 20)
+    out = tmp_path / "out.mp4"
+    r = cli("video", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
+    assert_user_error(r, message)
+    assert not out.exists() and not no_partials(tmp_path)
+
+
+def test_audio_only_file(tiny_bundle: Path, tmp_path: Path) -> None:
+    import av
+
+    src = tmp_path / "audio.m4a"
+    with av.open(str(src), "w") as o:
+        s = o.add_stream("aac", rate=16000)
+        s.layout = "mono"
+        for k in range(0, 16000, 1024):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts = 16000, k
+            for p in s.encode(f):
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    out = tmp_path / "out.mp4"
+    r = cli("video", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
+    assert_user_error(r, "has no video stream", "audio-only")
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------ truncated recordings
+@pytest.mark.parametrize("percent", [10, 50, 90])
+def test_truncated_mp4_translates_every_decodable_frame(
+    tiny_bundle: Path, media: dict[str, Path], tmp_path: Path, percent: int
+) -> None:
+    """A recording cut at N % (index first): every decodable frame out, the file finished, a warning."""
+    data = media["faststart"].read_bytes()
+    src = tmp_path / f"cut{percent}.mp4"
+    src.write_bytes(data[: len(data) * percent // 100])
+    expected = decodable_frames(src)
+    out = tmp_path / "out.mp4"
+    r = cli("video", str(src), "--to", "rainy", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
+    if expected == 0:  # cut inside the first frame: nothing to translate
+        assert_user_error(r, "no decodable video frames", "truncated or corrupt")
+        assert not out.exists()
+    else:
+        assert r.returncode == 0, r.stderr
+        assert "warning: the input is truncated or corrupt" in " ".join(r.stderr.split())
+        frames, _, _ = decode_all(out)
+        assert len(frames) == expected and frames[0].shape == (48, 64, 3)
+    assert not no_partials(tmp_path)
+    if percent >= 50:
+        assert expected > 0  # the test would prove nothing if every cut were undecodable
+
+
+def test_truncated_mp4_without_index_is_a_clear_error(
+    tiny_bundle: Path, media: dict[str, Path], tmp_path: Path
+) -> None:
+    """Index at the end (the usual recorder layout) and cut before it: FFmpeg cannot read it at all."""
+    data = media["clip"].read_bytes()
+    src = tmp_path / "cut.mp4"
+    src.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out.mp4"
+    r = cli("video", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
+    assert_user_error(r)
+    assert "moov" in r.stderr or "cannot open video" in r.stderr
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------ unusual but valid videos
+def test_variable_frame_rate_keeps_every_timestamp(tiny_bundle: Path, tmp_path: Path) -> None:
+    import fractions
+
+    import av
+
+    src = tmp_path / "vfr.mp4"
+    gaps = [1, 2, 1, 4, 1, 3]  # in 1/100 s: 100, 50, 25 fps mixed
+    with av.open(str(src), "w") as o:
+        s = o.add_stream("libx264", rate=50)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.time_base = fractions.Fraction(1, 100)
+        s.options = {"preset": "ultrafast"}
+        t = 0
+        for i in range(18):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 * i, np.uint8), format="rgb24")
+            f.pts, f.time_base = t, fractions.Fraction(1, 100)
+            t += gaps[i % len(gaps)]
+            o.mux(s.encode(f))
+        o.mux(s.encode(None))
+    _, src_pts, _ = decode_all(src)
+    assert len(set(np.diff(src_pts))) > 1  # really variable
+    out = tmp_path / "out.mp4"
+    r = cli("video", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    import av as _av
+
+    with _av.open(str(src)) as a, _av.open(str(out)) as b:
+        ta = [float(f.pts * f.time_base) for f in a.decode(video=0)]
+        tb = [float(f.pts * f.time_base) for f in b.decode(video=0)]
+    assert tb == pytest.approx(ta, abs=1e-6)
+
+
+def test_rotated_video_keeps_its_rotation(tiny_bundle: Path, tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "rot.mp4", n=6, hw=(48, 64), audio=False, rotation=90)
+    out = tmp_path / "out.mp4"
+    r = cli("video", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    frames, _, rot = decode_all(out)
+    assert len(frames) == 6 and rot == 90 and frames[0].shape == (48, 64, 3)
+
+
+def test_odd_sized_video_keeps_its_size(tiny_bundle: Path, tmp_path: Path) -> None:
+    src = tmp_path / "odd.mp4"
+    import av
+
+    rng = np.random.default_rng(0)
+    with av.open(str(src), "w") as o:  # 4:4:4 source: 4:2:0 cannot hold odd sides
+        s = o.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 1279, 719, "yuv444p"
+        s.options = {"preset": "ultrafast"}
+        for i in range(2):
+            f = av.VideoFrame.from_ndarray(rng.integers(0, 255, (719, 1279, 3), np.uint8), format="rgb24")
+            f.pts = i
+            o.mux(s.encode(f))
+        o.mux(s.encode(None))
+    out = tmp_path / "out.mp4"
+    r = cli(
+        "video", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--preset", "ultrafast",
+        "--out", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    frames, _, _ = decode_all(out)
+    assert len(frames) == 2 and frames[0].shape == (719, 1279, 3)
+
+
+# ------------------------------------------------------------------ stills
+def test_gray_rgba_and_16bit_stills(tiny_bundle: Path, tmp_path: Path) -> None:
+    """Read as 8-bit RGB (alpha dropped, 16 bits scaled down), written as 8-bit RGB at the same size."""
+    src = tmp_path / "in"
+    src.mkdir()
+    g = (np.arange(50 * 90).reshape(50, 90) % 256).astype(np.uint8)
+    cv2.imwrite(str(src / "gray.png"), g)
+    cv2.imwrite(str(src / "rgba.png"), np.dstack([g, g[::-1], 255 - g, np.full_like(g, 100)]))
+    cv2.imwrite(
+        str(src / "deep16.png"), (np.arange(50 * 90 * 3).reshape(50, 90, 3) * 97 % 65536).astype(np.uint16)
+    )
+    assert cv2.imread(str(src / "deep16.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    assert cv2.imread(str(src / "rgba.png"), cv2.IMREAD_UNCHANGED).shape[2] == 4
+    out = tmp_path / "out"
+    r = cli("image", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    for name in ("gray.png", "rgba.png", "deep16.png"):
+        img = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)
+        assert img is not None and img.shape == (50, 90, 3) and img.dtype == np.uint8, name
+
+
+def test_corrupt_still_is_a_clear_error(tiny_bundle: Path, tmp_path: Path) -> None:
+    src = tmp_path / "bad.jpg"
+    src.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    r = cli("image", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME)
+    assert_user_error(r, "cannot read image")
+    assert not (tmp_path / "bad_night.jpg").exists()
+
+
+RSS_WRAPPER = (
+    "import atexit, resource, sys\n"
+    "atexit.register(lambda: sys.stderr.write("
+    "'\\nmaxrss_kb %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    "from edgecgl.cli import main\n"
+    "main(sys.argv[1:])\n"
+)
+
+
+def peak_rss_mb(*args: str) -> float:
+    r = subprocess.run(
+        [sys.executable, "-c", RSS_WRAPPER, *args], capture_output=True, text=True, env=ENV, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    kb = [ln for ln in r.stderr.splitlines() if ln.startswith("maxrss_kb")][-1].split()[1]
+    return int(kb) / 1024
+
+
+@pytest.mark.slow
+def test_8k_still_memory_follows_the_frame_not_more(tiny_bundle: Path, tmp_path: Path) -> None:
+    """An 8K frame costs a few frame-sized buffers (decode, RGB, output): the network sees only the
+    working resolution, so nothing grows with the model's activations at 8K."""
+    big = np.zeros((4320, 7680, 3), np.uint8)
+    big[::16] = 200
+    cv2.imwrite(str(tmp_path / "8k.jpg"), big)
+    cv2.imwrite(str(tmp_path / "small.jpg"), big[:72, :128])
+    frame_mb = big.nbytes / 2**20  # 95 MiB
+    base = peak_rss_mb(
+        "image", str(tmp_path / "small.jpg"), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME
+    )
+    peak = peak_rss_mb(
+        "image", str(tmp_path / "8k.jpg"), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME
+    )
+    out = cv2.imread(str(tmp_path / "8k_night.jpg"))
+    assert out is not None and out.shape == (4320, 7680, 3)
+    assert peak - base < 4 * frame_mb, (base, peak)
