@@ -518,6 +518,7 @@ def bench_bundle(
             **summarize(times["matmul"]),
             "gflop_per_s": round(limit, 1),
         },
+        "psnr_reference": ref_key.split("|")[0] if ref_key else None,
         "results": rows,
     }
 

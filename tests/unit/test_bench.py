@@ -135,7 +135,9 @@ def test_cli_bench_writes_results_for_every_variant(bundle_dir: Path, tmp_path: 
     assert tch["speedup_vs_torch"] == 1.0
     assert "speedup_vs_torch" in ort
     assert rows["onnxruntime-cuda fp32"]["skipped"]
-    assert "psnr_db_vs_fp32" not in ort or ort["psnr_db_vs_fp32"] > 60  # same fp32 graph, same answer
+    assert res["psnr_reference"] == "onnxruntime-cpu fp32"
+    assert ort["psnr_db_vs_fp32"] is None  # the reference itself (None: identical uint8 output)
+    assert tch["psnr_db_vs_fp32"] is None or tch["psnr_db_vs_fp32"] > 50  # same model, same weights
     bf16 = rows["torch bf16"]  # timed where the CPU has bf16 units (or on a GPU), else says why not
     assert bf16.get("skipped") or 20 < bf16["psnr_db_vs_fp32"] < 90
     assert "onnxruntime-cpu fp32" in r.stdout and "GFLOP/frame" in r.stdout
