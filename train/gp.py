@@ -4,9 +4,16 @@ WGAN-GP trains well only in a narrow band of λ_gp. Instead of tuning it, watch 
 average of the *unweighted* penalty E[(‖∇D(x̂)‖ - 1)²]: when the critic's gradients drift off norm 1
 (EMA above ``upper``) the penalty is too weak, so λ doubles; when the EMA falls below ``lower`` the
 penalty dominates the critic, so λ halves. After every change λ is held for ``hold`` updates and the EMA
-restarts, so one change can take effect before the next is considered.
+restarts, so one change can take effect before the next is considered. The EMA is bias-corrected
+(as Adam's moments): right after a restart it is the mean of the penalties seen since, not 60 % the
+first one (a plain EMA seeded with its first value keeps 0.99^50 of it after a 50-step hold).
 
-The published code only raises λ and publishes no lower bound: ``lower`` is our config value.
+The published code only raises λ and publishes no lower bound: ``lower`` is our config value, and so is
+the ``max_value`` cap. Why a cap: with Adam, once the penalty dominates the critic's loss, doubling λ
+barely changes the critic's steps (Adam is invariant to the loss scale), so the penalty does not fall
+and λ doubles every ``hold`` steps while the adversarial term fades to nothing. On SynthWeather with the
+paper's initialisation, λ went 10 -> 1e5 in 900 iterations and the translations collapsed into stripes.
+
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ class GPConfig:
     factor: float = 2.0
     hold: int = 50  # updates to wait after a change (the EMA restarts)
     min_value: float = 1e-3  # clamp, so a long quiet phase cannot drive λ to 0
-    max_value: float = 1e5
+    max_value: float = 1e3  # clamp (ours): see the module docstring
 
     def validate(self) -> None:
         from edgecgl.errors import EdgecglError
@@ -45,9 +52,17 @@ class AdaptiveGPWeight:
     def __init__(self, cfg: GPConfig | None = None) -> None:
         self.cfg = cfg or GPConfig()
         self.value = float(self.cfg.initial)
-        self.ema: float | None = None  # None: restarts from the next observation
+        self._raw = 0.0  # EMA accumulator since the last restart (starts at 0)
+        self._n = 0  # observations since the last restart
         self.hold_left = 0
         self.changes = 0
+
+    @property
+    def ema(self) -> float | None:
+        """Bias-corrected EMA of the penalty since the last restart; None right after one."""
+        if self._n == 0:
+            return None
+        return self._raw / (1.0 - self.cfg.decay**self._n)
 
     def update(self, penalty: float) -> float:
         """Feed the unweighted penalty of this step; returns λ for the next step.
@@ -57,18 +72,21 @@ class AdaptiveGPWeight:
         c = self.cfg
         if not c.adaptive or not math.isfinite(penalty):
             return self.value
-        self.ema = penalty if self.ema is None else c.decay * self.ema + (1.0 - c.decay) * penalty
+        self._raw = c.decay * self._raw + (1.0 - c.decay) * penalty
+        self._n += 1
+        ema = self.ema
+        assert ema is not None
         if self.hold_left > 0:
             self.hold_left -= 1
             return self.value
         new = self.value
-        if self.ema > c.upper:
+        if ema > c.upper:
             new = min(self.value * c.factor, c.max_value)
-        elif self.ema < c.lower:
+        elif ema < c.lower:
             new = max(self.value / c.factor, c.min_value)
         if new != self.value:
             self.value = new
-            self.ema = None
+            self._raw, self._n = 0.0, 0
             self.hold_left = c.hold
             self.changes += 1
         return self.value
@@ -76,14 +94,15 @@ class AdaptiveGPWeight:
     def state_dict(self) -> dict[str, Any]:
         return {
             "value": self.value,
-            "ema": -1.0 if self.ema is None else self.ema,
-            "has_ema": self.ema is not None,
+            "ema_raw": self._raw,
+            "ema_n": self._n,
             "hold_left": self.hold_left,
             "changes": self.changes,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.value = float(state["value"])
-        self.ema = float(state["ema"]) if state["has_ema"] else None
+        self._raw = float(state["ema_raw"])
+        self._n = int(state["ema_n"])
         self.hold_left = int(state["hold_left"])
         self.changes = int(state.get("changes", 0))

@@ -24,14 +24,18 @@ def test_falls_below_lower_and_stays_in_band() -> None:
     assert w.changes == 1
 
 
-def test_ema_decay_delays_the_reaction() -> None:
+def test_ema_is_bias_corrected_and_decays() -> None:
     w = AdaptiveGPWeight(GPConfig(initial=10, decay=0.99, upper=0.05, lower=0.0, hold=0))
+    for _ in range(99):
+        w.update(0.04)
+    assert w.ema == pytest.approx(0.04)  # a mean of the observations, not pulled toward a 0 start
+    assert w.value == 10.0
+    w.update(1.3)  # (0.01 * 1.3 + 0.99 * 0.04 * (1 - 0.99^99)) / (1 - 0.99^100) > 0.05
+    assert w.value == 20.0
+    w = AdaptiveGPWeight(GPConfig(decay=0.5, upper=10, lower=0.0, hold=0))
+    w.update(4.0)
     w.update(0.0)
-    steps = 0
-    while w.value == 10.0:
-        w.update(1.0)  # EMA = 1 - 0.99^k crosses 0.05 after k = 6 updates
-        steps += 1
-    assert steps == 6
+    assert w.ema == pytest.approx((0.5 * 0.5 * 4.0) / (1 - 0.25))  # recent values weigh more
 
 
 def test_not_adaptive_and_nonfinite_leave_it_alone() -> None:
@@ -42,6 +46,7 @@ def test_not_adaptive_and_nonfinite_leave_it_alone() -> None:
 
 
 def test_clamped() -> None:
+    assert GPConfig().max_value == 1e3
     w = AdaptiveGPWeight(GPConfig(initial=4, max_value=5, hold=0))
     assert w.update(1.0) == 5.0
     assert w.update(1.0) == 5.0
