@@ -106,4 +106,6 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         console.print("error: interrupted", highlight=False)
         sys.exit(130)
+    if rc == 130:  # typer turns Ctrl-C into Exit(130), which click returns silently without standalone mode
+        console.print("error: interrupted", highlight=False)
     sys.exit(rc if isinstance(rc, int) else 0)
