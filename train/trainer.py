@@ -323,11 +323,13 @@ class Trainer:
         """Drop lines logged after the checkpoint (they will be logged again, identically)."""
         if not self.is_main or not self.metrics_path.exists():
             return
-        keep = [
-            ln
-            for ln in self.metrics_path.read_text().splitlines()
-            if ln.strip() and json.loads(ln)["step"] <= step
-        ]
+        keep = []
+        for ln in self.metrics_path.read_text().splitlines():
+            try:
+                if ln.strip() and json.loads(ln)["step"] <= step:
+                    keep.append(ln)
+            except (ValueError, KeyError, TypeError):  # a line torn by kill -9 or a full disk
+                continue
         write_text_atomic(self.metrics_path, "".join(ln + "\n" for ln in keep))
 
     def save(self, inference: bool = True) -> None:
