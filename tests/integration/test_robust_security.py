@@ -59,6 +59,7 @@ def test_export_refuses_a_crafted_checkpoint(tmp_path: Path, fmt: str) -> None:
     assert not marker.exists() and not (tmp_path / "bundle").exists()
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_crafted_checkpoint(tmp_path: Path) -> None:
     from edgecgl.train.launch import resolve_config
 
