@@ -6,6 +6,7 @@ training code (``edgecgl.train`` is never imported). A bundle exported without t
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,7 @@ class TorchBackend:
             key = str(path)
             if key not in cache:
                 try:
-                    cache[key] = torch.export.load(key).module().to(self.device)
+                    cache[key] = _load_program_weights_only(torch, key).module().to(self.device)
                 except Exception as exc:  # noqa: BLE001 - a foreign/corrupt program is a bundle problem
                     raise EdgecglError(f"torch cannot load {rel}: {str(exc).splitlines()[0][:200]}") from None
             self._programs[role] = cache[key]
@@ -72,6 +73,30 @@ class TorchBackend:
 
     def generate(self, content: np.ndarray, style: np.ndarray, domain: np.ndarray) -> np.ndarray:
         return self._run("generator", content, style, domain)
+
+
+def _load_program_weights_only(torch: Any, path: str) -> Any:
+    """``torch.export.load`` with every pickled payload read by ``torch.load(weights_only=True)``.
+
+    torch.export's archive unpickles some weights and constants with ``weights_only=False``, so a
+    crafted .pt2 could run code. A bundle is data: for the duration of the load, force the safe
+    unpickler (plain tensors load fine; anything else fails and becomes a bundle error).
+    """
+    original = torch.load
+
+    def safe_load(*args: Any, **kwargs: Any) -> Any:
+        kwargs["weights_only"] = True
+        return original(*args, **kwargs)
+
+    with _LOAD_LOCK:
+        torch.load = safe_load
+        try:
+            return torch.export.load(path)
+        finally:
+            torch.load = original
+
+
+_LOAD_LOCK = threading.Lock()
 
 
 def _role(base: str, granularity: str) -> str:
