@@ -136,6 +136,55 @@ def loop_clip(dst: Path, frames_out: int, size: tuple[int, int] | None = None) -
     return dst
 
 
+def respin(be: OnnxRuntimeBackend, spin: bool, threads: int = 0) -> OnnxRuntimeBackend:
+    """Rebuild the backend's sessions with ORT's intra-op spin-waiting on or off (an experiment: the runtime
+    has no option for it yet)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = threads
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    new = {k: ort.InferenceSession(k, so, providers=["CPUExecutionProvider"]) for k in be._sessions}
+    old_to_new = {id(v): new[k] for k, v in be._sessions.items()}
+    be._sessions = new
+    be._by_role = {r: old_to_new[id(v)] for r, v in be._by_role.items()}
+    return be
+
+
+def spin_ab(bpath: Path, size: tuple[int, int], frames: int, rounds: int, tmp: Path) -> dict[str, Any]:
+    """edgecgl video's own loop (translate_video, in process, no instances) with ORT spin-waiting on vs
+    off, alternating runs on the real clip."""
+    from edgecgl.pipeline import Pipeline
+    from edgecgl.video import VideoOptions, translate_video
+
+    bundle = load_bundle(bpath)
+    pipes = {}
+    for spin in (True, False):
+        be = respin(OnnxRuntimeBackend(bundle, "cpu"), spin)
+        pipes["spin on" if spin else "spin off"] = Pipeline(Translator(be, bundle, "night", frame_size=size))
+    fps: dict[str, list[float]] = {k: [] for k in pipes}
+    stages: dict[str, list[dict]] = {k: [] for k in pipes}
+    for r in range(rounds):
+        for name in list(pipes)[r % 2 :] + list(pipes)[: r % 2]:
+            time.sleep(0.5)
+            res = translate_video(
+                CLIP, tmp / "ab.mp4", pipes[name], VideoOptions(max_frames=frames), overwrite=True
+            )
+            fps[name].append(res.stats.summary()["fps"])  # type: ignore[arg-type]
+            stages[name].append(res.stats.summary()["stages_ms"])  # type: ignore[arg-type]
+            log(f"  {name}: {fps[name][-1]} frames/s")
+    return {
+        "frames_per_run": frames,
+        "rounds": rounds,
+        "fps": fps,
+        "fps_median": {k: statistics.median(v) for k, v in fps.items()},
+        "stages_ms_last": {k: v[-1] for k, v in stages.items()},
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="small")
@@ -145,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--long", type=int, default=0, help="memory run on an N-frame looped clip")
     ap.add_argument("--long-size", default="270x480", help="frame size of the looped clip")
     ap.add_argument("--detector", action="store_true", help="--long: with the YOLO detector")
+    ap.add_argument("--spin-ab", type=int, default=0, help="rounds of ORT spin-wait on/off in-process runs")
     ap.add_argument("--out", default="")
     a = ap.parse_args(argv)
     if not CLIP.is_file():
@@ -153,6 +203,23 @@ def main(argv: list[str] | None = None) -> None:
     bpath = toy_bundle(a.preset, size)  # type: ignore[arg-type]
     tmp = Path(tempfile.mkdtemp(prefix="bench-video-"))
     command = "python -m benchmarks.pipeline " + " ".join(sys.argv[1:] if argv is None else argv)
+    if a.spin_ab:
+        load0 = load_average()
+        res = spin_ab(bpath, size, a.max_frames, a.spin_ab, tmp)  # type: ignore[arg-type]
+        log(f"spin on vs off: {res['fps_median']}")
+        write_results(
+            a.out or f"pipeline_spin_{a.preset}",
+            {
+                "machine": machine_info(),
+                "command": command,
+                "preset": a.preset,
+                "size": list(size),
+                "load_average_before": load0,
+                "load_average_after": load_average(),
+                **res,
+            },
+        )
+        return
     if a.long:
         long_hw = tuple(int(v) for v in a.long_size.lower().split("x"))
         log(f"making a {a.long}-frame clip at {long_hw}")

@@ -181,6 +181,19 @@ def memory(name: str) -> list[str]:
     ]
 
 
+def spin(name: str) -> list[str]:
+    d = _load(name)
+    if not d:
+        return []
+    runs = ", ".join(f"{k}: {v}" for k, v in d["fps"].items())
+    return [
+        f"{d['preset']} at {d['size'][0]}x{d['size'][1]}, `translate_video` in process, no instances, "
+        f"{d['frames_per_run']} frames per run, {d['rounds']} alternating runs ({runs} frames/s); median "
+        + ", ".join(f"{k} {v:.2f} frames/s" for k, v in d["fps_median"].items())
+        + f"; {_load_str(d)}."
+    ]
+
+
 def train_speed(name: str = "train_speed") -> list[str]:
     d = _load(name)
     if not d:
@@ -206,6 +219,7 @@ def main() -> None:
         (p.stem, pipeline(p.stem)) for p in sorted(RESULTS.glob("pipeline_*.json")) if "memory" not in p.stem
     ]
     tables += [(p.stem, memory(p.stem)) for p in sorted(RESULTS.glob("pipeline_memory_*.json"))]
+    tables += [(p.stem, spin(p.stem)) for p in sorted(RESULTS.glob("pipeline_spin_*.json"))]
     tables.append(("train speed", train_speed()))
     for title, lines in tables:
         if lines:
