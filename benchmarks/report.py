@@ -21,6 +21,12 @@ def _load_str(d: dict[str, Any]) -> str:
     return f"1-min load {a[0] if a else '?'} -> {b[0] if b else '?'}"
 
 
+def _psnr_str(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return "reference" if v == float("inf") else f"{v:.1f} dB"
+
+
 def model_cost() -> list[str]:
     d = _load("model_cost")
     if not d:
@@ -55,7 +61,7 @@ def backends(name: str = "backends") -> list[str]:
                 f"| {run['preset']} | {run['size'][0]}x{run['size'][1]} | {run['gflop_per_frame']['total']:.1f} "
                 f"| {v} | {r['median_ms']:.1f} | {r['min_ms']:.1f} | {r['speedup_vs_torch_eager']:.2f} "
                 f"| {r['gflop_per_s']:.1f} | {100 * r['fraction_of_matmul']:.1f}% "
-                f"| {run['matmul']['gflop_per_s']:.0f} | {r.get('psnr_db_vs_torch_fp32', '-')} | {_load_str(run)} |"
+                f"| {run['matmul']['gflop_per_s']:.0f} | {_psnr_str(r.get('psnr_db_vs_torch_fp32'))} | {_load_str(run)} |"
             )
     return out
 
