@@ -125,25 +125,28 @@ def int8(name: str = "int8") -> list[str]:
     if not d:
         return []
     out = [
-        "| preset | size | fp32 ms | int8 ms | int8 speedup (median) | (min) | fp32 % of matmul | load |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| preset | size | fp32 ms | int8 ms | int8 speedup (median) | (min) | ORT-style int8 ms | ORT-style speedup "
+        "| fp32 % of matmul | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in d["speed"]:
         f, i = r["variants"]["onnxruntime fp32"], r["variants"]["onnxruntime int8"]
         out.append(
             f"| {r['preset']} | {r['size'][0]}x{r['size'][1]} | {f['median_ms']:.1f} | {i['median_ms']:.1f} "
             f"| {r['int8_speedup_vs_fp32']:.2f} | {r['int8_speedup_vs_fp32_min']:.2f} "
+            f"| {r['variants'].get('onnxruntime int8 ORT-style', {}).get('median_ms', float('nan')):.1f} "
+            f"| {r.get('int8_ortstyle_speedup_vs_fp32', float('nan')):.2f} "
             f"| {100 * f['fraction_of_matmul']:.1f}% | {_load_str(r)} |"
         )
     out += [
         "",
-        "| model | frames x domains | size | INT8 vs FP32 PSNR min dB | mean dB |",
-        "| --- | --- | --- | --- | --- |",
+        "| model | frames x domains | size | INT8 vs FP32 PSNR min dB | mean dB | ORT-style min dB | mean dB |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for k, a in d["accuracy"].items():
         out.append(
             f"| {k} | {a['frames']} x {len(a['domains'])} | {a['size'][0]}x{a['size'][1]} | {a['psnr_db_min']} "
-            f"| {a['psnr_db_mean']} |"
+            f"| {a['psnr_db_mean']} | {a.get('ortstyle_psnr_db_min', '-')} | {a.get('ortstyle_psnr_db_mean', '-')} |"
         )
     return out
 
