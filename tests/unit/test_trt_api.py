@@ -21,7 +21,8 @@ from edgecgl.backends.tensorrt import EngineRunner, _torch_dtype, check_sidecar
 from edgecgl.errors import EdgecglError
 
 REPO = Path(__file__).resolve().parents[2]
-INDEX_DIR = Path(os.environ.get("EDGECGL_TRT_API", REPO.parent / "shared" / "trt-api"))
+_SHARED = Path(os.environ["EDGECGL_ASSETS"]).parent if os.environ.get("EDGECGL_ASSETS") else REPO.parent / "shared"
+INDEX_DIR = Path(os.environ.get("EDGECGL_TRT_API", _SHARED / "trt-api"))
 
 
 def load_index(version: str) -> dict[str, set[str]]:

@@ -16,6 +16,7 @@ Boxes are xyxy in continuous pixel coordinates: pixel ``i`` covers ``[i, i + 1)`
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 import cv2
@@ -31,6 +32,17 @@ class UnreadableImage(Exception):
     """The file is missing, truncated or not an image; the dataset skips it and counts it."""
 
 
+def _pil_open():  # type: ignore[no-untyped-def]
+    """Pillow's own ``Image.open``.
+
+    Importing Ultralytics replaces ``PIL.Image.open`` with a wrapper that, on a file Pillow cannot
+    identify, tries to pip-install pi-heif (network, then ImportError offline). A corrupt dataset image
+    must just be skipped, so use the original opener Ultralytics keeps.
+    """
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open)
+
+
 def decode(path: str | Path, min_size: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
     """Decode to HxWx3 uint8 RGB; also return the file's full (H, W).
 
@@ -39,7 +51,7 @@ def decode(path: str | Path, min_size: tuple[int, int] | None = None) -> tuple[n
     for a 128 px model several times cheaper; pixel boxes must then be scaled by the returned size.
     """
     try:
-        with Image.open(path) as im:
+        with _pil_open()(path) as im:
             full = (im.height, im.width)
             if min_size is not None and im.format == "JPEG":
                 h, w = min_size
@@ -51,7 +63,7 @@ def decode(path: str | Path, min_size: tuple[int, int] | None = None) -> tuple[n
                     )
             im.load()
             arr = np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, SyntaxError, ImportError, Image.DecompressionBombError) as exc:
         raise UnreadableImage(f"{path}: {exc}") from None
     if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise UnreadableImage(f"{path}: empty image")
