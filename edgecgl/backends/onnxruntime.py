@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecgl.backends.base import check_image_batch
+from edgecgl.backends.base import RoleBackend
 from edgecgl.bundle import IO_NAMES, Bundle
 from edgecgl.errors import EdgecglError
 
@@ -26,7 +26,7 @@ def available_providers() -> list[str]:
     return list(ort.get_available_providers())
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(RoleBackend):
     """Runs each role's ONNX graph; inputs and outputs are named per ``edgecgl.bundle.IO_NAMES``."""
 
     def __init__(self, bundle: Bundle, device: str = "cpu", threads: int = 0) -> None:
@@ -77,24 +77,3 @@ class OnnxRuntimeBackend:
         names, outs = IO_NAMES[role]
         feeds = {n: np.ascontiguousarray(x, dtype=np.float32) for n, x in zip(names, inputs, strict=True)}
         return sess.run(list(outs), feeds)[0]
-
-    def encode_content(self, image: np.ndarray, granularity: str = "global") -> np.ndarray:
-        check_image_batch(image)
-        return self._run(_role("content_encoder", granularity), image)
-
-    def encode_style(self, image: np.ndarray, domain: np.ndarray, granularity: str = "global") -> np.ndarray:
-        check_image_batch(image)
-        return self._run(_role("style_encoder", granularity), image, domain)
-
-    def generate(self, content: np.ndarray, style: np.ndarray, domain: np.ndarray) -> np.ndarray:
-        if not (content.shape[0] == style.shape[0] == domain.shape[0]):
-            raise ValueError(
-                f"batch sizes differ: content {content.shape}, style {style.shape}, domain {domain.shape}"
-            )
-        return self._run("generator", content, style, domain)
-
-
-def _role(base: str, granularity: str) -> str:
-    if granularity not in ("global", "instance"):
-        raise ValueError(f"granularity must be 'global' or 'instance', got {granularity!r}")
-    return base if granularity == "global" else f"{base}_instance"

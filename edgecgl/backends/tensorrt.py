@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecgl.backends.base import check_image_batch
+from edgecgl.backends.base import RoleBackend
 from edgecgl.bundle import IO_NAMES, Bundle, _inside
 from edgecgl.errors import EdgecglError
 
@@ -105,7 +105,7 @@ def _torch_dtype(trt: Any, torch: Any, dt: Any) -> Any:
     return table[dt]
 
 
-class TensorRTBackend:
+class TensorRTBackend(RoleBackend):
     """Runs each role's engine; numpy in, numpy out (the Backend protocol), torch CUDA buffers inside."""
 
     def __init__(self, bundle: Bundle, device: int = 0, cuda_graphs: bool = False) -> None:
@@ -211,24 +211,3 @@ class TensorRTBackend:
         with t.cuda.graph(graph, stream=stream):
             runner.enqueue(stream.cuda_stream)
         self._graphs[role] = (key, graph, static_in, static_out)
-
-    def encode_content(self, image: np.ndarray, granularity: str = "global") -> np.ndarray:
-        check_image_batch(image)
-        return self._run(_role("content_encoder", granularity), image)
-
-    def encode_style(self, image: np.ndarray, domain: np.ndarray, granularity: str = "global") -> np.ndarray:
-        check_image_batch(image)
-        return self._run(_role("style_encoder", granularity), image, domain)
-
-    def generate(self, content: np.ndarray, style: np.ndarray, domain: np.ndarray) -> np.ndarray:
-        if not (content.shape[0] == style.shape[0] == domain.shape[0]):
-            raise ValueError(
-                f"batch sizes differ: content {content.shape}, style {style.shape}, domain {domain.shape}"
-            )
-        return self._run("generator", content, style, domain)
-
-
-def _role(base: str, granularity: str) -> str:
-    if granularity not in ("global", "instance"):
-        raise ValueError(f"granularity must be 'global' or 'instance', got {granularity!r}")
-    return base if granularity == "global" else f"{base}_instance"

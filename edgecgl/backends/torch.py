@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from edgecgl.backends.base import check_image_batch
+from edgecgl.backends.base import RoleBackend
 from edgecgl.bundle import IO_NAMES, Bundle, _inside
 from edgecgl.errors import EdgecglError
 
 
-class TorchBackend:
+class TorchBackend(RoleBackend):
     """Runs ``torch.export`` programs; the reference the ONNX/TensorRT backends are compared with."""
 
     def __init__(self, bundle: Bundle, device: str | None = None) -> None:
@@ -63,17 +63,6 @@ class TorchBackend:
             args = [t.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device) for x in inputs]
             return prog(*args).float().cpu().numpy()
 
-    def encode_content(self, image: np.ndarray, granularity: str = "global") -> np.ndarray:
-        check_image_batch(image)
-        return self._run(_role("content_encoder", granularity), image)
-
-    def encode_style(self, image: np.ndarray, domain: np.ndarray, granularity: str = "global") -> np.ndarray:
-        check_image_batch(image)
-        return self._run(_role("style_encoder", granularity), image, domain)
-
-    def generate(self, content: np.ndarray, style: np.ndarray, domain: np.ndarray) -> np.ndarray:
-        return self._run("generator", content, style, domain)
-
 
 def _load_program_weights_only(torch: Any, path: str) -> Any:
     """``torch.export.load`` with every pickled payload read by ``torch.load(weights_only=True)``.
@@ -97,9 +86,3 @@ def _load_program_weights_only(torch: Any, path: str) -> Any:
 
 
 _LOAD_LOCK = threading.Lock()
-
-
-def _role(base: str, granularity: str) -> str:
-    if granularity not in ("global", "instance"):
-        raise ValueError(f"granularity must be 'global' or 'instance', got {granularity!r}")
-    return base if granularity == "global" else f"{base}_instance"
