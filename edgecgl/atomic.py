@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,3 +59,28 @@ def write_bytes_atomic(final: Path, data: bytes) -> None:
 
 def write_text_atomic(final: Path, text: str) -> None:
     write_bytes_atomic(final, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``final``; it replaces ``final`` only if the block succeeds.
+
+    Callers decide beforehand whether an existing ``final`` may be replaced. The old folder is moved
+    aside before the rename and deleted after it, so at every moment ``final`` is whole: old or new.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are shared with other users and machines
+    try:
+        yield tmp
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+            os.replace(final, old / final.name)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -18,9 +18,6 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata as md
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ import numpy as np
 import onnx
 
 from edgecgl import __version__
+from edgecgl.atomic import atomic_dir
 from edgecgl.bundle import FORMAT, FORMAT_VERSION, IO_NAMES, MANIFEST, StyleStats, sha256_file, stats_to_json
 from edgecgl.errors import EdgecglError
 
@@ -100,21 +98,8 @@ def staged_bundle(out: Path, overwrite: bool) -> Any:
             raise EdgecglError(f"bundle {out} already exists", "pass --overwrite to replace it")
         if out.is_file() or (any(out.iterdir()) and not (out / MANIFEST).is_file()):
             raise EdgecglError(f"{out} exists and is not a bundle", "choose another --out path")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    tmp.chmod(0o755)
-    try:
+    with atomic_dir(out) as tmp:
         yield tmp
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "b")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def write_bundle(

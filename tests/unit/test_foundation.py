@@ -148,3 +148,20 @@ def test_domains() -> None:
         domain_index("snowy")
     assert parse_domains("night, rainy") == ["night", "rainy"]
     assert one_hot(2, batch=2).tolist() == [[0, 0, 1, 0], [0, 0, 1, 0]]
+
+
+def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
+    from edgecgl.atomic import atomic_dir
+
+    final = tmp_path / "out"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_dir(final) as tmp:
+        (tmp / "half.txt").write_text("half")
+        raise RuntimeError("crash")
+    assert sorted(p.name for p in final.iterdir()) == ["old.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with atomic_dir(final) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

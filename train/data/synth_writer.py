@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import numpy as np
 from edgecgl.train.data.folder import FOLDER_CLASSES, format_yolo
 from edgecgl.train.data.records import order_key
 
+from edgecgl.atomic import atomic_dir
 from edgecgl.domains import DOMAINS
 from edgecgl.errors import EdgecglError
 
@@ -81,8 +80,7 @@ def write_synth(
     if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not overwrite:
         raise EdgecglError(f"output {out} already exists", "pass --overwrite to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         for d in domains:
             (tmp / d / "labels").mkdir(parents=True)
         jobs = [(str(tmp), int(seed), i, (int(size[0]), int(size[1])), tuple(domains)) for i in range(n)]
@@ -114,14 +112,4 @@ def write_synth(
         (tmp / "pairs.json").write_text(json.dumps(pairs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         for p in [tmp, *tmp.rglob("*")]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return pairs
