@@ -48,6 +48,7 @@ class OnnxRuntimeBackend(RoleBackend):
         if threads:
             opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # docs/PERFORMANCE.md
         self._sessions: dict[str, ort.InferenceSession] = {}
         self._by_role: dict[str, ort.InferenceSession] = {}
         for role in IO_NAMES:
