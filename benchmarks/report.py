@@ -225,7 +225,9 @@ def main() -> None:
         for suffix in ("", "_1thread"):
             tables.append((f"{fn.__name__}{suffix}", fn(f"{fn.__name__}{suffix}")))
     tables += [
-        (p.stem, pipeline(p.stem)) for p in sorted(RESULTS.glob("pipeline_*.json")) if "memory" not in p.stem
+        (p.stem, pipeline(p.stem))
+        for p in sorted(RESULTS.glob("pipeline_*.json"))
+        if "memory" not in p.stem and "spin" not in p.stem
     ]
     tables += [(p.stem, memory(p.stem)) for p in sorted(RESULTS.glob("pipeline_memory_*.json"))]
     tables += [(p.stem, spin(p.stem)) for p in sorted(RESULTS.glob("pipeline_spin_*.json"))]
