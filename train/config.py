@@ -98,6 +98,16 @@ class TrainConfig:
             raise EdgecglError("batch and optim.n_critic must be >= 1, iters >= 0")
         if self.log.every < 1 or self.log.checkpoint_every < 1:
             raise EdgecglError("log.every and log.checkpoint_every must be >= 1")
+        # Each stride-2 layer of a discriminator halves the input: it needs at least 2**layers pixels.
+        for name, size, layers in (
+            ("frame_size", self.data.frame_size, self.model.d_layers_global),
+            ("instance_size", self.data.instance_size, self.model.d_layers_instance),
+        ):
+            if min(size) < 2**layers:
+                raise EdgecglError(
+                    f"data.{name} {size} is too small for a {layers}-layer discriminator",
+                    f"use sides of at least {2**layers}, or lower model.d_layers_{name.split('_')[0].replace('frame', 'global')}",
+                )
 
     def sha256(self) -> str:
         return hashlib.sha256(dump_yaml(self).encode()).hexdigest()

@@ -311,8 +311,16 @@ class Trainer:
 
     def resume(self, path: Path | None = None) -> None:
         """Load ``checkpoints/last.pt`` (or ``path``); per-rank RNG states come back where world size matches."""
-        data = load_checkpoint(path or self.ckpt_dir / "last.pt", map_location=self.device)
-        self.load_state_dict(data)
+        ckpt = path or self.ckpt_dir / "last.pt"
+        data = load_checkpoint(ckpt, map_location=self.device)
+        try:
+            self.load_state_dict(data)
+        except (KeyError, ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise EdgecglError(
+                f"{ckpt} does not fit this run's model/optimizer config ({first})",
+                "resume with the run's own config.yaml, or start a new run",
+            ) from None
         rngs = data.get("rng", [])
         if len(rngs) == self.world:
             set_rng_state(rngs[self.rank])

@@ -142,3 +142,17 @@ def test_one_domain_is_a_user_error() -> None:
     ds.items = [s for s in ds.items if s.domain == 0]
     with pytest.raises(EdgecglError, match="at least two domains"):
         StepSource(ds, tiny_cfg())
+
+
+def test_sizes_too_small_for_the_discriminators_are_config_errors() -> None:
+    with pytest.raises(EdgecglError, match="instance_size .* too small for a 5-layer discriminator"):
+        tiny_cfg(**{"data.instance_size": [16, 16]})
+    with pytest.raises(EdgecglError, match="frame_size .* too small for a 6-layer discriminator"):
+        tiny_cfg(**{"data.frame_size": [32, 64]})
+
+
+def test_resume_from_a_checkpoint_of_another_model_is_a_clean_error(tmp_path: Path) -> None:
+    Trainer(tiny_cfg(), FakeDataset(), tmp_path / "a").run()
+    other = Trainer(tiny_cfg(**{"model.preset": "custom", "model.dim": 4}), FakeDataset(), tmp_path / "b")
+    with pytest.raises(EdgecglError, match="does not fit this run's model"):
+        other.resume(tmp_path / "a" / "checkpoints" / "last.pt")
