@@ -126,8 +126,8 @@ def int8(name: str = "int8") -> list[str]:
         return []
     out = [
         "| preset | size | fp32 ms | int8 ms | int8 speedup (median) | (min) | ORT-style int8 ms | ORT-style speedup "
-        "| fp32 % of matmul | load |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in d["speed"]:
         f, i = r["variants"]["onnxruntime fp32"], r["variants"]["onnxruntime int8"]
@@ -136,7 +136,7 @@ def int8(name: str = "int8") -> list[str]:
             f"| {r['int8_speedup_vs_fp32']:.2f} | {r['int8_speedup_vs_fp32_min']:.2f} "
             f"| {r['variants'].get('onnxruntime int8 ORT-style', {}).get('median_ms', float('nan')):.1f} "
             f"| {r.get('int8_ortstyle_speedup_vs_fp32', float('nan')):.2f} "
-            f"| {100 * f['fraction_of_matmul']:.1f}% | {_load_str(r)} |"
+            f"| {_load_str(r)} |"
         )
     out += [
         "",
@@ -183,8 +183,10 @@ def memory(name: str) -> list[str]:
     if not d:
         return []
     r, m = d["video"], d["video"]["memory"]
+    mode = "with the YOLOv8n detector" if "--detector" in r["command"] else "without instances"
     return [
-        f"{r['command'].split(' --out')[0]}: {r['frames']} frames at {r['fps']} frames/s; RSS 2nd-quarter median "
+        f"{d['preset']} at {d['size'][0]}x{d['size'][1]}, {mode}, looped real clip at "
+        f"{d['clip_size'][0]}x{d['clip_size'][1]}: {r['frames']} frames at {r['fps']} frames/s; RSS 2nd-quarter median "
         f"{m['q2_median_mb']} MB, last-quarter median {m['q4_median_mb']} MB (growth {m['growth_mb']} MB), "
         f"peak {m['peak_mb']} MB; {_load_str(d)}."
     ]
