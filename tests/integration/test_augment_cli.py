@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,15 +10,8 @@ import numpy as np
 import pytest
 
 from edgecgl.augment import Item, bdd_domain, instances_from_labels, open_augment_dataset
+from tests.cli import edgecgl
 from tests.runtime_helpers import clip_frames, tiny_bundle_for
-
-ENV = {**os.environ, "EDGECGL_NO_PROGRESS": "1"}
-
-
-def edgecgl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edgecgl", *args], capture_output=True, text=True, env=ENV, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")

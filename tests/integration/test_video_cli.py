@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,20 +15,8 @@ from edgecgl.errors import EdgecglError
 from edgecgl.pipeline import Pipeline, PipelineConfig
 from edgecgl.translate import Translator
 from edgecgl.video import VideoOptions, translate_video
+from tests.cli import edgecgl
 from tests.runtime_helpers import make_clip, tiny_bundle_for
-
-ENV = {**os.environ, "EDGECGL_NO_PROGRESS": "1"}
-
-
-def edgecgl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edgecgl", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def packets(path: Path, kind: str) -> list[tuple[int | None, int | None, bytes]]:
