@@ -222,36 +222,20 @@ def _run(
     bad = [0]  # packets the decoder or demuxer rejected (a cut or corrupt file)
 
     def reader() -> None:
-        try:
-            _read(inp, vin, set(passthrough), opts, q_dec, stop, bad)
-        except _Stop:
-            pass
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            errors.append(exc)
-            stop.set()
-        finally:
-            _safe_put(q_dec, _END, stop)
+        _read(inp, vin, set(passthrough), opts, q_dec, stop, bad)
 
     def worker() -> None:
-        try:
-            while True:
-                item = _get(q_dec, stop)
-                if item is _END:
-                    break
-                if isinstance(item, _Frame):
-                    t0 = time.perf_counter()
-                    item.result = pipeline(item.image)
-                    item.infer_ms = (time.perf_counter() - t0) * 1000.0
-                _put(q_inf, item, stop)
-        except _Stop:
-            pass
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            errors.append(exc)
-            stop.set()
-        finally:
-            _safe_put(q_inf, _END, stop)
+        while True:
+            item = _get(q_dec, stop)
+            if item is _END:
+                break
+            if isinstance(item, _Frame):
+                t0 = time.perf_counter()
+                item.result = pipeline(item.image)
+                item.infer_ms = (time.perf_counter() - t0) * 1000.0
+            _put(q_inf, item, stop)
 
-    threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=worker, daemon=True)]
+    threads = [_stage(reader, q_dec, stop, errors), _stage(worker, q_inf, stop, errors)]
     t_start = time.perf_counter()
     for t in threads:
         t.start()
@@ -332,6 +316,25 @@ def _run(
             t.join(timeout=5)
     result.stats.wall_s = time.perf_counter() - t_start
     return result
+
+
+def _stage(
+    body: Callable[[], None], q_out: queue.Queue, stop: threading.Event, errors: list[BaseException]
+) -> threading.Thread:
+    """A pipeline stage thread: runs ``body``, hands any error to the main thread, always ends ``q_out``."""
+
+    def run() -> None:
+        try:
+            body()
+        except _Stop:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+            stop.set()
+        finally:
+            _safe_put(q_out, _END, stop)
+
+    return threading.Thread(target=run, daemon=True)
 
 
 def _safe_put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
