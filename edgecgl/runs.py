@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from edgecgl.errors import EdgecglError
@@ -39,3 +40,18 @@ def newest(root: Path, must_contain: str | None = None) -> Path:
         what = f" with {must_contain}" if must_contain else ""
         raise EdgecglError(f"no run{what} found under {root}", "give the path explicitly")
     return max(runs)[1]
+
+
+def run_or_newest(path: Path, must_contain: str, log: Callable[[str], None] | None = None) -> Path:
+    """``path`` itself if it holds ``must_contain``, else the newest run under it (a runs root, as
+    ``train --out DIR`` writes ``DIR/NNN-name/``), saying which run was taken."""
+    path = Path(path)
+    if (path / must_contain).exists() or not path.is_dir():
+        return path
+    try:
+        run = newest(path, must_contain)
+    except EdgecglError:
+        return path  # neither a run nor a runs root: the caller's own error names what is missing
+    if log is not None:
+        log(f"{path} is a runs folder: taking its newest run {run}")
+    return run

@@ -19,7 +19,7 @@ from edgecgl.train.trainer import Trainer, TrainResult, describe_model, resolve_
 
 from edgecgl.config import apply_overrides, dump_yaml, from_dict, load_config, load_yaml
 from edgecgl.errors import EdgecglError
-from edgecgl.runs import new_run_dir, newest
+from edgecgl.runs import new_run_dir, newest, run_or_newest
 
 
 def resolve_config(
@@ -124,7 +124,10 @@ def train(
     """Run (or resume) one training run; returns where it went and the last metrics."""
     run_dir: Path | None = None
     if resume:
-        run_dir = Path(resume_dir) if resume_dir is not None else newest(Path(out), "checkpoints/last.pt")
+        if resume_dir is not None:
+            run_dir = run_or_newest(Path(resume_dir), "checkpoints/last.pt", log)
+        else:
+            run_dir = newest(Path(out), "checkpoints/last.pt")
         if not (run_dir / "checkpoints" / "last.pt").is_file():
             raise EdgecglError(f"{run_dir} has no checkpoints/last.pt to resume from")
     cfg = resolve_config(config, list(sets or []), data, iters, device, run_dir)

@@ -138,7 +138,7 @@ def register(app: typer.Typer) -> None:
         print(f"categories: {cats}")
         extra = [
             f"{k.replace('_', ' ')}: {st[k]}"
-            for k in ("excluded_frames", "rejected_labels", "dropped_boxes", "unreadable")
+            for k in ("excluded_frames", "rejected_labels", "dropped_boxes", "clipped_boxes", "unreadable")
             if st[k]
         ]
         if extra:

@@ -108,6 +108,12 @@ def register(app: typer.Typer) -> None:
             raise EdgecglError("--max-images must be at least 2")
         if out is not None:
             check_output(out, inputs=list(models), overwrite=overwrite)
+        from edgecgl.runs import run_or_newest
+
+        models = [
+            p if (Path(p) / "manifest.json").is_file() else run_or_newest(p, "checkpoints/model.pt", log)
+            for p in models
+        ]
         methods = [open_method(p, row_names[i] if row_names else None, device) for i, p in enumerate(models)]
         if len({m.name for m in methods}) != len(methods) or {m.name for m in methods} & {
             "identity",

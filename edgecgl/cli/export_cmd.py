@@ -11,8 +11,9 @@ from edgecgl.errors import EdgecglError
 
 
 def resolve_checkpoint(source: Path | None, runs_root: Path = Path("runs/train")) -> Path:
-    """A model.pt, a run folder, or (none given) the newest run's ``checkpoints/model.pt``."""
-    from edgecgl.runs import newest
+    """A model.pt, a run folder, a runs root (its newest run), or (none given) the newest run under
+    ``runs/train``."""
+    from edgecgl.runs import newest, run_or_newest
 
     if source is None:
         run = newest(runs_root, must_contain="checkpoints/model.pt")
@@ -22,6 +23,8 @@ def resolve_checkpoint(source: Path | None, runs_root: Path = Path("runs/train")
     src = Path(source)
     if src.is_file():
         return src
+    if not (src / "model.pt").is_file():
+        src = run_or_newest(src, "checkpoints/model.pt", log)
     for cand in (src / "checkpoints" / "model.pt", src / "model.pt"):
         if cand.is_file():
             return cand

@@ -43,9 +43,13 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             run_dir = None
             if resume:
-                from edgecgl.runs import newest
+                from edgecgl.cli.common import log
+                from edgecgl.runs import newest, run_or_newest
 
-                run_dir = resume_dir or newest(out, "checkpoints/last.pt")
+                if resume_dir is not None:
+                    run_dir = run_or_newest(resume_dir, "checkpoints/last.pt", log)
+                else:
+                    run_dir = newest(out, "checkpoints/last.pt")
             cfg = launch.resolve_config(config, list(sets), data, iters, device, run_dir)
             print(launch.dry_run_text(cfg))
             return

@@ -68,6 +68,15 @@ def test_eval_paired_on_a_run_writes_the_table(tiny: dict[str, Path]) -> None:
     assert r2.returncode == 2 and "already exists" in r2.stderr and "Traceback" not in r2.stderr
 
 
+def test_eval_given_a_runs_root_takes_its_newest_run(tiny: dict[str, Path]) -> None:
+    out = tiny["root"] / "out-root"
+    r = run_cli("eval", str(tiny["root"] / "runs"), "--data", f"folder:{tiny['data']}", "--split", "all",
+                "--metrics", "paired", "--no-baselines", "--out", str(out), quiet=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "taking its newest run" in r.stderr and "000-tiny" in r.stderr
+    assert set(_rows(out, "psnr")) == {"000-tiny"}
+
+
 def test_eval_user_errors_exit_2(tiny: dict[str, Path]) -> None:
     r = run_cli("eval", str(tiny["root"] / "nope"), "--data", f"folder:{tiny['data']}")
     assert r.returncode == 2 and "neither a training run" in r.stderr

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from edgecgl.export.toy import make_toy_checkpoint
 
+from edgecgl.errors import EdgecglError
+
 
 def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "EDGECGL_NO_PROGRESS": "1", "COLUMNS": "200"}
@@ -49,6 +51,28 @@ def test_export_without_checkpoint_takes_the_newest_run(workdir: Path) -> None:
     r = run_cli("export", "--verify", "bundles/fp32", cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert "torch-cpu" in r.stdout and "yes" in r.stdout and "NO" not in r.stdout
+
+
+def test_export_given_a_runs_root_takes_its_newest_run(workdir: Path) -> None:
+    # `edgecgl train --out runs/train` writes runs/train/NNN-name/: the root itself is accepted too.
+    r = run_cli("export", "runs/train", "--out", "bundles/from-root", "--no-pt2", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert "taking its newest run" in r.stderr and "001-new" in r.stderr
+    m = json.loads((workdir / "bundles/from-root/manifest.json").read_text())
+    assert "001-new" in m["source"]["checkpoint"]
+
+
+def test_resolve_checkpoint_of_a_runs_root(tmp_path: Path) -> None:
+    from edgecgl.cli.export_cmd import resolve_checkpoint
+
+    root = tmp_path / "runs"
+    for name in ("004-a", "010-b"):
+        make_toy_checkpoint(root / name / "checkpoints/model.pt", frame_size=(16, 16))
+    (root / "011-crashed").mkdir()  # a newer run without a model is skipped
+    assert resolve_checkpoint(root) == root / "010-b" / "checkpoints" / "model.pt"
+    assert resolve_checkpoint(root / "004-a") == root / "004-a" / "checkpoints" / "model.pt"
+    with pytest.raises(EdgecglError, match="holds no model.pt"):
+        resolve_checkpoint(root / "011-crashed")
 
 
 def test_user_errors_exit_2_with_one_line(workdir: Path) -> None:

@@ -97,3 +97,9 @@ def test_train_then_resume(tmp_path: Path) -> None:
     from edgecgl.train.inference import load_inference
 
     assert load_inference(run / "checkpoints" / "model.pt").step == 3
+    # --resume given the runs root (what --out was) takes its newest run and says so
+    r = edgecgl("train", "--resume", str(tmp_path / "runs"), "--iters", "4")
+    assert r.returncode == 0, r.stderr
+    assert "taking its newest run" in r.stderr and "000-synth-tiny" in r.stderr
+    assert load_inference(run / "checkpoints" / "model.pt").step == 4
+    assert not (tmp_path / "runs" / "001-synth-tiny").exists()

@@ -140,7 +140,7 @@ def test_flip_and_random_crop_keep_boxes_on_content(tmp_path: Path) -> None:
 
 
 def test_bad_labels_rejected_and_counted(tmp_path: Path) -> None:
-    cls, boxes, rejected = parse_yolo(
+    cls, boxes, rejected, _ = parse_yolo(
         "0 0.5 0.5 0.2 0.2\nnan 0.5 0.5 0.2 0.2\n0 nan 0.5 0.1 0.1\n1 1.7 0.5 0.1 0.1\n"
         "2 0.5 0.5 -0.1 0.1\nfoo bar\n0 0.5 0.5 0.1\n1.5 0.5 0.5 0.1 0.1\n# comment\n\n4 0.2 0.2 0.1 0.1 0.93\n"
     )

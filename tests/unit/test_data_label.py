@@ -44,7 +44,7 @@ def test_label_real_frames_with_yolov8n(assets: Path, tmp_path: Path) -> None:
     rep = label_folder(tmp_path, model, imgsz=480)
     assert rep.labelled == 2 and rep.kept == 1 and rep.unreadable == 1
     assert mine.read_text() == "3 0.5 0.5 0.1 0.2\n"  # never overwritten without overwrite=True
-    cls, boxes, rejected = parse_yolo((tmp_path / "sunny" / "labels" / "bdd_sunny_1.txt").read_text())
+    cls, boxes, rejected, _ = parse_yolo((tmp_path / "sunny" / "labels" / "bdd_sunny_1.txt").read_text())
     assert rejected == 0 and (cls == 0).sum() >= 3  # the sunny frame has several cars
     assert ((boxes >= 0) & (boxes <= 1)).all()
     assert not list(tmp_path.rglob("*.partial*"))

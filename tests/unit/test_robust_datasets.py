@@ -61,7 +61,7 @@ def test_corrupt_images_are_skipped_and_counted(tmp_path: Path) -> None:
     ],
 )
 def test_bad_label_values_are_rejected(line: str) -> None:
-    cls, boxes, rejected = parse_yolo(f"{line}\n0 0.5 0.5 0.2 0.4\n")
+    cls, boxes, rejected, _ = parse_yolo(f"{line}\n0 0.5 0.5 0.2 0.4\n")
     assert rejected == 1 and cls.tolist() == [0]
     assert np.allclose(boxes, [[0.4, 0.3, 0.6, 0.7]])
 

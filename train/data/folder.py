@@ -10,7 +10,8 @@
 
 A missing label file means "no instances". Class ids index ``FOLDER_CLASSES``. Label lines with NaN,
 values outside [0, 1] (beyond a small tolerance), non-positive sizes or the wrong column count are
-rejected and counted, never fatal.
+rejected and counted, never fatal. Boxes that reach past the frame edge within that tolerance (a
+detector's box on the edge, rounded to 6 decimals) are clipped to [0, 1] and counted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from edgecgl.train.data.records import LoadReport, Record
@@ -49,8 +51,15 @@ def inside(root: Path, rel: str) -> Path:
     return p
 
 
-def parse_yolo(text: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Parse YOLO label text -> (cls [N] int64, boxes [N, 4] normalised xyxy, rejected line count)."""
+class YoloLabels(NamedTuple):
+    cls: np.ndarray  # [N] int64
+    boxes: np.ndarray  # [N, 4] float32 normalised xyxy, inside [0, 1]
+    rejected: int  # malformed lines dropped
+    clipped: int  # boxes reaching past the frame edge (within the tolerance), clipped to it
+
+
+def parse_yolo(text: str) -> YoloLabels:
+    """Parse YOLO label text into normalised xyxy boxes that stay inside [0, 1]."""
     cls, boxes, rejected = [], [], 0
     for line in text.splitlines():
         line = line.strip()
@@ -77,21 +86,36 @@ def parse_yolo(text: str) -> tuple[np.ndarray, np.ndarray, int]:
             continue
         cls.append(int(c))
         boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
-    return (
-        np.asarray(cls, dtype=np.int64),
-        np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
-        rejected,
-    )
+    raw = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    inside_ = np.clip(raw, 0.0, 1.0)
+    clipped = int((inside_ != raw).any(axis=1).sum())
+    return YoloLabels(np.asarray(cls, dtype=np.int64), inside_.astype(np.float32), rejected, clipped)
+
+
+_MICRO = 1_000_000  # YOLO label files carry 6 decimals
 
 
 def format_yolo(cls: Sequence[int], boxes_xyxy: np.ndarray, width: int, height: int) -> str:
-    """Pixel xyxy boxes -> YOLO label text (6 decimals, one line per box, trailing newline)."""
+    """Pixel xyxy boxes -> YOLO label text (6 decimals, one line per box, trailing newline).
+
+    Rounding is done in integer millionths so that ``cx - w/2 >= 0`` and ``cx + w/2 <= 1`` still hold
+    for what is written: a box on the frame edge must not come back just outside [0, 1].
+    """
+    b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4) / np.array([width, height, width, height])
+    b = np.clip(b, 0.0, 1.0)
     lines = []
-    for c, (x1, y1, x2, y2) in zip(cls, np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4), strict=True):
-        cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
-        w, h = (x2 - x1) / width, (y2 - y1) / height
-        lines.append(f"{int(c)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
+    for c, (x1, y1, x2, y2) in zip(cls, b, strict=True):
+        cx, w = _centre_size_micro(x1, x2)
+        cy, h = _centre_size_micro(y1, y2)
+        lines.append(f"{int(c)} {cx / _MICRO:.6f} {cy / _MICRO:.6f} {w / _MICRO:.6f} {h / _MICRO:.6f}")
     return "".join(line + "\n" for line in lines)
+
+
+def _centre_size_micro(lo: float, hi: float) -> tuple[int, int]:
+    """Centre and size in millionths, the size shrunk where rounding would push an edge outside [0, 1]."""
+    c = round((lo + hi) / 2 * _MICRO)
+    size = round((hi - lo) * _MICRO)
+    return c, max(0, min(size, 2 * c, 2 * (_MICRO - c)))
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -150,7 +174,8 @@ def load_folder(
                     report.rejected_labels += 1
                     bad_files.append(str(lab))
                     text = ""
-                cls, boxes, rejected = parse_yolo(text)
+                cls, boxes, rejected, clipped = parse_yolo(text)
+                report.clipped_boxes += clipped
                 if rejected:
                     report.rejected_labels += rejected
                     bad_files.append(str(lab))

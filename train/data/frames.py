@@ -153,6 +153,7 @@ class FrameDataset(Dataset):
             (r.excluded_frames, "frames excluded by the domain rules"),
             (r.rejected_labels, "malformed label values rejected"),
             (r.dropped_boxes, "boxes of other categories dropped"),
+            (r.clipped_boxes, "label boxes past the frame edge clipped to it"),
             (self.skipped, "unreadable images skipped"),
         ):
             if n:

@@ -27,6 +27,7 @@ class LoadReport:
     excluded_frames: int = 0  # e.g. BDD100K frames that match no domain rule
     rejected_labels: int = 0  # NaN / out-of-range / malformed label values
     dropped_boxes: int = 0  # other categories, boxes below min size in source pixels
+    clipped_boxes: int = 0  # label boxes reaching past the frame edge, clipped to it
     notes: list[str] = field(default_factory=list)
 
 

@@ -75,5 +75,6 @@ def dataset_stats(spec: str, domains: list[str] | None = None, check: bool = Fal
         "excluded_frames": ds.report.excluded_frames,
         "rejected_labels": ds.report.rejected_labels,
         "dropped_boxes": ds.report.dropped_boxes,
+        "clipped_boxes": ds.report.clipped_boxes,
         "unreadable": unreadable if check else None,
     }
