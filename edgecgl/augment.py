@@ -25,10 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from edgecgl.detect import Detection
-from edgecgl.domains import DOMAINS
+from edgecgl.domains import IMAGE_SUFFIXES, folder_domains
 from edgecgl.errors import EdgecglError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # The folder format's YOLO class ids (the same table the training loader uses).
 FOLDER_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "person", "motorcycle", "bicycle")
 BDD_INSTANCE_CATEGORIES = ("car", "truck", "bus", "person", "rider", "bike", "motor", "motorcycle", "bicycle")
@@ -64,13 +63,13 @@ def parse_spec(spec: str) -> tuple[str, Path]:
         raise EdgecglError(f"dataset {spec} does not exist", "give folder:PATH or bdd100k:LABELS.json")
     if p.is_file() and p.suffix == ".json":
         return "bdd100k", p
-    if p.is_dir() and any((p / d).is_dir() for d in DOMAINS):
+    if p.is_dir() and folder_domains(p):
         return "folder", p
     if p.is_dir() and (list(p.glob("*.json")) or list(p.glob("labels/*.json"))):
         return "bdd100k", p
     raise EdgecglError(
         f"cannot tell which dataset format {spec} is",
-        f"expected ROOT/<domain>/*.jpg ({', '.join(DOMAINS)}) or a BDD100K labels JSON; or prefix folder:/bdd100k:",
+        "expected ROOT/<domain>/*.jpg (one folder per domain) or a BDD100K labels JSON; or prefix folder:/bdd100k:",
     )
 
 
@@ -78,9 +77,8 @@ def open_folder(root: Path) -> Dataset:
     if not root.is_dir():
         raise EdgecglError(f"dataset folder {root} does not exist")
     ds = Dataset("folder", root, [])
-    for dom in sorted(p for p in root.iterdir() if p.is_dir()):
-        if dom.name not in DOMAINS:
-            continue
+    for name in folder_domains(root):
+        dom = root / name
         for img in sorted(p for p in dom.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             lab = dom / "labels" / f"{img.stem}.txt"
             boxes, classes = [], []
@@ -90,7 +88,7 @@ def open_folder(root: Path) -> Dataset:
                 Item(img, f"{dom.name}_{img.stem}", dom.name, boxes, classes, lab if lab.is_file() else None)
             )
     if not ds.items:
-        raise EdgecglError(f"no images under {root}/<domain>/", f"domains: {', '.join(DOMAINS)}")
+        raise EdgecglError(f"no images under {root}/<domain>/", "put the images in one folder per domain")
     return ds
 
 

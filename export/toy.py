@@ -19,26 +19,27 @@ def make_toy_checkpoint(
     instance_size: tuple[int, int] = (32, 32),
     share_encoders: bool = False,
     seed: int = 0,
+    domains: tuple[str, ...] = DOMAINS,
 ) -> Path:
     """Write ``model.pt`` in the trainer's format with made-up (but valid, seeded) style statistics."""
     from edgecgl.train.inference import save_inference
     from edgecgl.train.nets import CGLModel, ModelConfig
 
     torch.manual_seed(seed)
-    model = CGLModel(ModelConfig(preset=preset, share_encoders=share_encoders)).eval()
+    model = CGLModel(ModelConfig(preset=preset, share_encoders=share_encoders, n_domains=len(domains))).eval()
     s = model.cfg.style_dim
     g = torch.Generator().manual_seed(seed)
     stats = {}
     for gran in ("global", "instance"):
         per = {}
-        for d in DOMAINS:
+        for d in domains:
             a = torch.randn(s, s, generator=g) * 0.2
             per[d] = {"mean": torch.randn(s, generator=g), "cov": a @ a.T + 0.1 * torch.eye(s)}
         stats[gran] = per
     save_inference(
         Path(path),
         model,
-        list(DOMAINS),
+        list(domains),
         frame_size,
         instance_size,
         stats,

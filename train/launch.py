@@ -47,6 +47,10 @@ def resolve_config(
         cfg.iters = iters
     if device:
         cfg.device = device
+    if not cfg.data.domains and cfg.data.spec and resume_dir is None:
+        from edgecgl.train.data.open import data_domains
+
+        cfg.data.domains = data_domains(cfg.data.spec)  # domains come from the data unless configured
     n = len(cfg.data.domains) if cfg.data.domains else None
     if n is not None and n != cfg.model.n_domains:
         cfg.model = dataclasses.replace(cfg.model, n_domains=n)

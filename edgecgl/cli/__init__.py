@@ -83,8 +83,20 @@ for _mod in (
     _mod.register(app)
 
 
+ROOT_FLAGS = ("--quiet", "-q", "--debug")
+
+
+def hoist_root_flags(args: list[str]) -> list[str]:
+    """Move ``--quiet``/``-q``/``--debug`` given after the subcommand to the front: users put flags
+    anywhere (Ultralytics accepts them anywhere), but click only reads the root's flags before it."""
+    cut = args.index("--") if "--" in args else len(args)
+    head = [a for a in args[:cut] if a in ROOT_FLAGS]
+    rest = [a for a in args[:cut] if a not in ROOT_FLAGS]
+    return head + rest + args[cut:]
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = hoist_root_flags(list(sys.argv[1:] if argv is None else argv))
     if "--debug" in args:
         STATE.debug = True
     command = typer.main.get_command(app)

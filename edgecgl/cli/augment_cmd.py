@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
         from edgecgl.domains import parse_domains
         from edgecgl.translate import Translator, read_image
 
-        targets = parse_domains(to)
+        targets = parse_domains(to, None)  # checked against the bundle's domains once it is loaded
         ds = open_augment_dataset(dataset)
         root = ds.root if ds.root.is_dir() else ds.root.parent
         if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents:

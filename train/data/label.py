@@ -17,7 +17,7 @@ from edgecgl.train.data.folder import FOLDER_CLASSES, format_yolo, list_images, 
 from edgecgl.train.data.transforms import UnreadableImage, read_rgb
 
 from edgecgl.atomic import write_text_atomic
-from edgecgl.domains import DOMAINS
+from edgecgl.domains import DOMAINS, folder_domains
 from edgecgl.errors import EdgecglError
 
 
@@ -74,7 +74,7 @@ def label_folder(
     root = Path(root)
     if not root.is_dir():
         raise EdgecglError(f"dataset folder {root} does not exist")
-    doms = [safe_name(d, "domain name") for d in (domains or DOMAINS)]
+    doms = [safe_name(d, "domain name") for d in (domains or folder_domains(root) or DOMAINS)]
     todo: list[tuple[Path, Path]] = []
     report = LabelReport()
     for d in doms:

@@ -8,7 +8,7 @@ from typing import Any
 
 from edgecgl.train.data.frames import FrameDataset, split_records
 
-from edgecgl.domains import DOMAINS
+from edgecgl.domains import DOMAINS, folder_domains
 from edgecgl.errors import EdgecglError
 
 # A loader parses annotations: (path, domains, categories) -> (records, report, val scene names or None).
@@ -70,7 +70,7 @@ def detect_kind(path: Path, domains: Sequence[str]) -> str:
         return "bdd100k"
     if looks_like_init(path):
         return "init"
-    if looks_like_folder(path, domains):
+    if looks_like_folder(path, domains) or folder_domains(path):
         return "folder"
     raise EdgecglError(
         f"cannot tell which dataset format {path} is",
@@ -93,6 +93,14 @@ def parse_spec(spec: str, domains: Sequence[str] = DOMAINS) -> tuple[str, Path]:
     return detect_kind(path, domains), path
 
 
+def data_domains(spec: str) -> list[str]:
+    """The domains a dataset defines: a folder's image sub-folders; the paper's four for BDD100K/INIT."""
+    kind, path = parse_spec(spec)
+    if kind in ("folder", "synth"):
+        return folder_domains(path) or list(DOMAINS)
+    return list(DOMAINS)
+
+
 def open_dataset(
     spec: str,
     *,
@@ -112,12 +120,12 @@ def open_dataset(
     ``size=(H, W)``: scale to cover keeping aspect, random crop (train) or centre crop (val/all); None
     keeps native sizes. ``split``: a seeded per-domain hash split by scene name (paired frames stay
     together; a SynthWeather ``pairs.json`` fixes the val scenes). ``domains``: names, in the order that
-    defines the domain indices (default ``DOMAINS``); every one must have images unless
+    defines the domain indices (default: ``data_domains(spec)``); every one must have images unless
     ``allow_empty_domains``. ``categories``: which instance classes to keep (loader's names; None =
     the loader's default). ``min_box``: boxes with a side below this many pixels of the returned image
     are dropped. ``bdd_rules``: a ``BddRules`` (or its dict) replacing the paper's Table 1 for BDD100K.
     """
-    doms = list(domains) if domains is not None else list(DOMAINS)
+    doms = list(domains) if domains is not None else data_domains(spec)
     if not doms or len(set(doms)) != len(doms):
         raise EdgecglError(f"bad domain list {doms}", "give distinct domain names")
     kind, path = parse_spec(spec, doms)
