@@ -67,7 +67,9 @@ def test_plain_path_is_recognised_and_unknown_rejected(tmp_path: Path) -> None:
 def test_empty_domain_fails_at_start(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "ds", n=2, domains=("sunny", "night", "cloudy"))
     with pytest.raises(EdgecglError, match="domain 'rainy' has no images"):
-        open_dataset(f"folder:{root}")
+        open_dataset(f"folder:{root}", domains=list(DOMAINS))
+    # without a configured list the domains are the folders that hold images
+    assert open_dataset(f"folder:{root}", size=None, split="all").domains == ["sunny", "night", "cloudy"]
     ds = open_dataset(f"folder:{root}", domains=["night", "sunny"], size=None, split="all")
     assert ds.domains == ["night", "sunny"] and sorted(set(ds.domain_indices())) == [0, 1]
     with pytest.raises(EdgecglError, match="bad domain name"):
