@@ -1,10 +1,19 @@
 """INT8 by explicit quantization: Q/DQ nodes in the ONNX (what TensorRT 8.5 -> 11 all build the same way).
 
 ONNX Runtime ``quantize_static`` in QDQ format with what TensorRT accepts (DESIGN.md §4): symmetric int8
-activations and weights (every zero-point 0), per-channel weights, no bias quantization (TensorRT rejects
-int32 bias DequantizeLinear). Only the inputs of Conv/Gemm/MatMul are quantized (NVIDIA's placement:
-``OpTypesToExcludeOutputQuantization``), so no Q/DQ touches an InstanceNormalization: its input is the
-FP32 output of a convolution and the norm's statistics stay FP32, as in the FP16 graph.
+activations and weights (every zero-point 0), per-channel weights (axis 0), per-tensor activations, no
+bias quantization (TensorRT rejects int32 bias DequantizeLinear). Only the inputs of convolutions are
+quantized (NVIDIA's placement: ``OpTypesToExcludeOutputQuantization``), so no Q/DQ touches an
+InstanceNormalization: its input is the output of a convolution and its statistics stay FP32.
+
+Not quantized, because they cost accuracy and gain no speed (``excluded_nodes``): the style MLP's
+Gemm/MatMul (a [B, style_dim] input making AdaIN parameters), the first convolution of a 3-channel image
+and the last convolution to RGB.
+
+Two graphs per quantized role: ``<role>.int8.onnx`` keeps every non-quantized op FP32 (ONNX Runtime on
+the CPU, TensorRT 8.x where the FP16 flag lets TensorRT choose), and ``<role>.int8-fp16.onnx`` is the same
+Q/DQ graph with everything else FP16 except the norms (``export/precision.py``), for TensorRT 10.x/11.x,
+which build strongly typed and run each op at its ONNX type (manifest key ``trt_file``).
 
 The generator is calibrated on what it sees at run time: content codes from the FP32 content encoders on
 calibration frames and crops, paired with every domain's mean style and seeded samples of its style
@@ -14,6 +23,7 @@ distribution (the bundle's statistics).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +33,8 @@ import onnx
 
 from edgecgl.errors import EdgecglError
 
-QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+QUANTIZED_OPS = ("Conv",)
+UNQUANTIZED_OPS = ("Gemm", "MatMul")  # the style MLP
 QUANTIZERS = ("ort", "modelopt")
 
 # Runs in ModelOpt's own interpreter: nvidia-modelopt[onnx] pins an older onnx and onnxruntime-gpu, so it
@@ -37,8 +48,8 @@ with np.load(a["calib"]) as z:
     data = {k: z[k] for k in z.files}
 quantize(
     onnx_path=a["src"], quantize_mode="int8", calibration_data=data, calibration_method="max",
-    calibration_eps=["cpu"], op_types_to_exclude=["InstanceNormalization"], high_precision_dtype="fp32",
-    use_zero_point=False, output_path=a["dst"],
+    calibration_eps=["cpu"], op_types_to_exclude=["InstanceNormalization", "Gemm", "MatMul"],
+    nodes_to_exclude=a["exclude"], high_precision_dtype="fp32", use_zero_point=False, output_path=a["dst"],
 )
 """
 BATCH = 8
@@ -73,12 +84,13 @@ def quantize_int8(src: Path, dst: Path, batches: list[dict[str, np.ndarray]], me
         raise EdgecglError(f"unknown calibration method '{method}'", f"choose {', '.join(methods)}")
     if not batches:
         raise EdgecglError("the calibration set is empty", "make one with edgecgl calib DATA --out calib.npz")
-    norm_nodes = [n.name for n in onnx.load(str(src)).graph.node if "Normalization" in n.op_type]
+    model = onnx.load(str(src))
+    keep = [n.name for n in model.graph.node if "Normalization" in n.op_type] + excluded_nodes(model)
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_static warns on the root logger to run its pre-processing
     try:
-        _quantize_static(src, dst, batches, norm_nodes, methods[method])
+        _quantize_static(src, dst, batches, keep, methods[method])
     finally:
         root.setLevel(level)
     return Path(dst)
@@ -109,6 +121,28 @@ def _quantize_static(
             "CalibMovingAverage": False,
         },
     )
+
+
+def excluded_nodes(model: onnx.ModelProto) -> list[str]:
+    """Nodes that stay unquantized: the style MLP (Gemm/MatMul), the first conv of a 3-channel image and
+    the last conv to RGB (found by their weight shapes [out, in/groups, kh, kw])."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    out = []
+    for n in model.graph.node:
+        if n.op_type in UNQUANTIZED_OPS:
+            out.append(n.name)
+        elif n.op_type == "Conv" and len(n.input) > 1 and n.input[1] in inits:
+            w = numpy_helper.to_array(inits[n.input[1]])
+            group = next((a.i for a in n.attribute if a.name == "group"), 1)
+            if w.ndim == 4 and (w.shape[0] == 3 or (w.shape[1] == 3 and group == 1)):
+                out.append(n.name)
+    return out
+
+
+def _axis(node: onnx.NodeProto) -> int:
+    return next((a.i for a in node.attribute if a.name == "axis"), 1)  # ONNX's default axis is 1
 
 
 def qdq_violations(model: onnx.ModelProto) -> list[str]:
@@ -143,6 +177,26 @@ def qdq_violations(model: onnx.ModelProto) -> list[str]:
             dt = inits[n.input[0]].data_type
             if dt != TensorProto.INT8:
                 bad.append(f"{n.name}: dequantizes {TensorProto.DataType.Name(dt)} (bias or uint8)")
+        scale_t = inits.get(n.input[1]) or consts.get(n.input[1])
+        if scale_t is None:
+            bad.append(f"{n.name}: scale {n.input[1]} is not a constant")
+            continue
+        scale = numpy_helper.to_array(scale_t)
+        if tuple(scale.shape) != tuple(numpy_helper.to_array(zp_t).shape):
+            bad.append(f"{n.name}: zero-point shape differs from the scale's")
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits:  # weights: per output channel
+            w_shape = tuple(inits[n.input[0]].dims)
+            if scale.size > 1 and (scale.ndim != 1 or _axis(n) != 0 or scale.size != w_shape[0]):
+                bad.append(
+                    f"{n.name}: weight scale {scale.shape} on axis {_axis(n)} is not per output channel "
+                    f"(axis 0, {w_shape[0]} values)"
+                )
+        elif scale.size != 1:
+            bad.append(f"{n.name}: activation scale has {scale.size} values (TensorRT wants per-tensor)")
+    for name in excluded_nodes(model):
+        node = next(x for x in g.node if x.name == name)
+        if any(producer.get(t) is not None and producer[t].op_type == "DequantizeLinear" for t in node.input):
+            bad.append(f"{node.op_type} {name} is quantized (style MLP / first / last conv stay float)")
     for n in g.node:
         if "Normalization" not in n.op_type:
             continue
@@ -252,13 +306,30 @@ def _quantize_entry(
         quantize_modelopt(root / entries[role]["fp32"], dst, batches)
     else:
         quantize_int8(root / entries[role]["fp32"], dst, batches, method)
-    bad = qdq_violations(onnx.load(str(dst)))
+    mixed = int8_fp16(dst, root / f"{role}.int8-fp16.onnx")
+    for path in (dst, mixed):
+        bad = qdq_violations(onnx.load(str(path)))
+        if bad:
+            raise EdgecglError(
+                f"{role}: {path.name} breaks TensorRT's Q/DQ rules: {bad[0]}", "report this as a bug"
+            )
+    entries[role].update(file=dst.name, precision="int8", trt_file=mixed.name)
+    log(f"{role}: {dst.name} + {mixed.name} ({len(batches)} calibration batches)")
+
+
+def int8_fp16(src: Path, dst: Path) -> Path:
+    """The Q/DQ graph with every other op FP16 except the norms: Q/DQ stay FP32 (opset 17's QuantizeLinear
+    takes only float32) with Casts around them, InstanceNormalization stays FP32 (export/precision.py)."""
+    from edgecgl.export.precision import KEEP_FP32, fp32_island_violations, to_fp16
+
+    model = to_fp16(onnx.load(str(src)), KEEP_FP32 + ("QuantizeLinear", "DequantizeLinear"))
+    bad = fp32_island_violations(model, KEEP_FP32)
     if bad:
         raise EdgecglError(
-            f"{role}: the INT8 graph breaks TensorRT's Q/DQ rules: {bad[0]}", "report this as a bug"
+            f"{src.name}: the INT8 + FP16 graph breaks the FP32 rule: {bad[0]}", "report this as a bug"
         )
-    entries[role].update(file=dst.name, precision="int8")
-    log(f"{role}: {dst.name} ({len(batches)} calibration batches)")
+    onnx.save(model, str(dst))
+    return Path(dst)
 
 
 def modelopt_python() -> str:
@@ -300,7 +371,8 @@ def quantize_modelopt(src: Path, dst: Path, batches: list[dict[str, np.ndarray]]
     with tempfile.TemporaryDirectory() as tmp:
         calib = Path(tmp) / "calib.npz"
         np.savez(calib, **data)
-        args = json.dumps({"src": str(src), "dst": str(dst), "calib": str(calib)})
+        exclude = [re.escape(n) for n in excluded_nodes(onnx.load(str(src)))]  # ModelOpt takes regexes
+        args = json.dumps({"src": str(src), "dst": str(dst), "calib": str(calib), "exclude": exclude})
         r = subprocess.run([modelopt_python(), "-c", _MODELOPT_SCRIPT, args], capture_output=True, text=True)
     if r.returncode != 0 or not Path(dst).is_file():
         tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]

@@ -142,7 +142,8 @@ def to_fp16(model: onnx.ModelProto, keep_fp32: tuple[str, ...] = KEEP_FP32) -> o
             main = schema.outputs[0].type_str if schema.outputs else None
             for i, name in enumerate(node.input):
                 formal = schema.inputs[min(i, len(schema.inputs) - 1)].type_str
-                if name and formal == main:
+                # a node kept FP32 takes all its float inputs in FP32 (QuantizeLinear's x is "T1", not "T")
+                if name and (formal == main or (target == FLOAT and node.op_type in keep_fp32)):
                     node.input[i] = as_type(name, target)
             for i, name in enumerate(node.output):
                 formal = schema.outputs[min(i, len(schema.outputs) - 1)].type_str
