@@ -24,11 +24,22 @@ class _NeverDeserialize:
         self.module = types.ModuleType("tensorrt")
         self.module.__version__ = version
         self.module.Logger = lambda *a: object()
+        self.module.init_libnvinfer_plugins = lambda *a: True
         self.module.Runtime = self._runtime
 
     @staticmethod
     def _runtime(*a: object) -> object:
         raise AssertionError("a mismatched engine must be refused before it is deserialized")
+
+
+ORIN = {"gpu": "Orin", "compute_capability": "8.7", "sm_count": "16", "memory_gib": "30", "l4t": "36.4.3"}
+H100 = {
+    "gpu": "NVIDIA H100 80GB HBM3",
+    "compute_capability": "9.0",
+    "sm_count": "132",
+    "memory_gib": "79",
+    "l4t": "",
+}
 
 
 @pytest.fixture
@@ -41,39 +52,40 @@ def engine_bundle(tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     for role, entry in b.manifest["models"].items():
         entry["engine"] = f"{role}.fp32.engine"
         (tmp_path / entry["engine"]).write_bytes(b"plan")
-        side = {"tensorrt": "10.3.0", "gpu": "Orin", "compute_capability": "8.7"}
+        side = {"tensorrt": "10.3.0", **ORIN}
         (tmp_path / f"{entry['engine']}.json").write_text(json.dumps(side))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Orin")
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (8, 7))
     monkeypatch.setattr(torch.cuda, "device", lambda *_: contextlib.nullcontext())
+    monkeypatch.setattr("edgecgl.backends.tensorrt.device_identity", lambda *_: dict(ORIN))
     return b
 
 
 @pytest.mark.parametrize(
-    ("trt_version", "gpu", "cap", "fragment"),
+    ("trt_version", "identity", "fragment"),
     [
-        ("10.13.0", "Orin", (8, 7), "TensorRT 10.3.0 (this machine has 10.13.0)"),
-        ("10.3.0", "NVIDIA H100 80GB HBM3", (9, 0), "GPU Orin sm 8.7 (this is NVIDIA H100 80GB HBM3 sm 9.0)"),
+        ("10.13.0", ORIN, "TensorRT 10.3.0 (this machine has 10.13.0)"),
+        (
+            "10.3.0",
+            H100,
+            "gpu Orin (this GPU: NVIDIA H100 80GB HBM3); compute_capability 8.7 (this GPU: 9.0)",
+        ),
+        # every Orin module is sm_87: an AGX Orin engine on an Orin Nano differs in SMs and memory
+        ("10.3.0", ORIN | {"sm_count": "8", "memory_gib": "7"}, "sm_count 16 (this GPU: 8)"),
     ],
 )
 def test_engine_for_another_gpu_or_tensorrt_is_refused(
     engine_bundle,
     monkeypatch: pytest.MonkeyPatch,
     trt_version: str,
-    gpu: str,
-    cap: tuple[int, int],
+    identity: dict[str, str],
     fragment: str,
 ) -> None:
     import sys
 
-    import torch
-
     from edgecgl.backends.tensorrt import TensorRTBackend
 
     monkeypatch.setitem(sys.modules, "tensorrt", _NeverDeserialize(trt_version).module)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: gpu)
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: cap)
+    monkeypatch.setattr("edgecgl.backends.tensorrt.device_identity", lambda *_: dict(identity))
     with pytest.raises(EdgecglError) as err:
         TensorRTBackend(engine_bundle)
     text = str(err.value)
