@@ -117,6 +117,15 @@ class EngineRunner:
             )
         return best[1]
 
+    def max_batch(self, shapes: dict[str, tuple[int, ...]]) -> int:
+        """The largest batch any profile takes for these per-item shapes (0: none takes them)."""
+        best = 0
+        for k in range(self.num_profiles):
+            ranges = {n: self.profile(n, k) for n in self.inputs}
+            if all(_fits(tuple(shapes[n][1:]), ranges[n][0][1:], ranges[n][2][1:]) for n in self.inputs):
+                best = max(best, min(ranges[n][2][0] for n in self.inputs))
+        return best
+
     def new_context(self, profile: int, stream_handle: int) -> Any:
         """A fresh execution context on one optimization profile."""
         ctx = self.engine.create_execution_context()
@@ -227,8 +236,23 @@ class TensorRTBackend(RoleBackend):
         if item is None:
             raise EdgecglError(f"bundle {self.bundle.root} has no engine for '{role}'")
         runner, stream = item
-        t = self.torch
         names = IO_NAMES[role][0]
+        n = arrays[0].shape[0]
+        most = runner.max_batch({nm: a.shape for nm, a in zip(names, arrays, strict=True)})
+        if 0 < most < n:  # a batch above every profile's maximum (e.g. verify's 8 frames): in chunks
+            parts = [self._run(role, *(a[i : i + most] for a in arrays)) for i in range(0, n, most)]
+            return np.concatenate(parts)
+        return self._run_batch(role, runner, stream, names, arrays)
+
+    def _run_batch(
+        self,
+        role: str,
+        runner: EngineRunner,
+        stream: Any,
+        names: tuple[str, ...],
+        arrays: tuple[np.ndarray, ...],
+    ) -> np.ndarray:
+        t = self.torch
         n = arrays[0].shape[0]
         if self.cuda_graphs:
             k = runner.select_profile({nm: a.shape for nm, a in zip(names, arrays, strict=True)})

@@ -254,3 +254,15 @@ def test_cuda_graphs_are_keyed_by_shapes_not_role() -> None:
 def test_padded_batch() -> None:
     assert [padded_batch(n, 8) for n in range(1, 9)] == [1, 2, 4, 4, 8, 8, 8, 8]
     assert padded_batch(3, 3) == 3 and padded_batch(2, 2) == 2
+
+
+def test_batches_above_every_profile_run_in_chunks() -> None:
+    """export --verify sends 8 frames at once; the frame profile takes 2: the backend splits the batch."""
+    be, trt, _ = _generator_backend()
+    be.cuda_graphs = False
+    out = _gen(be, 5, 16, 32)
+    assert out.shape == (5, 3, 64, 128)
+    batches = [a[1][0] for c, n, a in trt.calls if n == "set_input_shape" and a[0] == "content"]
+    assert batches == [2, 2, 1]
+    with pytest.raises(EdgecglError, match="outside the engine's profiles"):
+        _gen(be, 1, 40, 40)
