@@ -1,0 +1,357 @@
+"""One-command TensorRT check on a machine with an NVIDIA GPU (issue 15), in at most 8 minutes.
+
+    pip install -e ".[trt]"            # plus onnxruntime-gpu for the ONNX Runtime CUDA row
+    python benchmarks/gpu_check.py     # writes benchmarks/results/gpu_check.json, prints PERFORMANCE.md rows
+    python benchmarks/gpu_check.py --dry-run   # the plan, on any machine (CI runs this)
+
+Steps, each recorded in the JSON as it finishes (``ok``, ``failed`` with the error, or ``skipped`` with
+the reason), so a run that hits the budget still reports what it did:
+
+1. ``bundles``: a random-init ``small`` checkpoint (shared encoders; 256x512 frames, 128x128 crops),
+   exported by the real exporter as FP32, FP16 and INT8 bundles (INT8 calibrated on the asset frames).
+2. ``engines``: ``build_bundle_engines`` for each (one profile per use: frames; crop batches up to 8);
+   for INT8, TensorRT's engine inspector says how many Q/DQ layers stayed unfused.
+3. ``verify``: ``export --verify`` (PSNR of each engine against ONNX Runtime FP32, frames and crops).
+4. ``timing``: content encoder + generator on one frame (host in, host out), the same frames for every
+   variant, interleaved in rotating order: TensorRT FP16 and INT8 (with and without CUDA graphs), torch
+   CUDA fp16 and bf16, ONNX Runtime CUDA FP32; medians and ratios within this one run.
+5. ``video``: ``edgecgl video`` on the real clip with the TensorRT backend and the detector on the GPU
+   (Ultralytics picks CUDA when it is there), per-stage stats from ``--stats-json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` and ``edgecgl`` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import ASSETS, CACHE, RESULTS, log  # noqa: E402
+
+BUDGET_S = 8 * 60
+PRESET = "small"
+FRAME = (256, 512)
+INSTANCE = (128, 128)
+CROP_BATCH = 4
+PRECISIONS = ("fp32", "fp16", "int8")
+CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
+DETECTOR = ASSETS / "models" / "yolov8n-coco.pt"
+VIDEO_FRAMES = 150
+WORK = CACHE / "gpu_check"
+OUT = RESULTS / "gpu_check.json"
+
+
+class Run:
+    """Steps against one deadline; the JSON is rewritten after every step."""
+
+    def __init__(self, budget_s: float, out: Path) -> None:
+        self.t0 = time.monotonic()
+        self.budget_s = budget_s
+        self.out = out
+        self.data: dict[str, Any] = {"budget_s": budget_s, "steps": {}}
+
+    def left(self) -> float:
+        return self.budget_s - (time.monotonic() - self.t0)
+
+    def step(self, name: str, need_s: float, fn: Callable[[], Any]) -> Any:
+        if self.left() < need_s:
+            self._record(name, {"status": "skipped", "reason": f"{self.left():.0f} s left of the budget"})
+            return None
+        t = time.monotonic()
+        log(f"== {name}")
+        try:
+            result = fn()
+            rec = {"status": "ok", "result": result}
+        except Exception as exc:  # noqa: BLE001 - a failed step is a result; the others still run
+            traceback.print_exc()
+            rec, result = {"status": "failed", "error": f"{type(exc).__name__}: {str(exc)[:500]}"}, None
+        rec["seconds"] = round(time.monotonic() - t, 1)
+        self._record(name, rec)
+        return result
+
+    def _record(self, name: str, rec: dict[str, Any]) -> None:
+        self.data["steps"][name] = rec
+        self.data["elapsed_s"] = round(time.monotonic() - self.t0, 1)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.out.write_text(json.dumps(self.data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def plan() -> list[str]:
+    return [
+        f"bundles: make_toy_checkpoint({PRESET!r}, frame {FRAME}, instance {INSTANCE}, shared encoders) -> "
+        f"write_bundle {', '.join(PRECISIONS)} under {WORK.relative_to(ROOT)} (INT8 calibrated on {ASSETS / 'frames'})",
+        "engines: build_bundle_engines per bundle (TensorRT from `pip install -e .[trt]`; timing cache shared); "
+        "INT8: engine inspector counts unfused Q/DQ layers",
+        "verify: export --verify per bundle (TensorRT vs ONNX Runtime FP32 PSNR, frames and crops; limits 60/40/30 dB)",
+        f"timing: encoder+generator on one {FRAME[0]}x{FRAME[1]} frame and a batch of {CROP_BATCH} crops, interleaved: "
+        "tensorrt fp16, tensorrt int8 (each with and without CUDA graphs), torch cuda fp16, torch cuda bf16, "
+        "onnxruntime cuda fp32 (if onnxruntime-gpu is installed)",
+        f"video: edgecgl video {CLIP.name} --to night --backend tensorrt --detector {DETECTOR.name} "
+        f"--max-frames {VIDEO_FRAMES} --stats-json (detector on the GPU)",
+        f"write {OUT.relative_to(ROOT)} after every step; print the docs/PERFORMANCE.md rows; budget {BUDGET_S} s",
+    ]
+
+
+def environment() -> dict[str, Any]:
+    import tensorrt as trt
+    import torch
+
+    from edgecgl.backends.device_id import device_identity
+    from edgecgl.bench import machine_info
+
+    info = machine_info()
+    info["gpu"] = device_identity()
+    info["tensorrt"] = trt.__version__
+    info["torch_cuda"] = torch.version.cuda
+    return info
+
+
+def calibration_set() -> Path:
+    from edgecgl.calib.sample import sample_calibration, save_calib
+
+    src = ASSETS / "frames"
+    if not src.is_dir():
+        import cv2
+
+        from edgecgl.bench import _test_frame
+
+        src = WORK / "frames"
+        src.mkdir(parents=True, exist_ok=True)
+        for i in range(16):
+            cv2.imwrite(str(src / f"gen_{i}.png"), _test_frame((720, 1280), seed=i)[..., ::-1])
+    return save_calib(WORK / "calib.npz", sample_calibration(src, n=64, size=FRAME, instance_size=INSTANCE))
+
+
+def make_bundles() -> dict[str, str]:
+    from edgecgl.export.bundle import write_bundle
+    from edgecgl.export.toy import make_toy_checkpoint
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    ckpt = make_toy_checkpoint(WORK / "model.pt", PRESET, FRAME, INSTANCE, share_encoders=True, seed=0)
+    calib = calibration_set()
+    out = {}
+    for prec in PRECISIONS:
+        b = write_bundle(
+            ckpt,
+            WORK / f"bundle-{prec}",
+            prec,
+            calib=calib if prec == "int8" else None,
+            pt2=False,
+            overwrite=True,
+            log=log,
+        )
+        out[prec] = str(b)
+    return out
+
+
+def qdq_fusion(engine_path: Path) -> dict[str, int]:
+    """Layers of a built engine whose name is a lone Q or DQ (unfused) vs layers that fused Q/DQ in."""
+    import tensorrt as trt
+
+    from edgecgl.backends.tensorrt import init_plugins
+
+    logger = trt.Logger()
+    init_plugins(trt, logger)
+    engine = trt.Runtime(logger).deserialize_cuda_engine(engine_path.read_bytes())
+    info = json.loads(
+        engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON)
+    )
+    names = [
+        layer if isinstance(layer, str) else str(layer.get("Name", "")) for layer in info.get("Layers", [])
+    ]
+    qdq = ("QuantizeLinear", "DequantizeLinear")
+    lone = [n for n in names if any(q in n for q in qdq) and " + " not in n]
+    fused = [n for n in names if any(q in n for q in qdq) and " + " in n]
+    return {"layers": len(names), "qdq_unfused": len(lone), "qdq_fused": len(fused)}
+
+
+def build_engines(bundle: str, prec: str) -> dict[str, Any]:
+    from edgecgl.export.tensorrt import build_bundle_engines
+
+    built = build_bundle_engines(Path(bundle), overwrite=True, log=log)
+    out: dict[str, Any] = {}
+    for p in built:
+        side = json.loads(p.with_name(p.name + ".json").read_text())
+        out[p.name] = {"build_s": side["build_seconds"], "mb": round(p.stat().st_size / 1e6, 2)}
+        if prec == "int8" and ".int8." in p.name:
+            out[p.name]["inspector"] = qdq_fusion(p)
+    return out
+
+
+def verify(bundles: dict[str, str]) -> dict[str, Any]:
+    from edgecgl.export.verify import verify_bundle
+
+    return {
+        prec: [r for r in verify_bundle(Path(b), log=log) if r["backend"] == "tensorrt"]
+        for prec, b in bundles.items()
+    }
+
+
+def timing(bundles: dict[str, str], repeats: int) -> dict[str, Any]:
+    import copy
+
+    import numpy as np
+    import torch
+    from edgecgl.train.inference import load_inference
+
+    from benchmarks.backends import cycling
+    from benchmarks.common import real_frames
+    from edgecgl.backends.onnxruntime import OnnxRuntimeBackend, available_providers
+    from edgecgl.backends.tensorrt import TensorRTBackend
+    from edgecgl.bench import summarize, time_interleaved
+    from edgecgl.bundle import load_bundle
+    from edgecgl.domains import one_hot
+
+    frames = real_frames(FRAME, n=4)
+    crops = np.ascontiguousarray(frames[:CROP_BATCH, :, : INSTANCE[0], : INSTANCE[1]])
+    b16 = load_bundle(Path(bundles["fp16"]))
+    style = b16.style("night")[None].astype(np.float32)
+    dom = one_hot(b16.domains.index("night"), len(b16.domains))
+    fns: dict[str, Callable[[], Any]] = {}
+    skipped: dict[str, str] = {}
+
+    def backend_fn(be: Any, x: Callable[[], np.ndarray], gran: str) -> Callable[[], Any]:
+        def run() -> Any:
+            img = x()
+            n = img.shape[0]
+            c = be.encode_content(img, gran)
+            return be.generate(c, np.repeat(style, n, 0), np.repeat(dom, n, 0))
+
+        return run
+
+    for prec in ("fp16", "int8"):
+        bundle = load_bundle(Path(bundles[prec]))
+        for graphs in (False, True):
+            be = TensorRTBackend(bundle, cuda_graphs=graphs)
+            tag = f"tensorrt {prec}{' graphs' if graphs else ''}"
+            fns[f"{tag} frame"] = backend_fn(be, cycling(frames), "global")
+            fns[f"{tag} crops"] = backend_fn(be, lambda: crops, "instance")
+    im = load_inference(Path(bundles["fp16"]).parent / "model.pt")
+    for name, dt in (("torch cuda fp16", torch.float16), ("torch cuda bf16", torch.bfloat16)):
+        enc = copy.deepcopy(im.modules["content_enc"]).eval().to("cuda", dt)
+        gen = copy.deepcopy(im.modules["gen"]).eval().to("cuda", dt)
+        nxt = cycling(frames)
+
+        def run(enc: Any = enc, gen: Any = gen, dt: Any = dt, nxt: Any = nxt) -> Any:
+            with torch.inference_mode():
+                x = torch.from_numpy(nxt()).to("cuda", dt)
+                s, d = torch.from_numpy(style).to("cuda", dt), torch.from_numpy(dom).to("cuda", dt)
+                return gen(enc(x), s, d).float().cpu().numpy()
+
+        fns[f"{name} frame"] = run
+    if "CUDAExecutionProvider" in available_providers():  # ORT's own CUDA kernels on the FP32 graphs
+        ort32 = OnnxRuntimeBackend(load_bundle(Path(bundles["fp32"])), device="cuda")
+        fns["onnxruntime cuda fp32 frame"] = backend_fn(ort32, cycling(frames), "global")
+    else:
+        skipped["onnxruntime cuda fp32"] = (
+            "onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu)"
+        )
+    ms = time_interleaved(fns, repeats=repeats, warmup=3)
+    rows = {k: summarize(v) for k, v in ms.items()}
+    ref = rows.get("torch cuda fp16 frame", {}).get("median_ms")
+    for r in rows.values():
+        r["vs_torch_fp16"] = round(ref / r["median_ms"], 2) if ref and r["median_ms"] else None
+    return {
+        "rows": rows,
+        "skipped": skipped,
+        "repeats": repeats,
+        "frames": "asset frames" if (ASSETS / "frames").is_dir() else "generated",
+    }
+
+
+def video(bundles: dict[str, str]) -> dict[str, Any]:
+    if not CLIP.is_file() or not DETECTOR.is_file():
+        raise FileNotFoundError(f"needs {CLIP} and {DETECTOR} (EDGECGL_ASSETS)")
+    stats = WORK / "video_stats.json"
+    cmd = [
+        sys.executable, "-m", "edgecgl", "video", str(CLIP), "--to", "night", "--bundle", bundles["fp16"],
+        "--backend", "tensorrt", "--detector", str(DETECTOR), "--max-frames", str(VIDEO_FRAMES),
+        "--out", str(WORK / "night.mp4"), "--overwrite", "--stats-json", str(stats),
+    ]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    if r.returncode != 0:
+        raise RuntimeError(f"edgecgl video exited {r.returncode}: {(r.stderr or r.stdout)[-400:]}")
+    return {
+        "command": " ".join(cmd[2:]),
+        "stats": json.loads(stats.read_text()),
+        "log_tail": r.stderr[-1500:],
+    }
+
+
+def performance_rows(data: dict[str, Any]) -> list[str]:
+    """The rows for docs/PERFORMANCE.md's TensorRT section."""
+    gpu = data.get("environment", {}).get("gpu", {})
+    where = f"{gpu.get('gpu', '?')} ({gpu.get('sm_count', '?')} SMs), TensorRT {data.get('environment', {}).get('tensorrt', '?')}"
+    lines = [
+        f"Measured by benchmarks/gpu_check.py on {where}:",
+        "",
+        "| variant | median ms | p90 ms | vs torch fp16 |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    t = (data["steps"].get("timing") or {}).get("result") or {}
+    for name, r in (t.get("rows") or {}).items():
+        lines.append(f"| {name} | {r['median_ms']} | {r['p90_ms']} | {r['vs_torch_fp16'] or ''} |")
+    for prec, rows in ((data["steps"].get("verify") or {}).get("result") or {}).items():
+        for r in rows:
+            lines.append(
+                f"| verify {prec} {r['input']} (PSNR dB, limit {r['limit_db']}) | {r['psnr_db']:.1f} | | ok={r['ok']} |"
+            )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dry-run", action="store_true", help="print the plan and exit (no GPU needed)")
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--budget-s", type=float, default=BUDGET_S)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    if args.dry_run:
+        print("gpu_check plan (nothing is run):")
+        for i, line in enumerate(plan(), 1):
+            print(f"  {i}. {line}")
+        import importlib.util
+
+        have = {m: importlib.util.find_spec(m) is not None for m in ("torch", "tensorrt", "onnxruntime")}
+        print(f"  importable here: {', '.join(f'{m}={v}' for m, v in have.items())}")
+        return 0
+    import torch
+
+    if not torch.cuda.is_available():
+        print("error: gpu_check needs a CUDA GPU (use --dry-run to see the plan)", file=sys.stderr)
+        return 2
+    run = Run(args.budget_s, args.out)
+    env = run.step("environment", 5, environment)
+    run.data["environment"] = env or {}
+    bundles = run.step("bundles", 60, make_bundles)
+    if bundles:
+        built = {}
+        for prec in ("fp16", "int8", "fp32"):  # what the timing needs first
+            if run.step(f"engines {prec}", 45, lambda p=prec: build_engines(bundles[p], p)) is not None:
+                built[prec] = bundles[prec]
+        if {"fp16", "int8"} <= set(built):
+            run.step("timing", 30, lambda: timing(bundles, args.repeats))
+            run.step("video", 60, lambda: video(bundles))
+        if built:
+            run.step("verify", 30, lambda: verify(built))
+    rows = performance_rows(run.data)
+    run.data["performance_rows"] = rows
+    run._record("done", {"status": "ok"})
+    print("\n".join(rows))
+    failed = [k for k, v in run.data["steps"].items() if v["status"] != "ok"]
+    if failed:
+        print(f"not ok: {', '.join(failed)} (see {args.out})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
