@@ -13,6 +13,8 @@ enqueue of each (role, input shapes) is captured once and replayed; a captured g
 addresses and context, so each has its own execution context (a context is not re-bound under a graph),
 crop batches are padded to a power of two (fewer distinct shapes) and at most ``MAX_GRAPHS`` are kept.
 Capture uses the thread-local mode, so the decoder and detector threads may use CUDA meanwhile.
+Several contexts of one engine may share a profile because they never run concurrently: all of a role's
+work is on that role's one stream (TensorRT requires separate profiles only for concurrent contexts).
 
 Engines are specific to a GPU and a TensorRT version: each engine's sidecar (``<engine>.json``) is
 checked before deserializing, and a mismatch says to rebuild with ``edgecgl export --engine BUNDLE``.
