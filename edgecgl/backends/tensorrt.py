@@ -212,8 +212,9 @@ class TensorRTBackend(RoleBackend):
         identity = device_identity(device)
         entries: dict[str, Any] = bundle.manifest.get("models", {})
         self._runners: dict[str, tuple[EngineRunner, Any]] = {}
-        # (role, input shapes) -> (graph, static inputs, static outputs, its own execution context)
-        self._graphs: dict[tuple[Any, ...], tuple[Any, list[Any], list[Any], Any]] = {}
+        # (role, input shapes) -> (graph, static inputs, static outputs, its own execution context), or
+        # None where no context could be made for a capture (those shapes run uncaptured)
+        self._graphs: dict[tuple[Any, ...], tuple[Any, list[Any], list[Any], Any] | None] = {}
         with torch.cuda.device(self.device):
             for role in IO_NAMES:
                 rel = (entries.get(role) or {}).get("engine")
@@ -279,7 +280,7 @@ class TensorRTBackend(RoleBackend):
                 outs = self._bind(runner, names, ins, stream)
                 runner.enqueue(stream.cuda_stream)
                 out = outs[0]
-                if self.cuda_graphs:
+                if self.cuda_graphs and key not in self._graphs:
                     self._capture(key, runner, stream, names, ins)
             result = out[:n].float().cpu().numpy()
         return result
@@ -311,7 +312,11 @@ class TensorRTBackend(RoleBackend):
             self._graphs.pop(next(iter(self._graphs)))
         static_in = [x.clone() for x in ins]
         shapes = {nm: tuple(x.shape) for nm, x in zip(names, static_in, strict=True)}
-        ctx = runner.new_context(runner.select_profile(shapes), stream.cuda_stream)
+        try:
+            ctx = runner.new_context(runner.select_profile(shapes), stream.cuda_stream)
+        except EdgecglError:  # e.g. a TensorRT that allows one context per profile: run these uncaptured
+            self._graphs[key] = None
+            return
         static_out = self._bind(runner, names, static_in, stream, ctx)
         runner.enqueue(stream.cuda_stream, ctx)
         stream.synchronize()

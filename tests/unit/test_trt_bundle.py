@@ -266,3 +266,15 @@ def test_batches_above_every_profile_run_in_chunks() -> None:
     assert batches == [2, 2, 1]
     with pytest.raises(EdgecglError, match="outside the engine's profiles"):
         _gen(be, 1, 40, 40)
+
+
+def test_shapes_without_a_capture_context_run_uncaptured() -> None:
+    """Where TensorRT refuses a second context on a profile, those shapes run without a graph (no error)."""
+    be, trt, fake_torch = _generator_backend()
+    _gen(be, 1, 16, 32)  # the shared frame context exists now; refuse any further profile assignment
+    trt.script[("IExecutionContext", "set_optimization_profile_async")] = False
+    key = next(iter(be._graphs))
+    be._graphs.clear()
+    for _ in range(2):
+        assert _gen(be, 1, 16, 32).shape == (1, 3, 64, 128)
+    assert be._graphs == {key: None} and len(fake_torch.cuda.graphs) == 1
