@@ -222,7 +222,7 @@ def precision_view(bundle: Bundle, precision: str) -> Bundle:
     """The same bundle running the files of one precision (fp32 is always there; the others if exported)."""
     models: dict[str, Path] = {}
     for role, entry in bundle.manifest.get("models", {}).items():
-        if precision == "fp32":
+        if precision == "fp32" or role == "upsampler":  # the upsampler is FP32 in every bundle
             rel = entry.get("fp32") or entry["file"]
         else:
             rel = entry["file"] if entry.get("precision") == precision else entry.get(precision)
@@ -234,7 +234,7 @@ def precision_view(bundle: Bundle, precision: str) -> Bundle:
 
 def bundle_precisions(bundle: Bundle) -> list[str]:
     """Precisions whose ONNX files the bundle holds for every role (fp32 first)."""
-    entries = bundle.manifest.get("models", {})
+    entries = {r: e for r, e in bundle.manifest.get("models", {}).items() if r != "upsampler"}  # FP32 only
     out = ["fp32"]
     for p in ("fp16", "int8"):
         if entries and all(e.get("precision") == p or e.get(p) for e in entries.values()):

@@ -7,6 +7,9 @@ Model I/O names (stable; documented in the README):
   content_encoder[_instance]:  image [B,3,H,W] float32 in [-1,1], RGB  ->  content [B,C,H/4,W/4]
   style_encoder[_instance]:    image [B,3,H,W], domain [B,D] one-hot    ->  style [B,S]
   generator (shared):          content [B,C,h,w], style [B,S], domain [B,D]  ->  image [B,3,4h,4w] in [-1,1]
+  upsampler (optional):        guide [B,3,H,W], low_guide [B,3,h,w], low_image [B,3,h,w]  ->  image [B,3,H,W]
+                               (guided upsampling of the generator's output to the input's resolution;
+                               its parameters under the manifest's ``"upsampler"``; always FP32)
 
 A ``models`` entry (written by ``edgecgl.export.bundle``): ``file`` (the ONNX to run, at the entry's
 ``precision``), ``fp32`` (the FP32 ONNX), ``torch`` (a torch.export ``.pt2``, FP32, optional),
@@ -38,6 +41,7 @@ ROLES = (
     "style_encoder",
     "style_encoder_instance",
     "generator",
+    "upsampler",
 )
 IO_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "content_encoder": (("image",), ("content",)),
@@ -45,6 +49,7 @@ IO_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "style_encoder": (("image", "domain"), ("style",)),
     "style_encoder_instance": (("image", "domain"), ("style",)),
     "generator": (("content", "style", "domain"), ("image",)),
+    "upsampler": (("guide", "low_guide", "low_image"), ("image",)),
 }
 
 
@@ -82,6 +87,11 @@ class Bundle:
     style_stats: dict[str, dict[str, StyleStats]] = field(
         default_factory=dict
     )  # granularity -> domain -> stats
+    upsampler: dict[str, Any] | None = None  # the guided upsampler's parameters; None in older bundles
+
+    @property
+    def has_upsampler(self) -> bool:
+        return self.upsampler is not None and "upsampler" in self.models
 
     def model_path(self, role: str) -> Path:
         if role in self.models:
@@ -168,6 +178,7 @@ def load_bundle(path: Path, verify: bool = True) -> Bundle:
         precision=str(m.get("precision", "fp32")),
         models=models,
         style_stats=_stats_from_json(m.get("style_stats", {})),
+        upsampler=dict(m["upsampler"]) if isinstance(m.get("upsampler"), dict) else None,
     )
 
 

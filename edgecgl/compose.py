@@ -121,12 +121,15 @@ def feather_mask(
 
 def paste_instances(
     frame: np.ndarray,
-    crops: np.ndarray,
+    crops: np.ndarray | list[np.ndarray],
     windows: list[tuple[int, int, int, int]],
     boxes: list[tuple[float, float, float, float]],
     min_feather: int = 2,
 ) -> np.ndarray:
     """Blend translated crops back into ``frame`` (a copy), largest first so small ones stay on top.
+
+    ``crops`` are at the instance resolution (resized to each window here) or already at each window's
+    size (the guided path: nothing is resized).
 
     Only the windows are touched (in float32), so the cost follows the instances, not the frame size.
     """

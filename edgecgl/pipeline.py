@@ -1,8 +1,10 @@
 """One frame: detect -> translate the frame -> translate the instance crops -> compose.
 
 The frame goes through the network letterboxed at the working resolution and comes back at the input's
-full resolution. Instance crops come from the *original* frame (full detail), are translated in one
-batch with the global style (cross-granularity), and are pasted back with a feathered alpha.
+full resolution (guided by the input, ``edgecgl.upsample``). Instance crops come from the *original*
+frame (full detail), are translated in one batch with the global style (cross-granularity), go back to
+their window's full size the same way (guided by the original crop), and are pasted back with a
+feathered alpha.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgecgl.compose import crop_instances, expand_box, paste_instances
+from edgecgl.compose import expand_box, paste_instances
 from edgecgl.detect import Detection, DetectorLike
 from edgecgl.translate import Translator
 
@@ -133,8 +135,7 @@ class Pipeline:
             hw = frame.shape[:2]
             with _timed(ms, "instances"):
                 windows = [expand_box(d.box, self.cfg.context, hw) for d in dets]
-                crops = crop_instances(frame, windows, self.translator.instance_size)
-                translated = self.translator.translate_crops(crops, self._styles(dets))
+                translated = self.translator.translate_windows(frame, windows, self._styles(dets))
             with _timed(ms, "compose"):
                 out = paste_instances(out, translated, windows, [d.box for d in dets], self.cfg.min_feather)
         return FrameResult(out, dets, windows, ms)

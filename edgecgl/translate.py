@@ -4,19 +4,25 @@ The style is fixed when the translator is made (one style per video): the domain
 sample from the domain's Gaussian (``style_seed``), or the style encoder's code for a reference image
 (``style_ref``). Instance crops use the *global* style by default (cross-granularity: the instance looks
 like it belongs to the translated scene).
+
+Back to full resolution: ``upsample="guided"`` (the default) re-applies the network's translation to the
+full-resolution input through the bundle's guided upsampler (``edgecgl.upsample``), for the frame and for
+each instance crop (guided by the original crop); ``"resize"`` resizes the network's output.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from edgecgl.backends.base import Backend
 from edgecgl.bundle import Bundle
-from edgecgl.compose import letterbox, resize, to_nchw, to_uint8, unletterbox
+from edgecgl.compose import crop_instances, letterbox, resize, to_nchw, to_uint8, unletterbox
 from edgecgl.domains import domain_index, one_hot
 from edgecgl.errors import EdgecglError
+from edgecgl.upsample import Upsampler
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -56,6 +62,8 @@ class Translator:
         style_seed: int | None = None,
         style_ref: np.ndarray | None = None,
         frame_size: tuple[int, int] | None = None,
+        upsample: str = "guided",
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.backend = backend
         self.bundle = bundle
@@ -76,28 +84,60 @@ class Translator:
                 f"style code has {self.style.shape[0]} values, bundle expects {bundle.style_dim}",
                 "re-export the bundle",
             )
+        self.upsampler = Upsampler(bundle, backend, upsample, log)
 
     def translate_canvas(self, canvas: np.ndarray) -> np.ndarray:
         """uint8 [H,W,3] at the working resolution -> translated uint8 [H,W,3]."""
-        content = self.backend.encode_content(to_nchw(canvas), "global")
-        out = self.backend.generate(content, self.style[None], self.domain_onehot)
-        return to_uint8(out)[0]
+        return to_uint8(self._generate(canvas[None], "global", self.style[None]))[0]
 
     def translate_frame(self, frame: np.ndarray) -> np.ndarray:
-        """Any-size uint8 RGB frame -> translated frame of the same size (letterboxed through the net)."""
+        """Any-size uint8 RGB frame -> translated frame of the same size (letterboxed through the net).
+
+        Guided: the upsampler sees exactly the region of the canvas the frame occupies (the letterbox
+        bars cut off), at the working resolution, beside the network's output for it.
+        """
         canvas, lb = letterbox(frame, self.frame_size)
-        return unletterbox(self.translate_canvas(canvas), lb)
+        low = self._generate(canvas[None], "global", self.style[None])[0]
+        if not self.upsampler.guided:
+            return unletterbox(to_uint8(low[None])[0], lb)
+        (ih, iw), t, x = lb.inner_hw, lb.top, lb.left
+        return self.upsampler(frame, canvas[t : t + ih, x : x + iw], low[:, t : t + ih, x : x + iw])
 
     def translate_crops(self, crops: np.ndarray, styles: np.ndarray | None = None) -> np.ndarray:
         """uint8 [N,h,w,3] crops at the instance resolution -> translated, in ONE batched call per net.
 
         ``styles`` [N,S] overrides the global style per crop (e.g. one fixed style per track).
         """
-        n = crops.shape[0]
-        if n == 0:
+        if crops.shape[0] == 0:
             return crops.copy()
+        return to_uint8(self._generate(crops, "instance", styles))
+
+    def translate_windows(
+        self, frame: np.ndarray, windows: list[tuple[int, int, int, int]], styles: np.ndarray | None = None
+    ) -> list[np.ndarray]:
+        """Translate the crop windows (x1, y1, x2, y2) of ``frame``, each back at its own size.
+
+        One batched network call at the instance resolution; then each crop goes back to its window's
+        size guided by the original full-resolution crop (or resized, with ``upsample="resize"``).
+        """
+        if not windows:
+            return []
+        crops = crop_instances(frame, windows, self.instance_size)
+        low = self._generate(crops, "instance", styles)
+        out = []
+        for (x1, y1, x2, y2), small, lo in zip(windows, crops, low, strict=True):
+            guide = frame[y1:y2, x1:x2]
+            if self.upsampler.guided:
+                out.append(self.upsampler(guide, small, lo))
+            else:
+                out.append(resize(to_uint8(lo[None])[0], guide.shape[:2]))
+        return out
+
+    def _generate(self, images: np.ndarray, granularity: str, styles: np.ndarray | None) -> np.ndarray:
+        """uint8 [N,h,w,3] -> the generator's float32 [N,3,h,w] in [-1, 1] (global style by default)."""
+        n = images.shape[0]
         if styles is None:
             styles = np.repeat(self.style[None], n, axis=0)
         domain = np.repeat(self.domain_onehot, n, axis=0)
-        content = self.backend.encode_content(to_nchw(crops), "instance")
-        return to_uint8(self.backend.generate(content, styles.astype(np.float32), domain))
+        content = self.backend.encode_content(to_nchw(images), granularity)
+        return self.backend.generate(content, styles.astype(np.float32), domain)

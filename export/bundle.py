@@ -8,6 +8,7 @@ Layout (every file listed with its sha256 in the manifest's ``files``)::
     BUNDLE/<role>.fp16.onnx     with --fp16
     BUNDLE/<role>.int8.onnx     with --int8 (Q/DQ)
     BUNDLE/<role>.<prec>.engine + .engine.json   with --engine, on the target device
+    BUNDLE/upsampler.onnx       the guided upsampler (always FP32; parameters under "upsampler")
 
 A manifest model entry: ``{"file": <what the runtime runs>, "precision": ..., "fp32": <role>.onnx,
 "torch": <role>.pt2, "inputs": [names], "outputs": [names], "shapes": {name: dims}, "engine": ...}``.
@@ -20,7 +21,7 @@ import importlib.metadata as md
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -29,6 +30,9 @@ from edgecgl import __version__
 from edgecgl.atomic import atomic_dir
 from edgecgl.bundle import FORMAT, FORMAT_VERSION, IO_NAMES, MANIFEST, StyleStats, sha256_file, stats_to_json
 from edgecgl.errors import EdgecglError
+
+if TYPE_CHECKING:
+    from edgecgl.export.upsampler import UpsamplerConfig
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -112,8 +116,12 @@ def write_bundle(
     pt2: bool = True,
     log: Callable[[str], None] = lambda s: None,
     quantizer: str = "ort",
+    upsampler: UpsamplerConfig | None = None,
 ) -> Path:
-    """Checkpoint -> verified bundle folder. Parity with torch is checked before anything is renamed."""
+    """Checkpoint -> verified bundle folder. Parity with torch is checked before anything is renamed.
+
+    ``upsampler`` None uses the measured defaults (``UpsamplerConfig()``); every new bundle has one.
+    """
     from edgecgl.export.onnx import ROLE_MODULES, Dims, example_inputs, export_onnx, export_pt2, roles_of
     from edgecgl.export.simplify import simplify
     from edgecgl.export.verify import parity_shapes, torch_parity
@@ -177,6 +185,10 @@ def write_bundle(
             quantize_bundle_models(
                 tmp, entries, Path(calib), im.domains, dims, im.style_stats, log=log, quantizer=quantizer
             )
+        from edgecgl.export.upsampler import UpsamplerConfig
+
+        ucfg = upsampler or UpsamplerConfig()
+        entries["upsampler"] = add_upsampler(tmp, ucfg, log)
         stats = style_stats_from_checkpoint(im.style_stats)
         manifest: dict[str, Any] = {
             "format": FORMAT,
@@ -191,6 +203,7 @@ def write_bundle(
             "precision": precision,
             "models": entries,
             "style_stats": stats_to_json(stats),
+            "upsampler": ucfg.to_json(),
             "versions": versions(),
             "config_sha256": im.config_sha256,
             "source": {"checkpoint": str(Path(checkpoint).resolve()), "step": im.step},
@@ -198,6 +211,36 @@ def write_bundle(
         }
         write_manifest(tmp, manifest)
     return Path(out)
+
+
+def add_upsampler(
+    root: Path, cfg: UpsamplerConfig, log: Callable[[str], None] = lambda s: None
+) -> dict[str, Any]:
+    """Write ``upsampler.onnx`` into a bundle folder, check it against torch, return its manifest entry.
+
+    It stays FP32 in every bundle (a few elementwise ops per output pixel; its 3x3 solve wants FP32).
+    """
+    from edgecgl.export.upsampler import export_upsampler, upsampler_parity
+
+    path = root / "upsampler.onnx"
+    export_upsampler(cfg, path)
+    err = upsampler_parity(cfg, path)
+    if err > 1e-4:
+        raise EdgecglError(
+            f"upsampler: ONNX differs from torch by {err:.2e} (> 1e-4)", "report this as a bug"
+        )
+    log(
+        f"upsampler: {path.name} ({cfg.mode}, radius {cfg.radius}, eps {cfg.eps:g}; max abs error vs torch {err:.1e})"
+    )
+    ins, outs = IO_NAMES["upsampler"]
+    return {
+        "file": path.name,
+        "precision": "fp32",
+        "fp32": path.name,
+        "inputs": list(ins),
+        "outputs": list(outs),
+        "shapes": graph_shapes(path),
+    }
 
 
 def _small(size: tuple[int, int]) -> tuple[int, int]:

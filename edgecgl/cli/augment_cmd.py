@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
         conf: float = ro.CONF,
         backend: str = ro.BACKEND,
         size: str | None = ro.SIZE,
+        upsample: str = ro.UPSAMPLE,
         overwrite: bool = ro.OVERWRITE,
     ) -> None:
         """Translate a labelled dataset (folder+YOLO or BDD100K), carrying its labels over unchanged."""
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
         labels = LabelBoxes()
         use_labels = detector is None and not no_instances
         args = ro.RuntimeArgs(
-            bundle, targets[0], style_seed, style_ref, no_instances, detector, conf, backend, size
+            bundle, targets[0], style_seed, style_ref, no_instances, detector, conf, backend, size, upsample
         )
         pipeline, bund = ro.build_pipeline(args, detector=labels if use_labels else None, track=False)
         if use_labels:
@@ -70,7 +71,9 @@ def register(app: typer.Typer) -> None:
         tr0 = pipeline.translator
         ref = read_image(style_ref) if style_ref is not None else None
         translators = {
-            t: tr0 if t == tr0.domain else Translator(tr0.backend, bund, t, style_seed, ref, tr0.frame_size)
+            t: tr0
+            if t == tr0.domain
+            else Translator(tr0.backend, bund, t, style_seed, ref, tr0.frame_size, tr0.upsampler.mode)
             for t in targets
         }
 

@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
         conf: float = ro.CONF,
         backend: str = ro.BACKEND,
         size: str | None = ro.SIZE,
+        upsample: str = ro.UPSAMPLE,
         overwrite: bool = ro.OVERWRITE,
     ) -> None:
         """Translate still images (a file or a folder) to another weather domain."""
@@ -70,7 +71,9 @@ def register(app: typer.Typer) -> None:
         pairs = plan(Path(src), out, to.strip().lower())
         for a, b in pairs:
             check_output(b, [a], overwrite)
-        args = ro.RuntimeArgs(bundle, to, style_seed, style_ref, no_instances, detector, conf, backend, size)
+        args = ro.RuntimeArgs(
+            bundle, to, style_seed, style_ref, no_instances, detector, conf, backend, size, upsample
+        )
         pipeline, _ = ro.build_pipeline(args, track=False)
         n_inst = 0
         with progress() as bar:

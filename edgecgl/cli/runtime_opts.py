@@ -1,7 +1,7 @@
 """Options every runtime command shares (video, image, augment) and turning them into a Pipeline.
 
 --bundle (default: the newest bundle under bundles/), --to, --style-seed, --style-ref, --no-instances,
---detector, --conf, --backend, --size. Declared once here so the commands cannot drift apart.
+--detector, --conf, --backend, --size, --upsample. Declared once here so the commands cannot drift apart.
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ BACKEND = typer.Option(
     "auto", "--backend", help="auto|tensorrt|onnxruntime|onnxruntime-cuda|onnxruntime-cpu|torch."
 )
 SIZE = typer.Option(None, "--size", help="Working resolution HxW, multiples of 4 (default: the bundle's).")
+UPSAMPLE = typer.Option(
+    "guided",
+    "--upsample",
+    help="Back to the input's resolution: guided (the bundle's guided upsampler, keeps the input's "
+    "detail) or resize (bilinear resize of the network's output).",
+)
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
 
 
@@ -49,6 +55,7 @@ class RuntimeArgs:
     conf: float = 0.35
     backend: str = "auto"
     size: str | None = None
+    upsample: str = "guided"
 
 
 def newest_bundle(root: Path = BUNDLES_ROOT) -> Path:
@@ -96,11 +103,12 @@ def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log
     )  # unknown domain -> error listing the valid ones, before loading nets
     ref = read_image(args.style_ref) if args.style_ref is not None else None
     backend = select_backend(bundle, args.backend, log=log_fn)
-    translator = Translator(backend, bundle, args.to, args.style_seed, ref, size)
+    translator = Translator(backend, bundle, args.to, args.style_seed, ref, size, args.upsample, log_fn)
     log_fn(
         f"target: {translator.domain} (style: {translator.style_source}); working size "
         f"{translator.frame_size[0]}x{translator.frame_size[1]}, instances {bundle.instance_size[0]}x{bundle.instance_size[1]}"
     )
+    log_fn(f"upsample: {translator.upsampler.mode}")
     det = detector
     if det is None and not args.no_instances:
         det = load_detector(

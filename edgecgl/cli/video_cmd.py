@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
         conf: float = ro.CONF,
         backend: str = ro.BACKEND,
         size: str | None = ro.SIZE,
+        upsample: str = ro.UPSAMPLE,
         crf: int = typer.Option(20, "--crf", help="libx264 quality (0 lossless .. 51 worst)."),
         preset: str = typer.Option(
             "veryfast", "--preset", help="libx264 speed preset (ultrafast .. veryslow)."
@@ -53,7 +54,9 @@ def register(app: typer.Typer) -> None:
         existing_file(src, "video")
         dst = out or default_out(src, to.strip().lower())
         check_output(dst, [src], overwrite)
-        args = ro.RuntimeArgs(bundle, to, style_seed, style_ref, no_instances, detector, conf, backend, size)
+        args = ro.RuntimeArgs(
+            bundle, to, style_seed, style_ref, no_instances, detector, conf, backend, size, upsample
+        )
         pipeline, _ = ro.build_pipeline(args)
         info = probe(src)
         h, w = info["size"]

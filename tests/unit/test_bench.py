@@ -84,14 +84,16 @@ def test_precision_views_pick_the_right_files(bundle_dir: Path) -> None:
     # A manifest that also lists INT8 files (as an --int8 export writes them) gets an int8 view.
     m = json.loads(json.dumps(b.manifest))
     for role, e in m["models"].items():
-        e.update(file=f"{role}.int8.onnx", precision="int8")
+        if role != "upsampler":  # FP32 in every bundle
+            e.update(file=f"{role}.int8.onnx", precision="int8")
     import dataclasses
 
     b8 = dataclasses.replace(b, manifest=m)
     assert bundle_precisions(b8) == ["fp32", "int8"]
     assert precision_view(b8, "int8").models["generator"].name == "generator.int8.onnx"
     assert precision_view(b8, "fp32").models["generator"].name == "generator.onnx"
-    assert precision_view(b8, "fp16").models == {}
+    assert precision_view(b8, "int8").models["upsampler"].name == "upsampler.onnx"
+    assert set(precision_view(b8, "fp16").models) == {"upsampler"}
 
 
 def test_variants_say_why_they_skip(bundle_dir: Path) -> None:

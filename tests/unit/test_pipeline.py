@@ -47,9 +47,11 @@ def test_pixels_come_from_global_outside_and_instance_inside(translator: Transla
     outside = np.ones(frame.shape[:2], bool)
     outside[y1:y2, x1:x2] = False
     assert np.array_equal(res.image[outside], glob[outside])
-    # inside the box: exactly the instance translation (resized back to the window)
+    # inside the box: exactly the instance translation, back at the window's size (guided by the crop)
+    inst = translator.translate_windows(frame, [win])[0]
     crop = resize(frame[y1:y2, x1:x2], translator.instance_size)
-    inst = resize(translator.translate_crops(crop[None])[0], (y2 - y1, x2 - x1))
+    low = translator.translate_crops(crop[None])[0]  # the network's crop, what the upsampler started from
+    assert inst.shape == (y2 - y1, x2 - x1, 3) and low.shape == (*translator.instance_size, 3)
     bx1, by1, bx2, by2 = (int(v) for v in box)
     got = res.image[by1:by2, bx1:bx2].astype(int)
     want = inst[by1 - y1 : by2 - y1, bx1 - x1 : bx2 - x1].astype(int)

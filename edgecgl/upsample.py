@@ -1,0 +1,103 @@
+"""From the network's working resolution back to the input's: guided (the bundle's upsampler) or resize.
+
+``guided`` runs the bundle's ``upsampler`` graph (``edgecgl.export.upsampler``: a fast guided filter
+that fits the translation as a local affine colour transform of the input at the working resolution and
+applies it to the full-resolution input), so the output keeps the input's edges and texture.
+``resize`` is the plain bilinear resize of the network's output (the only choice for bundles exported
+before the upsampler existed; they fall back to it with a one-line notice).
+
+The graph runs on the translator's backend where that backend has it (ONNX Runtime always; TensorRT when
+the bundle has an upsampler engine; torch when it has a ``.pt2``), else on its own ONNX Runtime CPU session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecgl.bundle import IO_NAMES, Bundle
+from edgecgl.compose import resize, to_nchw, to_uint8
+from edgecgl.errors import EdgecglError
+
+CHOICES = ("guided", "resize")
+
+
+class Upsampler:
+    """uint8 input at full size + its working-size copy + the network's float output -> uint8 full size."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        backend: Any = None,
+        mode: str = "guided",
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        mode = mode.strip().lower()
+        if mode not in CHOICES:
+            raise EdgecglError(f"unknown --upsample '{mode}'", f"choose one of: {', '.join(CHOICES)}")
+        if mode == "guided" and not bundle.has_upsampler:
+            if log is not None:
+                log(
+                    f"upsample: bundle {bundle.root} has no upsampler (exported before it existed): "
+                    "resizing the output; re-export the bundle for full-resolution detail"
+                )
+            mode = "resize"
+        self.mode = mode
+        self.params: dict[str, Any] = dict(bundle.upsampler or {}) if mode == "guided" else {}
+        self._run: Callable[..., np.ndarray] | None = None
+        if mode == "guided":
+            self._run = _runner(bundle, backend)
+
+    @property
+    def guided(self) -> bool:
+        return self.mode == "guided"
+
+    def __call__(self, guide: np.ndarray, low_guide: np.ndarray, low_image: np.ndarray) -> np.ndarray:
+        """``guide`` uint8 [H,W,3], ``low_guide`` uint8 [h,w,3], ``low_image`` float32 [3,h,w] in [-1, 1]
+        (the network's output for ``low_guide``) -> uint8 [H,W,3]."""
+        if low_image.ndim != 3 or low_image.shape[0] != 3 or low_image.shape[1:] != low_guide.shape[:2]:
+            raise ValueError(f"low_image {low_image.shape} does not match low_guide {low_guide.shape}")
+        if not self.guided or self._run is None:
+            return resize(to_uint8(low_image[None])[0], guide.shape[:2])
+        out = self._run(to_nchw(guide), to_nchw(low_guide), np.ascontiguousarray(low_image[None], np.float32))
+        return to_uint8(out)[0]
+
+
+def _runner(bundle: Bundle, backend: Any) -> Callable[..., np.ndarray]:
+    """The backend's ``upsampler`` role where it has one, else an ONNX Runtime CPU session on the file."""
+    entry = bundle.manifest.get("models", {}).get("upsampler") or {}
+    name = str(getattr(backend, "name", ""))
+    has = (
+        name.startswith("onnxruntime")
+        or (name == "tensorrt" and bool(entry.get("engine")))
+        or (name.startswith("torch") and bool(entry.get("torch")))
+    )
+    if has and hasattr(backend, "_run"):
+        return lambda *xs: backend._run("upsampler", *xs)
+    return _OrtUpsampler(bundle.model_path("upsampler"))
+
+
+class _OrtUpsampler:
+    """The upsampler graph alone on ONNX Runtime's CPU provider (no spin-waiting, docs/PERFORMANCE.md)."""
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - a broken file is the user's bundle problem
+            raise EdgecglError(
+                f"onnxruntime cannot load {path}: {str(exc)[:200]}", "re-export the bundle"
+            ) from None
+        self.names = IO_NAMES["upsampler"][0]
+
+    def __call__(self, *xs: np.ndarray) -> np.ndarray:
+        return self.sess.run(None, dict(zip(self.names, xs, strict=True)))[0]

@@ -1,0 +1,63 @@
+"""``edgecgl image --upsample guided|resize`` through the real CLI on a generated SynthWeather frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecgl.quality import gradient_correlation
+from tests.cli import edgecgl
+from tests.runtime_helpers import tiny_bundle_for
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bundle_for(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def still(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    from edgecgl.train.data.synth import render_scene
+
+    img, _ = render_scene(5, "sunny", (120, 250))  # an aspect the 32x64 working size must letterbox
+    path = tmp_path_factory.mktemp("still") / "scene.png"
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return path, img
+
+
+def run(bundle_dir: Path, src: Path, out: Path, *extra: str) -> np.ndarray:
+    r = edgecgl("image", str(src), "--to", "night", "--bundle", str(bundle_dir), "--out", str(out), *extra)
+    assert r.returncode == 0, r.stderr
+    return cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
+
+
+def test_guided_is_the_default_and_keeps_detail(
+    bundle_dir: Path, still: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    src, img = still
+    default = run(bundle_dir, src, tmp_path / "default.png", "--no-instances")
+    guided = run(bundle_dir, src, tmp_path / "guided.png", "--no-instances", "--upsample", "guided")
+    resized = run(bundle_dir, src, tmp_path / "resize.png", "--no-instances", "--upsample", "resize")
+    assert default.shape == guided.shape == resized.shape == img.shape
+    assert np.array_equal(default, guided)
+    assert not np.array_equal(guided, resized)
+    assert gradient_correlation(img, guided) > gradient_correlation(img, resized) + 0.2
+
+
+def test_upsample_choice_is_logged_and_checked(
+    bundle_dir: Path, still: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    src, _ = still
+    r = edgecgl(
+        "image", str(src), "--to", "night", "--bundle", str(bundle_dir), "--no-instances",
+        "--upsample", "resize", "--out", str(tmp_path / "o.png"),
+    )  # fmt: skip
+    assert r.returncode == 0 and "upsample: resize" in r.stderr
+    r = edgecgl(
+        "image", str(src), "--to", "night", "--bundle", str(bundle_dir), "--upsample", "bicubic",
+        "--out", str(tmp_path / "p.png"),
+    )  # fmt: skip
+    assert r.returncode == 2 and "error: unknown --upsample 'bicubic'" in r.stderr

@@ -1,0 +1,74 @@
+"""Gradient correlation and the paste-seam metric on toy images whose answer is known."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecgl.compose import feather_mask, paste_instances, resize
+from edgecgl.quality import gradient_correlation, seam_ratio
+
+
+def scene(hw: tuple[int, int] = (120, 200), seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    h, w = hw
+    img = np.kron(rng.integers(50, 200, (h // 6 + 1, w // 6 + 1, 3)), np.ones((6, 6, 1)))[:h, :w]
+    return np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+
+
+def test_gradient_correlation_known_values() -> None:
+    img = scene()
+    assert gradient_correlation(img, img) == pytest.approx(1.0)
+    darker = (img * 0.4 + 10).astype(np.uint8)  # a colour change keeps every edge
+    assert gradient_correlation(img, darker) > 0.97
+    smeared = resize(resize(img, (15, 25)), img.shape[:2])  # what an 8x resize of the network gives
+    assert gradient_correlation(img, smeared) < 0.5
+    with pytest.raises(ValueError):
+        gradient_correlation(img, img[:10])
+
+
+WINDOW = (60, 30, 140, 90)  # x1, y1, x2, y2, inside the 200x120 frame
+
+
+def test_seam_ratio_is_one_without_a_paste() -> None:
+    img = scene()
+    assert seam_ratio(img, img, WINDOW) == pytest.approx(1.0)
+    assert seam_ratio(img, (img * 0.5).astype(np.uint8), WINDOW) == pytest.approx(1.0, abs=0.05)
+
+
+def test_hard_pasted_rectangle_is_a_seam() -> None:
+    img = scene()
+    out = img.copy()
+    x1, y1, x2, y2 = WINDOW
+    out[y1:y2, x1:x2] = np.clip(out[y1:y2, x1:x2].astype(int) - 60, 0, 255)  # a darker paste, hard edge
+    assert seam_ratio(img, out, WINDOW) > 1.5
+
+
+def test_sharp_paste_on_a_blurred_frame_is_a_seam() -> None:
+    """Today's look: a smeared frame with a sharp crop on top reads as a rectangle (ratio well below 1)."""
+    img = scene()
+    out = resize(resize(img, (15, 25)), img.shape[:2])
+    x1, y1, x2, y2 = WINDOW
+    out[y1:y2, x1:x2] = img[y1:y2, x1:x2]
+    assert seam_ratio(img, out, WINDOW) < 0.75
+
+
+def test_feathered_paste_of_the_same_translation_has_no_seam() -> None:
+    img = scene()
+    glob = cv2.convertScaleAbs(img, alpha=0.6, beta=5)
+    inst = cv2.convertScaleAbs(img, alpha=0.62, beta=3)  # the instance path: nearly the same look
+    x1, y1, x2, y2 = WINDOW
+    box = (x1 + 8, y1 + 6, x2 - 8, y2 - 6)
+    out = paste_instances(glob, [inst[y1:y2, x1:x2]], [WINDOW], [box])
+    assert abs(seam_ratio(img, out, WINDOW) - 1.0) < 0.1
+    assert feather_mask(WINDOW, box, img.shape[:2]).max() == 1.0
+
+
+def test_sides_on_the_frame_edge_are_not_seams() -> None:
+    img = scene()
+    assert np.isnan(seam_ratio(img, img, (0, 0, img.shape[1], img.shape[0])))  # the whole frame: no seam
+    out = img.copy()
+    out[:, :100] = np.clip(out[:, :100].astype(int) - 60, 0, 255)
+    # the window's left, top and bottom are frame edges: only x=100 is a seam, and it is a hard one
+    assert seam_ratio(img, out, (0, 0, 100, img.shape[0])) > 1.5

@@ -1,0 +1,176 @@
+"""The guided upsampler at toy sizes: its ONNX graph vs torch, what it must reproduce exactly, and the
+runtime path through the Translator (letterbox, instance windows, old bundles)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from edgecgl.export.bundle import write_manifest
+from edgecgl.export.upsampler import (
+    MODES,
+    GuidedUpsampler,
+    UpsamplerConfig,
+    example_inputs,
+    export_upsampler,
+    upsampler_parity,
+)
+
+from edgecgl.bundle import load_bundle
+from edgecgl.compose import resize, to_nchw, to_uint8
+from edgecgl.quality import gradient_correlation
+from edgecgl.translate import Translator
+
+
+def textured(hw: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """uint8 RGB with edges at every scale: blocks, thin lines and noise (what resizing blurs away)."""
+    rng = np.random.default_rng(seed)
+    h, w = hw
+    img = np.kron(rng.integers(40, 215, (h // 8 + 1, w // 8 + 1, 3)), np.ones((8, 8, 1)))[:h, :w]
+    img[::5] = 30
+    img[:, ::7] = 230
+    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_onnx_matches_torch(tmp_path: Path, mode: str) -> None:
+    cfg = UpsamplerConfig(radius=2, eps=0.01, mode=mode)
+    path = export_upsampler(cfg, tmp_path / "upsampler.onnx")
+    assert upsampler_parity(cfg, path) < 1e-4
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "AveragePool" in ops and "CumSum" not in ops  # box filters that build on every TensorRT
+
+
+@pytest.mark.parametrize("mode", ["channel", "color"])
+def test_constant_colour_shift_is_reproduced_exactly(mode: str) -> None:
+    guide, low, _ = example_inputs((40, 72), (10, 18), batch=2)
+    shift = torch.tensor([0.12, -0.2, 0.05]).view(1, 3, 1, 1)
+    guide, low = guide * 0.7, low * 0.7  # keep guide + shift inside [-1, 1]
+    for eps in (1e-3, 0.1):
+        out = GuidedUpsampler(UpsamplerConfig(radius=2, eps=eps, mode=mode))(guide, low, low + shift)
+        assert float((out - (guide + shift)).abs().max()) < 1e-5
+
+
+def test_textbook_prior_loses_flat_region_detail() -> None:
+    """prior=0 (He's filter) flattens what is flat at low resolution; prior=1 keeps it (why the default)."""
+    guide, low, _ = example_inputs((40, 72), (10, 18))
+    out0 = GuidedUpsampler(UpsamplerConfig(mode="channel", prior=0.0, eps=0.1))(guide, low, low)
+    out1 = GuidedUpsampler(UpsamplerConfig(mode="channel", prior=1.0, eps=0.1))(guide, low, low)
+    assert float((out1 - guide).abs().max()) < 1e-5
+    assert float((out0 - guide).abs().max()) > 0.05
+
+
+def test_edges_kept_where_resize_blurs() -> None:
+    frame = textured((96, 192))
+    low_guide = resize(frame, (12, 24))
+    low = torch.from_numpy(to_nchw(low_guide))
+    low_image = low * torch.tensor([0.5, 0.6, 0.9]).view(1, 3, 1, 1) - 0.3  # a "night" colour change
+    out = GuidedUpsampler()(torch.from_numpy(to_nchw(frame)), low, low_image)
+    guided = to_uint8(out.numpy())[0]
+    resized = resize(to_uint8(low_image.numpy())[0], frame.shape[:2])
+    assert gradient_correlation(frame, guided) > 0.9
+    assert gradient_correlation(frame, resized) < 0.5
+    # and the colours are the network's: the means agree with the low-resolution output's
+    assert np.abs(guided.reshape(-1, 3).mean(0) - resized.reshape(-1, 3).mean(0)).max() < 6
+
+
+class ShiftBackend:
+    """A 'network' that adds a constant colour: content = image, generate = content + shift."""
+
+    name = "shift"
+
+    def __init__(self, shift: tuple[float, float, float]) -> None:
+        self.shift = np.asarray(shift, np.float32).reshape(1, 3, 1, 1)
+
+    def encode_content(self, image: np.ndarray, granularity: str = "global") -> np.ndarray:
+        return image
+
+    def encode_style(self, image: np.ndarray, domain: np.ndarray, granularity: str = "global") -> np.ndarray:
+        raise NotImplementedError
+
+    def generate(self, content: np.ndarray, style: np.ndarray, domain: np.ndarray) -> np.ndarray:
+        return np.clip(content + self.shift, -1, 1)
+
+
+def test_translator_guided_through_the_letterbox(tiny_bundle: Path) -> None:
+    """A frame whose aspect differs from the working size's: the guided output is the input + the shift
+    to the pixel (the guide and the network saw the same region); resize loses the detail."""
+    b = load_bundle(tiny_bundle)
+    shift = (0.1, -0.1, 0.0)
+    frame = (textured((45, 150), seed=3) * 0.7 + 30).astype(np.uint8)  # room for the shift
+    want = np.clip(frame.astype(np.float32) + np.array(shift) * 127.5, 0, 255)
+    guided = Translator(ShiftBackend(shift), b, "night").translate_frame(frame)
+    resized = Translator(ShiftBackend(shift), b, "night", upsample="resize").translate_frame(frame)
+    assert guided.shape == resized.shape == frame.shape
+    assert np.abs(guided.astype(np.float32) - want).max() <= 1.0
+    assert np.abs(resized.astype(np.float32) - want).mean() > 5.0
+
+
+def test_instance_windows_come_back_at_their_size_with_detail(tiny_bundle: Path) -> None:
+    b = load_bundle(tiny_bundle)
+    frame = (textured((60, 100), seed=4) * 0.7 + 30).astype(np.uint8)
+    tr = Translator(ShiftBackend((0.0, 0.1, 0.0)), b, "night")
+    windows = [(10, 5, 60, 45), (0, 0, 7, 9)]
+    outs = tr.translate_windows(frame, windows)
+    for (x1, y1, x2, y2), o in zip(windows, outs, strict=True):
+        crop = frame[y1:y2, x1:x2].astype(np.float32)
+        assert o.shape == (y2 - y1, x2 - x1, 3)
+        assert np.abs(o - np.clip(crop + [0, 12.75, 0], 0, 255)).max() <= 1.0
+
+
+def test_real_bundle_guided_beats_resize_on_detail(tiny_bundle: Path) -> None:
+    from edgecgl.backends import select_backend
+
+    b = load_bundle(tiny_bundle)
+    be = select_backend(b, "onnxruntime-cpu")
+    frame = textured((128, 256), seed=5)
+    g = Translator(be, b, "rainy").translate_frame(frame)
+    r = Translator(be, b, "rainy", upsample="resize").translate_frame(frame)
+    assert gradient_correlation(frame, g) > gradient_correlation(frame, r) + 0.2
+
+
+def test_old_bundle_falls_back_to_resize_with_a_notice(tiny_bundle: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(tiny_bundle, old)
+    m = json.loads((old / "manifest.json").read_text())
+    del m["models"]["upsampler"], m["upsampler"]
+    (old / "upsampler.onnx").unlink()
+    write_manifest(old, m)
+    said: list[str] = []
+    tr = Translator(ShiftBackend((0, 0, 0)), load_bundle(old), "night", log=said.append)
+    assert tr.upsampler.mode == "resize"
+    assert len(said) == 1 and "no upsampler" in said[0]
+    frame = textured((32, 64))
+    assert tr.translate_frame(frame).shape == frame.shape
+
+
+def test_manifest_records_the_upsampler(tiny_bundle: Path) -> None:
+    b = load_bundle(tiny_bundle)
+    assert b.has_upsampler
+    assert b.upsampler == UpsamplerConfig().to_json()
+    entry = b.manifest["models"]["upsampler"]
+    assert entry["inputs"] == ["guide", "low_guide", "low_image"] and entry["precision"] == "fp32"
+
+
+def test_area_downsample_matches_the_guide_geometry() -> None:
+    """The runtime's low guide is an INTER_AREA resize; the graph's upsampling is half-pixel bilinear.
+    A smooth ramp must come back unchanged (no half-pixel shift between the two)."""
+    h, w = 64, 128
+    ramp = np.broadcast_to(np.linspace(20, 230, w, dtype=np.float32)[None, :, None], (h, w, 3))
+    frame = np.rint(ramp).astype(np.uint8)
+    low = resize(frame, (16, 32))
+    li = torch.from_numpy(to_nchw(low))
+    out = GuidedUpsampler(UpsamplerConfig(prior=0.0, eps=1.0, mode="channel"))(
+        torch.from_numpy(to_nchw(frame)), li, li
+    )
+    # prior 0 with a huge eps: A ~ 0, the output is the bilinear upsampling of the (box-smoothed) low
+    # guide itself. A half-pixel misalignment would offset the whole ramp by ~3.3 levels; away from the
+    # box filter's border effects it is within rounding.
+    got = to_uint8(out.numpy())[0].astype(np.float32)
+    assert np.abs(got[:, 24:-24] - frame[:, 24:-24]).max() <= 1.0
