@@ -77,10 +77,10 @@ def _runner(bundle: Bundle, backend: Any) -> Callable[..., np.ndarray]:
     )
     if has and hasattr(backend, "_run"):
         return lambda *xs: backend._run("upsampler", *xs)
-    return _OrtUpsampler(bundle.model_path("upsampler"))
+    return OrtUpsampler(bundle.model_path("upsampler"))
 
 
-class _OrtUpsampler:
+class OrtUpsampler:
     """The upsampler graph alone on ONNX Runtime's CPU provider (no spin-waiting, docs/PERFORMANCE.md)."""
 
     def __init__(self, path: Path, threads: int = 0) -> None:

@@ -213,11 +213,71 @@ def verify_bundle(
                     "ok": bool(min(ps) >= PSNR_LIMITS[prec]),
                 }
             )
+    rows += verify_upsampler(bundle, cands, say)
+    return rows
+
+
+# Full-resolution shapes the upsampler is checked at: 720p and 1080p from the bundle's working size, batch 1.
+UPSAMPLER_SIZES = ((720, 1280), (1080, 1920))
+
+
+def verify_upsampler(
+    bundle: object, cands: list[tuple[str, str, object]], log: object = None
+) -> list[dict[str, object]]:
+    """The bundle's upsampler graph vs the torch reference module built from the manifest's parameters,
+    on ONNX Runtime CPU and on every candidate backend that has the upsampler role, at 720p and 1080p."""
+    import torch
+    from edgecgl.export.upsampler import GuidedUpsampler, UpsamplerConfig, example_inputs
+
+    from edgecgl.upsample import OrtUpsampler
+
+    say = log if callable(log) else (lambda s: None)
+    if not getattr(bundle, "has_upsampler", False):
+        say("verify: the bundle has no upsampler (exported before it existed): skipped")
+        return []
+    params = {k: v for k, v in bundle.upsampler.items() if k != "method"}  # type: ignore[attr-defined]
+    module = GuidedUpsampler(UpsamplerConfig(**params)).eval()
+    entry = bundle.manifest["models"]["upsampler"]  # type: ignore[attr-defined]
+    runners: list[tuple[str, object]] = [
+        ("onnxruntime-cpu", OrtUpsampler(bundle.root / entry.get("fp32", entry["file"])))  # type: ignore[attr-defined]
+    ]
+    for label, _, backend in cands:
+        has = label.startswith("onnxruntime-cuda") or (label == "tensorrt" and entry.get("engine"))
+        if has:
+            runners.append((label, lambda *xs, b=backend: b._run("upsampler", *xs)))  # type: ignore[attr-defined]
+    low = tuple(bundle.frame_size)  # type: ignore[attr-defined]
+    rows = []
+    for label, run in runners:
+        errs, means, ps = [], [], []
+        for k, full in enumerate(UPSAMPLER_SIZES):
+            ex = example_inputs(full, low, 1, seed=300 + k)
+            with torch.no_grad():
+                want = module(*ex).numpy()
+            got = run(*(t.numpy() for t in ex))  # type: ignore[operator]
+            diff = np.abs(got - want)
+            errs.append(float(diff.max()))
+            means.append(float(diff.mean()))
+            ps.append(psnr(got, want))
+        rows.append(
+            {
+                "backend": label,
+                "precision": "fp32",
+                "input": "upsampler",
+                "max_abs": max(errs),
+                "mean_abs": float(np.mean(means)),
+                "psnr_db": float(min(ps)),
+                "limit_db": PSNR_LIMITS["fp32"],
+                "ok": bool(min(ps) >= PSNR_LIMITS["fp32"]),
+            }
+        )
     return rows
 
 
 def format_table(rows: list[dict[str, object]]) -> str:
-    """Plain-text table (PSNR is the worst domain's; errors on the [-1, 1] image scale)."""
+    """Plain-text table (PSNR is the worst domain's; errors on the [-1, 1] image scale).
+
+    ``upsampler`` rows compare the upsampler graph with its torch reference at 720p and 1080p.
+    """
     head = f"{'backend':<18} {'precision':<9} {'input':<9} {'max abs':>9} {'mean abs':>9} {'PSNR dB':>8} {'limit':>6}  ok"
     lines = [head, "-" * len(head)]
     for r in rows:

@@ -31,6 +31,7 @@ def test_fp16_bundle_passes(fp16_bundle: Path) -> None:
     assert [(r["backend"], r["precision"], r["input"]) for r in rows] == [
         ("onnxruntime-cpu", "fp16", "frame"),
         ("onnxruntime-cpu", "fp16", "instance"),
+        ("onnxruntime-cpu", "fp32", "upsampler"),  # the upsampler graph vs torch at 720p and 1080p
     ]
     assert all(r["ok"] and 40 < r["psnr_db"] < 200 for r in rows), format_table(rows)
     assert "onnxruntime-cpu" in format_table(rows)
@@ -46,4 +47,14 @@ def test_a_wrong_graph_fails(fp16_bundle: Path, tmp_path: Path) -> None:
     shutil.copy(other / "generator.onnx", fp16_bundle / "generator.fp16.onnx")
     write_manifest(fp16_bundle, json.loads((fp16_bundle / "manifest.json").read_text()))
     rows = verify_bundle(fp16_bundle, n=2)
-    assert rows and not any(r["ok"] for r in rows)
+    assert rows and not any(r["ok"] for r in rows if r["input"] != "upsampler")
+
+
+def test_an_upsampler_that_does_not_match_its_manifest_fails(fp16_bundle: Path) -> None:
+    import json
+
+    m = json.loads((fp16_bundle / "manifest.json").read_text())
+    m["upsampler"]["eps"] = m["upsampler"]["eps"] * 10  # the graph bakes the old eps in
+    write_manifest(fp16_bundle, m)
+    rows = [r for r in verify_bundle(fp16_bundle, n=2) if r["input"] == "upsampler"]
+    assert len(rows) == 1 and not rows[0]["ok"], format_table(rows)
