@@ -60,6 +60,15 @@ def register(app: typer.Typer) -> None:
         targets: str | None = typer.Option(None, "--targets", help="Comma list (default: all but --source)."),
         split: str = typer.Option("val", "--split", help="Dataset split: val, train or all."),
         size: str | None = typer.Option(None, "--size", help="HxW working size (default: the model's)."),
+        output_size: str | None = typer.Option(
+            None,
+            "--output-size",
+            help="HxW: measure at the resolution the user gets (models translate at --size and come back "
+            "through --upsample); default: measure at the working size.",
+        ),
+        upsample: str = typer.Option(
+            "guided", "--upsample", help="With --output-size: guided (the runtime's default) or resize."
+        ),
         max_images: int = typer.Option(100, "--max-images", help="Images per domain."),
         lpips_inputs: int = typer.Option(
             100, "--lpips-inputs", help="Inputs for LPIPS diversity (MUNIT: 100)."
@@ -126,6 +135,8 @@ def register(app: typer.Typer) -> None:
             targets=_csv(targets),
             split=split,
             size=parse_size(size) if size else None,
+            output_size=parse_size(output_size) if output_size else None,
+            upsample=upsample.strip().lower(),
             max_images=max_images,
             lpips_inputs=lpips_inputs,
             lpips_pairs=lpips_pairs,

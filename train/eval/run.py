@@ -7,6 +7,10 @@ What is compared (per target domain, the columns of the tables):
   lpips       LPIPS diversity over random styles (MUNIT's protocol)
   paired      PSNR / SSIM (/ LPIPS) against the same scene's real target image where the dataset has one
               (SynthWeather: same scene rendered in every domain), whole frame and inside the boxes
+
+At the working size by default. With ``output_size`` every metric is taken at the resolution the user gets:
+the images are loaded at that size, each model translates at its working size and comes back through the
+runtime's guided upsampler (or a resize, ``upsample="resize"``); the baselines work at the output size.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from edgecgl.train.eval.baselines import DomainColourStats
-from edgecgl.train.eval.translators import Identity, Method, Reinhard
+from edgecgl.train.eval.translators import AtOutputResolution, Identity, Method, Reinhard
 
 from edgecgl.errors import EdgecglError
 
@@ -37,6 +41,8 @@ class EvalOptions:
     targets: Sequence[str] | None = None  # default: every domain but the source
     split: str = "val"
     size: tuple[int, int] | None = None  # default: the first model's working resolution
+    output_size: tuple[int, int] | None = None  # measure here (models upsampled to it); None: at ``size``
+    upsample: str = "guided"  # how models get from ``size`` to ``output_size``: guided | resize
     max_images: int = 100  # per domain
     lpips_inputs: int = 100
     lpips_pairs: int = 19
@@ -177,16 +183,26 @@ def evaluate(
             f"working size {size} is not a multiple of 4", "pass --size H,W with multiples of 4"
         )
     torch.manual_seed(opts.seed)
+    measure = tuple(opts.output_size or size)
+    if measure[0] % 4 or measure[1] % 4:
+        raise EdgecglError(
+            f"output size {measure} is not a multiple of 4", "pass --output-size HxW, multiples of 4"
+        )
+    if opts.output_size is not None:
+        models = [AtOutputResolution(m, size, opts.upsample) for m in models]  # type: ignore[arg-type]
 
-    es = load_eval_set(spec, domains, size, opts, targets)
+    es = load_eval_set(spec, domains, measure, opts, targets)
     notes: list[str] = []
+    at = f"{measure[0]}x{measure[1]}"
+    if opts.output_size is not None:
+        at += f" (output size; models at {size[0]}x{size[1]}, upsample {opts.upsample})"
     log(
-        f"eval: {es.inputs.shape[0]} '{opts.source}' inputs at {size[0]}x{size[1]}; real per target: "
+        f"eval: {es.inputs.shape[0]} '{opts.source}' inputs at {at}; real per target: "
         + ", ".join(f"{d} {es.real[d].shape[0]}" for d in targets)
     )
     methods: list[Method] = []
     if opts.baselines:
-        methods += [Identity(domains), fit_reinhard(spec, domains, size, targets, opts, es, notes)]
+        methods += [Identity(domains), fit_reinhard(spec, domains, measure, targets, opts, es, notes)]
     methods += list(models)
 
     # Every method's mean-style translation of every input, per target.
@@ -205,6 +221,8 @@ def evaluate(
         "data": spec,
         "split": opts.split,
         "size": list(size),
+        "output_size": list(measure),
+        "upsample": opts.upsample if opts.output_size is not None else None,
         "source": opts.source,
         "targets": targets,
         "n_inputs": int(es.inputs.shape[0]),

@@ -144,6 +144,45 @@ class Reinhard:
         return reinhard_transfer(images, self.stats[target])
 
 
+class AtOutputResolution:
+    """A model run the way the runtime delivers it: the input (at the resolution the user gets) is
+    area-downsampled to the working size, translated there, and brought back to the input's size through
+    the guided upsampler (the bundle's parameters, or the defaults for a training run) or a bilinear resize.
+
+    The eval set is loaded at the output size without letterboxing (the dataset loader resizes), so pick an
+    output size with the working size's aspect.
+    """
+
+    def __init__(
+        self, method: TorchRun | BundleModel, working_size: tuple[int, int], upsample: str = "guided"
+    ) -> None:
+        from edgecgl.export.upsampler import GuidedUpsampler, UpsamplerConfig
+
+        if upsample not in ("guided", "resize"):
+            raise EdgecglError(f"unknown --upsample '{upsample}'", "choose guided or resize")
+        self.method = method
+        self.name = method.name
+        self.domains = method.domains
+        self.random_styles = method.random_styles
+        self.frame_size = tuple(working_size)
+        self.upsample = upsample
+        params = dict(getattr(getattr(method, "bundle", None), "upsampler", None) or {})
+        params.pop("method", None)
+        self.upsampler = GuidedUpsampler(UpsamplerConfig(**params)).eval() if upsample == "guided" else None
+
+    @torch.inference_mode()
+    def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        low = F.interpolate(images.float(), size=self.frame_size, mode="area")
+        out = self.method.translate(low, target, seed)
+        if self.upsampler is None:
+            return F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False).clamp(
+                -1, 1
+            )
+        return self.upsampler(images.float(), low, out)
+
+
 def open_method(path: Path, name: str | None = None, device: str = "cpu") -> TorchRun | BundleModel:
     kind, p = resolve_model(path)
     return TorchRun(p, name, device) if kind == "run" else BundleModel(p, name)

@@ -1,0 +1,55 @@
+"""``edgecgl eval --output-size``: metrics at the resolution the user gets, models upsampled to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from edgecgl.train.eval.run import EvalOptions, evaluate
+from edgecgl.train.eval.translators import AtOutputResolution, TorchRun
+
+from tests.eval_fixtures import write_paired_folder, write_tiny_model
+
+
+class Passthrough:
+    """A 'model' whose translation is the identity at its working size."""
+
+    name = "pass"
+    domains = ["sunny", "night", "cloudy", "rainy"]
+    random_styles = False
+
+    def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
+        return images.clone()
+
+
+def test_guided_gives_back_the_full_resolution_input_resize_does_not() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(2, 3, 64, 128, generator=g) * 2 - 1) * 0.9
+    guided = AtOutputResolution(Passthrough(), (16, 32), "guided").translate(x, "night")  # type: ignore[arg-type]
+    resized = AtOutputResolution(Passthrough(), (16, 32), "resize").translate(x, "night")  # type: ignore[arg-type]
+    assert guided.shape == resized.shape == x.shape
+    assert float((guided - x).abs().max()) < 1e-4
+    assert float((resized - x).abs().mean()) > 0.1
+
+
+def test_evaluate_at_output_size(tmp_path: Path) -> None:
+    data = write_paired_folder(tmp_path / "data", n=4, size=(64, 128))
+    model = TorchRun(write_tiny_model(tmp_path / "run" / "checkpoints" / "model.pt"))  # works at 32x64
+    opts = EvalOptions(metrics=["paired"], output_size=(64, 128), max_images=4, targets=["night"])
+    results, extras = evaluate(f"folder:{data}", [model], opts, log=lambda _m: None)
+    meta = extras["meta"]
+    assert meta["size"] == [32, 64] and meta["output_size"] == [64, 128] and meta["upsample"] == "guided"
+    assert extras["contact"]["outputs"][model.name]["night"].shape[-2:] == (64, 128)
+    assert extras["contact"]["inputs"].shape[-2:] == (64, 128)
+    assert results[model.name]["psnr"]["night"] is not None
+    # the identity baseline at the output size scores the same data whatever the model's size
+    working, _ = evaluate(
+        f"folder:{data}",
+        [model],
+        EvalOptions(metrics=["paired"], max_images=4, targets=["night"]),
+        log=lambda _m: None,
+    )
+    assert results["identity"]["psnr"]["night"] != pytest.approx(
+        working["identity"]["psnr"]["night"], abs=1e-6
+    )
