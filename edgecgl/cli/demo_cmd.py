@@ -1,8 +1,9 @@
 """``edgecgl demo`` (= ``make demo``): the whole chain offline, on generated data, in minutes on a CPU.
 
 SynthWeather set -> train synth-tiny for a time budget -> FP32 and INT8 bundles -> translate a
-synthetic clip and (where EDGECGL_ASSETS has it) the real dashcam clip -> ``demo/`` with the videos,
-a contact sheet and a summary. It calls the other stages' Python APIs, imported lazily here.
+synthetic clip and (where EDGECGL_ASSETS has it) the real dashcam clip at its full resolution (through
+the bundle's guided upsampler) -> ``demo/`` with the videos, a still of the real clip (input above,
+translation below), a contact sheet and a summary. It calls the other stages' Python APIs, imported lazily here.
 """
 
 from __future__ import annotations
@@ -230,26 +231,41 @@ def run_demo(
     yolo = assets / "models" / "yolov8n-coco.pt" if assets else None
     real_first = None
     if real is not None and real.is_file():
-        say(f"[5/6] translating the real clip {real} ({real_frames} frames, side by side)")
+        say(f"[5/6] translating the real clip {real} ({real_frames} frames) at its full resolution")
         det = load_detector(yolo, DetectorConfig(imgsz=320), log=say) if yolo and yolo.is_file() else None
-        dst = vids / "real_night_fp32_preview.mp4"
-        seen: list[np.ndarray] = []
+        dst = vids / "real_night_fp32.mp4"
+        best: dict[str, object] = {}
 
-        def keep_first(i: int, x: np.ndarray, res: object) -> None:
+        def keep_still(i: int, x: np.ndarray, res: object) -> None:
+            """The first frame, then whichever shows the most pasted instances (for the still)."""
+            n = len(res.detections)  # type: ignore[attr-defined]
             if i == 0:
-                seen.append(x)
+                best.update(first=x.copy())
+            if "n" not in best or n > best["n"]:  # type: ignore[operator]
+                best.update(n=n, input=x.copy(), output=res.image.copy())  # type: ignore[attr-defined]
 
         r = translate_video(
             real,
             dst,
             Pipeline(translators[("fp32", "night")], det),
-            VideoOptions(max_frames=real_frames, preview=True),
-            on_frame=keep_first,
+            VideoOptions(max_frames=real_frames),
+            on_frame=keep_still,
         )
-        real_first = seen[0] if seen else None
-        summary["files"]["real_night_fp32_preview"] = str(dst)
+        real_first = best.get("first")  # type: ignore[assignment]
+        if "input" in best:
+            import cv2
+
+            still = out / "real_night_still.jpg"
+            both = np.concatenate([best["input"], best["output"]], 0)  # type: ignore[list-item]
+            cv2.imwrite(str(still), cv2.cvtColor(both, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+            summary["files"]["real_night_still"] = str(still)
+        summary["files"]["real_night_fp32"] = str(dst)
         summary["real_clip_stats"] = r.stats.summary()
-        say(f"  {dst} ({r.stats.frames} frames, {r.stats.instances} instances, audio kept)")
+        say(
+            f"  {dst} ({r.stats.frames} frames at {real_first.shape[1]}x{real_first.shape[0]}, "  # type: ignore[union-attr]
+            f"{r.stats.instances} instances, audio kept)"
+        )
+        say(f"  upsample: {translators[('fp32', 'night')].upsampler.mode}")
     else:
         say("[5/6] no real clip (EDGECGL_ASSETS not found): skipped")
     timer.lap("real clip")

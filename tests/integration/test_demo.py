@@ -40,9 +40,12 @@ def test_demo_toy_size(tmp_path: Path) -> None:
     assert sheet is not None and sheet.shape[0] > 100 and sheet.shape[1] > 500
     with av.open(files["synth_night_int8"]) as c:
         assert c.streams.audio and sum(1 for _ in c.decode(video=0)) == 6
-    if "real_night_fp32_preview" in files:
-        with av.open(files["real_night_fp32_preview"]) as c:
-            assert c.streams.video[0].codec_context.width == 2 * 960 and c.streams.audio
+    if "real_night_fp32" in files:  # the real clip at its full resolution, through the guided upsampler
+        with av.open(files["real_night_fp32"]) as c:
+            assert c.streams.video[0].codec_context.width == 960 and c.streams.audio
+        still = cv2.imread(files["real_night_still"])
+        assert still is not None and still.shape[:2] == (2 * 540, 960)  # input above, translation below
+        assert "upsample: guided" in r.stderr
 
 
 def test_demo_refuses_existing_output(tmp_path: Path) -> None:
