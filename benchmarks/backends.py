@@ -23,9 +23,10 @@ from edgecgl.train.inference import load_inference
 
 from benchmarks.common import load_average, log, real_frames, toy_bundle, toy_checkpoint, write_results
 from edgecgl.backends.onnxruntime import OnnxRuntimeBackend
-from edgecgl.bench import frame_flops, machine_info, matmul_fn, summarize, time_interleaved
+from edgecgl.bench import frame_flops, machine_info, summarize, time_interleaved
 from edgecgl.bundle import load_bundle
 from edgecgl.domains import one_hot
+from edgecgl.gemm_limit import GemmLimit, fraction_of_limit, split_times
 
 DEFAULT_REPEATS = {"paper": 7, "small": 12, "tiny": 40}
 
@@ -92,33 +93,31 @@ def bench_preset(preset: str, size: tuple[int, int], threads: int, repeats: int,
     fns.update(ort_variants(bundle, frames, style, dom, threads))
     first = {name: np.asarray(fn()) for name, fn in fns.items()}  # frame 0 through every variant
     psnr = {name: psnr_vs(first["torch eager fp32"], o) for name, o in first.items()}
-    mm, mm_flops, mm_lib = matmul_fn(2048, threads, reps=4)
-    fns["matmul"] = mm
+    gemm = GemmLimit(2048, threads, reps=4)
+    fns.update(gemm.fns())
     torch.set_num_threads(threads)
     flops = frame_flops(bundle, size)
     load0 = load_average()
     log(f"{preset} {size[0]}x{size[1]}: {flops['total']:.1f} GFLOP/frame; {list(fns)}; load {load0}")
     times = time_interleaved(fns, repeats, warmup, settle_s=0.1)
-    limit = mm_flops / (statistics.median(times["matmul"]) / 1000) / 1e9
+    limit = gemm.result(times)
     ref = statistics.median(times["torch eager fp32"])
     rows = {}
-    for name, ms in times.items():
-        if name == "matmul":
-            continue
+    for name, ms in split_times(times).items():
         med = statistics.median(ms)
         g = flops["total"] / (med / 1000)
         rows[name] = {
             **summarize(ms),
             "gflop_per_s": round(g, 1),
-            "fraction_of_matmul": round(g / limit, 3),
+            "fraction_of_matmul": fraction_of_limit(g, limit)[0],
             "speedup_vs_torch_eager": round(ref / med, 3),
             "psnr_db_vs_torch_fp32": psnr.get(name),
         }
         log(
-            f"  {name:<28} {med:9.1f} ms  {g:6.1f} GFLOP/s  {100 * g / limit:5.1f}% of matmul  "
+            f"  {name:<28} {med:9.1f} ms  {g:6.1f} GFLOP/s  {100 * rows[name]['fraction_of_matmul']:5.1f}% of limit  "
             f"x{ref / med:.2f} vs torch eager"
         )
-    log(f"  matmul ({mm_lib}) {limit:.1f} GFLOP/s")
+    log(f"  limit {limit['gflop_per_s']:.1f} GFLOP/s ({limit['library']})")
     return {
         "preset": preset,
         "size": list(size),
@@ -128,13 +127,7 @@ def bench_preset(preset: str, size: tuple[int, int], threads: int, repeats: int,
         "load_average_before": load0,
         "load_average_after": load_average(),
         "gflop_per_frame": {k: round(v, 3) for k, v in flops.items()},
-        "matmul": {
-            "library": mm_lib,
-            "n": 2048,
-            "reps": 4,
-            **summarize(times["matmul"]),
-            "gflop_per_s": round(limit, 1),
-        },
+        "matmul": limit,
         "variants": rows,
     }
 

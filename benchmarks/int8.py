@@ -27,13 +27,13 @@ from edgecgl.backends.onnxruntime import OnnxRuntimeBackend
 from edgecgl.bench import (
     frame_flops,
     machine_info,
-    matmul_fn,
     precision_view,
     summarize,
     time_interleaved,
 )
 from edgecgl.bundle import MANIFEST, load_bundle
 from edgecgl.domains import one_hot
+from edgecgl.gemm_limit import GemmLimit, fraction_of_limit, split_times
 
 CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
 
@@ -203,12 +203,12 @@ def speed(
             return be.generate(be.encode_content(x), style, dom)
 
         fns[f"onnxruntime {prec}"] = run
-    mm, mm_flops, mm_lib = matmul_fn(2048, threads, reps=4)
-    fns["matmul"] = mm
+    gemm = GemmLimit(2048, threads, reps=4)
+    fns.update(gemm.fns())
     flops = frame_flops(b8, size)
     load0 = load_average()
     times = time_interleaved(fns, repeats, warmup=1, settle_s=0.1)
-    limit = mm_flops / (statistics.median(times["matmul"]) / 1000) / 1e9
+    limit = gemm.result(times)
     f32, i8 = statistics.median(times["onnxruntime fp32"]), statistics.median(times["onnxruntime int8"])
     i8o = statistics.median(times["onnxruntime int8 ORT-style"])
     log(
@@ -224,14 +224,15 @@ def speed(
         "load_average_before": load0,
         "load_average_after": load_average(),
         "gflop_per_frame": round(flops["total"], 3),
-        "matmul": {"library": mm_lib, **summarize(times["matmul"]), "gflop_per_s": round(limit, 1)},
+        "matmul": limit,
         "variants": {
             k: {
                 **summarize(v),
-                "fraction_of_matmul": round(flops["total"] / (statistics.median(v) / 1000) / limit, 3),
+                "fraction_of_matmul": fraction_of_limit(
+                    flops["total"] / (statistics.median(v) / 1000), limit
+                )[0],
             }
-            for k, v in times.items()
-            if k != "matmul"
+            for k, v in split_times(times).items()
         },
         "int8_speedup_vs_fp32": round(f32 / i8, 3),
         "int8_speedup_vs_fp32_min": round(min(times["onnxruntime fp32"]) / min(times["onnxruntime int8"]), 3),

@@ -32,9 +32,10 @@ from edgecgl.train.inference import load_inference
 
 from benchmarks.common import load_average, log, real_frames, toy_bundle, toy_checkpoint, write_results
 from benchmarks.graph_variants import fold_reflect_pads, subpixel_upconvs
-from edgecgl.bench import machine_info, matmul_fn, onnx_node_flops, summarize, time_interleaved
+from edgecgl.bench import machine_info, onnx_node_flops, summarize, time_interleaved
 from edgecgl.bundle import load_bundle
 from edgecgl.domains import one_hot
+from edgecgl.gemm_limit import GemmLimit, fraction_of_limit, split_times
 
 
 def session(model: onnx.ModelProto, threads: int, level: str = "all", spin: bool = True, profile: str = ""):  # noqa: ANN201
@@ -207,8 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     fns["torch eager channels_last"] = torch_eager(True)
     for s in filter(None, a.skip.split(",")):
         fns.pop(s, None)
-    mm, mm_flops, mm_lib = matmul_fn(2048, t, reps=4)
-    fns["matmul"] = mm
+    gemm = GemmLimit(2048, t, reps=4)
     ref_out = fns["ort all (runtime default)"]()
     diffs = {}
     for name in ("ort all, reflect pads folded", "ort all, sub-pixel up-convs"):
@@ -222,25 +222,23 @@ def main(argv: list[str] | None = None) -> None:
     flops = frame_flops(bundle, size)  # type: ignore[arg-type]
     load0 = load_average()
     log(f"{a.preset} {size}: timing {list(fns)} x {a.repeats}; load {load0}")
-    times = time_interleaved(fns, a.repeats, warmup=1, settle_s=0.1)
-    limit = mm_flops / (statistics.median(times["matmul"]) / 1000) / 1e9
+    times = time_interleaved({**fns, **gemm.fns()}, a.repeats, warmup=1, settle_s=0.1)
+    limit = gemm.result(times)
     base = statistics.median(times["ort all (runtime default)"])
     rows = {}
-    for name, ms in times.items():
-        if name == "matmul":
-            continue
+    for name, ms in split_times(times).items():
         med = statistics.median(ms)
         rows[name] = {
             **summarize(ms),
             "vs_ort_default": round(base / med, 3),
             "gflop_per_s_at_model_flops": round(flops["total"] / (med / 1000), 1),
-            "fraction_of_matmul": round(flops["total"] / (med / 1000) / limit, 3),
+            "fraction_of_matmul": fraction_of_limit(flops["total"] / (med / 1000), limit)[0],
         }
         log(
             f"  {name:<32} {med:9.1f} ms  x{base / med:.2f} vs ORT default  "
             f"{100 * rows[name]['fraction_of_matmul']:.1f}% of matmul"
         )
-    log(f"  matmul {limit:.1f} GFLOP/s")
+    log(f"  limit {limit['gflop_per_s']:.1f} GFLOP/s ({limit['library']})")
     x0 = frames[:1]
     c0 = fns["ort all (runtime default)"].enc.run(["content"], {"image": x0})[0]
     prof = profile_ops(enc, gen, t, {"image": x0, "content": c0, "style": style, "domain": dom}, size)  # type: ignore[arg-type]
@@ -259,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
             "load_average_after": load_average(),
             "gflop_per_frame": {k: round(v, 3) for k, v in flops.items()},
             "gflop_per_frame_subpixel": round(flops["total"] - _upconv_saving(gen, size), 3),
-            "matmul": {"library": mm_lib, **summarize(times["matmul"]), "gflop_per_s": round(limit, 1)},
+            "matmul": limit,
             "rewrite_output_diff_vs_default": diffs,
             "variants": rows,
             "ort_profile": prof,

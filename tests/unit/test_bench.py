@@ -129,6 +129,12 @@ def test_cli_bench_writes_results_for_every_variant(bundle_dir: Path, tmp_path: 
     res = json.loads(out.read_text())
     assert res["size"] == [32, 64] and res["repeats"] == 2
     assert res["matmul"]["gflop_per_s"] > 0 and res["gflop_per_frame"]["total"] > 0
+    # the limit is the fastest of every GEMM reference timed in the same rounds, and the report names it
+    refs = res["matmul"]["references"]
+    assert {"torch", "numpy", "onnxruntime"} <= set(refs)
+    assert res["matmul"]["gflop_per_s"] == max(v["gflop_per_s"] for v in refs.values())
+    assert refs[res["matmul"]["winner"]]["label"] == res["matmul"]["library"]
+    assert all(0 < row["fraction_of_matmul"] <= 1.0 for row in res["results"] if "skipped" not in row)
     rows = {row["variant"]: row for row in res["results"]}
     ort, tch = rows["onnxruntime-cpu fp32"], rows["torch fp32"]
     for row in (ort, tch):
@@ -158,3 +164,41 @@ def test_bench_module_does_not_import_training_code() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_gemm_limit_is_the_fastest_reference() -> None:
+    from edgecgl.gemm_limit import PREFIX, GemmLimit, split_times
+
+    g = GemmLimit(n=64, threads=1, reps=1)
+    assert [r.key for r in g.refs] == ["torch", "numpy", "onnxruntime"]
+    assert "kernel" in g.refs[1].label  # numpy's BLAS kernel, from threadpoolctl
+    for fn in g.fns().values():  # every reference really multiplies
+        fn()
+    flops = 2.0 * 64**3
+    # made-up medians: numpy fastest (1 ms), torch 4 ms, ONNX Runtime 2 ms
+    times = {
+        PREFIX + "torch": [4.0, 5.0, 4.0],
+        PREFIX + "numpy": [1.0],
+        PREFIX + "onnxruntime": [2.0],
+        "net": [9.0],
+    }
+    res = g.result(times)
+    assert res["winner"] == "numpy" and res["library"] == g.refs[1].label
+    assert res["gflop_per_s"] == round(flops / 1e-3 / 1e9, 1)
+    assert res["references"]["torch"]["gflop_per_s"] == round(flops / 4e-3 / 1e9, 1)
+    assert split_times(times) == {"net": [9.0]}
+
+
+def test_fraction_of_limit_never_above_one_and_the_table_says_why() -> None:
+    from edgecgl.bench import format_table
+    from edgecgl.gemm_limit import fraction_of_limit
+
+    limit = {"gflop_per_s": 200.0, "library": "torch.mm", "references": {"torch": {"gflop_per_s": 200.0}}}
+    assert fraction_of_limit(100.0, limit) == (0.5, False)
+    assert fraction_of_limit(331.0, limit) == (1.0, True)  # 165.5 % before: the limit was not one
+    row = {"variant": "onnxruntime-cpu fp32", "model_only": {"median_ms": 10.0}, "fps_model": 100.0,
+           "gflop_per_s": 331.0, "fraction_of_matmul": 1.0, "above_gemm_limit": True}  # fmt: skip
+    res = {"bundle": "b", "size": [32, 64], "gflop_per_frame": {"total": 3.31}, "matmul": limit,
+           "machine": {}, "results": [row]}  # fmt: skip
+    text = format_table(res)
+    assert "100.0%*" in text and "165" not in text and "underestimates" in text

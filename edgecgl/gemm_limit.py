@@ -1,0 +1,176 @@
+"""The machine's dense fp32 GEMM limit: the fastest of every matrix multiply this device offers.
+
+A "% of the limit" is only honest when the limit is the best the device can do. torch's CPU GEMM (MKL)
+is slow on AMD EPYC, where numpy's OpenBLAS and ONNX Runtime's MLAS multiply much faster; on Intel with
+AMX the order changes again. So every reference available is timed in the *same* interleaved rounds as
+what it bounds (see ``edgecgl.bench.time_interleaved``), the fastest defines the limit, and the report
+names it. A network cannot beat a dense GEMM at its own FLOPs; if one does, the limit is capped at
+100 % and flagged rather than printed above it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+PREFIX = "gemm:"  # keys of the reference fns inside a timing dict
+
+
+@dataclass
+class GemmReference:
+    key: str  # "torch", "numpy", "onnxruntime"
+    label: str  # library, kernel, threads: what the report prints
+    fn: Callable[[], object]
+    flops: float  # per call
+
+
+def _blas_label() -> str:
+    """numpy's BLAS as threadpoolctl sees it (library, version, kernel, threads), and a forced kernel."""
+    label = "numpy matmul"
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if blas:
+            b = blas[0]
+            label += (
+                f" ({b.get('internal_api')} {b.get('version')}, kernel {b.get('architecture', '?')}, "
+                f"{b.get('num_threads')} threads)"
+            )
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        pass
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    if forced:
+        label += f" [OPENBLAS_CORETYPE={forced} forces the kernel]"
+    return label
+
+
+def _torch_ref(a: np.ndarray, b: np.ndarray, threads: int | None, reps: int) -> GemmReference | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    if threads:
+        torch.set_num_threads(threads)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    tc = torch.empty_like(ta)
+
+    def run() -> object:
+        for _ in range(reps):
+            torch.mm(ta, tb, out=tc)
+        return tc
+
+    n = a.shape[0]
+    return GemmReference("torch", f"torch.mm ({torch.get_num_threads()} threads)", run, 2.0 * n**3 * reps)
+
+
+def _numpy_ref(a: np.ndarray, b: np.ndarray, reps: int) -> GemmReference:
+    c = np.empty_like(a)
+
+    def run() -> object:
+        for _ in range(reps):
+            np.matmul(a, b, out=c)
+        return c
+
+    return GemmReference("numpy", _blas_label(), run, 2.0 * a.shape[0] ** 3 * reps)
+
+
+def _ort_ref(a: np.ndarray, b: np.ndarray, threads: int | None, reps: int) -> GemmReference | None:
+    """ONNX Runtime's own MatMul (MLAS), with the session settings of our ONNX Runtime backend."""
+    try:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return None
+    n = a.shape[0]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "gemm",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+        [numpy_helper.from_array(b, "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = min(model.ir_version, 8)
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+    def run() -> object:
+        out = None
+        for _ in range(reps):
+            out = sess.run(None, {"a": a})
+        return out
+
+    label = f"onnxruntime MatMul ({threads or 'default'} threads, no spin-wait)"
+    return GemmReference("onnxruntime", label, run, 2.0 * n**3 * reps)
+
+
+@dataclass
+class GemmLimit:
+    """Every fp32 GEMM reference of this device; add them to a timing dict, then read the limit."""
+
+    n: int = 2048
+    threads: int | None = None
+    reps: int = 2
+    only: tuple[str, ...] = ("torch", "numpy", "onnxruntime")
+    refs: list[GemmReference] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((self.n, self.n), dtype=np.float32)
+        b = rng.standard_normal((self.n, self.n), dtype=np.float32)
+        makers: dict[str, Callable[[], GemmReference | None]] = {
+            "torch": lambda: _torch_ref(a, b, self.threads, self.reps),
+            "numpy": lambda: _numpy_ref(a, b, self.reps),
+            "onnxruntime": lambda: _ort_ref(a, b, self.threads, self.reps),
+        }
+        self.refs = [r for k in self.only if (r := makers[k]()) is not None]
+        if not self.refs:
+            raise ValueError(f"no GEMM reference available among {self.only}")
+
+    def fns(self) -> dict[str, Callable[[], object]]:
+        """Timing items, to be interleaved with the networks they bound."""
+        return {PREFIX + r.key: r.fn for r in self.refs}
+
+    def result(self, times: Mapping[str, list[float]]) -> dict[str, Any]:
+        """The limit from the rounds' medians: the fastest reference, and every reference's rate."""
+        rates = {
+            r.key: r.flops / (statistics.median(times[PREFIX + r.key]) / 1000.0) / 1e9 for r in self.refs
+        }
+        best = max(self.refs, key=lambda r: rates[r.key])
+        return {
+            "library": best.label,
+            "winner": best.key,
+            "n": self.n,
+            "gflop_per_s": round(rates[best.key], 1),
+            "references": {
+                r.key: {
+                    "label": r.label,
+                    "gflop_per_s": round(rates[r.key], 1),
+                    "median_ms": round(statistics.median(times[PREFIX + r.key]), 3),
+                }
+                for r in self.refs
+            },
+        }
+
+
+def fraction_of_limit(gflop_per_s: float, limit: Mapping[str, Any]) -> tuple[float, bool]:
+    """(fraction, above): the fraction of the limit, never above 1.0; ``above`` flags a rate faster than
+    every GEMM reference (the limit then underestimates the device, and the report says so)."""
+    lim = float(limit["gflop_per_s"])
+    frac = gflop_per_s / lim if lim > 0 else float("nan")
+    return (min(1.0, round(frac, 3)), bool(frac > 1.0))
+
+
+def split_times(times: Mapping[str, list[float]]) -> dict[str, list[float]]:
+    """The timing dict without the GEMM reference items."""
+    return {k: v for k, v in times.items() if not k.startswith(PREFIX)}
