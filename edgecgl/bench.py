@@ -179,26 +179,36 @@ class Variant:
     skipped: str | None = None  # why it cannot run here
 
 
+# The roles that run on every frame; a precision is judged on these. The style encoders run once per
+# video (and an INT8 export keeps them FP32), the upsampler is FP32 in every bundle.
+PER_FRAME_ROLES = ("content_encoder", "content_encoder_instance", "generator")
+
+
+def _precision_file(entry: dict[str, Any], precision: str) -> str | None:
+    if precision == "fp32":
+        return entry.get("fp32") or entry["file"]
+    return entry["file"] if entry.get("precision") == precision else entry.get(precision)
+
+
 def precision_view(bundle: Bundle, precision: str) -> Bundle:
-    """The same bundle running the files of one precision (fp32 is always there; the others if exported)."""
+    """The same bundle running the per-frame roles in one precision (where exported); the other roles
+    (style encoders, upsampler) run the file they have in that precision, else their FP32 one."""
     models: dict[str, Path] = {}
     for role, entry in bundle.manifest.get("models", {}).items():
-        if precision == "fp32" or role == "upsampler":  # the upsampler is FP32 in every bundle
-            rel = entry.get("fp32") or entry["file"]
-        else:
-            rel = entry["file"] if entry.get("precision") == precision else entry.get(precision)
-            if not rel:
-                continue
-        models[role] = _inside(bundle.root, rel)
+        rel = _precision_file(entry, precision)
+        if not rel and role not in PER_FRAME_ROLES:
+            rel = _precision_file(entry, "fp32")
+        if rel:
+            models[role] = _inside(bundle.root, rel)
     return dataclasses.replace(bundle, models=models, precision=precision)
 
 
 def bundle_precisions(bundle: Bundle) -> list[str]:
-    """Precisions whose ONNX files the bundle holds for every role (fp32 first)."""
-    entries = {r: e for r, e in bundle.manifest.get("models", {}).items() if r != "upsampler"}  # FP32 only
+    """Precisions the bundle holds for every per-frame role (fp32 first)."""
+    entries = [e for r, e in bundle.manifest.get("models", {}).items() if r in PER_FRAME_ROLES]
     out = ["fp32"]
     for p in ("fp16", "int8"):
-        if entries and all(e.get("precision") == p or e.get(p) for e in entries.values()):
+        if entries and all(_precision_file(e, p) for e in entries):
             out.append(p)
     return out
 

@@ -84,16 +84,20 @@ def test_precision_views_pick_the_right_files(bundle_dir: Path) -> None:
     # A manifest that also lists INT8 files (as an --int8 export writes them) gets an int8 view.
     m = json.loads(json.dumps(b.manifest))
     for role, e in m["models"].items():
-        if role != "upsampler":  # FP32 in every bundle
+        if role.startswith(("content_encoder", "generator")):  # style encoders stay FP32 (run once a video)
             e.update(file=f"{role}.int8.onnx", precision="int8")
     import dataclasses
 
     b8 = dataclasses.replace(b, manifest=m)
-    assert bundle_precisions(b8) == ["fp32", "int8"]
-    assert precision_view(b8, "int8").models["generator"].name == "generator.int8.onnx"
+    assert bundle_precisions(b8) == ["fp32", "int8"]  # judged on the per-frame roles only
+    v8 = precision_view(b8, "int8")
+    assert v8.models["generator"].name == "generator.int8.onnx"
+    assert v8.models["content_encoder"].name == "content_encoder.int8.onnx"
+    assert v8.models["style_encoder"].name == "style_encoder.onnx"  # its FP32 file
     assert precision_view(b8, "fp32").models["generator"].name == "generator.onnx"
-    assert precision_view(b8, "int8").models["upsampler"].name == "upsampler.onnx"
-    assert set(precision_view(b8, "fp16").models) == {"upsampler"}
+    assert v8.models["upsampler"].name == "upsampler.onnx"
+    assert "generator" not in precision_view(b8, "fp16").models  # no fp16 per-frame files: not offered
+    assert bundle_precisions(b8) == ["fp32", "int8"] and "fp16" not in bundle_precisions(b8)
 
 
 def test_variants_say_why_they_skip(bundle_dir: Path) -> None:
