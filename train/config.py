@@ -28,6 +28,10 @@ class DataConfig:
     num_workers: int = 0
     # images without boxes: a random crop of the image (side fraction in [min, max]) is the instance
     fallback_crop: list[float] = field(default_factory=lambda: [0.25, 0.5])
+    # Training crops (docs/RESULTS.md, "The GAN recipe"); the defaults are the runtime's crop geometry.
+    min_box: float = 0.0  # boxes whose sides (with context) are under min_box * instance_size are skipped
+    crop_aspect: str = "stretch"  # pad: grow the box's short side to instance_size's aspect first
+    crop_antialias: bool = False  # average roi_align samples over each output pixel's footprint
 
     def validate(self) -> None:
         for name in ("frame_size", "instance_size"):
@@ -98,6 +102,21 @@ class TrainConfig:
             raise EdgecglError("batch and optim.n_critic must be >= 1, iters >= 0")
         if self.log.every < 1 or self.log.checkpoint_every < 1:
             raise EdgecglError("log.every and log.checkpoint_every must be >= 1")
+        m = self.model
+        if m.d_scales < 1 or m.d_patch_layers < 1:
+            raise EdgecglError("model.d_scales and model.d_patch_layers must be >= 1")
+        if m.d_scales > 1:
+            need = 2 ** (m.d_patch_layers + m.d_scales - 2)  # the coarsest patch critic's input
+            small = min(min(self.data.frame_size), min(self.data.instance_size))
+            if small < need:
+                raise EdgecglError(
+                    f"model.d_scales {m.d_scales} x d_patch_layers {m.d_patch_layers} needs sides of at least"
+                    f" {need} px; the smallest input side is {small}",
+                    "lower model.d_scales or model.d_patch_layers",
+                )
+        lo_box = self.data.min_box
+        if not 0.0 <= lo_box <= 1.0 or self.data.crop_aspect not in ("stretch", "pad"):
+            raise EdgecglError("data.min_box must be in [0, 1] and data.crop_aspect stretch or pad")
         # Each stride-2 layer of a discriminator halves the input: it needs at least 2**layers pixels.
         for name, size, layers in (
             ("frame_size", self.data.frame_size, self.model.d_layers_global),

@@ -53,11 +53,16 @@ class LossConfig:
     style: float = 1.0  # weight of L_rec^s (eq. 8: 1)
     instances: bool = True  # false: global-only model (StarGAN/MUNIT-like), no instance terms
     cgc: bool = True  # false: the paper's "w/o L_cgc" ablation
+    # Recipe options (docs/RESULTS.md, "The GAN recipe"); off = the paper's setting.
+    style_prior: bool = False  # translate with N(0, I) styles, style target fixed (MUNIT), not swapped codes
+    diversity: float = 0.0  # StarGAN v2's diversity term: - w * ‖G(c, s1) - G(c, s2)‖₁ (needs style_prior)
     gp: GPConfig = field(default_factory=GPConfig)
 
     def validate(self) -> None:
         from edgecgl.errors import EdgecglError
 
+        if self.diversity < 0 or (self.diversity > 0 and not self.style_prior):
+            raise EdgecglError("loss.diversity must be >= 0 and needs loss.style_prior")
         if self.cgc and not self.instances:
             raise EdgecglError("loss.cgc needs loss.instances", "set loss.cgc=false for a global-only model")
         for name in ("adv", "cls", "rec", "content", "style"):
@@ -81,6 +86,7 @@ class PairBatch:
     cgc_dx: Tensor | None = None
     cgc_o: Tensor | None = None
     cgc_do: Tensor | None = None
+    style_seed: Tensor | None = None  # seeds the N(0, I) styles of ``LossConfig.style_prior``
 
     def to(self, device: torch.device) -> PairBatch:
         def mv(t: Tensor | None) -> Tensor | None:
@@ -105,23 +111,41 @@ def pair_l1(a: Tensor, b: Tensor) -> Tensor:
     return l1(a[:n], b[:n]) + l1(a[n:], b[n:])
 
 
-def critic_value(src: Tensor) -> Tensor:
-    """Per-sample WGAN critic score: the mean over the PatchGAN map."""
+def critic_value(src: Tensor, domain: Tensor | None = None) -> Tensor:
+    """Per-sample WGAN critic score: the mean over the PatchGAN map. A critic with one output channel per
+    domain (``ModelConfig.d_domain_src``) is read at ``domain`` [B] (StarGAN v2)."""
+    if src.shape[1] > 1:
+        if domain is None:
+            raise ValueError("a per-domain critic output needs the domain to read")
+        src = src[torch.arange(src.shape[0], device=src.device), domain][:, None]
     return src.float().mean(dim=(1, 2, 3))
 
 
-def gradient_penalty(
-    dis: nn.Module, real: Tensor, fake: Tensor, rng: torch.Generator | None = None
-) -> Tensor:
-    """Unweighted E[(‖∇_x̂ D(x̂)‖₂ - 1)²] on random interpolates, computed in fp32 even under autocast
-    (the double backward of fp16 activations underflows)."""
+def gradient_penalty_and_norm(
+    dis: nn.Module,
+    real: Tensor,
+    fake: Tensor,
+    rng: torch.Generator | None = None,
+    domain: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """(unweighted E[(‖∇_x̂ D(x̂)‖₂ - 1)²], mean ‖∇_x̂ D(x̂)‖₂ detached) on random interpolates, in fp32
+    even under autocast (the double backward of fp16 activations underflows). The norm tells the
+    adaptive λ_gp which side of 1 the critic is on (train/gp.py)."""
     b = real.shape[0]
     alpha = torch.rand(b, 1, 1, 1, device=real.device, generator=rng)
     with torch.autocast(real.device.type, enabled=False):
         x_hat = (alpha * real.detach().float() + (1 - alpha) * fake.detach().float()).requires_grad_(True)
         src, _ = dis(x_hat)
-        (grad,) = torch.autograd.grad(critic_value(src).sum(), x_hat, create_graph=True)
-        return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
+        (grad,) = torch.autograd.grad(critic_value(src, domain).sum(), x_hat, create_graph=True)
+        norm = grad.flatten(1).norm(dim=1)
+        return ((norm - 1.0) ** 2).mean(), norm.detach().mean()
+
+
+def gradient_penalty(
+    dis: nn.Module, real: Tensor, fake: Tensor, rng: torch.Generator | None = None
+) -> Tensor:
+    """Unweighted E[(‖∇_x̂ D(x̂)‖₂ - 1)²] on random interpolates (see ``gradient_penalty_and_norm``)."""
+    return gradient_penalty_and_norm(dis, real, fake, rng)[0]
 
 
 class CGLLoss:
@@ -159,9 +183,24 @@ class CGLLoss:
             x = self._inputs(batch, g)
             enc_c, enc_s = self.model.encoders(g)
             z = self._onehot(batch.d, x)
-            s = enc_s(x, z)
-            out[g] = self.model.gen(enc_c(x), swap(s), swap(z))
+            s = self._target_styles(batch, g, enc_s(x, z))[0]
+            out[g] = self.model.gen(enc_c(x), s, swap(z))
         return out
+
+    def _target_styles(self, batch: PairBatch, granularity: str, s: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The style codes of the translations u: the partner's encoded codes (the paper), or with
+        ``style_prior`` two N(0, I) draws (the second for the diversity term), seeded by the batch so
+        the critic and the generator phase of one step draw the same codes."""
+        if not self.cfg.style_prior:
+            return swap(s), None
+        salt = GRANULARITIES.index(granularity)
+        gen = None
+        if batch.style_seed is not None:
+            gen = torch.Generator(device=s.device)
+            gen.manual_seed((int(batch.style_seed) + 7919 * salt) % 2**63)
+        a = torch.randn(s.shape, device=s.device, dtype=s.dtype, generator=gen)
+        b = torch.randn(s.shape, device=s.device, dtype=s.dtype, generator=gen)
+        return a, b
 
     def discriminator_loss(
         self, batch: PairBatch, fakes: dict[str, Tensor], rng: torch.Generator | None = None
@@ -176,20 +215,24 @@ class CGLLoss:
             dis = self._dis(g)
             src_r, cls_r = dis(real)
             src_f, _ = dis(fake)
-            adv = critic_value(src_f).mean() - critic_value(src_r).mean()
-            gp = gradient_penalty(dis, real, fake, rng)
+            adv = critic_value(src_f, swap(batch.d)).mean() - critic_value(src_r, batch.d).mean()
+            if src_r.shape[1] > 1:  # per-domain critic: interpolate between images of one domain
+                gp, gnorm = gradient_penalty_and_norm(dis, real, swap(fake), rng, batch.d)
+            else:
+                gp, gnorm = gradient_penalty_and_norm(dis, real, fake, rng)
             cls = F.cross_entropy(cls_r.float(), batch.d)
             total = total + c.adv * (adv + self.gp[g].value * gp) + c.cls * cls
             terms[f"d_adv_{g}"] = adv
             terms[f"d_gp_{g}"] = gp
+            terms[f"d_gradnorm_{g}"] = gnorm
             terms[f"d_cls_{g}"] = cls
         terms["d_total"] = total
         return total, terms
 
-    def update_gp(self, penalties: dict[str, float]) -> None:
-        """Advance each λ_gp with this step's (rank-averaged) unweighted penalty."""
+    def update_gp(self, penalties: dict[str, float], grad_norms: dict[str, float] | None = None) -> None:
+        """Advance each λ_gp with this step's (rank-averaged) unweighted penalty and mean ‖∇D‖."""
         for g, value in penalties.items():
-            self.gp[g].update(float(value))
+            self.gp[g].update(float(value), None if grad_norms is None else float(grad_norms[g]))
 
     # ---------------------------------------------------------------- generator phase
     def _branch(self, batch: PairBatch, g: str) -> tuple[dict[str, Tensor], list[tuple[Tensor, Tensor]]]:
@@ -203,20 +246,26 @@ class CGLLoss:
         z = self._onehot(batch.d, x)
         zs = swap(z)
         c, s = enc_c(x), enc_s(x, z)
+        s_t, s_t2 = self._target_styles(batch, g, s)
         n = x.shape[0]
-        # one generator call for reconstruction (own style) and translation (partner's style)
-        both = self.model.gen(torch.cat([c, c]), torch.cat([s, swap(s)]), torch.cat([z, zs]))
+        # one generator call for reconstruction (own style) and translation (target style)
+        both = self.model.gen(torch.cat([c, c]), torch.cat([s, s_t]), torch.cat([z, zs]))
         x_rec, u = both[:n], both[n:]
         c_u, s_u = enc_c(u), enc_s(u, zs)
-        x_cyc = self.model.gen(c_u, swap(s_u), z)
+        # back to x: with the re-encoded partner style (the paper's cross-cycle), or with x's own code
+        # when u's style was sampled (MUNIT's cycle)
+        x_cyc = self.model.gen(c_u, s if self.cfg.style_prior else swap(s_u), z)
         src_f, cls_f = dis(u)
         terms = {
-            f"g_adv_{g}": -critic_value(src_f).mean(),
+            f"g_adv_{g}": -critic_value(src_f, swap(batch.d)).mean(),
             f"g_cls_{g}": F.cross_entropy(cls_f.float(), swap(batch.d)),
             ("rec_image" if g == "global" else "rec_instance"): l1(x_rec, x),
             f"cc_{g}": pair_l1(x_cyc, x),
         }
-        return terms, [(c_u, c), (s_u, swap(s))]
+        if s_t2 is not None and self.cfg.diversity > 0:
+            u2 = self.model.gen(c, s_t2, zs)
+            terms[f"ds_{g}"] = l1(u, u2)
+        return terms, [(c_u, c), (s_u, s_t)]
 
     def _cgc(self, batch: PairBatch) -> tuple[dict[str, Tensor], list[tuple[Tensor, Tensor]]]:
         if batch.cgc_x is None or batch.cgc_o is None or batch.cgc_dx is None or batch.cgc_do is None:
@@ -266,6 +315,8 @@ class CGLLoss:
                 w = c.adv
             elif name.startswith("g_cls_"):
                 w = c.cls
+            elif name.startswith("ds_"):
+                w = -c.diversity
             else:
                 w = weights[name]
             total = total + w * value.float()

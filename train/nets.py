@@ -39,6 +39,10 @@ class ModelConfig:
     d_layers_instance: int = 5
     d_max_channels: int = 256
     share_encoders: bool = False  # paper: E_g and E_o are separate, the generator is shared
+    # Recipe options (docs/RESULTS.md, "The GAN recipe"); the defaults are the paper's single head.
+    d_scales: int = 1  # >1: add d_scales - 1 patch critics at full, 1/2, 1/4 ... resolution (MUNIT)
+    d_patch_layers: int = 4  # stride-2 layers of each extra patch critic (receptive field ~ 2**layers px)
+    d_domain_src: bool = False  # one real/fake output per domain, the target's is read (StarGAN v2)
 
     def __post_init__(self) -> None:
         if self.preset != "custom":
@@ -215,12 +219,34 @@ class Generator(nn.Module):
         return self.decoder(content, self.mlp(style, domain))
 
 
+class PatchCritic(nn.Module):
+    """A real/fake-only PatchGAN of ``n_layers`` conv4 s2 layers: a critic of local texture."""
+
+    def __init__(self, cfg: ModelConfig, n_layers: int, out_channels: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin, ch = 3, cfg.d_dim
+        for _ in range(n_layers):
+            layers += [nn.Conv2d(cin, ch, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+            cin, ch = ch, min(ch * 2, cfg.d_max_channels)
+        layers.append(nn.Conv2d(cin, out_channels, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.net(image)
+
+
 class Discriminator(nn.Module):
     """Two-headed PatchGAN: n_layers conv4 s2 (LeakyReLU 0.2) -> src (1x1 conv) and cls (4x4 conv) heads.
 
     Channels double from d_dim and are capped at d_max_channels (the literal 64->2048 doubling would be
     ~45 M parameters per D, far over the paper's 119 MB). The cls head is averaged over space so it also
     works at the instance resolution; at a 256-px input with 6 layers it is exactly the paper's 4x4 conv.
+
+    Options (both off in the paper's setting): ``d_domain_src`` gives src one channel per domain (the
+    loss reads the image's own or target domain, StarGAN v2); ``d_scales`` > 1 adds patch critics of
+    ``d_patch_layers`` layers on the image at full, 1/2, ... resolution (MUNIT's multi-scale D), whose
+    scores are averaged with the main head's: src is then one score per sample, [B, C, 1, 1].
     """
 
     def __init__(self, cfg: ModelConfig, n_layers: int) -> None:
@@ -231,14 +257,26 @@ class Discriminator(nn.Module):
             layers += [nn.Conv2d(cin, ch, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
             cin, ch = ch, min(ch * 2, cfg.d_max_channels)
         self.body = nn.Sequential(*layers)
-        self.src = nn.Conv2d(cin, 1, 1)
+        n_src = cfg.n_domains if cfg.d_domain_src else 1
+        self.src = nn.Conv2d(cin, n_src, 1)
         self.cls = nn.Conv2d(cin, cfg.n_domains, 4)
+        self.patch = nn.ModuleList(
+            [PatchCritic(cfg, cfg.d_patch_layers, n_src) for _ in range(max(cfg.d_scales, 1) - 1)]
+        )
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        """-> (src [B, 1, h, w] patch critic scores, cls [B, n_domains] domain logits)."""
+        """-> (src [B, 1 or n_domains, h, w] critic scores, cls [B, n_domains] domain logits)."""
         _check(image, 4, "Discriminator.image", 3)
         h = self.body(image)
         src = self.src(h)
+        if len(self.patch):
+            scores = [src.mean(dim=(2, 3))]
+            x = image
+            for i, head in enumerate(self.patch):
+                if i:
+                    x = F.avg_pool2d(x, 3, 2, 1, count_include_pad=False)
+                scores.append(head(x).mean(dim=(2, 3)))
+            src = torch.stack(scores).mean(dim=0)[:, :, None, None]
         ph, pw = max(0, 4 - h.shape[2]), max(0, 4 - h.shape[3])
         if ph or pw:
             h = F.pad(h, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))

@@ -89,8 +89,13 @@ class StepSource(Dataset):
         """One box per image: a random labelled one, or a random crop where the image has none."""
         lo, hi = self.cfg.data.fallback_crop
         ih, iw = self.cfg.data.instance_size
+        min_box, ctx = self.cfg.data.min_box, self.cfg.data.context
         out = []
         for b in boxes:
+            if len(b) and min_box > 0:  # skip boxes the crop would blow up from a few pixels
+                side_w = (b[:, 2] - b[:, 0]) * (1 + 2 * ctx)
+                side_h = (b[:, 3] - b[:, 1]) * (1 + 2 * ctx)
+                b = b[(side_w >= min_box * iw) & (side_h >= min_box * ih)]
             if len(b):
                 out.append(b[int(rng.integers(len(b)))].reshape(1, 4))
                 continue
@@ -105,7 +110,10 @@ class StepSource(Dataset):
         from edgecgl.train.data import instance_crops
 
         picked = self.pick_boxes(boxes, x.shape[2], x.shape[3], rng)
-        crops, _ = instance_crops(x, picked, tuple(self.cfg.data.instance_size), self.cfg.data.context)
+        d = self.cfg.data
+        crops, _ = instance_crops(
+            x, picked, tuple(d.instance_size), d.context, aspect=d.crop_aspect, antialias=d.crop_antialias
+        )
         return crops
 
     def __getitem__(self, key: int) -> dict[str, Tensor]:
@@ -127,6 +135,8 @@ class StepSource(Dataset):
             xl, dl, bl = self._load(l_idx, rng)
             out.update(cgc_x=xk, cgc_dx=dk, cgc_o=self.crops(xl, bl, rng), cgc_do=dl)
         out["gp_seed"] = torch.tensor(int(rng.integers(2**62)), dtype=torch.long)
+        if cfg.loss.style_prior:
+            out["style_seed"] = torch.tensor(int(rng.integers(2**62)), dtype=torch.long)
         return out
 
 
@@ -403,8 +413,10 @@ class Trainer:
             self.scaler_d.step(self.opt_d)
             self.scaler_d.update()
             gps = [g for g in self.loss.granularities]
-            pen = self._allreduce_mean(torch.stack([d_terms[f"d_gp_{g}"].detach().float() for g in gps]))
-            self.loss.update_gp(dict(zip(gps, pen.tolist(), strict=True)))
+            stats = [d_terms[f"d_{k}_{g}"].detach().float() for k in ("gp", "gradnorm") for g in gps]
+            vals = self._allreduce_mean(torch.stack(stats)).tolist()
+            n = len(gps)
+            self.loss.update_gp(dict(zip(gps, vals[:n], strict=True)), dict(zip(gps, vals[n:], strict=True)))
             terms.update(d_terms)
         self.d_mods.requires_grad_(False)
         with self._autocast():

@@ -24,7 +24,7 @@ def test_paper_preset_full_step_on_cpu(tmp_path) -> None:
     d_before = t.model.dis_global.src.weight.detach().clone()
     terms = t.train_step([t.source[0]])
     assert t.step == 1
-    assert len(terms) == 20
+    assert len(terms) == 22  # 20 loss terms + the critic gradient norms (d_gradnorm_*)
     bad = {k: float(v) for k, v in terms.items() if not torch.isfinite(v)}
     assert not bad, bad
     assert not torch.equal(before, t.model.gen.decoder.up[-2].weight)  # generator updated
