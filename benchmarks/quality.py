@@ -1,0 +1,270 @@
+"""How good are the translations? Train arms (config variants) per seed on SynthWeather, then score the
+held-out sunny scenes translated to night / cloudy / rainy, per seed, per method, per target domain:
+
+  fid, kid         against the target-domain renders (Inception pool-3; train/eval/fid.py)
+  domain_acc, is   through a domain classifier trained on the renders (``edgecgl eval classifier-train``)
+  psnr, ssim       against the same scene rendered in the target weather, whole frame
+  psnr_instance, ssim_instance   the same inside the target's boxes
+  sharpness        variance of the Laplacian of the output's luma over that of the paired render (mean
+                   over scenes of each, then the ratio): 1 = as sharp as the ground truth, < 1 blurrier
+
+Methods: identity and Reinhard Lab colour transfer (train/eval/baselines.py), then one row per arm. The
+training of each (arm, seed) is resumable (``--resume`` of the same run folder) and so is the scoring
+(done cells are kept in the JSON); the JSON is rewritten after every step. Each run's critic trajectory
+(d_adv, ‖∇D‖, λ_gp per logged step) is copied from its metrics.jsonl. A script, not a test.
+
+    .venv/bin/python benchmarks/quality.py --iterations 600 --seeds 0 \\
+        --arm old=loss.gp.rule=penalty --arm recipe=model.d_domain_src=true
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACK = ("d_adv_global", "d_adv_instance", "d_gradnorm_global", "d_gradnorm_instance",
+         "lambda_gp_global", "lambda_gp_instance", "g_adv_global")  # fmt: skip
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def parse_arm(spec: str) -> tuple[str, list[str]]:
+    """NAME or NAME=key=value;key=value (``--set`` overrides on top of ``--config``)."""
+    name, _, rest = spec.partition("=")
+    return name, [s for s in rest.split(";") if s]
+
+
+def laplacian_variance(images: torch.Tensor) -> np.ndarray:
+    """Per-image variance of the 4-neighbour Laplacian of the luma, images [N,3,H,W] in [-1, 1]."""
+    y = (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2])[:, None].float()
+    k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])[None, None]
+    lap = torch.nn.functional.conv2d(y, k)
+    return lap.flatten(1).var(dim=1).numpy()
+
+
+def sharpness_ratio(out: torch.Tensor, gt: torch.Tensor) -> float:
+    return float(laplacian_variance(out).mean() / max(laplacian_variance(gt).mean(), 1e-12))
+
+
+class Report:
+    """quality.json, rewritten atomically after every change so a killed run loses nothing done."""
+
+    def __init__(self, path: Path, meta: dict[str, Any]) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {"runs": {}, "results": {}}
+        if path.is_file():
+            self.data = json.loads(path.read_text())
+        self.data.update(meta)
+
+    def save(self) -> None:
+        from edgecgl.atomic import write_text_atomic
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.path, json.dumps(self.data, indent=1) + "\n")
+
+
+def run_step(root: Path) -> tuple[Path | None, int]:
+    """(the newest run under ``root`` with a checkpoint, its step); (None, 0) when there is none."""
+    from edgecgl.train.checkpoint import load_checkpoint
+
+    from edgecgl.errors import EdgecglError
+    from edgecgl.runs import newest
+
+    try:
+        run = newest(root, must_contain="checkpoints/last.pt")
+    except EdgecglError:
+        return None, 0
+    return run, int(load_checkpoint(run / "checkpoints" / "last.pt", map_location="cpu")["step"])
+
+
+def train_arm(
+    args: argparse.Namespace, data: Path, arm: str, sets: list[str], seed: int, rep: Report
+) -> Path:
+    """Train (or resume) one arm to ``--iterations``; adds the training processes' CPU minutes."""
+    key = f"{arm}/s{seed}"
+    root = args.work / "runs" / f"{arm}-s{seed}"
+    info = rep.data["runs"].setdefault(key, {"cpu_minutes": 0.0, "wall_minutes": 0.0})
+    run, step = run_step(root)
+    if run is not None and step >= args.iterations and (run / "checkpoints" / "model.pt").is_file():
+        log(f"{key}: trained to step {step}, reusing {run}")
+        info["run"] = str(run)
+        return run / "checkpoints" / "model.pt"
+    if run is not None:
+        cmd = [sys.executable, "-m", "edgecgl", "-q", "train", "--resume", str(run),
+               "--iters", str(args.iterations)]  # fmt: skip
+    else:
+        overrides = [f"seed={seed}", f"name={arm}", f"log.checkpoint_every={args.checkpoint_every}",
+                     f"log.sample_every={args.sample_every}", *args.set, *sets]  # fmt: skip
+        cmd = [sys.executable, "-m", "edgecgl", "-q", "train", "--config", args.config,
+               "--data", f"folder:{data}", "--out", str(root), "--iters", str(args.iterations)]  # fmt: skip
+        for s in overrides:
+            cmd += ["--set", s]
+        info["overrides"] = overrides
+    log("$ " + " ".join(cmd))
+    info.setdefault("commands", []).append(" ".join(cmd))
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.time()
+    with open(args.work / f"train-{arm}-s{seed}.log", "ab") as fh:
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    info["cpu_minutes"] += ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / 60
+    info["wall_minutes"] += (time.time() - t0) / 60
+    rep.save()
+    if proc.returncode != 0:
+        raise SystemExit(f"training {key} failed: see {args.work}/train-{arm}-s{seed}.log")
+    run, step = run_step(root)
+    assert run is not None
+    info["run"], info["step"] = str(run), step
+    return run / "checkpoints" / "model.pt"
+
+
+def trajectory(run_dir: Path) -> list[dict[str, float]]:
+    rows = []
+    path = run_dir / "metrics.jsonl"
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            rows.append({"step": r["step"], **{k: round(r[k], 4) for k in TRACK if k in r}})
+    return rows
+
+
+def classifier(args: argparse.Namespace, data: Path) -> Path:
+    path = args.work / "classifier.pt"
+    if not path.is_file():
+        cmd = [sys.executable, "-m", "edgecgl", "-q", "eval", "classifier-train", "--data", f"folder:{data}",
+               "--out", str(path), "--size", args.size, "--epochs", str(args.classifier_epochs)]  # fmt: skip
+        log("$ " + " ".join(cmd))
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        subprocess.run(cmd, check=True, env=env)
+    return path
+
+
+def score_seed(args: argparse.Namespace, data: Path, models: dict[str, Path], seed: int, clf: Path) -> dict:
+    """Every metric for identity, Reinhard and each arm; through train/eval/run.py's ``evaluate``."""
+    from edgecgl.train.eval.run import EvalOptions, evaluate, load_eval_set
+    from edgecgl.train.eval.tables import contact_sheet, write_png
+    from edgecgl.train.eval.translators import TorchRun
+
+    methods = [TorchRun(p, name=arm) for arm, p in models.items()]
+    opts = EvalOptions(metrics=["fid", "kid", "is", "paired"], split="val", max_images=args.max_images,
+                       classifier=clf, seed=seed, contact=10**6)  # fmt: skip
+    results, extras = evaluate(f"folder:{data}", methods, opts, log=log)
+    targets = extras["targets"]
+    outs = extras["contact"]["outputs"]  # every translation (contact=10**6), for the sharpness ratio
+    es = load_eval_set(f"folder:{data}", methods[0].domains, tuple(extras["meta"]["size"]), opts, targets)
+    for d in targets:
+        pos = {n: i for i, n in enumerate(es.real_names[d])}
+        pairs = [(i, pos[n]) for i, n in enumerate(es.input_names) if n in pos]
+        gt = es.real[d][[j for _, j in pairs]]
+        for m, per in outs.items():
+            if d in per:
+                results[m].setdefault("sharpness", {})[d] = sharpness_ratio(per[d][[i for i, _ in pairs]], gt)
+    k = min(4, es.inputs.shape[0])
+    sheet = contact_sheet(es.inputs[:k], {m: {d: o[:k] for d, o in per.items()} for m, per in outs.items()},
+                          targets)  # fmt: skip
+    write_png(args.work / f"contact_s{seed}.png", sheet)
+    return {"results": results, "meta": extras["meta"]}
+
+
+def summary_table(rep: dict[str, Any]) -> str:
+    cols = ("kid", "fid", "domain_acc", "psnr", "psnr_instance", "ssim", "ssim_instance", "sharpness")
+    lines = [
+        "| seed | method | domain | " + " | ".join(cols) + " |",
+        "| --- | --- | --- |" + " ---: |" * len(cols),
+    ]
+    for seed, block in sorted(rep["results"].items()):
+        for method, per in block["results"].items():
+            for d in block["meta"]["targets"]:
+                vals = []
+                for c in cols:
+                    v = per.get(c, {}).get(d)
+                    vals.append("–" if v is None else f"{v:.3f}")
+                lines.append(f"| {seed} | {method} | {d} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "quality", help="data, runs, logs, sheets")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.json")
+    ap.add_argument("--iterations", type=int, default=1200)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--config", default="synth-tiny")
+    ap.add_argument("--arm", action="append", default=[],
+                    help="NAME or NAME=key=value;key=value (default: ours, and no-cgc with --no-cgc)")  # fmt: skip
+    ap.add_argument("--no-cgc", action="store_true", help="add the w/o CGC arm (loss.cgc=false)")
+    ap.add_argument("--set", action="append", default=[], help="--set for every arm")
+    ap.add_argument("--scenes", type=int, default=300)
+    ap.add_argument("--size", default="64x128", help="HxW of SynthWeather (and of the classifier)")
+    ap.add_argument("--max-images", type=int, default=200, help="held-out images per domain")
+    ap.add_argument("--classifier-epochs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--checkpoint-every", type=int, default=250)
+    ap.add_argument("--sample-every", type=int, default=250)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    arms = dict(parse_arm(a) for a in args.arm) or {"ours": []}
+    if args.no_cgc:
+        arms["no-cgc"] = ["loss.cgc=false"]
+
+    rep = Report(args.out, {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "budget": {"iterations": args.iterations, "threads": args.threads, "cpu": cpu_name(),
+                   "cpu_count": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+        "config": args.config, "arms": {a: s for a, s in arms.items()}, "seeds": args.seeds,
+        "data": {"scenes": args.scenes, "size": args.size, "seed": 0},
+    })  # fmt: skip
+
+    data = args.work / "data"
+    if not (data / "pairs.json").is_file():
+        from edgecgl.train.data.synth_writer import write_synth
+
+        h, w = (int(v) for v in args.size.split("x"))
+        write_synth(data, args.scenes, seed=0, size=(h, w), workers=1)
+    clf = classifier(args, data)
+    for seed in args.seeds:
+        models = {arm: train_arm(args, data, arm, sets, seed, rep) for arm, sets in arms.items()}
+        for arm in arms:
+            rep.data["runs"][f"{arm}/s{seed}"]["trajectory"] = trajectory(models[arm].parents[1])
+        done = rep.data["results"].get(str(seed), {})
+        have = set(done.get("results", {}))
+        if done.get("iterations") == args.iterations and set(arms) <= have:
+            log(f"seed {seed}: scored already")
+            continue
+        block = score_seed(args, data, models, seed, clf)
+        block["iterations"] = args.iterations
+        rep.data["results"][str(seed)] = block
+        rep.save()
+        log(summary_table({"results": {str(seed): block}}))
+    rep.save()
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
