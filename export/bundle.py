@@ -120,7 +120,8 @@ def write_bundle(
 ) -> Path:
     """Checkpoint -> verified bundle folder. Parity with torch is checked before anything is renamed.
 
-    ``upsampler`` None uses the measured defaults (``UpsamplerConfig()``); every new bundle has one.
+    ``upsampler`` None uses the measured defaults for the model's working size
+    (``UpsamplerConfig.for_working_size``); every new bundle has one.
     """
     from edgecgl.export.onnx import ROLE_MODULES, Dims, example_inputs, export_onnx, export_pt2, roles_of
     from edgecgl.export.simplify import simplify
@@ -187,7 +188,7 @@ def write_bundle(
             )
         from edgecgl.export.upsampler import UpsamplerConfig
 
-        ucfg = upsampler or UpsamplerConfig()
+        ucfg = upsampler or UpsamplerConfig.for_working_size(im.frame_size)
         entries["upsampler"] = add_upsampler(tmp, ucfg, log)
         stats = style_stats_from_checkpoint(im.style_stats)
         manifest: dict[str, Any] = {

@@ -6,11 +6,11 @@ radius ``radius``), smooth ``A`` and ``b`` with the same box, upsample them bili
 resolution and apply them to the full-resolution input: ``image = A * guide + b``. The output keeps the
 input's edges and texture and takes the network's colours.
 
-One change to the textbook filter: the regulariser pulls ``A`` towards the identity (slope 1) instead of
-towards 0, i.e. it minimises ``sum (A I + b - p)^2 + eps |A - Id|^2``. Where the window is flat at the
-working resolution the textbook filter gives ``A = 0`` (the full-resolution detail is thrown away); this one
-gives ``A = Id`` (the detail passes through, shifted by the local colour change), and a constant colour
-shift ``p = I + c`` is reproduced exactly whatever ``eps``. ``prior`` = 0 gives the textbook filter.
+An option beyond the textbook filter: ``prior`` is the slope the regulariser pulls ``A`` towards, i.e.
+it minimises ``sum (A I + b - p)^2 + eps |A - prior Id|^2``. ``prior`` 0 (the default, He's filter: where
+a window is flat at the working resolution ``A`` goes to 0) measured best on paired PSNR; ``prior`` 1 keeps
+the full-resolution detail even there and reproduces a constant colour shift ``p = I + c`` exactly
+whatever ``eps`` (docs/RESULTS.md has both).
 
 Modes: ``channel`` (each output channel from the same input channel; 6 planes upsampled), ``color``
 (a 3x3 ``A`` per pixel, closed-form 3x3 solve by the adjugate; 12 planes), ``gray`` (each output channel
@@ -50,18 +50,27 @@ class UpsamplerConfig:
     ``radius`` is in working-resolution pixels; ``eps`` in squared [-1, 1] image units.
     """
 
-    radius: int = 2
-    eps: float = 0.01
-    mode: str = "color"
-    prior: float = 1.0  # the slope eps pulls A towards: 1 keeps flat-region detail, 0 is the textbook filter
+    radius: int = 16
+    eps: float = 0.1
+    mode: str = "channel"
+    prior: float = 0.0  # the slope eps pulls A towards: 0 is the textbook filter, 1 keeps flat-region detail
+    subsample: int = 1  # fit A, b on the working-size inputs averaged over s x s cells (the exporter sets it)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise EdgecglError(f"unknown upsampler mode '{self.mode}'", f"choose one of {', '.join(MODES)}")
-        if self.radius < 1 or self.eps <= 0:
+        if self.radius < 1 or self.eps <= 0 or self.subsample < 1:
             raise EdgecglError(
-                f"upsampler radius {self.radius} / eps {self.eps} out of range", "radius >= 1, eps > 0"
+                f"upsampler radius {self.radius} / eps {self.eps} / subsample {self.subsample} out of range",
+                "radius >= 1, eps > 0, subsample >= 1",
             )
+
+    @classmethod
+    def for_working_size(cls, hw: tuple[int, int], **kw: Any) -> UpsamplerConfig:
+        """The measured defaults (at 64x128) for another working size: the fit runs on a grid near 64
+        rows (``subsample`` = short side // 64), so the window covers the same share of the picture and
+        the box filters cost the same at any working size."""
+        return cls(subsample=max(1, min(int(hw[0]), int(hw[1])) // 64), **kw)
 
     def to_json(self) -> dict[str, Any]:
         return {"method": "fast-guided-filter", **asdict(self)}
@@ -76,11 +85,19 @@ class GuidedUpsampler(nn.Module):
         self.register_buffer("luma", torch.tensor(LUMA).view(1, 3, 1, 1), persistent=False)
 
     def box(self, x: Tensor) -> Tensor:
-        """Normalised box mean of radius r (AveragePool, padding excluded from the count)."""
+        """Normalised box mean of radius r: two 1-D AveragePools (rows, then columns), padding excluded
+        from the count. Separable, so the cost grows with r, not r^2; the valid-pixel count of a 2-D
+        window is the product of the 1-D counts, so this is exactly the 2-D normalised box."""
         r = self.cfg.radius
-        return F.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
+        k = 2 * r + 1
+        x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
+        return F.avg_pool2d(x, (k, 1), stride=1, padding=(r, 0), count_include_pad=False)
 
     def forward(self, guide: Tensor, low_guide: Tensor, low_image: Tensor) -> Tensor:
+        s = self.cfg.subsample
+        if s > 1:  # partial cells at the right/bottom edge average what they hold
+            low_guide = F.avg_pool2d(low_guide, s, stride=s, ceil_mode=True, count_include_pad=False)
+            low_image = F.avg_pool2d(low_image, s, stride=s, ceil_mode=True, count_include_pad=False)
         if self.cfg.mode == "color":
             a, b = self._fit_color(low_guide, low_image)
         else:
@@ -202,11 +219,13 @@ def export_upsampler(cfg: UpsamplerConfig, path: Path, opset: int = 17) -> Path:
     return Path(path)
 
 
-# (full H, W), (low h, w), batch: aspect changes, odd sizes, a low size smaller than the box, batch > 1
+# (full H, W), (low h, w), batch: aspect changes, odd sizes, a low size smaller than the box (and than a
+# subsampling cell), batch > 1
 PARITY_SHAPES: list[tuple[tuple[int, int], tuple[int, int], int]] = [
     ((64, 128), (16, 32), 1),
     ((90, 160), (17, 30), 2),
     ((37, 53), (4, 5), 1),
+    ((120, 200), (30, 51), 1),
 ]
 
 

@@ -46,12 +46,13 @@ def test_hard_pasted_rectangle_is_a_seam() -> None:
 
 
 def test_sharp_paste_on_a_blurred_frame_is_a_seam() -> None:
-    """Today's look: a smeared frame with a sharp crop on top reads as a rectangle (ratio well below 1)."""
+    """Today's look: a smeared frame with a sharp crop on top reads as a rectangle (the border mixes two
+    unlike sides: well above 1)."""
     img = scene()
     out = resize(resize(img, (15, 25)), img.shape[:2])
     x1, y1, x2, y2 = WINDOW
     out[y1:y2, x1:x2] = img[y1:y2, x1:x2]
-    assert seam_ratio(img, out, WINDOW) < 0.75
+    assert seam_ratio(img, out, WINDOW) > 1.5
 
 
 def test_feathered_paste_of_the_same_translation_has_no_seam() -> None:

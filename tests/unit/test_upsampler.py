@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from edgecgl.export.bundle import write_manifest
+from edgecgl.export.bundle import add_upsampler, write_manifest
 from edgecgl.export.upsampler import (
     MODES,
     GuidedUpsampler,
@@ -36,9 +36,13 @@ def textured(hw: tuple[int, int], seed: int = 0) -> np.ndarray:
     return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_onnx_matches_torch(tmp_path: Path, mode: str) -> None:
-    cfg = UpsamplerConfig(radius=2, eps=0.01, mode=mode)
+@pytest.mark.parametrize(
+    "cfg",
+    [UpsamplerConfig(radius=2, eps=0.01, mode=m, prior=p) for m in MODES for p in (0.0, 1.0)]
+    + [UpsamplerConfig(radius=3, subsample=4), UpsamplerConfig(radius=16)],
+    ids=lambda c: f"{c.mode}-p{c.prior:g}-r{c.radius}-s{c.subsample}",
+)
+def test_onnx_matches_torch(tmp_path: Path, cfg: UpsamplerConfig) -> None:
     path = export_upsampler(cfg, tmp_path / "upsampler.onnx")
     assert upsampler_parity(cfg, path) < 1e-4
     import onnx
@@ -49,16 +53,18 @@ def test_onnx_matches_torch(tmp_path: Path, mode: str) -> None:
 
 @pytest.mark.parametrize("mode", ["channel", "color"])
 def test_constant_colour_shift_is_reproduced_exactly(mode: str) -> None:
+    """With the identity prior; the textbook prior (0) shrinks A where the variance is below eps."""
     guide, low, _ = example_inputs((40, 72), (10, 18), batch=2)
     shift = torch.tensor([0.12, -0.2, 0.05]).view(1, 3, 1, 1)
     guide, low = guide * 0.7, low * 0.7  # keep guide + shift inside [-1, 1]
     for eps in (1e-3, 0.1):
-        out = GuidedUpsampler(UpsamplerConfig(radius=2, eps=eps, mode=mode))(guide, low, low + shift)
+        cfg = UpsamplerConfig(radius=2, eps=eps, mode=mode, prior=1.0)
+        out = GuidedUpsampler(cfg)(guide, low, low + shift)
         assert float((out - (guide + shift)).abs().max()) < 1e-5
 
 
 def test_textbook_prior_loses_flat_region_detail() -> None:
-    """prior=0 (He's filter) flattens what is flat at low resolution; prior=1 keeps it (why the default)."""
+    """prior=0 (He's filter) flattens what is flat at low resolution; prior=1 keeps it."""
     guide, low, _ = example_inputs((40, 72), (10, 18))
     out0 = GuidedUpsampler(UpsamplerConfig(mode="channel", prior=0.0, eps=0.1))(guide, low, low)
     out1 = GuidedUpsampler(UpsamplerConfig(mode="channel", prior=1.0, eps=0.1))(guide, low, low)
@@ -71,7 +77,7 @@ def test_edges_kept_where_resize_blurs() -> None:
     low_guide = resize(frame, (12, 24))
     low = torch.from_numpy(to_nchw(low_guide))
     low_image = low * torch.tensor([0.5, 0.6, 0.9]).view(1, 3, 1, 1) - 0.3  # a "night" colour change
-    out = GuidedUpsampler()(torch.from_numpy(to_nchw(frame)), low, low_image)
+    out = GuidedUpsampler()(torch.from_numpy(to_nchw(frame)), low, low_image)  # the shipped defaults
     guided = to_uint8(out.numpy())[0]
     resized = resize(to_uint8(low_image.numpy())[0], frame.shape[:2])
     assert gradient_correlation(frame, guided) > 0.9
@@ -98,10 +104,23 @@ class ShiftBackend:
         return np.clip(content + self.shift, -1, 1)
 
 
-def test_translator_guided_through_the_letterbox(tiny_bundle: Path) -> None:
+@pytest.fixture(scope="module")
+def shift_bundle(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny bundle with an identity-prior upsampler (re-exported the way write_bundle adds one)."""
+    root = tmp_path_factory.mktemp("shift") / "bundle"
+    shutil.copytree(tiny_bundle, root)
+    cfg = UpsamplerConfig(radius=2, eps=0.01, mode="channel", prior=1.0)
+    m = json.loads((root / "manifest.json").read_text())
+    m["models"]["upsampler"] = add_upsampler(root, cfg)
+    m["upsampler"] = cfg.to_json()
+    write_manifest(root, m)
+    return root
+
+
+def test_translator_guided_through_the_letterbox(shift_bundle: Path) -> None:
     """A frame whose aspect differs from the working size's: the guided output is the input + the shift
     to the pixel (the guide and the network saw the same region); resize loses the detail."""
-    b = load_bundle(tiny_bundle)
+    b = load_bundle(shift_bundle)
     shift = (0.1, -0.1, 0.0)
     frame = (textured((45, 150), seed=3) * 0.7 + 30).astype(np.uint8)  # room for the shift
     want = np.clip(frame.astype(np.float32) + np.array(shift) * 127.5, 0, 255)
@@ -112,8 +131,8 @@ def test_translator_guided_through_the_letterbox(tiny_bundle: Path) -> None:
     assert np.abs(resized.astype(np.float32) - want).mean() > 5.0
 
 
-def test_instance_windows_come_back_at_their_size_with_detail(tiny_bundle: Path) -> None:
-    b = load_bundle(tiny_bundle)
+def test_instance_windows_come_back_at_their_size_with_detail(shift_bundle: Path) -> None:
+    b = load_bundle(shift_bundle)
     frame = (textured((60, 100), seed=4) * 0.7 + 30).astype(np.uint8)
     tr = Translator(ShiftBackend((0.0, 0.1, 0.0)), b, "night")
     windows = [(10, 5, 60, 45), (0, 0, 7, 9)]
@@ -153,7 +172,8 @@ def test_old_bundle_falls_back_to_resize_with_a_notice(tiny_bundle: Path, tmp_pa
 def test_manifest_records_the_upsampler(tiny_bundle: Path) -> None:
     b = load_bundle(tiny_bundle)
     assert b.has_upsampler
-    assert b.upsampler == UpsamplerConfig().to_json()
+    assert b.upsampler == UpsamplerConfig().to_json()  # 32x64 working size: no subsampling
+    assert UpsamplerConfig.for_working_size((256, 512)).subsample == 4
     entry = b.manifest["models"]["upsampler"]
     assert entry["inputs"] == ["guide", "low_guide", "low_image"] and entry["precision"] == "fp32"
 
@@ -166,7 +186,7 @@ def test_area_downsample_matches_the_guide_geometry() -> None:
     frame = np.rint(ramp).astype(np.uint8)
     low = resize(frame, (16, 32))
     li = torch.from_numpy(to_nchw(low))
-    out = GuidedUpsampler(UpsamplerConfig(prior=0.0, eps=1.0, mode="channel"))(
+    out = GuidedUpsampler(UpsamplerConfig(radius=2, prior=0.0, eps=1.0, mode="channel"))(
         torch.from_numpy(to_nchw(frame)), li, li
     )
     # prior 0 with a huge eps: A ~ 0, the output is the bilinear upsampling of the (box-smoothed) low
