@@ -1,0 +1,568 @@
+"""Real photos, sunny -> foggy: the whole own-footage workflow with the real CLI, at a stated CPU budget.
+
+A fleet user has folders of frames by weather and no labels. This runs what they would, each step a
+subprocess of ``edgecgl`` so it measures what a user gets:
+
+1. split   link the photos (``--src``, default ``$EDGECGL_ASSETS/realfog``) into ``OUT/data/train`` and
+           ``OUT/data/heldout``: a seeded fifth of each domain folder is held out of everything that learns
+2. label   ``edgecgl data label`` (YOLO boxes, offline weights ``--detector``)
+3. train   ``edgecgl train --config realfog`` until ``--iterations`` or ``--minutes`` of training CPU time
+4. export  ``edgecgl export`` (the ONNX bundle the vehicle runs)
+5. classifier  ``edgecgl eval classifier-train`` on the training photos (for domain accuracy)
+6. eval    ``edgecgl eval`` on the held-out photos: KID x100 and domain accuracy of sunny -> foggy, rows
+           identity, Reinhard, ours; at the working size and at the output size (guided upsampler)
+7. floor   KID x100 of held-out real fog against the training fog (what "as foggy as real fog" scores)
+8. sheet   ``edgecgl image`` on held-out sunny photos -> a contact sheet input | Reinhard | ours
+9. video   ``edgecgl video`` of the real clip to foggy (first ``--video-seconds``)
+
+``benchmarks/results/realfog.json`` is rewritten after every step; a finished step is skipped on re-run
+(its outputs are on disk). ``--eval-only MODEL --data DIR`` runs step 6 (and 7) on other held-out photos
+(DIR/sunny, DIR/foggy) with the classifier of a previous run (or ``--classifier``).
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/realfog.py --out runs/realfog --minutes 25
+    .venv/bin/python benchmarks/realfog.py --eval-only runs/realfog/bundle --data /photos/heldout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import ASSETS, RESULTS, ROOT, log
+
+DOMAINS = ("sunny", "foggy")
+SOURCE, TARGET = "sunny", "foggy"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+STEPS = ("split", "label", "train", "export", "classifier", "eval", "floor", "sheet", "video")
+
+
+# ------------------------------------------------------------------------------------------------ split
+def split_heldout(
+    names: Sequence[str], fraction: float, seed: int, domain: str
+) -> tuple[list[str], list[str]]:
+    """(train, held-out) file names of one domain: a seeded shuffle of the sorted names, the first
+    ``round(fraction * n)`` held out (at least one of each side when n >= 2). Deterministic across
+    machines and Python runs (``random.Random`` seeded by a string)."""
+    items = sorted(set(names))
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"held-out fraction must be in (0, 1), got {fraction}")
+    k = round(fraction * len(items))
+    if len(items) >= 2:
+        k = min(max(k, 1), len(items) - 1)
+    order = list(items)
+    random.Random(f"realfog:{seed}:{domain}").shuffle(order)
+    held = set(order[:k])
+    return [n for n in items if n not in held], [n for n in items if n in held]
+
+
+def list_photos(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def make_split(src: Path, data: Path, fraction: float, seed: int) -> dict[str, dict[str, int]]:
+    """Symlink ``src/<domain>/*`` into ``data/train/<domain>`` and ``data/heldout/<domain>``."""
+    counts: dict[str, dict[str, int]] = {}
+    for d in DOMAINS:
+        names = list_photos(src / d)
+        if len(names) < 2:
+            raise SystemExit(f"{src / d} has {len(names)} photos; need at least 2 per domain")
+        train, held = split_heldout(names, fraction, seed, d)
+        for part, chosen in (("train", train), ("heldout", held)):
+            folder = data / part / d
+            folder.mkdir(parents=True, exist_ok=True)
+            for n in chosen:
+                link = folder / n
+                if not link.exists():
+                    link.symlink_to((src / d / n).resolve())
+        counts[d] = {"train": len(train), "heldout": len(held)}
+    return counts
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+class Bench:
+    """The JSON record, the subprocess runner and the CPU-time accounting."""
+
+    def __init__(self, args: argparse.Namespace, json_path: Path) -> None:
+        self.args = args
+        self.json_path = json_path
+        self.data: dict[str, Any] = {}
+        if json_path.is_file() and not args.eval_only:
+            self.data = json.loads(json_path.read_text(encoding="utf-8"))
+        self.data.setdefault("steps", {})
+
+    def save(self) -> None:
+        self.json_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.json_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.json_path)
+
+    def done(self, step: str) -> bool:
+        return bool(self.data["steps"].get(step, {}).get("done"))
+
+    def record(self, step: str, **info: Any) -> None:
+        self.data["steps"][step] = {"done": True, **info}
+        self.save()
+
+    def edgecgl(self, *argv: str, logname: str) -> float:
+        """Run ``edgecgl -q ARGV`` (one thread), log to OUT/logs/LOGNAME.log; -> CPU seconds it used."""
+        cmd = [sys.executable, "-m", "edgecgl", "-q", *argv]
+        log("$ " + shlex.join(["edgecgl", "-q", *argv]))
+        logs = self.args.out / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        before = _children_cpu()
+        with open(logs / f"{logname}.log", "ab") as fh:
+            fh.write(("$ " + shlex.join(cmd) + "\n").encode())
+            fh.flush()
+            rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        if rc != 0:
+            tail = (logs / f"{logname}.log").read_text(errors="replace").splitlines()[-15:]
+            raise SystemExit(
+                f"'{argv[0]}' failed (exit {rc}); {logs / logname}.log ends:\n" + "\n".join(tail)
+            )
+        return _children_cpu() - before
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        return out.stdout.strip() + (" (working tree had uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_dir(runs: Path) -> Path | None:
+    from edgecgl.runs import newest
+
+    try:
+        return newest(runs, must_contain="checkpoints/last.pt")
+    except Exception:  # noqa: BLE001 - no run yet
+        return None
+
+
+def trained_step(run: Path | None) -> int:
+    """The step of the run's last checkpoint (metrics.jsonl is truncated to it on resume)."""
+    if run is None or not (run / "checkpoints" / "last.pt").is_file():
+        return 0
+    import torch
+
+    state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    return int(state.get("step", 0))
+
+
+# ------------------------------------------------------------------------------------------------ steps
+def step_train(b: Bench, data: Path) -> Path:
+    """Train in chunks (``--resume``) until the iteration or CPU-minute budget; CPU time is summed over
+    the training processes (start-up and checkpoints included: what the user pays)."""
+    a = b.args
+    runs = a.out / "runs"
+    info = b.data["steps"].get("train", {})
+    cpu = float(info.get("cpu_s", 0.0))
+    base = ["train", "--config", a.config, "--data", f"folder:{data}", "--out", str(runs)]
+    base += [x for s in a.set for x in ("--set", s)]
+    while True:
+        run = run_dir(runs)
+        step = trained_step(run)
+        if a.iterations:
+            if step >= a.iterations:
+                break
+            target = a.iterations
+        else:
+            budget = a.minutes * 60.0
+            if step == 0:
+                target = 200  # measures the rate
+            else:
+                per_it = cpu / step
+                left = int((budget - cpu) / per_it) // 50 * 50
+                if left < 50:
+                    break
+                target = step + min(left, a.chunk)
+        argv = [*base, "--iters", str(target)]
+        if run is not None:
+            argv += ["--resume", str(run)]
+        cpu += b.edgecgl(*argv, logname="train")
+        b.data["steps"]["train"] = {
+            "done": False,
+            "cpu_s": round(cpu, 1),
+            "iterations": trained_step(run_dir(runs)),
+        }
+        b.save()
+    run = run_dir(runs)
+    assert run is not None
+    cfg = (run / "config.yaml").read_text(encoding="utf-8") if (run / "config.yaml").is_file() else ""
+    b.record(
+        "train",
+        config_yaml=cfg,
+        cpu_s=round(cpu, 1),
+        cpu_minutes=round(cpu / 60, 1),
+        iterations=trained_step(run),
+        run=str(run),
+    )
+    return run
+
+
+def step_eval(
+    b: Bench, model: Path, data: Path, classifier: Path | None, out: Path, output_size: tuple[int, int] | None
+) -> dict[str, Any]:
+    argv = ["eval", "run", str(model), "--data", f"folder:{data}", "--split", "all", "--metrics", "kid,is",
+            "--source", SOURCE, "--targets", TARGET, "--name", "ours", "--max-images", "1000",
+            "--seed", str(b.args.seed), "--out", str(out), "--overwrite"]  # fmt: skip
+    if classifier is not None:
+        argv += ["--classifier", str(classifier)]
+    if output_size is not None:
+        argv += ["--output-size", f"{output_size[0]}x{output_size[1]}", "--upsample", "guided"]
+    cpu = b.edgecgl(*argv, logname=out.name)
+    res = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    return {"cpu_s": round(cpu, 1), "command": shlex.join(["edgecgl", *argv]), **summarise(res)}
+
+
+def summarise(res: dict[str, Any]) -> dict[str, Any]:
+    """KID x100 and domain accuracy of each row from ``edgecgl eval``'s results.json (one table per
+    metric, rows = methods, columns = target domains)."""
+    table: dict[str, dict[str, float | None]] = {}
+    for key, name in (("kid", "kid_x100"), ("domain_acc", "domain_acc")):
+        for method, cells in res.get("metrics", {}).get(key, {}).get("rows", {}).items():
+            table.setdefault(method, {})[name] = cells.get(TARGET)
+    meta = res.get("meta", {})
+    keep = ("size", "output_size", "upsample", "n_inputs", "n_real", "inception", "classifier", "notes")
+    return {"rows": table, "meta": {k: meta[k] for k in keep if k in meta}}
+
+
+def measured_size(ev: dict[str, Any]) -> tuple[int, int]:
+    h, w = ev["meta"]["output_size"]
+    return int(h), int(w)
+
+
+def kid_floor(heldout: Path, train: Path | None, size: tuple[int, int], seed: int) -> dict[str, Any]:
+    """KID x100 of held-out real fog against other real fog (the training fog, or the other half of the
+    held-out fog when there is no training set): the score of a perfect translator on this data."""
+    from edgecgl.train.data import open_dataset
+    from edgecgl.train.eval.fid import kid
+    from edgecgl.train.eval.inception import load_inception
+    from edgecgl.train.eval.run import _take
+
+    def fog(root: Path) -> Any:
+        ds = open_dataset(
+            f"folder:{root}", size=size, split="all", domains=list(DOMAINS), allow_empty_domains=True
+        )
+        return _take(ds, DOMAINS.index(TARGET), 100_000)[0]
+
+    a = fog(heldout)
+    if train is not None:
+        b = fog(train)
+        against = "training fog"
+    else:
+        a, b = a[0::2], a[1::2]
+        against = "the other half of the held-out fog"
+    ext = load_inception("auto")
+    value = 100.0 * kid(ext(a), ext(b), n_subsets=100, subset_size=1000, seed=seed)[0]
+    return {"kid_x100": value, "size": list(size), "n": [int(a.shape[0]), int(b.shape[0])], "against": against,
+            "inception": ext.source}  # fmt: skip
+
+
+def step_sheet(b: Bench, bundle: Path, data: Path, n: int) -> Path:
+    """``edgecgl image`` on the held-out sunny photos (full resolution, guided upsampler), then a sheet
+    of ``n`` of them: input | Reinhard (fit on the training fog) | ours."""
+    import cv2
+    import numpy as np
+    import torch
+    from edgecgl.train.eval.baselines import DomainColourStats, reinhard_transfer
+
+    from edgecgl.compose import to_nchw
+    from edgecgl.translate import read_image
+
+    a = b.args
+    src = data / "heldout" / SOURCE
+    ours_dir = a.out / "image_foggy"
+    b.edgecgl("image", str(src), "--to", TARGET, "--bundle", str(bundle), "--detector", str(a.detector),
+              "--out", str(ours_dir), "--overwrite", logname="image")  # fmt: skip
+    fog = [
+        read_image(p)
+        for p in sorted((data / "train" / TARGET).iterdir())
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    stats = DomainColourStats.fit(
+        [to_nchw(cv2.resize(f, (256, 128), interpolation=cv2.INTER_AREA))[0] for f in fog]
+    )
+    names = list_photos(src)
+    pick = [names[i] for i in np.linspace(0, len(names) - 1, min(n, len(names))).round().astype(int)]
+    th, tw = 180, 320
+    header = _labels(["input (held out)", "Reinhard", "ours"], tw)
+    rows = [header]
+    for name in pick:
+        x = read_image(src / name)
+        outs = sorted(ours_dir.glob(Path(name).stem + "*"))
+        if not outs:
+            raise SystemExit(f"edgecgl image wrote nothing for {name} under {ours_dir}")
+        ours = read_image(outs[0])
+        rein = reinhard_transfer(torch.from_numpy(to_nchw(x)), stats)[0].numpy()
+        rein = ((rein.transpose(1, 2, 0) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+        tiles = [_fit(t, th, tw) for t in (x, rein, ours)]
+        rows.append(
+            np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in tiles], 1)
+        )
+    sheet = np.concatenate(rows, 0)
+    path = a.out / "realfog_contact_sheet.jpg"
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return path
+
+
+def _fit(img: Any, h: int, w: int) -> Any:
+    """Centre-crop to h:w, then resize (area)."""
+    import cv2
+
+    ih, iw = img.shape[:2]
+    if iw * h > ih * w:
+        cw = ih * w // h
+        img = img[:, (iw - cw) // 2 : (iw - cw) // 2 + cw]
+    else:
+        ch = iw * h // w
+        img = img[(ih - ch) // 2 : (ih - ch) // 2 + ch]
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def _labels(texts: Sequence[str], w: int) -> Any:
+    import cv2
+    import numpy as np
+
+    tiles = []
+    for t in texts:
+        tile = np.full((26, w + 4, 3), 255, np.uint8)
+        (tw, th), _ = cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1)
+        cv2.putText(
+            tile, t, ((w + 4 - tw) // 2, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA
+        )
+        tiles.append(tile)
+    return np.concatenate(tiles, 1)
+
+
+# ------------------------------------------------------------------------------------------------ plan
+def plan(args: argparse.Namespace) -> list[str]:
+    o, d = args.out, args.out / "data"
+    budget = (
+        f"--iters {args.iterations}"
+        if args.iterations
+        else f"--iters N (chunks until {args.minutes} CPU minutes)"
+    )
+    s = "" if args.output_size is None else f", and --output-size {args.output_size[0]}x{args.output_size[1]}"
+    if args.eval_only:
+        return [
+            f"eval     edgecgl eval {args.eval_only} --data folder:{args.data} --split all --metrics kid,is "
+            f"--classifier {args.classifier or o / 'classifier.pt'} (at the model's size{s})",
+            f"floor    KID x100 of {args.data}/{TARGET} halves against each other",
+        ]
+    return [
+        f"split    {args.src}/{{{','.join(DOMAINS)}}} -> {d}/train, {d}/heldout "
+        f"(a seeded fifth per domain held out, seed {args.seed})",
+        f"label    edgecgl data label {d}/train --detector {args.detector}",
+        f"train    edgecgl train --config {args.config} --data folder:{d}/train --out {o}/runs {budget}",
+        f"export   edgecgl export RUN --out {o}/bundle --no-pt2",
+        f"classifier  edgecgl eval classifier-train --data folder:{d}/train --out {o}/classifier.pt",
+        f"eval     edgecgl eval {o}/bundle --data folder:{d}/heldout --split all --metrics kid,is "
+        f"--classifier {o}/classifier.pt (at the working size{s})",
+        f"floor    KID x100 of {d}/heldout/{TARGET} against {d}/train/{TARGET}",
+        f"sheet    edgecgl image {d}/heldout/{SOURCE} --to {TARGET} -> {o}/realfog_contact_sheet.jpg",
+        f"video    edgecgl video {args.video} --to {TARGET} --end {args.video_seconds} -> {o}/video_foggy.mp4",
+        f"results  {args.json}",
+    ]
+
+
+# ------------------------------------------------------------------------------------------------ main
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "realfog", help="work folder")
+    ap.add_argument("--src", type=Path, default=ASSETS / "realfog", help="photos: SRC/sunny, SRC/foggy")
+    ap.add_argument("--config", default="realfog")
+    ap.add_argument("--set", action="append", default=[], help="extra --set for edgecgl train")
+    budget = ap.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, default=25.0, help="training CPU minutes (default)")
+    budget.add_argument("--iterations", type=int, default=0, help="train to this step instead")
+    ap.add_argument("--chunk", type=int, default=1000, help="iterations per train call under --minutes")
+    ap.add_argument("--heldout", type=float, default=0.2, help="fraction of each domain held out")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--detector", type=Path, default=ASSETS / "models" / "yolov8n-coco.pt")
+    ap.add_argument("--video", type=Path, default=ASSETS / "video" / "highway_960x540_audio.mp4")
+    ap.add_argument("--video-seconds", type=float, default=4.0)
+    ap.add_argument(
+        "--output-size",
+        default="256x512",
+        help="HxW of the second measurement (guided upsampler); none: skip",
+    )
+    ap.add_argument("--sheet-rows", type=int, default=5)
+    ap.add_argument("--eval-only", type=Path, default=None, metavar="MODEL", help="bundle, run or model.pt")
+    ap.add_argument("--data", type=Path, default=None, help="with --eval-only: DIR/sunny, DIR/foggy")
+    ap.add_argument(
+        "--classifier", type=Path, default=None, help="with --eval-only (default OUT/classifier.pt)"
+    )
+    ap.add_argument(
+        "--json", type=Path, default=None, help="results file (default benchmarks/results/realfog.json)"
+    )
+    ap.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    args = ap.parse_args(argv)
+    if args.eval_only and args.data is None:
+        ap.error("--eval-only needs --data DIR (DIR/sunny, DIR/foggy)")
+    if args.json is None:
+        args.json = RESULTS / ("realfog_eval.json" if args.eval_only else "realfog.json")
+    args.out = args.out.resolve()
+    if args.output_size.lower() == "none":
+        args.output_size = None
+    else:
+        try:
+            h, w = (int(v) for v in args.output_size.lower().split("x"))
+        except ValueError:
+            ap.error(f"--output-size must be HxW or none, got {args.output_size!r}")
+        args.output_size = (h, w)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.dry_run:
+        print("\n".join(plan(args)))
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    b = Bench(args, args.json)
+    cmd = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/realfog.py " + shlex.join(
+        list(argv) if argv is not None else sys.argv[1:]
+    )
+    b.data.update(
+        {"command": cmd.strip(), "cpu": cpu_name(), "cpu_count": os.cpu_count(), "git": git_commit()}
+    )
+    if args.eval_only:
+        return eval_only(b)
+    b.data.update(
+        {
+            "config": args.config,
+            "src": str(args.src),
+            "budget": ({"iterations": args.iterations} if args.iterations else {"cpu_minutes": args.minutes}),
+        }
+    )
+    b.save()
+    data = args.out / "data"
+    t0 = time.time()
+
+    if not b.done("split"):
+        b.record("split", counts=make_split(args.src, data, args.heldout, args.seed), seed=args.seed,
+                 fraction=args.heldout)  # fmt: skip
+    if not b.done("label"):
+        cpu = b.edgecgl(
+            "data", "label", str(data / "train"), "--detector", str(args.detector), logname="label"
+        )
+        b.record("label", cpu_s=round(cpu, 1))
+    run = Path(b.data["steps"]["train"]["run"]) if b.done("train") else step_train(b, data / "train")
+    bundle = args.out / "bundle"
+    if not b.done("export"):
+        cpu = b.edgecgl("export", str(run), "--out", str(bundle), "--no-pt2", "--overwrite", logname="export")
+        b.record("export", cpu_s=round(cpu, 1), bundle=str(bundle))
+    clf = args.out / "classifier.pt"
+    if not b.done("classifier"):
+        cpu = b.edgecgl("eval", "classifier-train", "--data", f"folder:{data / 'train'}", "--out", str(clf),
+                        "--epochs", "8", "--overwrite", logname="classifier")  # fmt: skip
+        b.record("classifier", cpu_s=round(cpu, 1))
+    if not b.done("eval"):
+        b.record("eval", **run_evals(b, bundle, data / "heldout", clf, args.out))
+    if not b.done("floor"):
+        ev = b.data["steps"]["eval"]
+        b.record("floor", **{where: kid_floor(data / "heldout", data / "train", measured_size(ev[where]), args.seed)
+                             for where in ev if where != "done"})  # fmt: skip
+    if not b.done("sheet"):
+        sheet = step_sheet(b, bundle, data, args.sheet_rows)
+        b.record("sheet", path=str(sheet))
+    if not b.done("video"):
+        out = args.out / "video_foggy.mp4"
+        cpu = b.edgecgl("video", str(args.video), "--to", TARGET, "--bundle", str(bundle), "--detector",
+                        str(args.detector), "--end", str(args.video_seconds), "--out", str(out),
+                        "--stats-json", str(args.out / "video_stats.json"), "--overwrite", logname="video")  # fmt: skip
+        stats = json.loads((args.out / "video_stats.json").read_text(encoding="utf-8"))
+        b.record("video", cpu_s=round(cpu, 1), path=str(out), stats=stats)
+    b.data["summary"] = summary(b.data)
+    b.data["wall_s_this_invocation"] = round(time.time() - t0)
+    b.save()
+    print(json.dumps(b.data["summary"], indent=2))
+    return 0
+
+
+def summary(d: dict[str, Any]) -> dict[str, Any]:
+    st = d["steps"]
+    out: dict[str, Any] = {}
+    if "train" in st:
+        out["iterations"] = st["train"].get("iterations")
+        out["train_cpu_minutes"] = st["train"].get("cpu_minutes")
+    for where in ("working", "output"):
+        ev = st.get("eval", {}).get(where)
+        if ev:
+            size = ev["meta"].get("output_size")
+            out[where] = {
+                "size": size,
+                **ev["rows"],
+                "floor_kid_x100": st.get("floor", {}).get(where, {}).get("kid_x100"),
+            }
+    return out
+
+
+def run_evals(b: Bench, model: Path, data: Path, clf: Path | None, out: Path) -> dict[str, Any]:
+    """At the model's working size; and at ``--output-size`` through the guided upsampler unless none."""
+    res = {"working": step_eval(b, model, data, clf, out / "eval-working", None)}
+    if b.args.output_size is not None:
+        res["output"] = step_eval(b, model, data, clf, out / "eval-output", b.args.output_size)
+    return res
+
+
+def eval_only(b: Bench) -> int:
+    a = b.args
+    clf = a.classifier or (a.out / "classifier.pt")
+    if not clf.is_file():
+        log(f"no classifier at {clf}: domain accuracy skipped (pass --classifier)")
+        clf = None
+    b.data["model"] = str(a.eval_only)
+    b.data["data"] = str(a.data)
+    b.data["steps"] = {"eval": run_evals(b, a.eval_only, a.data, clf, a.out / "eval-only")}
+    b.save()
+    ev = b.data["steps"]["eval"]
+    b.data["steps"]["floor"] = {
+        where: kid_floor(a.data, None, measured_size(ev[where]), a.seed) for where in ev
+    }
+    b.data["summary"] = summary(b.data)
+    b.save()
+    print(json.dumps(b.data["summary"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

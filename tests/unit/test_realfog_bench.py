@@ -1,0 +1,150 @@
+"""benchmarks/realfog.py: the held-out split, the plan, and ``--eval-only`` on tiny photos with a toy bundle."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks import realfog
+from benchmarks.common import ROOT, display_path
+
+SCRIPT = Path(realfog.__file__)
+
+
+def test_split_holds_out_a_seeded_fifth_per_domain_disjoint_and_deterministic() -> None:
+    names = [f"img_{i:03d}.jpg" for i in range(136)]
+    train, held = realfog.split_heldout(names, 0.2, seed=0, domain="foggy")
+    assert len(held) == 27 and len(train) == 109  # round(0.2 * 136)
+    assert not set(train) & set(held) and sorted(train + held) == sorted(names)
+    # same inputs (in any order) -> the same split; another seed or domain -> another one
+    assert realfog.split_heldout(list(reversed(names)), 0.2, 0, "foggy") == (train, held)
+    assert realfog.split_heldout(names, 0.2, 1, "foggy")[1] != held
+    assert realfog.split_heldout(names, 0.2, 0, "sunny")[1] != held
+    # not simply the first or last names
+    assert held != sorted(names)[:27] and held != sorted(names)[-27:]
+
+
+def test_split_keeps_one_photo_on_each_side() -> None:
+    assert [len(p) for p in realfog.split_heldout(["a.jpg", "b.jpg"], 0.2, 0, "sunny")] == [1, 1]
+    assert [len(p) for p in realfog.split_heldout(["a.jpg"], 0.2, 0, "sunny")] == [1, 0]
+    with pytest.raises(ValueError):
+        realfog.split_heldout(["a.jpg"], 0.0, 0, "sunny")
+
+
+def test_make_split_links_every_photo_once(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for d, n in (("sunny", 10), ("foggy", 6)):
+        (src / d).mkdir(parents=True)
+        for i in range(n):
+            (src / d / f"{d}{i}.jpg").write_bytes(b"x")
+        (src / d / "notes.txt").write_text("not a photo")
+    counts = realfog.make_split(src, tmp_path / "data", 0.2, seed=3)
+    assert counts == {"sunny": {"train": 8, "heldout": 2}, "foggy": {"train": 5, "heldout": 1}}
+    for d in ("sunny", "foggy"):
+        tr = {p.name for p in (tmp_path / "data" / "train" / d).iterdir()}
+        ho = {p.name for p in (tmp_path / "data" / "heldout" / d).iterdir()}
+        assert not tr & ho and tr | ho == {p.name for p in (src / d).glob("*.jpg")}
+        assert all((tmp_path / "data" / "train" / d / n).is_symlink() for n in tr)
+    # a re-run links nothing new and keeps the split
+    assert realfog.make_split(src, tmp_path / "data", 0.2, seed=3) == counts
+
+
+def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, str(SCRIPT), "--dry-run", "--out", str(tmp_path / "w"), "--minutes", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    for word in ("data label", "edgecgl train --config realfog", "3.0 CPU minutes", "edgecgl export",
+                 "classifier-train", "edgecgl eval", "--output-size 256x512", "edgecgl image",
+                 "edgecgl video", "realfog.json"):  # fmt: skip
+        assert word in r.stdout, word
+    assert not (tmp_path / "w").exists()  # a plan writes nothing
+    r = subprocess.run(
+        [sys.executable, str(SCRIPT), "--dry-run", "--eval-only", "bundle"], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "--data" in r.stderr
+
+
+def test_results_path_outside_the_repository_is_shown_as_given(tmp_path: Path) -> None:
+    assert display_path(tmp_path / "r.json") == str(tmp_path / "r.json")
+    assert display_path(ROOT / "benchmarks" / "results" / "x.json") == "benchmarks/results/x.json"
+
+
+def _photos(folder: Path, n: int, foggy: bool, seed: int) -> None:
+    """Road-like pictures: sky over road with a few dark 'cars'; fog lowers contrast towards grey."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    for i in range(n):
+        h, w = 96, 192
+        img = np.zeros((h, w, 3), np.float32)
+        img[: h // 2] = (235, 180, 90) if not foggy else (200, 200, 200)  # BGR sky
+        img[h // 2 :] = (90, 90, 95)
+        for _ in range(3):
+            x, y = int(rng.integers(0, w - 30)), int(rng.integers(h // 2, h - 16))
+            img[y : y + 14, x : x + 28] = rng.uniform(20, 200, 3)
+        img += rng.normal(0, 12, img.shape)
+        if foggy:
+            img = 0.45 * img + 0.55 * 190.0
+        cv2.imwrite(str(folder / f"p{i}.jpg"), img.clip(0, 255).astype(np.uint8))
+
+
+@pytest.mark.slow
+def test_eval_only_measures_rows_and_floor_on_other_photos(tmp_path: Path) -> None:
+    from edgecgl.export.bundle import write_bundle
+    from edgecgl.export.toy import make_toy_checkpoint
+
+    from tests.cli import edgecgl
+
+    photos = tmp_path / "photos"
+    _photos(photos / "sunny", 4, foggy=False, seed=0)
+    _photos(photos / "foggy", 4, foggy=True, seed=1)
+    ckpt = make_toy_checkpoint(tmp_path / "model.pt", "tiny", (64, 128), (32, 32), domains=("sunny", "foggy"))
+    bundle = write_bundle(ckpt, tmp_path / "bundle", "fp32", "onnxslim", pt2=False)
+    clf = tmp_path / "clf.pt"
+    r = edgecgl("-q", "eval", "classifier-train", "--data", f"folder:{photos}", "--out", str(clf),
+                "--epochs", "1", "--size", "32x64", "--batch-size", "4")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "r.json"
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--eval-only",
+            str(bundle),
+            "--data",
+            str(photos),
+            "--classifier",
+            str(clf),
+            "--out",
+            str(tmp_path / "work"),
+            "--output-size",
+            "128x256",
+            "--json",
+            str(out),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["cpu"] and "realfog.py --eval-only" in res["command"]
+    for where, size in (("working", [64, 128]), ("output", [128, 256])):
+        row = res["summary"][where]
+        assert row["size"] == size
+        for method in ("identity", "reinhard", "ours"):
+            assert np.isfinite(row[method]["kid_x100"])
+            assert 0.0 <= row[method]["domain_acc"] <= 100.0
+        assert np.isfinite(row["floor_kid_x100"])
+        assert res["steps"]["floor"][where]["n"] == [2, 2]
+    # identity leaves the sunny photos sunny: further from fog than the fog halves are from each other
+    assert res["summary"]["working"]["identity"]["kid_x100"] > res["summary"]["working"]["floor_kid_x100"]
