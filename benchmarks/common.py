@@ -73,9 +73,18 @@ def real_frames(size: tuple[int, int], n: int = 4) -> np.ndarray:
     return np.concatenate([to_nchw(letterbox(im, size)[0]) for im in imgs], 0)
 
 
+def display_path(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it, else as given (``--out /tmp/x``)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def write_results(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    log(f"wrote {path.relative_to(ROOT)}")
+    log(f"wrote {display_path(path)}")
     return path

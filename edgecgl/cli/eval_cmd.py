@@ -161,7 +161,9 @@ def register(app: typer.Typer) -> None:
         "--backbone resnet18-f37072fd.pth --out classifier.pt",
     )
     def classifier_train(
-        data: str = typer.Option(..., "--data", help="Dataset KIND:PATH with the four domains."),
+        data: str = typer.Option(
+            ..., "--data", help="Dataset KIND:PATH; its domains (image sub-folders) are the classes."
+        ),
         out: Path = typer.Option(..., "--out", "-o", help="Classifier checkpoint to write (.pt)."),
         arch: str = typer.Option("resnet18", "--arch", help="resnet18, resnet34, resnet50 or inception_v3."),
         backbone: Path | None = typer.Option(
@@ -179,14 +181,14 @@ def register(app: typer.Typer) -> None:
         import torch
 
         from edgecgl.atomic import check_output
-        from edgecgl.domains import DOMAINS
         from edgecgl.train.data import open_dataset
+        from edgecgl.train.data.open import data_domains
         from edgecgl.train.eval.classifier import train_classifier
         from edgecgl.translate import parse_size
 
         check_output(out, overwrite=overwrite)
         hw = parse_size(size)
-        domains = list(DOMAINS)
+        domains = data_domains(data)
         train = open_dataset(
             data, size=hw, split="train", domains=domains, seed=seed, allow_empty_domains=True
         )
