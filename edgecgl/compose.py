@@ -125,11 +125,13 @@ def paste_instances(
     windows: list[tuple[int, int, int, int]],
     boxes: list[tuple[float, float, float, float]],
     min_feather: int = 2,
+    harmonize: bool = False,
 ) -> np.ndarray:
     """Blend translated crops back into ``frame`` (a copy), largest first so small ones stay on top.
 
     ``crops`` are at the instance resolution (resized to each window here) or already at each window's
-    size (the guided path: nothing is resized).
+    size (the guided path: nothing is resized). ``harmonize`` first matches each crop's colours to the
+    frame's over the feathered margin (``harmonize_patch``).
 
     Only the windows are touched (in float32), so the cost follows the instances, not the frame size.
     """
@@ -144,11 +146,38 @@ def paste_instances(
         patch = resize(crops[i], (y2 - y1, x2 - x1)).astype(np.float32)
         alpha = feather_mask(windows[i], boxes[i], (H, W), min_feather)[..., None]
         region = out[y1:y2, x1:x2].astype(np.float32)
+        if harmonize:
+            patch = harmonize_patch(patch, region, alpha[..., 0])
         blended = region + alpha * (patch - region)
         out[y1:y2, x1:x2] = (
             np.clip(np.rint(blended), 0, 255).astype(out.dtype) if out.dtype == np.uint8 else blended
         )
     return out
+
+
+def harmonize_patch(
+    patch: np.ndarray, region: np.ndarray, alpha: np.ndarray, max_gain: float = 2.0, min_weight: float = 8.0
+) -> np.ndarray:
+    """float32 ``patch`` with per-channel gain and offset so its colours match ``region``'s where the two
+    are blended (weights ``1 - alpha``: the context margin around the object, which both translations see).
+
+    The instance translation and the frame's can disagree on the scene's overall colour; pasted as is, the
+    crop shows as a tinted rectangle however soft the feather. Matched on the margin, the object keeps the
+    instance translation's look relative to its surroundings and the surroundings agree. The gain (ratio
+    of standard deviations) is clipped to [1/max_gain, max_gain]; with less than ``min_weight`` pixels of
+    margin (a window filling the frame) the patch is returned unchanged.
+    """
+    w = (1.0 - alpha).astype(np.float64)
+    total = float(w.sum())
+    if total < min_weight:
+        return patch
+    w = w[..., None] / total
+    mp = (w * patch).sum((0, 1))
+    mr = (w * region).sum((0, 1))
+    sp = np.sqrt((w * (patch - mp) ** 2).sum((0, 1)))
+    sr = np.sqrt((w * (region - mr) ** 2).sum((0, 1)))
+    gain = np.clip((sr + 1.0) / (sp + 1.0), 1.0 / max_gain, max_gain)
+    return ((patch - mp) * gain + mr).astype(np.float32)
 
 
 def to_nchw(images: np.ndarray) -> np.ndarray:

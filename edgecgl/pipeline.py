@@ -3,8 +3,8 @@
 The frame goes through the network letterboxed at the working resolution and comes back at the input's
 full resolution (guided by the input, ``edgecgl.upsample``). Instance crops come from the *original*
 frame (full detail), are translated in one batch with the global style (cross-granularity), go back to
-their window's full size the same way (guided by the original crop), and are pasted back with a
-feathered alpha.
+their window's full size the same way (guided by the original crop), have their colours matched to the
+frame's over the context margin, and are pasted back with a feathered alpha.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ class PipelineConfig:
     min_feather: int = 2  # pixels of alpha ramp at least, where the context margin is thinner
     instance_style: str = (
         "global"  # "global" (cross-granularity) or "track" (a fixed sampled style per track)
+    )
+    harmonize: bool = (
+        True  # match each crop's colours to the frame's over the margin (compose.harmonize_patch)
     )
 
 
@@ -137,7 +140,9 @@ class Pipeline:
                 windows = [expand_box(d.box, self.cfg.context, hw) for d in dets]
                 translated = self.translator.translate_windows(frame, windows, self._styles(dets))
             with _timed(ms, "compose"):
-                out = paste_instances(out, translated, windows, [d.box for d in dets], self.cfg.min_feather)
+                out = paste_instances(
+                    out, translated, windows, [d.box for d in dets], self.cfg.min_feather, self.cfg.harmonize
+                )
         return FrameResult(out, dets, windows, ms)
 
     def _styles(self, dets: list[Detection]) -> np.ndarray | None:

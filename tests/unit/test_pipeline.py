@@ -37,7 +37,7 @@ def translator(tmp_path_factory: pytest.TempPathFactory) -> Translator:
 def test_pixels_come_from_global_outside_and_instance_inside(translator: Translator) -> None:
     frame = clip_frames(1, (72, 120))[0]
     box = (40.0, 20.0, 80.0, 52.0)
-    pipe = Pipeline(translator, FakeDetector([box]), PipelineConfig(context=0.25))
+    pipe = Pipeline(translator, FakeDetector([box]), PipelineConfig(context=0.25, harmonize=False))
     res = pipe(frame)
     glob = translator.translate_frame(frame)
     win = expand_box(box, 0.25, frame.shape[:2])

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecgl.compose import feather_mask, paste_instances, resize
+from edgecgl.compose import feather_mask, harmonize_patch, paste_instances, resize
 from edgecgl.quality import gradient_correlation, seam_ratio
 
 
@@ -73,3 +73,37 @@ def test_sides_on_the_frame_edge_are_not_seams() -> None:
     out[:, :100] = np.clip(out[:, :100].astype(int) - 60, 0, 255)
     # the window's left, top and bottom are frame edges: only x=100 is a seam, and it is a hard one
     assert seam_ratio(img, out, (0, 0, 100, img.shape[0])) > 1.5
+
+
+def test_harmonized_paste_of_a_tinted_instance_has_no_seam() -> None:
+    """The instance path translated the scene to another tint (what a briefly trained model does): pasted
+    as is it is a visible rectangle; matched to the frame over the margin it is not, and the object
+    keeps its own contrast to its surroundings."""
+    img = scene()
+    glob = cv2.convertScaleAbs(img, alpha=0.6, beta=5)
+    x1, y1, x2, y2 = WINDOW
+    inst = np.clip(glob[y1:y2, x1:x2].astype(np.float32) * [1.3, 0.8, 0.7] + [40, 0, -10], 0, 255)
+    inst = inst.astype(np.uint8)
+    box = (x1 + 8, y1 + 6, x2 - 8, y2 - 6)
+    raw = paste_instances(glob, [inst], [WINDOW], [box])
+    fixed = paste_instances(glob, [inst], [WINDOW], [box], harmonize=True)
+    bx1, by1, bx2, by2 = box
+
+    def tint(out: np.ndarray) -> float:  # mean colour change inside the box, worst channel
+        diff = out[by1:by2, bx1:bx2].astype(float) - glob[by1:by2, bx1:bx2]
+        return float(np.abs(diff.reshape(-1, 3).mean(0)).max())
+
+    assert tint(raw) > 15
+    assert tint(fixed) < 3
+    assert abs(seam_ratio(img, fixed, WINDOW) - 1.0) < 0.1
+
+
+def test_harmonize_is_exact_for_an_offset_and_leaves_frame_filling_windows() -> None:
+    rng = np.random.default_rng(1)
+    region = rng.uniform(0, 255, (20, 30, 3)).astype(np.float32)
+    alpha = np.zeros((20, 30), np.float32)
+    alpha[5:15, 5:25] = 1.0
+    out = harmonize_patch(region + [20.0, -10.0, 5.0], region, alpha)
+    assert np.abs(out - region).max() < 1e-3
+    full = np.ones((20, 30), np.float32)
+    assert np.array_equal(harmonize_patch(region + 20.0, region, full), region + 20.0)
