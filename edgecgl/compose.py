@@ -130,8 +130,8 @@ def paste_instances(
     """Blend translated crops back into ``frame`` (a copy), largest first so small ones stay on top.
 
     ``crops`` are at the instance resolution (resized to each window here) or already at each window's
-    size (the guided path: nothing is resized). ``harmonize`` first matches each crop's colours to the
-    frame's over the feathered margin (``harmonize_patch``).
+    size (the guided path: nothing is resized). ``harmonize`` first makes each crop agree with the frame
+    (colours over the feathered margin, fine detail from the frame: ``harmonize_patch``).
 
     Only the windows are touched (in float32), so the cost follows the instances, not the frame size.
     """
@@ -156,28 +156,46 @@ def paste_instances(
 
 
 def harmonize_patch(
-    patch: np.ndarray, region: np.ndarray, alpha: np.ndarray, max_gain: float = 2.0, min_weight: float = 8.0
+    patch: np.ndarray,
+    region: np.ndarray,
+    alpha: np.ndarray,
+    max_gain: float = 2.0,
+    min_weight: float = 8.0,
+    detail: bool = True,
 ) -> np.ndarray:
-    """float32 ``patch`` with per-channel gain and offset so its colours match ``region``'s where the two
-    are blended (weights ``1 - alpha``: the context margin around the object, which both translations see).
+    """float32 ``patch`` made to agree with ``region`` (the frame's translation under it) before blending.
 
-    The instance translation and the frame's can disagree on the scene's overall colour; pasted as is, the
-    crop shows as a tinted rectangle however soft the feather. Matched on the margin, the object keeps the
-    instance translation's look relative to its surroundings and the surroundings agree. The gain (ratio
-    of standard deviations) is clipped to [1/max_gain, max_gain]; with less than ``min_weight`` pixels of
-    margin (a window filling the frame) the patch is returned unchanged.
+    Colours: a per-channel gain and offset so the patch matches ``region`` where the two are blended
+    (weights ``1 - alpha``: the context margin around the object, which both translations see). The
+    instance translation and the frame's can disagree on the scene's overall colour; pasted as is, the crop
+    shows as a tinted rectangle however soft the feather. The gain (ratio of standard deviations) is
+    clipped to [1/max_gain, max_gain]; with less than ``min_weight`` pixels of margin (a window filling the
+    frame) the colours are left as they are.
+
+    ``detail``: the patch keeps its own shading (a Gaussian low-pass, sigma 1/12 of the window's short
+    side) and takes its fine detail from ``region``. Both come from the same input through the guided
+    upsampler, but at different contrast when the two translations differ; a car whose texture is flatter
+    than the road around it reads as a pasted rectangle (docs/RESULTS.md, seam ratio).
     """
     w = (1.0 - alpha).astype(np.float64)
     total = float(w.sum())
-    if total < min_weight:
-        return patch
-    w = w[..., None] / total
-    mp = (w * patch).sum((0, 1))
-    mr = (w * region).sum((0, 1))
-    sp = np.sqrt((w * (patch - mp) ** 2).sum((0, 1)))
-    sr = np.sqrt((w * (region - mr) ** 2).sum((0, 1)))
-    gain = np.clip((sr + 1.0) / (sp + 1.0), 1.0 / max_gain, max_gain)
-    return ((patch - mp) * gain + mr).astype(np.float32)
+    out = patch
+    if total >= min_weight:
+        w = w[..., None] / total
+        mp = (w * patch).sum((0, 1))
+        mr = (w * region).sum((0, 1))
+        sp = np.sqrt((w * (patch - mp) ** 2).sum((0, 1)))
+        sr = np.sqrt((w * (region - mr) ** 2).sum((0, 1)))
+        gain = np.clip((sr + 1.0) / (sp + 1.0), 1.0 / max_gain, max_gain)
+        out = ((patch - mp) * gain + mr).astype(np.float32)
+    if detail:
+        sigma = max(1.0, min(alpha.shape) / 12.0)
+
+        def low(x: np.ndarray) -> np.ndarray:
+            return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+        out = low(out) + (region - low(region))
+    return out.astype(np.float32)
 
 
 def to_nchw(images: np.ndarray) -> np.ndarray:

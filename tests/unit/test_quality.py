@@ -106,4 +106,15 @@ def test_harmonize_is_exact_for_an_offset_and_leaves_frame_filling_windows() -> 
     out = harmonize_patch(region + [20.0, -10.0, 5.0], region, alpha)
     assert np.abs(out - region).max() < 1e-3
     full = np.ones((20, 30), np.float32)
-    assert np.array_equal(harmonize_patch(region + 20.0, region, full), region + 20.0)
+    assert np.array_equal(harmonize_patch(region + 20.0, region, full, detail=False), region + 20.0)
+
+
+def test_harmonize_takes_fine_detail_from_the_frame_and_shading_from_the_patch() -> None:
+    rng = np.random.default_rng(2)
+    region = rng.uniform(60, 200, (48, 48, 3)).astype(np.float32)  # detail at the pixel scale
+    shading = np.linspace(-40, 40, 48, dtype=np.float32)[None, :, None]  # the instance's own look
+    flat = np.full_like(region, 128.0) + shading  # a patch with shading but no detail
+    out = harmonize_patch(flat, region, np.ones((48, 48), np.float32))  # no margin: colours untouched
+    assert np.corrcoef((out - flat).ravel(), (region - region.mean()).ravel())[0, 1] > 0.9
+    smooth = (out.mean((0, 2)) - (region - region.mean()).mean((0, 2)))[8:-8]  # detail taken back out
+    assert np.abs(smooth - flat.mean((0, 2))[8:-8]).max() < 2  # the shading stays
