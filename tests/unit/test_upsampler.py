@@ -194,3 +194,12 @@ def test_area_downsample_matches_the_guide_geometry() -> None:
     # box filter's border effects it is within rounding.
     got = to_uint8(out.numpy())[0].astype(np.float32)
     assert np.abs(got[:, 24:-24] - frame[:, 24:-24]).max() <= 1.0
+
+
+def test_fast_conversions_match_compose() -> None:
+    from edgecgl.upsample import _hwc_uint8, _nchw
+
+    img = textured((37, 61), seed=6)
+    assert np.abs(_nchw(img) - to_nchw(img)).max() < 1e-6
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 37, 61)).astype(np.float32)
+    assert np.abs(_hwc_uint8(x[0]).astype(int) - to_uint8(x)[0]).max() <= 1
