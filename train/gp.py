@@ -11,7 +11,10 @@ Two rules (``rule``):
 ``norm`` (default, ours): watch the mean gradient norm ‖∇D(x̂)‖. Above ``1 + norm_high`` the critic
     breaks the 1-Lipschitz constraint the penalty enforces, so the penalty is too weak: λ doubles. Below
     ``1 - norm_low`` the constraint holds with room to spare and the penalty only pulls the gradients *up*
-    (its two-sided form), a job the adversarial term does anyway: λ halves, down to ``min_value``.
+    (its two-sided form): λ halves, down to ``min_value``. The default floor equals ``initial`` (10), so by
+    default λ only rises above StarGAN's fixed 10 while the critic is too steep: with a floor of 1, a
+    critic that starts flat got λ 2.5 by step 100 and then, with Adam (0, 0.99), jumped to ‖∇D‖ 8 and
+    E[D(fake)] - E[D(real)] = -708 before λ could double back (docs/RESULTS.md, "The GAN recipe").
 ``penalty`` (the published rule, the paper's setting): watch the unweighted penalty E[(‖∇D‖ - 1)²]; above
     ``upper`` λ doubles, below ``lower`` (ours; the published code only raises λ) it halves. It cannot tell
     a too-steep critic from a too-flat one. With the paper's D initialisation (N(0, 0.02)) ‖∇D‖ starts
@@ -44,7 +47,7 @@ class GPConfig:
     lower: float = 0.001  # rule penalty: EMA(penalty) below this -> λ /= factor (not published; ours)
     factor: float = 2.0
     hold: int = 50  # updates to wait after a change (the EMA restarts)
-    min_value: float = 1.0  # clamp, so a long quiet phase cannot switch the penalty off
+    min_value: float = 10.0  # floor: λ never goes below StarGAN's fixed 10 (see the module docstring)
     max_value: float = 100.0  # clamp (ours): see the module docstring
 
     def validate(self) -> None:

@@ -185,6 +185,7 @@ RECIPE = {
     "optim.n_critic": 2,
     "loss.gp.hold": 0,
     "loss.gp.norm_low": 0.99,  # λ must move during these few steps, so its state matters
+    "loss.gp.min_value": 1.0,
 }
 
 
