@@ -79,7 +79,8 @@ def test_fp16_bundle_runs_fp16_graphs_and_keeps_the_fp32_reference(tmp_path: Pat
     ckpt = make_toy_checkpoint(tmp_path / "model.pt", share_encoders=True)
     b = load_bundle(write_bundle(ckpt, tmp_path / "b", precision="fp16", pt2=False))
     assert b.precision == "fp16"
-    assert set(b.models) == {"content_encoder", "style_encoder", "generator"}  # shared encoders
+    assert set(b.models) == {"content_encoder", "style_encoder", "generator", "upsampler"}  # shared encoders
+    assert b.model_path("upsampler").name == "upsampler.onnx"  # FP32 in every bundle
     assert b.model_path("content_encoder_instance").name == "content_encoder.fp16.onnx"
     assert b.manifest["models"]["generator"]["fp32"] == "generator.onnx"
     assert fp32_island_violations(onnx.load(str(b.model_path("generator")))) == []
