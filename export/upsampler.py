@@ -105,19 +105,21 @@ class GuidedUpsampler(nn.Module):
                 low_guide = (low_guide * self.luma).sum(1, keepdim=True)
                 guide = (guide * self.luma).sum(1, keepdim=True)
             a, b = self._fit_channel(low_guide, low_image)
-        ab = F.interpolate(
-            self.box(torch.cat([a, b], 1)), size=guide.shape[-2:], mode="bilinear", align_corners=False
-        )
+        ab = self.box(torch.cat([a, b], 1))
+        size = guide.shape[-2:]
+
+        def up(t: Tensor) -> Tensor:
+            # Slice at the working size, then upsample each piece: slicing a full-resolution tensor
+            # would copy it (an 8K frame held ~12 float planes in ONNX Runtime, docs/ROBUSTNESS.md).
+            return F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+
         if self.cfg.mode == "color":
             # planes 3k..3k+2 hold A[:, k] (input channel k's weight in each output channel)
-            out = (
-                ab[:, 9:]
-                + ab[:, 0:3] * guide[:, 0:1]
-                + ab[:, 3:6] * guide[:, 1:2]
-                + ab[:, 6:9] * guide[:, 2:3]
-            )
+            out = up(ab[:, 9:])
+            for k in range(3):
+                out = out + up(ab[:, 3 * k : 3 * k + 3]) * guide[:, k : k + 1]
         else:
-            out = ab[:, :3] * guide + ab[:, 3:]
+            out = up(ab[:, :3]) * guide + up(ab[:, 3:])
         return out.clamp(-1.0, 1.0)
 
     def _fit_channel(self, i: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
