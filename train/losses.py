@@ -265,7 +265,8 @@ class CGLLoss:
         if s_t2 is not None and self.cfg.diversity > 0:
             u2 = self.model.gen(c, s_t2, zs)
             terms[f"ds_{g}"] = l1(u, u2)
-        return terms, [(c_u, c), (s_u, s_t)]
+        # the paper's path takes a fresh swap(s) here: bit-identical to the runs before the recipe options
+        return terms, [(c_u, c), (s_u, s_t if self.cfg.style_prior else swap(s))]
 
     def _cgc(self, batch: PairBatch) -> tuple[dict[str, Tensor], list[tuple[Tensor, Tensor]]]:
         if batch.cgc_x is None or batch.cgc_o is None or batch.cgc_dx is None or batch.cgc_do is None:
