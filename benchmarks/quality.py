@@ -241,6 +241,8 @@ def main() -> None:
         "data": {"scenes": args.scenes, "size": args.size, "seed": 0},
     })  # fmt: skip
 
+    # keep only this command's arms (a report is one command's; trained runs stay on disk for reuse)
+    rep.data["runs"] = {k: v for k, v in rep.data["runs"].items() if k.split("/")[0] in arms}
     data = args.work / "data"
     if not (data / "pairs.json").is_file():
         from edgecgl.train.data.synth_writer import write_synth
