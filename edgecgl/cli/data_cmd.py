@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
             ..., help="Dataset: KIND:PATH (folder:, synth:, bdd100k:, init:) or a plain path."
         ),
         domains: str = typer.Option(
-            "", "--domains", help="Comma-separated domain names (default: all four)."
+            "", "--domains", help="Comma-separated domain names (default: the sub-folders that hold images)."
         ),
         check: bool = typer.Option(
             False, "--check", help="Also decode every image and count unreadable ones."
@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
         conf: float = typer.Option(0.3, "--conf", help="Detection confidence threshold."),
         imgsz: int = typer.Option(640, "--imgsz", help="Detector input size."),
         domains: str = typer.Option(
-            "", "--domains", help="Comma-separated domain folders (default: all four)."
+            "", "--domains", help="Comma-separated domain folders (default: the sub-folders that hold images)."
         ),
         device: str = typer.Option("", "--device", help="Torch device for the detector (default: auto)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing label files too."),
