@@ -7,10 +7,17 @@ frame (content encoder + generator, batch 1) on the same ONNX Runtime CPU backen
 subprocess (``--stats-json`` gives its wall time and per-stage p50/p95); the child's resident memory is
 sampled every 0.25 s, so a leak shows as growth between the first and last quarters of the run.
 
+``--detect-every 1,3`` runs the detector once per N (``edgecgl video --detect-every N``). ``--threads 1,2``
+instead runs ``edgecgl video``'s own loop in process (``translate_video``, the pipeline the CLI builds),
+with ONNX Runtime and torch (YOLO) at that many threads, alternating with the model-only blocks of the
+same backend: the CLI has no thread option (ORT's default is one thread per core).
+
 ``--long N`` instead loops the real clip into an N-frame clip and only watches memory (tiny preset at a
 small working size, so thousands of frames fit in minutes on two cores).
 
     python -m benchmarks.pipeline --preset small --max-frames 120
+    python -m benchmarks.pipeline --preset small --max-frames 40 --detect-every 1,3
+    python -m benchmarks.pipeline --preset small --max-frames 40 --detect-every 1,3 --threads 1,2
     python -m benchmarks.pipeline --long 3000 --preset tiny --size 128x256
 """
 
@@ -185,6 +192,44 @@ def spin_ab(bpath: Path, size: tuple[int, int], frames: int, rounds: int, tmp: P
     }
 
 
+def inprocess(
+    bpath: Path, size: tuple[int, int], frames: int, threads: int, ns: list[int], calls: int, tmp: Path
+) -> dict[str, Any]:
+    """translate_video in process at ``threads`` (ORT intra-op and torch), alternating with model-only blocks:
+    no instances, then the YOLO detector at each N of ``ns``."""
+    import torch
+
+    from edgecgl.detect import DetectorConfig, load_detector
+    from edgecgl.pipeline import Pipeline, PipelineConfig
+    from edgecgl.video import VideoOptions, translate_video
+
+    torch.set_num_threads(threads)
+    bundle = load_bundle(bpath)
+    tr = Translator(OnnxRuntimeBackend(bundle, "cpu", threads=threads), bundle, "night", frame_size=size)
+    imgs = clip_frames(8)
+    model_only_block(tr, imgs, 2)  # warm-up
+    blocks = model_only_block(tr, imgs, calls)
+    runs: dict[str, Any] = {}
+    for name, n in [("no_instances", 0)] + [(f"detector_every_{n}", n) for n in ns]:
+        det = None
+        if n:
+            det = load_detector(DETECTOR, DetectorConfig(frames_per_call=n))
+            det.model.predict(np.ascontiguousarray(imgs[0][..., ::-1]), verbose=False)  # warm-up, no tracker
+        pipe = Pipeline(tr, det, PipelineConfig(detect_every=max(1, n)))
+        res = translate_video(CLIP, tmp / "ip.mp4", pipe, VideoOptions(max_frames=frames), overwrite=True)
+        runs[name] = {**res.stats.summary(), "detect_every": n or None}
+        blocks += model_only_block(tr, imgs, calls)
+        log(f"  {threads} thread(s) {name}: {runs[name]['fps']} frames/s")
+    model_ms = statistics.median(blocks)
+    for r in runs.values():
+        r["e2e_over_model_only"] = round(r["fps"] * model_ms / 1000.0, 3)
+    return {
+        "threads": threads,
+        "model_only": {**summarize(blocks), "fps": round(1000.0 / model_ms, 3)},
+        "runs": runs,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="small")
@@ -195,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--long-size", default="270x480", help="frame size of the looped clip")
     ap.add_argument("--detector", action="store_true", help="--long: with the YOLO detector")
     ap.add_argument("--spin-ab", type=int, default=0, help="rounds of ORT spin-wait on/off in-process runs")
+    ap.add_argument("--detect-every", default="1,3", help="comma list of N for the detector runs")
+    ap.add_argument("--threads", default="", help="comma list: in-process runs at these thread counts")
     ap.add_argument("--out", default="")
     a = ap.parse_args(argv)
     if not CLIP.is_file():
@@ -203,6 +250,28 @@ def main(argv: list[str] | None = None) -> None:
     bpath = toy_bundle(a.preset, size)  # type: ignore[arg-type]
     tmp = Path(tempfile.mkdtemp(prefix="bench-video-"))
     command = "python -m benchmarks.pipeline " + " ".join(sys.argv[1:] if argv is None else argv)
+    ns = [int(v) for v in a.detect_every.split(",") if v]
+    if a.threads:
+        load0 = load_average()
+        per = []
+        for t in [int(v) for v in a.threads.split(",")]:
+            per.append(inprocess(bpath, size, a.max_frames, t, ns, a.model_calls, tmp))  # type: ignore[arg-type]
+            for name, r in per[-1]["runs"].items():
+                log(f"{t} thread(s) {name}: {100 * r['e2e_over_model_only']:.1f}% of model-only")
+        write_results(
+            a.out or f"pipeline_threads_{a.preset}",
+            {
+                "machine": machine_info(),
+                "command": command,
+                "preset": a.preset,
+                "size": list(size),
+                "clip": CLIP.name,
+                "load_average_before": load0,
+                "load_average_after": load_average(),
+                "by_threads": per,
+            },
+        )
+        return
     if a.spin_ab:
         load0 = load_average()
         res = spin_ab(bpath, size, a.max_frames, a.spin_ab, tmp)  # type: ignore[arg-type]
@@ -277,10 +346,12 @@ def main(argv: list[str] | None = None) -> None:
     blocks += model_only_block(tr, frames, a.model_calls)
     runs["no_instances"] = run_video([*base, "--no-instances", "--out", str(tmp / "a.mp4")], tmp / "a.json")
     blocks += model_only_block(tr, frames, a.model_calls)
-    runs["with_detector"] = run_video(
-        [*base, "--detector", str(DETECTOR), "--out", str(tmp / "b.mp4")], tmp / "b.json"
-    )
-    blocks += model_only_block(tr, frames, a.model_calls)
+    for n in ns:
+        runs[f"detector_every_{n}"] = run_video(
+            [*base, "--detector", str(DETECTOR), "--detect-every", str(n), "--out", str(tmp / "b.mp4")],
+            tmp / "b.json",
+        )
+        blocks += model_only_block(tr, frames, a.model_calls)
     model_ms = statistics.median(blocks)
     model_fps = 1000.0 / model_ms
     for name, r in runs.items():

@@ -46,6 +46,7 @@ class DetectorConfig:
     track: bool = True
     smooth: float = 0.6  # EMA weight of the previous box; 0 = no smoothing
     forget_after: int = 30  # frames a track may vanish before its smoothed box is dropped
+    frames_per_call: int = 1  # video frames between detector calls (--detect-every): see BoxSmoother
 
 
 @dataclass
@@ -57,7 +58,11 @@ class _Track:
 
 @dataclass
 class BoxSmoother:
-    """Per-track EMA of boxes and a fixed style seed per track (derived from the track ID)."""
+    """Per-track EMA of boxes and a fixed style seed per track (derived from the track ID).
+
+    ``step`` is the number of video frames since the last update (``--detect-every``): the previous box
+    weighs ``smooth ** step``, so the smoothing's time constant in frames does not grow with the step.
+    """
 
     smooth: float = 0.6
     forget_after: int = 30
@@ -65,8 +70,9 @@ class BoxSmoother:
     tracks: dict[int, _Track] = field(default_factory=dict)
     frame: int = 0
 
-    def update(self, dets: list[Detection]) -> list[Detection]:
-        self.frame += 1
+    def update(self, dets: list[Detection], step: int = 1) -> list[Detection]:
+        self.frame += step
+        keep = self.smooth**step
         out = []
         for d in dets:
             if d.track_id is None:
@@ -77,7 +83,7 @@ class BoxSmoother:
             if tr is None:
                 tr = self.tracks[d.track_id] = _Track(box, self.frame, self.base_seed * 100003 + d.track_id)
             else:
-                tr.box = self.smooth * tr.box + (1.0 - self.smooth) * box
+                tr.box = keep * tr.box + (1.0 - keep) * box
                 tr.last_seen = self.frame
             out.append(Detection(tuple(float(v) for v in tr.box), d.cls, d.conf, d.track_id))
         for tid in [t for t, tr in self.tracks.items() if self.frame - tr.last_seen > self.forget_after]:
@@ -159,7 +165,7 @@ class Detector:
             self.model.track(bgr, persist=True, **kw) if self.tracking else self.model.predict(bgr, **kw)
         )
         dets = filter_detections(results_to_detections(results[0], self.names), self.cfg)
-        return self.smoother.update(dets)
+        return self.smoother.update(dets, max(1, self.cfg.frames_per_call))
 
     def style_seed(self, track_id: int) -> int:
         return self.smoother.seed(track_id)

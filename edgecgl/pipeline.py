@@ -1,5 +1,8 @@
 """One frame: detect -> translate the frame -> translate the instance crops -> compose.
 
+With ``detect_every`` N the detector runs on every N-th frame and ``edgecgl.motion`` predicts the boxes
+between. ``detect`` and ``render`` are the two halves, so the video loop can run them on separate threads.
+
 The frame goes through the network letterboxed at the working resolution and comes back at the input's
 full resolution (guided by the input, ``edgecgl.upsample``). Instance crops come from the *original*
 frame (full detail), are translated in one batch with the global style (cross-granularity), go back to
@@ -19,9 +22,11 @@ import numpy as np
 
 from edgecgl.compose import expand_box, paste_instances
 from edgecgl.detect import Detection, DetectorLike
+from edgecgl.errors import EdgecglError
+from edgecgl.motion import BoxPredictor
 from edgecgl.translate import Translator
 
-STAGES = ("decode", "detect", "frame", "instances", "compose", "encode")
+STAGES = ("decode", "detect", "predict", "frame", "instances", "compose", "encode")
 # Latencies kept per stage for p50/p95: about the last hour at 30 fps. A list per frame grew 0.1-0.2 MB
 # per 1000 frames without bound (a day on the vehicle: up to 0.5 GB); a window keeps memory flat.
 LATENCY_WINDOW = 100_000
@@ -37,6 +42,7 @@ class PipelineConfig:
     harmonize: bool = (
         True  # match each crop's colours to the frame's over the margin (compose.harmonize_patch)
     )
+    detect_every: int = 1  # run the detector on every N-th frame; boxes between are predicted
 
 
 @dataclass
@@ -73,7 +79,11 @@ class RunStats:
 
     def summary(self) -> dict[str, object]:
         stages = {
-            s: {"p50_ms": round(self.percentile(s, 50), 2), "p95_ms": round(self.percentile(s, 95), 2)}
+            s: {
+                "p50_ms": round(self.percentile(s, 50), 2),
+                "p95_ms": round(self.percentile(s, 95), 2),
+                "n": len(v),  # frames that ran the stage (within the latency window)
+            }
             for s, v in self.ms.items()
             if v
         }
@@ -94,7 +104,8 @@ class RunStats:
             f"{s['instances']} instances in {s['frames_with_instances']} frames"
         ]
         for stage, v in s["stages_ms"].items():  # type: ignore[union-attr]
-            out.append(f"  {stage:<9} p50 {v['p50_ms']:8.2f} ms   p95 {v['p95_ms']:8.2f} ms")
+            some = f"   ({v['n']} frames)" if v["n"] != s["frames"] else ""
+            out.append(f"  {stage:<9} p50 {v['p50_ms']:8.2f} ms   p95 {v['p95_ms']:8.2f} ms{some}")
         return out
 
 
@@ -116,7 +127,11 @@ def _timed(ms: dict[str, float], stage: str) -> Iterator[None]:
 
 
 class Pipeline:
-    """Callable on one RGB frame. ``detector`` None means global-only translation (``--no-instances``)."""
+    """Callable on one RGB frame. ``detector`` None means global-only translation (``--no-instances``).
+
+    Stateful across calls when there is a detector (tracks, the frame count for ``detect_every``): feed
+    one video's frames in order, through ``__call__`` or through ``detect`` then ``render``.
+    """
 
     def __init__(
         self, translator: Translator, detector: DetectorLike | None = None, cfg: PipelineConfig | None = None
@@ -124,13 +139,36 @@ class Pipeline:
         self.translator = translator
         self.detector = detector
         self.cfg = cfg or PipelineConfig()
+        if self.cfg.detect_every < 1:
+            raise EdgecglError(f"--detect-every must be at least 1, got {self.cfg.detect_every}")
+        self.predictor = BoxPredictor()
+        self._frame = 0
 
     def __call__(self, frame: np.ndarray) -> FrameResult:
+        dets, ms = self.detect(frame)
+        return self.render(frame, dets, ms)
+
+    def detect(self, frame: np.ndarray) -> tuple[list[Detection], dict[str, float]]:
+        """This frame's instances: the detector's on every ``detect_every``-th frame, else predicted.
+        Returns them with the time spent (``detect`` or ``predict`` ms)."""
         ms: dict[str, float] = {}
-        dets: list[Detection] = []
-        if self.detector is not None:
+        if self.detector is None:
+            return [], ms
+        i = self._frame
+        self._frame += 1
+        if i % self.cfg.detect_every == 0:
             with _timed(ms, "detect"):
-                dets = [d for d in self.detector(frame) if _visible(d.box, frame.shape[:2])]
+                dets = self.predictor.observe(self.detector(frame), i)
+        else:
+            with _timed(ms, "predict"):
+                dets = self.predictor.predict(i)
+        return [d for d in dets if _visible(d.box, frame.shape[:2])], ms
+
+    def render(
+        self, frame: np.ndarray, dets: list[Detection], ms: dict[str, float] | None = None
+    ) -> FrameResult:
+        """Translate the frame and the crops of ``dets``, compose. ``ms`` gets this frame's stage times."""
+        ms = dict(ms or {})
         with _timed(ms, "frame"):
             out = self.translator.translate_frame(frame)
         windows: list[tuple[int, int, int, int]] = []

@@ -1,8 +1,9 @@
 """Video in, video out: PyAV decode -> pipeline -> libx264 encode, audio and subtitles remuxed untouched.
 
-Three stages run as threads joined by bounded queues (decode | inference | encode), so decoding the
-next frame and encoding the last overlap with the network. Items flow in demux order: passthrough
-packets travel through the same queues as frames, so the output interleaves like the input.
+The stages run as threads joined by bounded queues (decode | detect | inference | encode; detect only
+with a detector), so decoding the next frame, detecting in it and encoding the last overlap with the
+network. Items flow in demux order: passthrough packets travel through the same queues as frames, so the
+output interleaves like the input. The detect stage passes (frame, detections) on to inference.
 
 Kept from the input: every frame (output frame count = input frame count), each frame's timestamp,
 the frame rate, the display rotation, and every audio/subtitle packet byte for byte.
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgecgl.atomic import atomic_path, check_output
+from edgecgl.detect import Detection
 from edgecgl.errors import EdgecglError
 from edgecgl.pipeline import FrameResult, Pipeline, RunStats
 
@@ -61,6 +63,8 @@ class _Frame:
     decode_ms: float
     result: FrameResult | None = None
     infer_ms: float = 0.0
+    detections: list[Detection] | None = None  # set by the detect stage
+    detect_ms: dict[str, float] = field(default_factory=dict)
 
 
 class _Stop(Exception):
@@ -216,7 +220,9 @@ def _run(
         say(f"not copied (the output container cannot hold them): {', '.join(result.dropped_streams)}")
 
     q_dec: queue.Queue = queue.Queue(maxsize=opts.queue_size)
+    q_det: queue.Queue = queue.Queue(maxsize=opts.queue_size)
     q_inf: queue.Queue = queue.Queue(maxsize=opts.queue_size)
+    detect_stage = getattr(pipeline, "detector", None) is not None
     stop = threading.Event()
     errors: list[BaseException] = []
     bad = [0]  # packets the decoder or demuxer rejected (a cut or corrupt file)
@@ -224,18 +230,39 @@ def _run(
     def reader() -> None:
         _read(inp, vin, set(passthrough), opts, q_dec, stop, bad)
 
-    def worker() -> None:
+    def detect() -> None:
         while True:
             item = _get(q_dec, stop)
             if item is _END:
                 break
             if isinstance(item, _Frame):
+                try:
+                    item.detections, item.detect_ms = pipeline.detect(item.image)
+                except EdgecglError:
+                    raise
+                except Exception as exc:  # a bug in or below the detector: one line, --debug shows the rest
+                    raise _detector_error(exc, item.index) from exc
+            _put(q_det, item, stop)
+
+    def worker() -> None:
+        q_in = q_det if detect_stage else q_dec
+        while True:
+            item = _get(q_in, stop)
+            if item is _END:
+                break
+            if isinstance(item, _Frame):
                 t0 = time.perf_counter()
-                item.result = pipeline(item.image)
+                if item.detections is not None:
+                    item.result = pipeline.render(item.image, item.detections, item.detect_ms)
+                else:
+                    item.result = pipeline(item.image)
                 item.infer_ms = (time.perf_counter() - t0) * 1000.0
             _put(q_inf, item, stop)
 
-    threads = [_stage(reader, q_dec, stop, errors), _stage(worker, q_inf, stop, errors)]
+    threads = [_stage(reader, q_dec, stop, errors)]
+    if detect_stage:
+        threads.append(_stage(detect, q_det, stop, errors))
+    threads.append(_stage(worker, q_inf, stop, errors))
     t_start = time.perf_counter()
     for t in threads:
         t.start()
@@ -309,7 +336,9 @@ def _run(
             )
             say(f"warning: {result.warnings[-1]}")
     except _Stop:
-        raise errors[0] if errors else EdgecglError("video translation stopped") from None
+        if errors:
+            raise errors[0] from errors[0].__cause__  # keeps the cause --debug shows
+        raise EdgecglError("video translation stopped") from None
     finally:
         stop.set()
         for t in threads:
@@ -335,6 +364,15 @@ def _stage(
             _safe_put(q_out, _END, stop)
 
     return threading.Thread(target=run, daemon=True)
+
+
+def _detector_error(exc: Exception, index: int) -> EdgecglError:
+    lines = str(exc).strip().splitlines()
+    first = lines[0][:200] if lines else ""
+    return EdgecglError(
+        f"the detector failed on frame {index}: {type(exc).__name__}{': ' + first if first else ''}",
+        "--debug shows the traceback",
+    )
 
 
 def _safe_put(q: queue.Queue, item: Any, stop: threading.Event) -> None:

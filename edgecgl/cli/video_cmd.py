@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
         no_instances: bool = ro.NO_INSTANCES,
         detector: Path | None = ro.DETECTOR,
         conf: float = ro.CONF,
+        detect_every: int = ro.DETECT_EVERY,
         backend: str = ro.BACKEND,
         size: str | None = ro.SIZE,
         upsample: str = ro.UPSAMPLE,
@@ -55,7 +56,17 @@ def register(app: typer.Typer) -> None:
         dst = out or default_out(src, to.strip().lower())
         check_output(dst, [src], overwrite)
         args = ro.RuntimeArgs(
-            bundle, to, style_seed, style_ref, no_instances, detector, conf, backend, size, upsample
+            bundle,
+            to,
+            style_seed,
+            style_ref,
+            no_instances,
+            detector,
+            conf,
+            backend,
+            size,
+            upsample,
+            detect_every,
         )
         pipeline, _ = ro.build_pipeline(args)
         info = probe(src)

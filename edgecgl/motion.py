@@ -1,0 +1,67 @@
+"""Boxes between detections (``--detect-every N``): constant-velocity prediction per track.
+
+The detector runs on every N-th frame. On the frames between, each track seen at the last detection moves
+on at its velocity, estimated from its smoothed boxes at successive detections (pixels per frame, an EMA
+over detections). Ultralytics' trackers keep a Kalman state too, but only as undocumented attributes of
+its predictor, in units of tracker calls, and only for Ultralytics models; this works on any detector's
+tracked output. Untracked detections (no ID) have no velocity: they hold still until the next detection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgecgl.detect import Detection
+
+
+@dataclass
+class _Motion:
+    det: Detection  # the track's last observed (smoothed) detection
+    frame: int  # the frame it was observed at
+    velocity: np.ndarray | None = None  # (x1, y1, x2, y2) pixels per frame; None until seen twice
+
+
+@dataclass
+class BoxPredictor:
+    """Observe detections at detection frames, predict boxes at the frames between."""
+
+    velocity_smooth: float = 0.5  # EMA weight of the previous velocity estimate; 0 = last pair only
+    forget_after: int = 30  # frames a track may go undetected before its motion is dropped
+    tracks: dict[int, _Motion] = field(default_factory=dict)
+    current: list[Detection] = field(default_factory=list)  # what the last detection frame returned
+    frame: int = -1  # the last detection frame
+
+    def observe(self, dets: list[Detection], frame: int) -> list[Detection]:
+        """Record the detections of detection frame ``frame``; returns them unchanged."""
+        for d in dets:
+            if d.track_id is None:
+                continue
+            box = np.asarray(d.box, dtype=np.float64)
+            m = self.tracks.get(d.track_id)
+            if m is not None and frame > m.frame:
+                v = (box - np.asarray(m.det.box, dtype=np.float64)) / (frame - m.frame)
+                if m.velocity is not None:
+                    v = self.velocity_smooth * m.velocity + (1.0 - self.velocity_smooth) * v
+                m.det, m.frame, m.velocity = d, frame, v
+            else:
+                self.tracks[d.track_id] = _Motion(d, frame)
+        for tid in [t for t, m in self.tracks.items() if frame - m.frame > self.forget_after]:
+            del self.tracks[tid]
+        self.current = list(dets)
+        self.frame = frame
+        return list(dets)
+
+    def predict(self, frame: int) -> list[Detection]:
+        """The last detection frame's instances moved on to ``frame`` (same order, IDs, classes)."""
+        dt = frame - self.frame
+        out = []
+        for d in self.current:
+            m = self.tracks.get(d.track_id) if d.track_id is not None else None
+            if m is None or m.velocity is None or dt <= 0:
+                out.append(d)
+                continue
+            box = np.asarray(m.det.box, dtype=np.float64) + m.velocity * dt
+            out.append(Detection(tuple(float(v) for v in box), d.cls, d.conf, d.track_id))
+        return out
