@@ -432,13 +432,17 @@ def yolo_offline(out: Path) -> None:
     (out / "yolo" / "config").mkdir(parents=True, exist_ok=True)
 
 
-def unfused_detector(weights: Path, dst: Path) -> Path:
+def unfused_detector(weights: Path, dst: Path, calib: Sequence[Path]) -> Path:
     """A trainable copy of ``weights``. The shipped COCO checkpoint holds a fused model (BatchNorm folded
-    into the convolutions); Ultralytics trains a fresh unfused model from it and transfers only 70 of 355
-    tensors, i.e. mostly from scratch. Un-folding is exact: each conv keeps its folded weight and its BN
-    becomes the identity plus the folded bias (checked on a random input below)."""
+    into the convolutions); Ultralytics would train a fresh unfused model from it and transfer only 70 of
+    355 tensors, i.e. mostly from scratch. Un-folding: each conv keeps its folded weight W and bias b; its
+    BN gets the per-channel mean m and variance v of W*x measured on ``calib`` images, with gamma =
+    sqrt(v + eps) and beta = b + m, so eval mode computes W*x + b exactly and train mode (batch statistics
+    close to m, v) starts from nearly the same function (an identity BN would not: it renormalises)."""
     if dst.is_file():
         return dst
+    import cv2
+    import numpy as np
     import torch
     from torch import nn
     from ultralytics import YOLO
@@ -448,9 +452,10 @@ def unfused_detector(weights: Path, dst: Path) -> Path:
     fused = yolo.model.float().eval()
     if not fused.is_fused():
         return weights
-    model = DetectionModel(fused.yaml, nc=len(fused.names), verbose=False)
+    model = DetectionModel(fused.yaml, nc=len(fused.names), verbose=False).eval()
     src = dict(fused.named_modules())
     target = model.state_dict()
+    pairs: list[tuple[nn.Conv2d, nn.BatchNorm2d, torch.Tensor]] = []
     with torch.no_grad():
         for key, value in fused.state_dict().items():
             if key in target and target[key].shape == value.shape:
@@ -460,16 +465,50 @@ def unfused_detector(weights: Path, dst: Path) -> Path:
             if isinstance(bn, nn.BatchNorm2d) and isinstance(getattr(m, "conv", None), nn.Conv2d):
                 f = src[name].conv
                 m.conv.weight.copy_(f.weight)
-                bn.weight.fill_(1.0)
-                bn.bias.copy_(f.bias)
-                bn.running_mean.zero_()
-                bn.running_var.fill_(1.0 - bn.eps)
+                (
+                    bn.weight.fill_(1.0),
+                    bn.bias.zero_(),
+                    bn.running_mean.zero_(),
+                    bn.running_var.fill_(1.0 - bn.eps),
+                )
+                pairs.append((m.conv, bn, f.bias.detach().clone()))
+        # with identity BNs the model computes W*x (no bias yet) per conv: add the biases back as a
+        # forward hook while measuring, so every layer sees what the fused network feeds it
+        stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        hooks = []
+        for i, (conv, _, bias) in enumerate(pairs):
+
+            def hook(
+                _m: nn.Module, _inp: Any, out: torch.Tensor, i: int = i, bias: torch.Tensor = bias
+            ) -> torch.Tensor:
+                stats[i] = (out.mean(dim=(0, 2, 3)), out.var(dim=(0, 2, 3)))
+                return out + bias.view(1, -1, 1, 1)
+
+            hooks.append(conv.register_forward_hook(hook))
+        imgs = []
+        for p in calib:
+            bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            if bgr is not None:
+                imgs.append(cv2.cvtColor(cv2.resize(bgr, (256, 128)), cv2.COLOR_BGR2RGB))
+        if not imgs:
+            raise SystemExit("no calibration images to un-fuse the detector with")
+        x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 255.0
+        ref = fused(x)[0]
+        model(x)
+        for h in hooks:
+            h.remove()
+        for i, (_conv, bn, bias) in enumerate(pairs):
+            mean, var = stats[i]
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
+            bn.weight.copy_(torch.sqrt(var + bn.eps))
+            bn.bias.copy_(bias + mean)
         model.names = dict(fused.names)
-        model.eval()
-        x = torch.rand(1, 3, 128, 256)
-        a, b = fused(x)[0], model(x)[0]
-        if not torch.allclose(a, b, rtol=1e-3, atol=1e-3):
-            raise SystemExit(f"un-fusing {weights} changed its outputs (max diff {(a - b).abs().max():.3g})")
+        out = model(x)[0]
+        if not torch.allclose(ref, out, rtol=1e-3, atol=1e-2):
+            raise SystemExit(
+                f"un-fusing {weights} changed its outputs (max diff {(ref - out).abs().max():.3g})"
+            )
     yolo.model = model
     dst.parent.mkdir(parents=True, exist_ok=True)
     yolo.save(str(dst))
@@ -836,7 +875,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = {int(k): str(v) for k, v in YOLO(str(args.weights)).names.items()}
     tests = step_test_sets(rec, out, synth, test_scenes, names)
     arms = step_arm_sets(rec, out, synth, frames, names, out / "yolo" / "test" / "night", selected)
-    weights = unfused_detector(args.weights, out / "yolo" / f"{args.weights.stem}-unfused.pt")
+    calib = [synth / SOURCE / f"{n}.png" for n in frames[:32]]
+    weights = unfused_detector(args.weights, out / "yolo" / f"{args.weights.stem}-unfused.pt", calib)
     step_runs(rec, out, plan, weights, arms, tests)
     rec.data["summary"] = summarise(rec.data["runs"], plan.seeds)
     rec.data["cpu_s_total"] = round(

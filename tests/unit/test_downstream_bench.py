@@ -178,3 +178,43 @@ def test_a_record_made_with_another_plan_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         ds.Record(path, ds.Plan(epochs=5), fresh=False)
     assert ds.Record(path, ds.Plan(epochs=5), fresh=True).data["plan"]["epochs"] == 5
+
+
+def test_the_fused_coco_checkpoint_is_unfolded_into_a_trainable_equivalent(tmp_path: Path) -> None:
+    weights = ds.ASSETS / "models" / "yolov8n-coco.pt"
+    if not weights.is_file():
+        pytest.skip(f"no {weights} (EDGECGL_ASSETS)")
+    import cv2
+    import numpy as np
+    import torch
+
+    ds.yolo_offline(tmp_path)
+    from ultralytics import YOLO
+
+    rng = np.random.default_rng(0)
+    calib = []
+    for i in range(4):
+        img = np.full((128, 256, 3), 90, np.uint8)
+        cv2.rectangle(img, (40 + 20 * i, 60), (90 + 20 * i, 100), (int(rng.integers(0, 255)), 40, 200), -1)
+        calib.append(tmp_path / f"c{i}.png")
+        cv2.imwrite(str(calib[-1]), img)
+    dst = ds.unfused_detector(weights, tmp_path / "unfused.pt", calib)
+    fused, unfused = YOLO(str(weights)).model.float().eval(), YOLO(str(dst)).model.float().eval()
+    assert fused.is_fused() and not unfused.is_fused()
+    bns = [m for m in unfused.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bns) > 50 and not all(torch.allclose(b.weight, torch.ones_like(b.weight)) for b in bns)
+    x = torch.rand(2, 3, 128, 256)
+    with torch.no_grad():
+        a, b = fused(x)[0], unfused(x)[0]
+        assert (a - b).abs().max() < 0.5, float((a - b).abs().max())  # boxes in pixels; saved in FP16
+        # training normalises by batch statistics: on the calibration batch it must still compute the
+        # fused network (an identity BatchNorm would renormalise every layer and lose the detector)
+        cx = torch.stack([torch.from_numpy(cv2.imread(str(p))[..., ::-1].copy()) for p in calib]).permute(
+            0, 3, 1, 2
+        )
+        cx = cx.float() / 255.0
+        for m in bns:
+            m.train()
+        a, b = fused(cx)[0], unfused(cx)[0]
+    assert (a - b).abs().max() < 2.0, float((a - b).abs().max())
+    assert unfused.names == fused.names
