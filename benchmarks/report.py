@@ -165,15 +165,68 @@ def pipeline(name: str) -> list[str]:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for k, r in d["runs"].items():
-        st = r["stages_ms"]
+        out.append(_stage_row(k, r, f"| {r['memory'].get('peak_mb', '-')} |"))
+    return out
 
-        def p50(s: str, st: dict = st) -> str:
-            return f"{st[s]['p50_ms']:.1f}" if s in st else "-"
 
+def _stage_row(name: str, r: dict[str, Any], tail: str = "|") -> str:
+    st = r["stages_ms"]
+
+    def p50(s: str) -> str:
+        if s not in st:
+            return "-"
+        n = st[s].get("n", r["frames"])
+        return f"{st[s]['p50_ms']:.1f}" + (f" ({n} fr.)" if n != r["frames"] else "")
+
+    return (
+        f"| {name} | {r['frames']} | {r['fps']:.2f} | {100 * r['e2e_over_model_only']:.0f}% | {p50('decode')} "
+        f"| {p50('detect')} | {p50('frame')} | {p50('instances')} | {p50('compose')} | {p50('encode')} {tail}"
+    )
+
+
+def pipeline_threads(name: str) -> list[str]:
+    """benchmarks/pipeline.py --threads: translate_video in process per thread count."""
+    d = _load(name)
+    if not d:
+        return []
+    out = [
+        f"{d['preset']} at {d['size'][0]}x{d['size'][1]} on `{d['clip']}`, {d['machine']['cpu']}; {_load_str(d)}.",
+        "",
+    ]
+    out += [
+        "| threads | run | frames | e2e frames/s | e2e / model-only | decode | detect | frame | instances "
+        "| compose | encode |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for t in d["by_threads"]:
+        mo = t["model_only"]
         out.append(
-            f"| {k} | {r['frames']} | {r['fps']:.2f} | {100 * r['e2e_over_model_only']:.0f}% | {p50('decode')} "
-            f"| {p50('detect')} | {p50('frame')} | {p50('instances')} | {p50('compose')} | {p50('encode')} "
-            f"| {r['memory'].get('peak_mb', '-')} |"
+            f"| {t['threads']} | model-only | - | {mo['fps']:.2f} | 100% ({mo['median_ms']:.0f} ms) | | | | | | |"
+        )
+        out += [f"| {t['threads']} " + _stage_row(k, r) for k, r in t["runs"].items()]
+    return out
+
+
+def detect_every(name: str = "detect_every") -> list[str]:
+    """benchmarks/detect_every.py: box IoU of --detect-every N against every-frame detection."""
+    d = _load(name)
+    if not d:
+        return []
+    out = [
+        f"`{d['clip']}`, {d['frames']} frames, {d['detector']}, torch {d['torch_threads']} thread(s), "
+        f"{d['machine']['cpu']}; {_load_str(d)}; every-frame detection: "
+        f"{d['boxes_per_frame_every_frame']} boxes per frame.",
+        "",
+        "| N | between detections | boxes | mean IoU vs every-frame (smoothed) | on predicted frames | IoU ≥ 0.5 "
+        "| mean IoU vs every-frame raw | detect ms per frame |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in d["rows"]:
+        s, raw = r["vs_every_frame_smoothed"], r["vs_every_frame_raw"]
+        pf = s["mean_iou_predicted_frames"]
+        out.append(
+            f"| {r['n']} | {r['variant']} | {r['boxes']} | {s['mean_iou']:.3f} | {'-' if pf is None else f'{pf:.3f}'} "
+            f"| {100 * s['frac_iou_ge_0.5']:.1f}% | {raw['mean_iou']:.3f} | {r['detect_ms_per_frame']:.1f} |"
         )
     return out
 
@@ -229,8 +282,10 @@ def main() -> None:
     tables += [
         (p.stem, pipeline(p.stem))
         for p in sorted(RESULTS.glob("pipeline_*.json"))
-        if "memory" not in p.stem and "spin" not in p.stem
+        if "memory" not in p.stem and "spin" not in p.stem and "threads" not in p.stem
     ]
+    tables += [(p.stem, pipeline_threads(p.stem)) for p in sorted(RESULTS.glob("pipeline_threads_*.json"))]
+    tables.append(("detect every", detect_every()))
     tables += [(p.stem, memory(p.stem)) for p in sorted(RESULTS.glob("pipeline_memory_*.json"))]
     tables += [(p.stem, spin(p.stem)) for p in sorted(RESULTS.glob("pipeline_spin_*.json"))]
     tables.append(("train speed", train_speed()))

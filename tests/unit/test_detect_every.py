@@ -174,3 +174,13 @@ def test_detector_error_reaches_the_user_as_one_line(
     assert "detector failed on frame 4" in msg and "RuntimeError: tensor shape mismatch" in msg
     assert isinstance(ei.value.__cause__, RuntimeError)  # --debug prints the original traceback
     assert not out.exists()
+
+
+def test_benchmark_box_matching_is_one_to_one() -> None:
+    from benchmarks.detect_every import iou, match
+
+    a, b = det((0, 0, 10, 10)), det((5, 0, 15, 10))
+    assert iou(a.box, a.box) == 1.0 and iou(a.box, b.box) == pytest.approx(50 / 150)
+    assert match([a, b], [a]) == [1.0, 0.0]  # one box cannot answer for two; the unmatched one counts 0
+    assert match([a], []) == [0.0] and match([], [a]) == []
+    assert match([a, b], [b, a]) == [1.0, 1.0]
