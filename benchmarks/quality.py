@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgecgl.bench import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
 TRACK = ("d_adv_global", "d_adv_instance", "d_gradnorm_global", "d_gradnorm_instance",
          "lambda_gp_global", "lambda_gp_instance", "g_adv_global")  # fmt: skip
@@ -40,16 +41,6 @@ TRACK = ("d_adv_global", "d_adv_instance", "d_gradnorm_global", "d_gradnorm_inst
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def parse_arm(spec: str) -> tuple[str, list[str]]:

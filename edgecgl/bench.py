@@ -347,17 +347,21 @@ class BenchOptions:
     settle_s: float = 0.05  # pause before each timed call (see time_interleaved)
 
 
-def machine_info(threads: int = 0) -> dict[str, Any]:
-    import importlib.metadata as md
-
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name (what every number is written next to), from /proc/cpuinfo where it exists."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(threads: int = 0) -> dict[str, Any]:
+    import importlib.metadata as md
+
+    cpu = cpu_name()
     vers: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("edgecgl", "numpy", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt"):
         try:
@@ -535,6 +539,7 @@ __all__ = [
     "Variant",
     "bench_bundle",
     "bundle_precisions",
+    "cpu_name",
     "format_table",
     "frame_flops",
     "machine_info",
