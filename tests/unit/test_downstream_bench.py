@@ -145,8 +145,16 @@ def test_summary_means_over_seeds_and_the_gap_d_closes() -> None:
     assert "ap50_person" not in summary["table"]["a"]["night"]  # absent class: no number invented
     assert summary["gap_closed_by_d"]["night"]["map50_95"] == pytest.approx(0.25)
     assert set(summary["table"]) == {"a", "d", "e"}
+    assert summary["gap_closed_by_d_from_b"] == {}  # no (b) arm run: no number
     table = ds.markdown_table(summary)
     assert "(d) sunny + edgecgl augment copies" in table and "night +0.25" in table
+    runs["b/s0"] = run({d: v + 0.04 for d, v in base.items()})
+    runs["b/s1"] = run({d: v + 0.04 + 0.02 for d, v in base.items()})
+    from_b = ds.summarise(runs, [0, 1])["gap_closed_by_d_from_b"]["night"]["map50_95"]
+    assert from_b == pytest.approx(0.01 / 0.16, abs=1e-3)
+    assert "(b) -> (e) mAP50-95 gap that (d) closes: night +0.06" in ds.markdown_table(
+        ds.summarise(runs, [0, 1])
+    )
     # the oracle no better than (a): no fraction
     runs["e/s0"], runs["e/s1"] = run(base), run(base)
     assert ds.summarise(runs, [0, 1])["gap_closed_by_d"]["night"]["map50_95"] is None
