@@ -14,12 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from edgecgl.errors import EdgecglError
+
 # name -> (dim, n_res, mlp_dim, d_dim, d_max_channels); everything else shared by the presets.
 PRESETS: dict[str, tuple[int, int, int, int, int]] = {
     "paper": (64, 4, 256, 64, 256),
     "small": (32, 4, 256, 32, 128),  # ~1/4 of paper FLOPs (channels halve)
     "tiny": (8, 1, 32, 8, 32),  # tests and CPU demos
 }
+UPSAMPLE_MODES = ("nearest_conv5", "subpixel")
+PADDING_MODES = ("reflect", "replicate", "zero")
 
 
 @dataclass
@@ -43,8 +47,17 @@ class ModelConfig:
     d_scales: int = 1  # >1: add d_scales - 1 patch critics at full, 1/2, 1/4 ... resolution (MUNIT)
     d_patch_layers: int = 4  # stride-2 layers of each extra patch critic (receptive field ~ 2**layers px)
     d_domain_src: bool = False  # one real/fake output per domain, the target's is read (StarGAN v2)
+    # Speed options (docs/PERFORMANCE.md, "The fast decoder"); the defaults are the paper's layers.
+    upsample: str = "nearest_conv5"  # subpixel: conv3 to 4x channels + PixelShuffle(2) (ONNX DepthToSpace)
+    padding: str = "reflect"  # the encoders' and generator's borders: reflect | replicate | zero
 
     def __post_init__(self) -> None:
+        for key, value, allowed in (
+            ("upsample", self.upsample, UPSAMPLE_MODES),
+            ("padding", self.padding, PADDING_MODES),
+        ):
+            if value not in allowed:
+                raise EdgecglError(f"unknown model.{key} '{value}'", f"choose {', '.join(allowed)}")
         if self.preset != "custom":
             if self.preset not in PRESETS:
                 raise ValueError(f"unknown preset '{self.preset}' (choose {', '.join(PRESETS)} or custom)")
@@ -65,16 +78,40 @@ def _check(x: Tensor, ndim: int, name: str, channels: int | None = None) -> None
         raise ValueError(f"{name}: expected {ndim}-D tensor with {channels} channels, got {tuple(x.shape)}")
 
 
-class ConvBlock(nn.Sequential):
-    """Reflect-padded conv, optional norm, optional activation."""
+def padded_conv(cin: int, cout: int, k: int, s: int, pad: int, padding: str) -> tuple[nn.Module, nn.Conv2d]:
+    """(pad module, conv): reflect/replicate as a Pad layer; zero inside the Conv (no separate Pad op in
+    ONNX, so no extra pass over the activation map) with an Identity keeping the state_dict keys."""
+    if padding == "zero":
+        return nn.Identity(), nn.Conv2d(cin, cout, k, s, pad)
+    if padding == "replicate":
+        return nn.ReplicationPad2d(pad), nn.Conv2d(cin, cout, k, s)
+    if padding == "reflect":
+        return nn.ReflectionPad2d(pad), nn.Conv2d(cin, cout, k, s)
+    raise ValueError(f"unknown padding '{padding}' (choose {', '.join(PADDING_MODES)})")
 
-    def __init__(self, cin: int, cout: int, k: int, s: int, norm: str = "none", act: str = "relu") -> None:
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d((k - 1) // 2 if s == 1 else 1),
-            nn.Conv2d(cin, cout, k, s),
-        ]
+
+class ConvBlock(nn.Sequential):
+    """Padded conv, optional norm, optional activation; ``shuffle`` > 1: PixelShuffle after the conv, which
+    then emits cout * shuffle**2 channels (the sub-pixel up-convolution)."""
+
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        k: int,
+        s: int,
+        norm: str = "none",
+        act: str = "relu",
+        padding: str = "reflect",
+        shuffle: int = 1,
+    ) -> None:
         if k % 2 == 0 and s == 1:
             raise ValueError("even kernels are for stride 2")
+        layers: list[nn.Module] = list(
+            padded_conv(cin, cout * shuffle**2, k, s, (k - 1) // 2 if s == 1 else 1, padding)
+        )
+        if shuffle > 1:
+            layers.append(nn.PixelShuffle(shuffle))
         if norm == "in":
             layers.append(nn.InstanceNorm2d(cout, affine=False))
         elif norm == "ln":
@@ -87,10 +124,10 @@ class ConvBlock(nn.Sequential):
 
 
 class ResBlock(nn.Module):
-    def __init__(self, ch: int) -> None:
+    def __init__(self, ch: int, padding: str = "reflect") -> None:
         super().__init__()
         self.body = nn.Sequential(
-            ConvBlock(ch, ch, 3, 1, "in", "relu"), ConvBlock(ch, ch, 3, 1, "in", "none")
+            ConvBlock(ch, ch, 3, 1, "in", "relu", padding), ConvBlock(ch, ch, 3, 1, "in", "none", padding)
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -102,12 +139,13 @@ class ContentEncoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        layers: list[nn.Module] = [ConvBlock(3, cfg.dim, 7, 1, "in")]
+        pad = cfg.padding
+        layers: list[nn.Module] = [ConvBlock(3, cfg.dim, 7, 1, "in", padding=pad)]
         ch = cfg.dim
         for _ in range(cfg.n_down):
-            layers.append(ConvBlock(ch, ch * 2, 4, 2, "in"))
+            layers.append(ConvBlock(ch, ch * 2, 4, 2, "in", padding=pad))
             ch *= 2
-        layers += [ResBlock(ch) for _ in range(cfg.n_res)]
+        layers += [ResBlock(ch, pad) for _ in range(cfg.n_res)]
         self.net = nn.Sequential(*layers)
         self.out_channels = ch
 
@@ -122,11 +160,11 @@ class StyleEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.n_domains = cfg.n_domains
-        layers: list[nn.Module] = [ConvBlock(3 + cfg.n_domains, cfg.dim, 7, 1)]
+        layers: list[nn.Module] = [ConvBlock(3 + cfg.n_domains, cfg.dim, 7, 1, padding=cfg.padding)]
         ch = cfg.dim
         for i in range(cfg.style_down):
             nxt = ch * 2 if i < 2 else ch  # MUNIT: channels double twice, then stay
-            layers.append(ConvBlock(ch, nxt, 4, 2))
+            layers.append(ConvBlock(ch, nxt, 4, 2, padding=cfg.padding))
             ch = nxt
         self.net = nn.Sequential(*layers)
         self.fc = nn.Conv2d(ch, cfg.style_dim, 1)
@@ -162,10 +200,10 @@ def adain(x: Tensor, shift: Tensor, scale: Tensor, eps: float = 1e-5) -> Tensor:
 
 
 class AdaINResBlock(nn.Module):
-    def __init__(self, ch: int) -> None:
+    def __init__(self, ch: int, padding: str = "reflect") -> None:
         super().__init__()
-        self.pad1, self.conv1 = nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3)
-        self.pad2, self.conv2 = nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3)
+        self.pad1, self.conv1 = padded_conv(ch, ch, 3, 1, 1, padding)
+        self.pad2, self.conv2 = padded_conv(ch, ch, 3, 1, 1, padding)
 
     def forward(self, x: Tensor, params: Tensor) -> Tensor:
         """params: [B, 4*C] = (shift1, scale1, shift2, scale2)."""
@@ -176,18 +214,31 @@ class AdaINResBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    """G's image half: n_res AdaIN residual blocks -> n_down x (nearest x2, conv5, LN, ReLU) -> conv7 -> tanh."""
+    """G's image half: n_res AdaIN residual blocks -> n_down x (x2 up-convolution, LN, ReLU) -> conv7 -> tanh.
+
+    Up-convolution ``nearest_conv5`` (MUNIT, the paper): nearest x2 then a 5x5 conv. ``subpixel``: a 3x3
+    conv on the low-resolution map to 4x the channels, then PixelShuffle(2) (ONNX DepthToSpace, CRD). A
+    5x5 conv on a nearest-upsampled map sees only 3 distinct pixels per axis, so subpixel spans that
+    function family (exactly, up to the borders; benchmarks/graph_variants.py) with 36 instead of 100
+    multiply-adds per low-resolution pixel and channel pair, and is trained directly in this form.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         ch = cfg.content_channels
         self.channels = ch
-        self.blocks = nn.ModuleList([AdaINResBlock(ch) for _ in range(cfg.n_res)])
+        self.blocks = nn.ModuleList([AdaINResBlock(ch, cfg.padding) for _ in range(cfg.n_res)])
         up: list[nn.Module] = []
         for _ in range(cfg.n_down):
-            up += [nn.Upsample(scale_factor=2, mode="nearest"), ConvBlock(ch, ch // 2, 5, 1, "ln")]
+            if cfg.upsample == "subpixel":
+                up.append(ConvBlock(ch, ch // 2, 3, 1, "ln", padding=cfg.padding, shuffle=2))
+            else:
+                up += [
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    ConvBlock(ch, ch // 2, 5, 1, "ln", padding=cfg.padding),
+                ]
             ch //= 2
-        up += [nn.ReflectionPad2d(3), nn.Conv2d(ch, 3, 7), nn.Tanh()]
+        up += [*padded_conv(ch, 3, 7, 1, 3, cfg.padding), nn.Tanh()]
         self.up = nn.Sequential(*up)
 
     def forward(self, content: Tensor, adain_params: Tensor) -> Tensor:
@@ -201,6 +252,28 @@ class Decoder(nn.Module):
         for block, p in zip(self.blocks, adain_params.chunk(len(self.blocks), dim=1), strict=True):
             h = block(h, p)
         return self.up(h)
+
+
+# tap d of a 5-tap kernel on the x2-nearest-upsampled map -> low-resolution tap (0, 1, 2 = -1, 0, +1), per
+# output phase (even, odd row or column); the math of benchmarks/graph_variants.py's ONNX rewrite.
+_PHASE_TAPS = {0: (0, 0, 1, 1, 2), 1: (0, 1, 1, 2, 2)}
+
+
+def subpixel_from_conv5(weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
+    """The ``subpixel`` conv3 (weight [4*Cout, Cin, 3, 3], bias [4*Cout]) that computes what nearest x2 +
+    the 5x5 conv (``weight`` [Cout, Cin, 5, 5]) computes: exact with replicate padding; with reflect/zero
+    the outermost output pixels differ (and the LayerNorm after it spreads that over the map). Channel 4*c + 2*a + b is phase (a, b) of output c,
+    PixelShuffle's (= DepthToSpace CRD) order. Turns a ``nearest_conv5`` checkpoint into a start point."""
+    if weight.dim() != 4 or tuple(weight.shape[2:]) != (5, 5) or bias.shape != weight.shape[:1]:
+        raise ValueError(f"expected a [Cout, Cin, 5, 5] weight and [Cout] bias, got {tuple(weight.shape)}")
+    cout, cin = weight.shape[:2]
+    w3 = weight.new_zeros(cout, 4, cin, 3, 3)
+    for a in (0, 1):
+        for b in (0, 1):
+            for dy, ty in enumerate(_PHASE_TAPS[a]):
+                for dx, tx in enumerate(_PHASE_TAPS[b]):
+                    w3[:, 2 * a + b, :, ty, tx] += weight[:, :, dy, dx]
+    return w3.reshape(4 * cout, cin, 3, 3), bias.repeat_interleave(4)
 
 
 class Generator(nn.Module):

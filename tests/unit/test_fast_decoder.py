@@ -1,0 +1,160 @@
+"""The decoder's speed options (model.upsample, model.padding): shapes, validation, the sub-pixel math,
+ONNX parity and DepthToSpace in the graph, checkpoint round trip, a training step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+from edgecgl.export.onnx import Dims, example_inputs, export_onnx, roles_of
+from edgecgl.export.verify import torch_parity
+from edgecgl.train.nets import CGLModel, ModelConfig, subpixel_from_conv5
+
+from edgecgl.errors import EdgecglError
+
+SHAPES = [((32, 32), 1), ((20, 36), 2)]
+OPTIONS = [("subpixel", "reflect"), ("nearest_conv5", "replicate"), ("nearest_conv5", "zero"),
+           ("subpixel", "zero")]  # fmt: skip
+
+
+def _model(upsample: str, padding: str, seed: int = 0) -> CGLModel:
+    torch.manual_seed(seed)
+    return CGLModel(ModelConfig(preset="tiny", upsample=upsample, padding=padding)).eval()
+
+
+def _dims(m: CGLModel) -> Dims:
+    return Dims(m.cfg.content_channels, m.cfg.style_dim, m.cfg.n_domains)
+
+
+@pytest.mark.parametrize("upsample", ["nearest_conv5", "subpixel"])
+@pytest.mark.parametrize("padding", ["reflect", "replicate", "zero"])
+def test_every_option_keeps_the_roles_shapes(upsample: str, padding: str) -> None:
+    m = _model(upsample, padding)
+    dims = _dims(m)
+    for role, mod in roles_of(m.generator_modules()).items():
+        ex = example_inputs(role, dims, (20, 36), batch=2)
+        with torch.no_grad():
+            out = mod(*ex)
+        if role == "generator":
+            assert out.shape == (2, 3, 20, 36)
+        elif role.startswith("content_encoder"):
+            assert out.shape == (2, dims.content_channels, 5, 9)
+
+
+@pytest.mark.parametrize("key", ["upsample", "padding"])
+def test_unknown_option_is_a_user_error(key: str) -> None:
+    with pytest.raises(EdgecglError, match=f"unknown model.{key} 'mirror'"):
+        ModelConfig(preset="tiny", **{key: "mirror"})
+
+
+def test_defaults_keep_the_paper_layers_and_checkpoint_keys() -> None:
+    """Existing nearest_conv5/reflect checkpoints must still load: same modules at the same indices."""
+    m = _model("nearest_conv5", "reflect")
+    up = m.gen.decoder.up
+    assert isinstance(up[0], torch.nn.Upsample) and isinstance(up[4], torch.nn.ReflectionPad2d)
+    keys = set(m.gen.state_dict())
+    assert {"decoder.up.1.1.weight", "decoder.up.3.2.weight", "decoder.up.5.weight"} <= keys
+    assert not any(isinstance(x, torch.nn.PixelShuffle) for x in m.modules())
+    # zero padding lives inside the convs, the keys stay those of the reflect model
+    assert set(_model("nearest_conv5", "zero").state_dict()) == set(m.state_dict())
+    assert not any(isinstance(x, torch.nn.ReflectionPad2d) for x in _model("subpixel", "zero").modules())
+
+
+def test_subpixel_from_conv5_is_exact_with_replicate_padding() -> None:
+    """The sub-pixel form spans nearest x2 + conv5: mapped weights give the same image with replicate
+    padding (reflect differs at the border, and the LayerNorm spreads that over the whole map)."""
+    outs = {}
+    for padding in ("replicate", "reflect"):
+        ref, sp = _model("nearest_conv5", padding, seed=1), _model("subpixel", padding, seed=2)
+        state = ref.gen.state_dict()
+        for i in (1, 3):  # the two up-convolution blocks: conv at .1, LayerNorm at .2
+            w, b = subpixel_from_conv5(
+                state.pop(f"decoder.up.{i}.1.weight"), state.pop(f"decoder.up.{i}.1.bias")
+            )
+            j = (i - 1) // 2
+            state[f"decoder.up.{j}.1.weight"], state[f"decoder.up.{j}.1.bias"] = w, b
+            state[f"decoder.up.{j}.3.weight"] = state.pop(f"decoder.up.{i}.2.weight")
+            state[f"decoder.up.{j}.3.bias"] = state.pop(f"decoder.up.{i}.2.bias")
+        state["decoder.up.3.weight"] = state.pop("decoder.up.5.weight")
+        state["decoder.up.3.bias"] = state.pop("decoder.up.5.bias")
+        sp.gen.load_state_dict(state)
+        ex = example_inputs("generator", _dims(ref), (16, 24), batch=2, seed=3)
+        with torch.no_grad():
+            outs[padding] = (ref.gen(*ex) - sp.gen(*ex)).abs().max().item()
+    assert outs["replicate"] < 1e-5, outs
+    assert outs["reflect"] > 1e-3, outs  # the mapping is not a no-op: borders matter
+
+
+def test_subpixel_from_conv5_checks_shapes() -> None:
+    with pytest.raises(ValueError, match="5, 5"):
+        subpixel_from_conv5(torch.zeros(4, 2, 3, 3), torch.zeros(4))
+
+
+@pytest.mark.parametrize(("upsample", "padding"), OPTIONS)
+def test_onnx_matches_torch(upsample: str, padding: str, tmp_path: Path) -> None:
+    m = _model(upsample, padding)
+    dims = _dims(m)
+    for role in ("generator", "content_encoder", "style_encoder"):
+        mod = roles_of(m.generator_modules())[role]
+        p = export_onnx(mod, role, tmp_path / f"{role}.onnx", example_inputs(role, dims, (32, 48)))
+        assert torch_parity(mod, p, role, dims, SHAPES) < 1e-4, (role, upsample, padding)
+        ops = [n.op_type for n in onnx.load(str(p)).graph.node]
+        if role == "generator":
+            assert ops.count("DepthToSpace") == (2 if upsample == "subpixel" else 0)
+            assert ("Resize" in ops) == (upsample == "nearest_conv5")
+        if padding == "zero":
+            assert "Pad" not in ops, (role, ops)
+
+
+def test_checkpoint_records_the_options(tmp_path: Path) -> None:
+    from edgecgl.train.inference import load_inference, save_inference
+
+    m = _model("subpixel", "zero")
+    p = tmp_path / "model.pt"
+    save_inference(p, m, ["a", "b", "c", "d"], (32, 32), (16, 16), {}, "", 1)
+    back = load_inference(p)
+    assert (back.cfg.upsample, back.cfg.padding) == ("subpixel", "zero")
+    ex = example_inputs("generator", _dims(m), (16, 16))
+    with torch.no_grad():
+        assert torch.equal(back.modules["gen"](*ex), m.gen(*ex))
+
+
+def test_subpixel_trains() -> None:
+    m = _model("subpixel", "reflect")
+    m.train()
+    opt = torch.optim.Adam(m.gen.parameters(), lr=1e-3)
+    dims = _dims(m)
+    content, style, domain = example_inputs("generator", dims, (16, 16), batch=2, seed=4)
+    target = torch.zeros(2, 3, 16, 16)
+    losses = []
+    for _ in range(5):
+        loss = (m.gen(content, style, domain) - target).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        losses.append(loss.item())
+        assert all(p.grad is not None for p in m.gen.decoder.up.parameters())
+        opt.step()
+    assert losses[-1] < losses[0]
+
+
+def test_trainer_runs_and_saves_the_options(tmp_path: Path) -> None:
+    """Two real training steps with the fast decoder; model.pt carries the options for export."""
+    from edgecgl.train.inference import load_inference
+    from edgecgl.train.trainer import Trainer
+
+    from tests.unit.fake_data import FakeDataset
+    from tests.unit.test_trainer import tiny_cfg
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = tiny_cfg(**{"model.upsample": "subpixel", "model.padding": "zero", "log.checkpoint_every": 2})
+        Trainer(cfg, FakeDataset(), tmp_path).run()
+    finally:
+        torch.set_num_threads(n)
+    (model_pt,) = tmp_path.rglob("model.pt")
+    back = load_inference(model_pt)
+    assert (back.cfg.upsample, back.cfg.padding) == ("subpixel", "zero")
+    assert any(isinstance(x, torch.nn.PixelShuffle) for x in back.modules["gen"].modules())
