@@ -214,7 +214,9 @@ def test_the_fused_coco_checkpoint_is_unfolded_into_a_trainable_equivalent(tmp_p
     x = torch.rand(2, 3, 128, 256)
     with torch.no_grad():
         a, b = fused(x)[0], unfused(x)[0]
-        assert (a - b).abs().max() < 0.5, float((a - b).abs().max())  # boxes in pixels; saved in FP16
+        assert (a - b).abs().max() < 2.0, float(
+            (a - b).abs().max()
+        )  # boxes in pixels; saved in FP16 (0.48 seen)
         # training normalises by batch statistics: on the calibration batch it must still compute the
         # fused network (an identity BatchNorm would renormalise every layer and lose the detector)
         cx = torch.stack([torch.from_numpy(cv2.imread(str(p))[..., ::-1].copy()) for p in calib]).permute(
@@ -224,5 +226,5 @@ def test_the_fused_coco_checkpoint_is_unfolded_into_a_trainable_equivalent(tmp_p
         for m in bns:
             m.train()
         a, b = fused(cx)[0], unfused(cx)[0]
-    assert (a - b).abs().max() < 2.0, float((a - b).abs().max())
+    assert (a - b).abs().max() < 5.0, float((a - b).abs().max())  # 0.41 seen; identity BNs: ~220
     assert unfused.names == fused.names
