@@ -1,0 +1,146 @@
+"""What the decoder's speed options buy on ONNX Runtime CPU: model.upsample and model.padding.
+
+Each arm is a random-init model of ``--preset`` built with its options (the trained form, not a graph
+rewrite; benchmarks/graph_variants.py holds the rewrite), exported by the real exporter (opset 17),
+and timed per frame (content encoder + generator, batch 1, ORT_ENABLE_ALL, spin-wait off) in the same
+interleaved rounds as every dense fp32 GEMM reference of the device (edgecgl.gemm_limit): frames/s, the
+ratio to the default arm, GFLOP/s and the fraction of the fastest GEMM.
+
+    OMP_NUM_THREADS=1 python -m benchmarks.fast_decoder --preset small --size 256x512 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from edgecgl.export.onnx import Dims, example_inputs, export_onnx
+from edgecgl.export.simplify import simplify
+from edgecgl.train.nets import CGLModel, ModelConfig
+
+from benchmarks.common import load_average, log, write_results
+from edgecgl.bench import machine_info, onnx_flops, summarize, time_interleaved
+from edgecgl.gemm_limit import GemmLimit, fraction_of_limit, split_times
+
+ARMS = {
+    "default (nearest_conv5, reflect)": ("nearest_conv5", "reflect"),
+    "nearest_conv5, zero": ("nearest_conv5", "zero"),
+    "subpixel, reflect": ("subpixel", "reflect"),
+    "subpixel, zero": ("subpixel", "zero"),
+}
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.intra_op_num_threads = threads
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def build_arm(
+    preset: str, upsample: str, padding: str, size: tuple[int, int], threads: int, root: Path
+) -> dict[str, Any]:
+    """Export the arm's per-frame roles; -> {fn, gflop} with fn running content encoder + generator."""
+    torch.manual_seed(0)
+    model = CGLModel(ModelConfig(preset=preset, upsample=upsample, padding=padding)).eval()
+    cfg = model.cfg
+    dims = Dims(cfg.content_channels, cfg.style_dim, cfg.n_domains)
+    enc_ex = example_inputs("content_encoder", dims, size)
+    gen_ex = example_inputs("generator", dims, size)
+    tag = f"{upsample}-{padding}"
+    enc_p = export_onnx(model.content_enc, "content_encoder", root / f"enc-{tag}.onnx", enc_ex)
+    gen_p = export_onnx(model.gen, "generator", root / f"gen-{tag}.onnx", gen_ex)
+    for p in (enc_p, gen_p):  # what a bundle ships (export/bundle.py's default simplifier)
+        onnx.save(simplify(onnx.load(str(p)), "onnxslim"), str(p))
+    enc, gen = _session(enc_p, threads), _session(gen_p, threads)
+    gen_names = [i.name for i in gen.get_inputs()]
+    image = enc_ex[0].numpy()
+    style, domain = gen_ex[1].numpy(), gen_ex[2].numpy()
+
+    def frame() -> np.ndarray:
+        (content,) = enc.run(None, {enc.get_inputs()[0].name: image})
+        return gen.run(None, dict(zip(gen_names, (content, style, domain), strict=True)))[0]
+
+    h, w = size
+    flops = onnx_flops(enc_p, {"image": (1, 3, h, w)})["total"]
+    flops += onnx_flops(
+        gen_p,
+        {
+            gen_names[0]: tuple(gen_ex[0].shape),
+            gen_names[1]: tuple(style.shape),
+            gen_names[2]: tuple(domain.shape),
+        },
+    )["total"]
+    return {"fn": frame, "gflop": flops / 1e9}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--size", default="256x512", help="HxW")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--out", default="fast_decoder", help="name of the JSON in benchmarks/results/")
+    args = ap.parse_args(argv)
+    h, w = (int(v) for v in args.size.lower().split("x"))
+    torch.set_num_threads(args.threads)
+    load_start = load_average()
+    with tempfile.TemporaryDirectory() as tmp:
+        arms = {
+            name: build_arm(args.preset, up, pad, (h, w), args.threads, Path(tmp))
+            for name, (up, pad) in ARMS.items()
+        }
+        limit = GemmLimit(threads=args.threads)
+        log(f"timing {len(arms)} arms + {len(limit.refs)} GEMM references, {args.repeats} rounds")
+        times = time_interleaved(
+            {**{n: a["fn"] for n, a in arms.items()}, **limit.fns()}, args.repeats, warmup=2
+        )
+    lim = limit.result(times)
+    nets = split_times(times)
+    base = statistics.median(nets[next(iter(ARMS))])
+    rows = {}
+    for name, a in arms.items():
+        med = statistics.median(nets[name])
+        rate = a["gflop"] / (med / 1000.0)
+        frac, above = fraction_of_limit(rate, lim)
+        rows[name] = {
+            "upsample": ARMS[name][0],
+            "padding": ARMS[name][1],
+            "ms": summarize(nets[name]),
+            "frames_per_s": round(1000.0 / med, 2),
+            "speedup_vs_default": round(base / med, 3),
+            "gflop_per_frame": round(a["gflop"], 2),
+            "gflop_per_s": round(rate, 1),
+            "fraction_of_limit": frac,
+            "above_limit": above,
+        }
+        log(
+            f"{name:34s} {1000.0 / med:6.2f} frames/s  x{base / med:.2f}  {a['gflop']:.1f} GFLOP  {rate:.0f} GFLOP/s  {100 * frac:.1f}% of limit"
+        )
+    log(f"limit {lim['gflop_per_s']} GFLOP/s ({lim['library']})")
+    write_results(
+        args.out,
+        {
+            "what": "content encoder + generator per frame, ONNX Runtime CPU fp32 (onnxslim, ORT_ENABLE_ALL, no spin-wait), random init",
+            "preset": args.preset,
+            "size": [h, w],
+            "repeats": args.repeats,
+            "machine": machine_info(args.threads),
+            "load_average_start": load_start,
+            "load_average_end": load_average(),
+            "limit": lim,
+            "arms": rows,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
