@@ -231,7 +231,9 @@ class Decoder(nn.Module):
         up: list[nn.Module] = []
         for _ in range(cfg.n_down):
             if cfg.upsample == "subpixel":
-                up.append(ConvBlock(ch, ch // 2, 3, 1, "ln", padding=cfg.padding, shuffle=2))
+                block = ConvBlock(ch, ch // 2, 3, 1, "ln", padding=cfg.padding, shuffle=2)
+                nearest_init_(block[1], nn.Conv2d(ch, ch // 2, 5))
+                up.append(block)
             else:
                 up += [
                     nn.Upsample(scale_factor=2, mode="nearest"),
@@ -274,6 +276,15 @@ def subpixel_from_conv5(weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
                 for dx, tx in enumerate(_PHASE_TAPS[b]):
                     w3[:, 2 * a + b, :, ty, tx] += weight[:, :, dy, dx]
     return w3.reshape(4 * cout, cin, 3, 3), bias.repeat_interleave(4)
+
+
+@torch.no_grad()
+def nearest_init_(conv: nn.Conv2d, conv5: nn.Conv2d) -> None:
+    """Start a sub-pixel conv as the function of nearest x2 + ``conv5`` (its 4 phases tied): independent
+    random phases start as a checkerboard, which the 400-iteration runs kept (docs/PERFORMANCE.md)."""
+    w, b = subpixel_from_conv5(conv5.weight, conv5.bias)
+    conv.weight.copy_(w)
+    conv.bias.copy_(b)
 
 
 class Generator(nn.Module):
@@ -401,6 +412,12 @@ def init_weights(model: CGLModel, d_std: float = 0.02) -> None:
                 nn.init.kaiming_normal_(m.weight, a=0.0, mode="fan_in", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+    for block in model.gen.decoder.up:  # sub-pixel convs start as Kaiming-initialised nearest + conv5
+        if isinstance(block, ConvBlock) and any(isinstance(m, nn.PixelShuffle) for m in block):
+            conv5 = nn.Conv2d(block[1].in_channels, block[1].out_channels // 4, 5)
+            nn.init.kaiming_normal_(conv5.weight, a=0.0, mode="fan_in", nonlinearity="relu")
+            nn.init.zeros_(conv5.bias)
+            nearest_init_(block[1], conv5)
     for mod in model.discriminator_modules().values():
         for m in mod.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):

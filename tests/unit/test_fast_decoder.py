@@ -158,3 +158,20 @@ def test_trainer_runs_and_saves_the_options(tmp_path: Path) -> None:
     back = load_inference(model_pt)
     assert (back.cfg.upsample, back.cfg.padding) == ("subpixel", "zero")
     assert any(isinstance(x, torch.nn.PixelShuffle) for x in back.modules["gen"].modules())
+
+
+@pytest.mark.parametrize("paper_init", [False, True])
+def test_subpixel_starts_with_tied_phases(paper_init: bool) -> None:
+    """A fresh sub-pixel decoder equals nearest x2 + a 5x5 conv (no checkerboard at the start)."""
+    from edgecgl.train.nets import init_weights
+
+    m = _model("subpixel", "replicate")
+    if paper_init:
+        init_weights(m)
+    conv = m.gen.decoder.up[0][1]
+    w = conv.weight.reshape(-1, 4, conv.in_channels, 3, 3)
+    # phase (0, 0) and (1, 1) of a 5x5 on a nearest map use the low-res taps -1,0 and 0,+1 unevenly: the
+    # tied form has every phase's weights summing to the same total
+    sums = w.sum(dim=(2, 3, 4))
+    assert torch.allclose(sums, sums[:, :1].expand_as(sums), atol=1e-5)
+    assert w[:, 0].abs().sum() > 0 and not torch.allclose(w[:, 0], w[:, 3])
