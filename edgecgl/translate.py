@@ -19,7 +19,7 @@ import numpy as np
 
 from edgecgl.backends.base import Backend
 from edgecgl.bundle import Bundle
-from edgecgl.compose import crop_instances, letterbox, resize, to_nchw, to_uint8, unletterbox
+from edgecgl.compose import crop_instances, letterbox, resize, to_nchw, to_uint8
 from edgecgl.domains import domain_index, one_hot
 from edgecgl.errors import EdgecglError
 from edgecgl.upsample import Upsampler
@@ -98,8 +98,6 @@ class Translator:
         """
         canvas, lb = letterbox(frame, self.frame_size)
         low = self._generate(canvas[None], "global", self.style[None])[0]
-        if not self.upsampler.guided:
-            return unletterbox(to_uint8(low[None])[0], lb)
         (ih, iw), t, x = lb.inner_hw, lb.top, lb.left
         return self.upsampler(frame, canvas[t : t + ih, x : x + iw], low[:, t : t + ih, x : x + iw])
 
@@ -124,14 +122,10 @@ class Translator:
             return []
         crops = crop_instances(frame, windows, self.instance_size)
         low = self._generate(crops, "instance", styles)
-        out = []
-        for (x1, y1, x2, y2), small, lo in zip(windows, crops, low, strict=True):
-            guide = frame[y1:y2, x1:x2]
-            if self.upsampler.guided:
-                out.append(self.upsampler(guide, small, lo))
-            else:
-                out.append(resize(to_uint8(lo[None])[0], guide.shape[:2]))
-        return out
+        return [
+            self.upsampler(frame[y1:y2, x1:x2], small, lo)
+            for (x1, y1, x2, y2), small, lo in zip(windows, crops, low, strict=True)
+        ]
 
     def _generate(self, images: np.ndarray, granularity: str, styles: np.ndarray | None) -> np.ndarray:
         """uint8 [N,h,w,3] -> the generator's float32 [N,3,h,w] in [-1, 1] (global style by default)."""

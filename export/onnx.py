@@ -89,9 +89,15 @@ def dynamic_axes(role: str) -> dict[str, dict[int, str]]:
 
 
 def export_onnx(
-    module: nn.Module, role: str, path: Path, example: tuple[Tensor, ...], opset: int = OPSET
+    module: nn.Module,
+    role: str,
+    path: Path,
+    example: tuple[Tensor, ...],
+    opset: int = OPSET,
+    axes: dict[str, dict[int, str]] | None = None,
 ) -> Path:
-    """One role to one self-contained ONNX file with the stable names of ``edgecgl.bundle.IO_NAMES``."""
+    """One role to one self-contained ONNX file with the stable names of ``edgecgl.bundle.IO_NAMES``
+    (``axes``: the dynamic dims, default ``dynamic_axes(role)``)."""
     ins, outs = IO_NAMES[role]
     module = module.eval()
     path = Path(path)
@@ -103,7 +109,7 @@ def export_onnx(
             str(path),
             input_names=list(ins),
             output_names=list(outs),
-            dynamic_axes=dynamic_axes(role),
+            dynamic_axes=axes or dynamic_axes(role),
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,

@@ -24,9 +24,6 @@ independent and dynamic.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from edgecgl.bundle import IO_NAMES
 from edgecgl.errors import EdgecglError
 
 MODES = ("channel", "color", "gray")
@@ -177,8 +175,7 @@ class GuidedUpsampler(nn.Module):
         return torch.cat(a_rows, 1), torch.cat(b_rows, 1)
 
 
-INPUTS = ("guide", "low_guide", "low_image")
-OUTPUTS = ("image",)
+INPUTS, OUTPUTS = IO_NAMES["upsampler"]
 
 
 def example_inputs(
@@ -205,20 +202,9 @@ def export_upsampler(cfg: UpsamplerConfig, path: Path, opset: int = 17) -> Path:
         "low_image": {0: "batch", 2: "low_height", 3: "low_width"},
         "image": {0: "batch", 2: "height", 3: "width"},
     }
-    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            ex,
-            str(path),
-            input_names=list(INPUTS),
-            output_names=list(OUTPUTS),
-            dynamic_axes=axes,
-            opset_version=opset,
-            do_constant_folding=True,
-            dynamo=False,
-        )
-    return Path(path)
+    from edgecgl.export.onnx import export_onnx
+
+    return export_onnx(module, "upsampler", path, ex, opset, axes)
 
 
 # (full H, W), (low h, w), batch: aspect changes, odd sizes, a low size smaller than the box (and than a
