@@ -303,18 +303,24 @@ class Generator(nn.Module):
         return self.decoder(content, self.mlp(style, domain))
 
 
+def _critic_body(cfg: ModelConfig, n_layers: int) -> tuple[list[nn.Module], int]:
+    """n_layers conv4 s2 + LeakyReLU 0.2, channels doubling from d_dim up to d_max_channels; and the
+    channels it ends with."""
+    layers: list[nn.Module] = []
+    cin, ch = 3, cfg.d_dim
+    for _ in range(n_layers):
+        layers += [nn.Conv2d(cin, ch, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        cin, ch = ch, min(ch * 2, cfg.d_max_channels)
+    return layers, cin
+
+
 class PatchCritic(nn.Module):
     """A real/fake-only PatchGAN of ``n_layers`` conv4 s2 layers: a critic of local texture."""
 
     def __init__(self, cfg: ModelConfig, n_layers: int, out_channels: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        cin, ch = 3, cfg.d_dim
-        for _ in range(n_layers):
-            layers += [nn.Conv2d(cin, ch, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-            cin, ch = ch, min(ch * 2, cfg.d_max_channels)
-        layers.append(nn.Conv2d(cin, out_channels, 1))
-        self.net = nn.Sequential(*layers)
+        layers, cin = _critic_body(cfg, n_layers)
+        self.net = nn.Sequential(*layers, nn.Conv2d(cin, out_channels, 1))
 
     def forward(self, image: Tensor) -> Tensor:
         return self.net(image)
@@ -335,11 +341,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, cfg: ModelConfig, n_layers: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        cin, ch = 3, cfg.d_dim
-        for _ in range(n_layers):
-            layers += [nn.Conv2d(cin, ch, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-            cin, ch = ch, min(ch * 2, cfg.d_max_channels)
+        layers, cin = _critic_body(cfg, n_layers)
         self.body = nn.Sequential(*layers)
         n_src = cfg.n_domains if cfg.d_domain_src else 1
         self.src = nn.Conv2d(cin, n_src, 1)
