@@ -25,17 +25,19 @@ from edgecgl.errors import EdgecglError
 from edgecgl.upsample import Upsampler
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'256x512' -> (256, 512): height x width, both positive multiples of 4 (the network stride)."""
+def parse_size(text: str, flag: str = "--size", stride: int = 4) -> tuple[int, int]:
+    """'256x512' -> (256, 512): height x width, positive multiples of ``stride`` (the network's);
+    ``flag`` is the option the user typed, named in the error."""
     parts = text.lower().replace("×", "x").split("x")
     try:
         h, w = (int(p) for p in parts)
     except ValueError:
-        raise EdgecglError(f"bad --size '{text}'", "give HxW, e.g. --size 256x512") from None
-    if h <= 0 or w <= 0 or h % 4 or w % 4:
+        raise EdgecglError(f"bad {flag} '{text}'", f"give HxW, e.g. {flag} 256x512") from None
+    if h <= 0 or w <= 0 or h % stride or w % stride:
+        s = stride
         raise EdgecglError(
-            f"--size {h}x{w} is not a multiple of 4 in both sides",
-            f"the network stride is 4; try --size {max(4, round(h / 4) * 4)}x{max(4, round(w / 4) * 4)}",
+            f"{flag} {h}x{w} is not a multiple of {s} in both sides",
+            f"the network stride is {s}; try {flag} {max(s, round(h / s) * s)}x{max(s, round(w / s) * s)}",
         )
     return h, w
 

@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
             targets=_csv(targets),
             split=split,
             size=parse_size(size) if size else None,
-            output_size=parse_size(output_size) if output_size else None,
+            output_size=parse_size(output_size, "--output-size") if output_size else None,
             upsample=upsample.strip().lower(),
             max_images=max_images,
             lpips_inputs=lpips_inputs,
