@@ -129,6 +129,18 @@ class _KnownBoxes:
         return [Detection(tuple(b), "car", 1.0, None) for b in big[:8]]  # type: ignore[arg-type]
 
 
+def _write_image(path: Path, rgb: np.ndarray, params: list[int] | None = None) -> None:
+    """Encode, then write atomically: an interrupted demo never leaves a half-written picture."""
+    import cv2
+
+    from edgecgl.atomic import write_bytes_atomic
+
+    ok, buf = cv2.imencode(path.suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params or [])
+    if not ok:
+        raise EdgecglError(f"cannot encode {path.name}")
+    write_bytes_atomic(path, buf.tobytes())
+
+
 def contact_sheet(
     rows: list[tuple[str, list[np.ndarray]]], header: list[str], cell: tuple[int, int]
 ) -> np.ndarray:
@@ -257,7 +269,7 @@ def run_demo(
 
             still = out / "real_night_still.jpg"
             both = np.concatenate([best["input"], best["output"]], 0)  # type: ignore[list-item]
-            cv2.imwrite(str(still), cv2.cvtColor(both, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+            _write_image(still, both, [cv2.IMWRITE_JPEG_QUALITY, 88])
             summary["files"]["real_night_still"] = str(still)
         summary["files"]["real_night_fp32"] = str(dst)
         summary["real_clip_stats"] = r.stats.summary()
@@ -286,7 +298,7 @@ def run_demo(
     import cv2
 
     sheet_path = out / "contact_sheet.png"
-    cv2.imwrite(str(sheet_path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    _write_image(sheet_path, sheet)
     total = timer.lap("contact sheet")
     summary["files"].update(
         contact_sheet=str(sheet_path),
