@@ -13,8 +13,17 @@ training of each (arm, seed) is resumable (``--resume`` of the same run folder) 
 (done cells are kept in the JSON); the JSON is rewritten after every step. Each run's critic trajectory
 (d_adv, ‖∇D‖, λ_gp per logged step) is copied from its metrics.jsonl. A script, not a test.
 
+With ``--eval-every K`` every arm and seed is trained in stages of K iterations (all runs to K, score, all
+runs to 2K, ...), each stage's weights are kept (``checkpoints/model-<step>.pt``) and scored, so a long
+run is measured along the way and its stability (final vs best stage) is in ``stability``. With
+``--render-size`` larger than ``--size`` SynthWeather is rendered at the larger size, the models train
+at ``--size`` (the loader downscales) and ``--output-size`` scores them at the render size through the
+runtime's guided upsampler, as users get them.
+
     .venv/bin/python benchmarks/quality.py --iterations 600 --seeds 0 \\
         --arm old=loss.gp.rule=penalty --arm recipe=model.d_domain_src=true
+    .venv/bin/python benchmarks/quality.py --iterations 5000 --eval-every 1000 --seeds 0 1 2 --jobs 2 \\
+        --render-size 256x512 --output-size 256x512 --out benchmarks/results/quality_5000.json
 """
 
 from __future__ import annotations
@@ -25,7 +34,9 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +77,7 @@ class Report:
 
     def __init__(self, path: Path, meta: dict[str, Any]) -> None:
         self.path = path
+        self.lock = threading.Lock()
         self.data: dict[str, Any] = {"runs": {}, "results": {}}
         if path.is_file():
             self.data = json.loads(path.read_text())
@@ -74,8 +86,9 @@ class Report:
     def save(self) -> None:
         from edgecgl.atomic import write_text_atomic
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.path, json.dumps(self.data, indent=1) + "\n")
+        with self.lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.path, json.dumps(self.data, indent=1) + "\n")
 
 
 def run_step(root: Path) -> tuple[Path | None, int]:
@@ -92,26 +105,40 @@ def run_step(root: Path) -> tuple[Path | None, int]:
     return run, int(load_checkpoint(run / "checkpoints" / "last.pt", map_location="cpu")["step"])
 
 
+def snapshot(run: Path, step: int) -> Path:
+    """The weights of ``step`` (kept beside model.pt so later stages can be compared with this one)."""
+    import shutil
+
+    path = run / "checkpoints" / f"model-{step}.pt"
+    if not path.is_file():
+        tmp = path.with_suffix(".tmp")
+        shutil.copyfile(run / "checkpoints" / "model.pt", tmp)
+        tmp.replace(path)
+    return path
+
+
 def train_arm(
-    args: argparse.Namespace, data: Path, arm: str, sets: list[str], seed: int, rep: Report
+    args: argparse.Namespace, data: Path, arm: str, sets: list[str], seed: int, rep: Report, iters: int
 ) -> Path:
-    """Train (or resume) one arm to ``--iterations``; adds the training processes' CPU minutes."""
+    """Train (or resume) one arm to ``iters``; adds the training processes' CPU minutes."""
     key = f"{arm}/s{seed}"
     root = args.work / "runs" / f"{arm}-s{seed}"
     info = rep.data["runs"].setdefault(key, {"cpu_minutes": 0.0, "wall_minutes": 0.0})
     run, step = run_step(root)
-    if run is not None and step >= args.iterations and (run / "checkpoints" / "model.pt").is_file():
-        log(f"{key}: trained to step {step}, reusing {run}")
-        info["run"] = str(run)
-        return run / "checkpoints" / "model.pt"
+    if run is not None and step >= iters and (run / "checkpoints" / "model.pt").is_file():
+        if (run / "checkpoints" / f"model-{iters}.pt").is_file() or step == iters:
+            log(f"{key}: trained to step {step}, reusing {run}")
+            info["run"] = str(run)
+            return snapshot(run, iters)
+        raise SystemExit(f"{key}: {run} is at step {step}, past {iters}, with no model-{iters}.pt")
     if run is not None:
         cmd = [sys.executable, "-m", "edgecgl", "-q", "train", "--resume", str(run),
-               "--iters", str(args.iterations)]  # fmt: skip
+               "--iters", str(iters)]  # fmt: skip
     else:
         overrides = [f"seed={seed}", f"name={arm}", f"log.checkpoint_every={args.checkpoint_every}",
                      f"log.sample_every={args.sample_every}", *args.set, *sets]  # fmt: skip
         cmd = [sys.executable, "-m", "edgecgl", "-q", "train", "--config", args.config,
-               "--data", f"folder:{data}", "--out", str(root), "--iters", str(args.iterations)]  # fmt: skip
+               "--data", f"folder:{data}", "--out", str(root), "--iters", str(iters)]  # fmt: skip
         for s in overrides:
             cmd += ["--set", s]
         info["overrides"] = overrides
@@ -131,7 +158,7 @@ def train_arm(
     run, step = run_step(root)
     assert run is not None
     info["run"], info["step"] = str(run), step
-    return run / "checkpoints" / "model.pt"
+    return snapshot(run, step)
 
 
 def trajectory(run_dir: Path) -> list[dict[str, float]]:
@@ -145,17 +172,21 @@ def trajectory(run_dir: Path) -> list[dict[str, float]]:
 
 
 def classifier(args: argparse.Namespace, data: Path) -> Path:
-    path = args.work / "classifier.pt"
+    size = args.classifier_size or args.size
+    path = args.work / ("classifier.pt" if data.name == "data" else f"classifier-{data.name}-{size}.pt")
     if not path.is_file():
         cmd = [sys.executable, "-m", "edgecgl", "-q", "eval", "classifier-train", "--data", f"folder:{data}",
-               "--out", str(path), "--size", args.size, "--epochs", str(args.classifier_epochs)]  # fmt: skip
+               "--out", str(path), "--size", size,
+               "--epochs", str(args.classifier_epochs)]  # fmt: skip
         log("$ " + " ".join(cmd))
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
         subprocess.run(cmd, check=True, env=env)
     return path
 
 
-def score_seed(args: argparse.Namespace, data: Path, models: dict[str, Path], seed: int, clf: Path) -> dict:
+def score_seed(
+    args: argparse.Namespace, data: Path, models: dict[str, Path], seed: int, clf: Path, tag: str
+) -> dict:
     """Every metric for identity, Reinhard and each arm; through train/eval/run.py's ``evaluate``."""
     from edgecgl.train.eval.run import EvalOptions, evaluate, load_eval_set
     from edgecgl.train.eval.tables import contact_sheet, write_png
@@ -163,11 +194,14 @@ def score_seed(args: argparse.Namespace, data: Path, models: dict[str, Path], se
 
     methods = [TorchRun(p, name=arm) for arm, p in models.items()]
     opts = EvalOptions(metrics=["fid", "kid", "is", "paired"], split="val", max_images=args.max_images,
-                       classifier=clf, seed=seed, contact=10**6)  # fmt: skip
+                       classifier=clf, seed=seed, contact=10**6, size=args.size_hw,
+                       output_size=args.output_size_hw)  # fmt: skip
     results, extras = evaluate(f"folder:{data}", methods, opts, log=log)
     targets = extras["targets"]
     outs = extras["contact"]["outputs"]  # every translation (contact=10**6), for the sharpness ratio
-    es = load_eval_set(f"folder:{data}", methods[0].domains, tuple(extras["meta"]["size"]), opts, targets)
+    es = load_eval_set(
+        f"folder:{data}", methods[0].domains, tuple(extras["meta"]["output_size"]), opts, targets
+    )
     for d in targets:
         pos = {n: i for i, n in enumerate(es.real_names[d])}
         pairs = [(i, pos[n]) for i, n in enumerate(es.input_names) if n in pos]
@@ -178,7 +212,7 @@ def score_seed(args: argparse.Namespace, data: Path, models: dict[str, Path], se
     k = min(4, es.inputs.shape[0])
     sheet = contact_sheet(es.inputs[:k], {m: {d: o[:k] for d, o in per.items()} for m, per in outs.items()},
                           targets)  # fmt: skip
-    write_png(args.work / f"contact_s{seed}.png", sheet)
+    write_png(args.work / f"contact_{tag}.png", sheet)
     return {"results": results, "meta": extras["meta"]}
 
 
@@ -199,6 +233,39 @@ def summary_table(rep: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def mean_over_targets(per: dict[str, Any], metric: str) -> float | None:
+    vals = [v for v in per.get(metric, {}).values() if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def stability(results: dict[str, Any], arms: list[str]) -> dict[str, Any]:
+    """Per arm and seed: the final stage against the stage with the best KID and the best frame PSNR
+    (the issue's test: final within 10 % KID and 1 dB of the run's best)."""
+    out: dict[str, Any] = {}
+    by_seed: dict[str, dict[int, dict]] = {}
+    for key, block in results.items():
+        seed, _, step = key.partition("@")
+        if step:
+            by_seed.setdefault(seed, {})[int(step)] = block["results"]
+    for seed, stages in by_seed.items():
+        for arm in arms:
+            rows = {st: r[arm] for st, r in stages.items() if arm in r}
+            if len(rows) < 2:
+                continue
+            kid = {st: mean_over_targets(r, "kid") for st, r in rows.items()}
+            psnr = {st: mean_over_targets(r, "psnr") for st, r in rows.items()}
+            last = max(rows)
+            best_kid = min((st for st in kid if kid[st] is not None), key=lambda st: kid[st])
+            best_psnr = max((st for st in psnr if psnr[st] is not None), key=lambda st: psnr[st])
+            out[f"{arm}/s{seed}"] = {
+                "final_step": last, "kid": kid, "psnr": psnr,
+                "best_kid_step": best_kid, "best_psnr_step": best_psnr,
+                "kid_within_10pct": bool(kid[last] <= 1.1 * kid[best_kid]),
+                "psnr_within_1db": bool(psnr[last] >= psnr[best_psnr] - 1.0),
+            }  # fmt: skip
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "quality", help="data, runs, logs, sheets")
@@ -217,44 +284,60 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--checkpoint-every", type=int, default=250)
     ap.add_argument("--sample-every", type=int, default=250)
+    ap.add_argument("--eval-every", type=int, default=0, help="score every K iterations (0: at the end)")
+    ap.add_argument("--render-size", default=None, help="HxW SynthWeather is rendered at (default --size)")
+    ap.add_argument("--output-size", default=None, help="HxW to score at, through the guided upsampler")
+    ap.add_argument("--classifier-size", default=None, help="HxW of the domain classifier (default --size)")
+    ap.add_argument("--jobs", type=int, default=1, help="trainings run at once (each --threads threads)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
+    args.size_hw = tuple(int(v) for v in args.size.split("x"))
+    args.output_size_hw = tuple(int(v) for v in args.output_size.split("x")) if args.output_size else None
+    render = args.render_size or args.size
     arms = dict(parse_arm(a) for a in args.arm) or {"ours": []}
     if args.no_cgc:
         arms["no-cgc"] = ["loss.cgc=false"]
 
     rep = Report(args.out, {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "budget": {"iterations": args.iterations, "threads": args.threads, "cpu": cpu_name(),
-                   "cpu_count": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+        "budget": {"iterations": args.iterations, "threads": args.threads, "jobs": args.jobs,
+                   "cpu": cpu_name(), "cpu_count": os.cpu_count(),
+                   "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
         "config": args.config, "arms": {a: s for a, s in arms.items()}, "seeds": args.seeds,
-        "data": {"scenes": args.scenes, "size": args.size, "seed": 0},
+        "data": {"scenes": args.scenes, "render_size": render, "train_size": args.size,
+                 "output_size": args.output_size, "seed": 0},
     })  # fmt: skip
+    rep.data.setdefault("arms_seen", {}).update({a: s for a, s in arms.items()})
 
-    # keep only this command's arms (a report is one command's; trained runs stay on disk for reuse)
-    rep.data["runs"] = {k: v for k, v in rep.data["runs"].items() if k.split("/")[0] in arms}
-    data = args.work / "data"
+    data = args.work / ("data" if render == args.size else f"data-{render}")
     if not (data / "pairs.json").is_file():
         from edgecgl.train.data.synth_writer import write_synth
 
-        h, w = (int(v) for v in args.size.split("x"))
+        h, w = (int(v) for v in render.split("x"))
         write_synth(data, args.scenes, seed=0, size=(h, w), workers=1)
     clf = classifier(args, data)
-    for seed in args.seeds:
-        models = {arm: train_arm(args, data, arm, sets, seed, rep) for arm, sets in arms.items()}
-        for arm in arms:
-            rep.data["runs"][f"{arm}/s{seed}"]["trajectory"] = trajectory(models[arm].parents[1])
-        done = rep.data["results"].get(str(seed), {})
-        have = set(done.get("results", {}))
-        if done.get("iterations") == args.iterations and set(arms) <= have:
-            log(f"seed {seed}: scored already")
-            continue
-        block = score_seed(args, data, models, seed, clf)
-        block["iterations"] = args.iterations
-        rep.data["results"][str(seed)] = block
-        rep.save()
-        log(summary_table({"results": {str(seed): block}}))
+    stages = list(range(args.eval_every, args.iterations, args.eval_every)) if args.eval_every else []
+    stages.append(args.iterations)
+    for stage in stages:
+        jobs = [(arm, sets, seed) for seed in args.seeds for arm, sets in arms.items()]
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            done_models = list(pool.map(lambda j, st=stage: train_arm(args, data, *j, rep, st), jobs))
+        for seed in args.seeds:
+            models = {arm: m for (arm, _, s), m in zip(jobs, done_models, strict=True) if s == seed}
+            for arm in arms:
+                rep.data["runs"][f"{arm}/s{seed}"]["trajectory"] = trajectory(models[arm].parents[1])
+            key = f"{seed}@{stage}"
+            have = set(rep.data["results"].get(key, {}).get("results", {}))
+            if set(arms) <= have:
+                log(f"seed {seed}, step {stage}: scored already")
+                continue
+            block = score_seed(args, data, models, seed, clf, f"s{seed}_{stage}")
+            block["iterations"] = stage
+            rep.data["results"][key] = block
+            rep.data["stability"] = stability(rep.data["results"], list(rep.data["arms_seen"]))
+            rep.save()
+            log(summary_table({"results": {key: block}}))
     rep.save()
     log(f"wrote {args.out}")
 
