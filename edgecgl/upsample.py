@@ -6,8 +6,12 @@ applies it to the full-resolution input), so the output keeps the input's edges 
 ``resize`` is the plain bilinear resize of the network's output (the only choice for bundles exported
 before the upsampler existed; they fall back to it with a one-line notice).
 
-The graph runs on the translator's backend where that backend has it (ONNX Runtime always; TensorRT when
-the bundle has an upsampler engine; torch when it has a ``.pt2``), else on its own ONNX Runtime CPU session.
+The graph runs on the translator's backend where that backend has it (TensorRT when the bundle has an
+upsampler engine; torch when it has a ``.pt2``; ONNX Runtime on CUDA). Where it would run on ONNX Runtime's
+CPU provider (the CPU backend, or the fallback session for a backend without the role), the same function
+runs as numpy + OpenCV instead (``edgecgl.guided_cpu``: the fit at low resolution, uint8 in and out at full
+resolution; ~10x cheaper at 1080p, docs/PERFORMANCE.md), once checked against the graph on a small
+input; the graph runs where that check fails or for the modes the CPU path does not have.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecgl import guided_cpu
 from edgecgl.bundle import IO_NAMES, Bundle
 from edgecgl.compose import resize, to_nchw, to_uint8
 from edgecgl.errors import EdgecglError
@@ -34,7 +39,9 @@ class Upsampler:
         backend: Any = None,
         mode: str = "guided",
         log: Callable[[str], None] | None = None,
+        cpu_path: bool = True,
     ) -> None:
+        """``cpu_path`` False always runs the graph (to compare the two)."""
         mode = mode.strip().lower()
         if mode not in CHOICES:
             raise EdgecglError(f"unknown --upsample '{mode}'", f"choose one of: {', '.join(CHOICES)}")
@@ -48,8 +55,11 @@ class Upsampler:
         self.mode = mode
         self.params: dict[str, Any] = dict(bundle.upsampler or {}) if mode == "guided" else {}
         self._run: Callable[..., np.ndarray] | None = None
+        self.cpu: guided_cpu.GuidedParams | None = None  # set when the numpy + OpenCV path runs instead
         if mode == "guided":
             self._run = _runner(bundle, backend)
+            if cpu_path and _on_ort_cpu(backend, self._run):
+                self.cpu = _checked_cpu_path(self.params, self._graph, log)
 
     @property
     def guided(self) -> bool:
@@ -62,8 +72,51 @@ class Upsampler:
             raise ValueError(f"low_image {low_image.shape} does not match low_guide {low_guide.shape}")
         if not self.guided or self._run is None:
             return resize(to_uint8(low_image[None])[0], guide.shape[:2])
+        if self.cpu is not None:
+            return guided_cpu.upsample(guide, low_guide, low_image, self.cpu)
+        return self._graph(guide, low_guide, low_image)
+
+    def _graph(self, guide: np.ndarray, low_guide: np.ndarray, low_image: np.ndarray) -> np.ndarray:
+        """The bundle's graph on the backend (float NCHW in and out, converted here)."""
+        assert self._run is not None
         out = self._run(_nchw(guide), to_nchw(low_guide), np.ascontiguousarray(low_image[None], np.float32))
         return _hwc_uint8(out[0])
+
+
+def _on_ort_cpu(backend: Any, run: Callable[..., np.ndarray]) -> bool:
+    """Would the graph run on ONNX Runtime's CPU provider?"""
+    return isinstance(run, OrtUpsampler) or str(getattr(backend, "name", "")) == "onnxruntime-cpu"
+
+
+def check_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A small textured frame (odd sizes), its area-downsampled copy and a colour-changed low output."""
+    rng = np.random.default_rng(seed)
+    full = resize(rng.integers(0, 256, (9, 15, 3), dtype=np.uint8), (45, 77))
+    full = np.clip(full.astype(np.int16) + rng.integers(-20, 21, full.shape), 0, 255).astype(np.uint8)
+    low = resize(full, (14, 23))
+    mix = np.array([[0.7, 0.1, 0.0], [0.05, 0.6, 0.1], [0.0, 0.2, 0.9]], np.float32)
+    out = np.einsum("ck,khw->chw", mix, to_nchw(low)[0]) - 0.25
+    return full, low, np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def _checked_cpu_path(
+    params: dict[str, Any], graph: Callable[..., np.ndarray], log: Callable[[str], None] | None
+) -> guided_cpu.GuidedParams | None:
+    """The CPU path's parameters when it has this bundle's mode and agrees with its graph to one level
+    (rounding) on ``check_inputs``; None (run the graph) otherwise, said through ``log``."""
+    try:
+        p = guided_cpu.GuidedParams.from_manifest(params)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not p.supported:
+        return None
+    ins = check_inputs()
+    diff = np.abs(guided_cpu.upsample(*ins, p).astype(np.int16) - graph(*ins).astype(np.int16)).max()
+    if diff > 1:
+        if log is not None:
+            log(f"upsample: the CPU path differs from the bundle's graph by {diff} levels: running the graph")
+        return None
+    return p
 
 
 def _nchw(image: np.ndarray) -> np.ndarray:
