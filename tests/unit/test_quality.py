@@ -118,3 +118,44 @@ def test_harmonize_takes_fine_detail_from_the_frame_and_shading_from_the_patch()
     assert np.corrcoef((out - flat).ravel(), (region - region.mean()).ravel())[0, 1] > 0.9
     smooth = (out.mean((0, 2)) - (region - region.mean()).mean((0, 2)))[8:-8]  # detail taken back out
     assert np.abs(smooth - flat.mean((0, 2))[8:-8]).max() < 2  # the shading stays
+
+
+def _harmonize_reference(
+    patch: np.ndarray, region: np.ndarray, alpha: np.ndarray, detail: bool
+) -> np.ndarray:
+    """harmonize_patch as first written (weighted moments by broadcasting, two Gaussians)."""
+    import cv2
+
+    w = (1.0 - alpha).astype(np.float64)
+    out = patch
+    if float(w.sum()) >= 8.0:
+        w = w[..., None] / float(w.sum())
+        mp, mr = (w * patch).sum((0, 1)), (w * region).sum((0, 1))
+        sp = np.sqrt((w * (patch - mp) ** 2).sum((0, 1)))
+        sr = np.sqrt((w * (region - mr) ** 2).sum((0, 1)))
+        out = ((patch - mp) * np.clip((sr + 1.0) / (sp + 1.0), 0.5, 2.0) + mr).astype(np.float32)
+    if detail:
+        sigma = max(1.0, min(alpha.shape) / 12.0)
+
+        def low(x: np.ndarray) -> np.ndarray:
+            return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+        out = low(out) + (region - low(region))
+    return out.astype(np.float32)
+
+
+def test_harmonize_is_the_two_blur_formula_to_float_tolerance() -> None:
+    """One Gaussian of (out - region) instead of two, moments as matrix-vector products: same function."""
+    rng = np.random.default_rng(3)
+    for h, w in [(3, 4), (37, 90), (160, 120)]:
+        region = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
+        patch = (region * rng.uniform(0.3, 1.6, 3) + rng.uniform(-60, 60, 3)).astype(np.float32)
+        patch += rng.normal(0, 8, patch.shape).astype(np.float32)
+        alpha = feather_mask(
+            (10, 10, 10 + w, 10 + h), (10 + w / 5, 10 + h / 5, 10 + 4 * w / 5, 10 + 4 * h / 5), (500, 500)
+        )
+        for detail in (True, False):
+            got = harmonize_patch(patch, region, alpha, detail=detail)
+            want = _harmonize_reference(patch, region, alpha, detail)
+            assert got.dtype == np.float32 and got.shape == want.shape
+            assert np.abs(got - want).max() < 1e-2
