@@ -10,10 +10,18 @@ Not quantized, because they cost accuracy and gain no speed (``excluded_nodes``)
 Gemm/MatMul (a [B, style_dim] input making AdaIN parameters), the first convolution of a 3-channel image
 and the last convolution to RGB.
 
-Two graphs per quantized role: ``<role>.int8.onnx`` keeps every non-quantized op FP32 (ONNX Runtime on
-the CPU, TensorRT 8.x where the FP16 flag lets TensorRT choose), and ``<role>.int8-fp16.onnx`` is the same
-Q/DQ graph with everything else FP16 except the norms (``export/precision.py``), for TensorRT 10.x/11.x,
-which build strongly typed and run each op at its ONNX type (manifest key ``trt_file``).
+Three graphs per quantized role: ``<role>.int8.onnx`` keeps every non-quantized op FP32 (TensorRT 8.x
+where the FP16 flag lets TensorRT choose; ONNX Runtime CUDA), ``<role>.int8-fp16.onnx`` is the same Q/DQ
+graph with everything else FP16 except the norms (``export/precision.py``), for TensorRT 10.x/11.x, which
+build strongly typed and run each op at its ONNX type (manifest key ``trt_file``), and
+``<role>.int8-cpu.onnx`` (manifest key ``cpu_file``) for ONNX Runtime's CPU provider.
+
+Why a separate CPU graph: ONNX Runtime's CPU provider runs the TensorRT Q/DQ graph's convolutions in FP32
+between extra Q/DQ passes (fp32 bias, fp32 conv outputs: no QLinearConv fusion), 0.76x FP32 on an AMD
+EPYC. The CPU graph is QOperator format (explicit ``QLinearConv``, nothing left to a fusion pass), uint8
+asymmetric activations with int8 per-channel weights (U8S8: the VNNI / ARM dot-product kernels) and the
+same nodes left float (norms, style MLP, first and last conv); docs/PERFORMANCE.md "INT8 on ONNX Runtime
+CPU" has the measurements.
 
 The generator is calibrated on what it sees at run time: content codes from the FP32 content encoders on
 calibration frames and crops, paired with every domain's mean style and seeded samples of its style
@@ -73,15 +81,7 @@ def _reader(batches: list[dict[str, np.ndarray]]) -> Any:
 
 def quantize_int8(src: Path, dst: Path, batches: list[dict[str, np.ndarray]], method: str = "minmax") -> Path:
     """FP32 ONNX + calibration feeds -> Q/DQ INT8 ONNX that TensorRT accepts."""
-    from onnxruntime.quantization import CalibrationMethod
-
-    methods = {
-        "minmax": CalibrationMethod.MinMax,
-        "entropy": CalibrationMethod.Entropy,
-        "percentile": CalibrationMethod.Percentile,
-    }
-    if method not in methods:
-        raise EdgecglError(f"unknown calibration method '{method}'", f"choose {', '.join(methods)}")
+    calibrate = _method(method)
     if not batches:
         raise EdgecglError("the calibration set is empty", "make one with edgecgl calib DATA --out calib.npz")
     model = onnx.load(str(src))
@@ -90,10 +90,23 @@ def quantize_int8(src: Path, dst: Path, batches: list[dict[str, np.ndarray]], me
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_static warns on the root logger to run its pre-processing
     try:
-        _quantize_static(src, dst, batches, keep, methods[method])
+        _quantize_static(src, dst, batches, keep, calibrate)
     finally:
         root.setLevel(level)
     return Path(dst)
+
+
+def _method(name: str) -> Any:
+    from onnxruntime.quantization import CalibrationMethod
+
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
+    if name not in methods:
+        raise EdgecglError(f"unknown calibration method '{name}'", f"choose {', '.join(methods)}")
+    return methods[name]
 
 
 def _quantize_static(
@@ -121,6 +134,54 @@ def _quantize_static(
             "CalibMovingAverage": False,
         },
     )
+
+
+def quantize_int8_cpu(
+    src: Path, dst: Path, batches: list[dict[str, np.ndarray]], method: str = "minmax"
+) -> Path:
+    """FP32 ONNX + calibration feeds -> QOperator U8S8 INT8 ONNX for ONNX Runtime's CPU provider."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    if not batches:
+        raise EdgecglError("the calibration set is empty", "make one with edgecgl calib DATA --out calib.npz")
+    model = onnx.load(str(src))
+    keep = [n.name for n in model.graph.node if "Normalization" in n.op_type] + excluded_nodes(model)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_static(
+            str(src),
+            str(dst),
+            _reader(batches),
+            quant_format=QuantFormat.QOperator,
+            op_types_to_quantize=list(QUANTIZED_OPS),
+            per_channel=True,
+            reduce_range=False,  # VNNI / dot-product kernels do not saturate U8S8
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=keep,
+            calibrate_method=_method(method),
+            extra_options={"CalibMovingAverage": False},
+        )
+    finally:
+        root.setLevel(level)
+    return Path(dst)
+
+
+def cpu_int8_violations(model: onnx.ModelProto, fp32: onnx.ModelProto) -> list[str]:
+    """What would keep the CPU graph from running int8 convolutions (empty = fine): every convolution of
+    ``fp32`` is a ``QLinearConv``, except the ones ``excluded_nodes`` keeps float; those stay ``Conv``."""
+    keep = set(excluded_nodes(fp32))
+    convs = {n.name for n in fp32.graph.node if n.op_type == "Conv"}
+    ops = {n.name: n.op_type for n in model.graph.node}
+    bad = []
+    for name in sorted(convs):
+        if name in keep and ops.get(name) != "Conv":
+            bad.append(f"{name} (first/last conv) is not a float Conv")
+        elif name not in keep and ops.get(f"{name}_quant") != "QLinearConv":
+            bad.append(f"{name} is not a QLinearConv")
+    return bad
 
 
 def excluded_nodes(model: onnx.ModelProto) -> list[str]:
@@ -313,8 +374,14 @@ def _quantize_entry(
             raise EdgecglError(
                 f"{role}: {path.name} breaks TensorRT's Q/DQ rules: {bad[0]}", "report this as a bug"
             )
-    entries[role].update(file=dst.name, precision="int8", trt_file=mixed.name)
-    log(f"{role}: {dst.name} + {mixed.name} ({len(batches)} calibration batches)")
+    cpu = quantize_int8_cpu(root / entries[role]["fp32"], root / f"{role}.int8-cpu.onnx", batches, method)
+    bad = cpu_int8_violations(onnx.load(str(cpu)), onnx.load(str(root / entries[role]["fp32"])))
+    if bad:
+        raise EdgecglError(
+            f"{role}: {cpu.name} would not run int8 on the CPU: {bad[0]}", "report this as a bug"
+        )
+    entries[role].update(file=dst.name, precision="int8", trt_file=mixed.name, cpu_file=cpu.name)
+    log(f"{role}: {dst.name} + {mixed.name} + {cpu.name} ({len(batches)} calibration batches)")
 
 
 def int8_fp16(src: Path, dst: Path) -> Path:

@@ -217,7 +217,7 @@ def variants(bundle: Bundle, threads: int = 0, only: list[str] | None = None) ->
     """Every backend x precision this bundle and this machine could run, with a reason for each skip."""
     import importlib.util
 
-    from edgecgl.backends.onnxruntime import OnnxRuntimeBackend, available_providers
+    from edgecgl.backends.onnxruntime import OnnxRuntimeBackend, available_providers, has_cpu_int8
 
     found: list[Variant] = []
     providers = available_providers()
@@ -235,6 +235,11 @@ def variants(bundle: Bundle, threads: int = 0, only: list[str] | None = None) ->
                 skip = f"onnxruntime has no {provider}"
             elif device == "cpu" and prec == "fp16":
                 skip = "FP16 graphs are for GPUs (ONNX Runtime's CPU provider runs them through casts)"
+            elif device == "cpu" and prec == "int8" and not has_cpu_int8(bundle):
+                skip = (
+                    "the bundle's INT8 graphs are TensorRT Q/DQ (slower than FP32 on ONNX Runtime's CPU); "
+                    "re-export with edgecgl export --int8 for the CPU graphs"
+                )
             found.append(Variant(label, f"onnxruntime-{device}", prec, make, skip))
     has_pt2 = all(
         (bundle.manifest.get("models", {}).get(r) or {}).get("torch")

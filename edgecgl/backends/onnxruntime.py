@@ -2,6 +2,10 @@
 
 CPU by default; the CUDA (and TensorRT) execution providers are used where this onnxruntime build has
 them. Roles that share a file (``*_instance`` falling back to the global encoder) share a session.
+
+On the CPU an INT8 role runs its ``cpu_file`` (``QLinearConv``, U8S8) instead of the TensorRT Q/DQ graph,
+which ONNX Runtime's CPU provider runs as FP32 convolutions between Q/DQ passes (slower than FP32;
+calib/quantize.py, docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -18,6 +22,24 @@ PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
 }
+
+
+def cpu_graph(bundle: Bundle, path: Path) -> Path:
+    """The file ONNX Runtime's CPU provider should run for ``path``: an INT8 role's ``cpu_file`` where the
+    bundle has one, else ``path`` itself."""
+    for entry in bundle.manifest.get("models", {}).values():
+        if entry.get("cpu_file") and entry.get("precision") == "int8" and Path(path).name == entry["file"]:
+            cpu = Path(path).with_name(entry["cpu_file"])
+            if cpu.parent.resolve() == bundle.root.resolve():
+                return cpu
+    return Path(path)
+
+
+def has_cpu_int8(bundle: Bundle) -> bool:
+    """Every per-frame INT8 role has its ONNX Runtime CPU graph (bundles exported before it was added
+    carry only the TensorRT Q/DQ graphs)."""
+    entries = [e for r, e in bundle.manifest.get("models", {}).items() if e.get("precision") == "int8"]
+    return bool(entries) and all(e.get("cpu_file") for e in entries)
 
 
 def available_providers() -> list[str]:
@@ -56,6 +78,8 @@ class OnnxRuntimeBackend(RoleBackend):
                 path = bundle.model_path(role)
             except EdgecglError:
                 continue
+            if device == "cpu":
+                path = cpu_graph(bundle, path)
             key = str(Path(path).resolve())
             if key not in self._sessions:
                 try:

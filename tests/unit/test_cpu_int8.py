@@ -1,0 +1,96 @@
+"""INT8 on ONNX Runtime's CPU provider: an --int8 export writes a QOperator U8S8 graph per per-frame role
+(``cpu_file``), the onnxruntime backend runs it on the CPU, and ``edgecgl bench`` offers it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from edgecgl.calib.quantize import cpu_int8_violations, excluded_nodes
+from edgecgl.calib.sample import CalibSet, save_calib
+
+from edgecgl.backends.onnxruntime import OnnxRuntimeBackend, cpu_graph, has_cpu_int8
+from edgecgl.bench import PER_FRAME_ROLES, precision_view, variants
+from edgecgl.bundle import load_bundle
+from edgecgl.compose import to_nchw
+from tests.runtime_helpers import FRAME, INSTANCE, clip_frames
+
+
+@pytest.fixture(scope="module")
+def int8_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from edgecgl.export.bundle import write_bundle
+    from edgecgl.export.toy import make_toy_checkpoint
+
+    root = tmp_path_factory.mktemp("cpu_int8")
+    frames = np.stack(clip_frames(8, FRAME))
+    crops = frames[:, : INSTANCE[0], : INSTANCE[1]].copy()
+    dom = np.arange(8, dtype=np.int64) % 4
+    calib = save_calib(root / "calib.npz", CalibSet(frames, dom, crops, dom, {"source": "test"}))
+    ckpt = make_toy_checkpoint(root / "model.pt", "tiny", FRAME, INSTANCE, seed=0)
+    return write_bundle(ckpt, root / "b8", "int8", "onnxslim", calib=calib, pt2=False)
+
+
+def test_export_writes_a_cpu_graph_per_int8_role(int8_bundle: Path) -> None:
+    b = load_bundle(int8_bundle)
+    int8_roles = [r for r, e in b.manifest["models"].items() if e.get("precision") == "int8"]
+    assert "generator" in int8_roles and "content_encoder" in int8_roles
+    assert set(int8_roles) <= set(PER_FRAME_ROLES)
+    for role in int8_roles:
+        e = b.manifest["models"][role]
+        assert e["cpu_file"] == f"{role}.int8-cpu.onnx" and e["cpu_file"] in b.manifest["files"]
+        m = onnx.load(str(int8_bundle / e["cpu_file"]))
+        fp32 = onnx.load(str(int8_bundle / e["fp32"]))
+        assert cpu_int8_violations(m, fp32) == []
+        ops = [n.op_type for n in m.graph.node]
+        keep = set(excluded_nodes(fp32))
+        quantizable = [n for n in fp32.graph.node if n.op_type == "Conv" and n.name not in keep]
+        assert quantizable and ops.count("QLinearConv") == len(quantizable)
+        assert ops.count("Conv") == sum(n.op_type == "Conv" for n in fp32.graph.node) - len(quantizable)
+        assert ops.count("InstanceNormalization") == sum(
+            n.op_type == "InstanceNormalization" for n in fp32.graph.node
+        )
+    assert has_cpu_int8(b)
+
+
+def test_checker_catches_a_float_conv(int8_bundle: Path) -> None:
+    fp32 = onnx.load(str(int8_bundle / "generator.onnx"))
+    bad = cpu_int8_violations(fp32, fp32)  # nothing quantized
+    assert bad and all("is not a QLinearConv" in x for x in bad)
+
+
+def test_cpu_backend_runs_the_cpu_graph_close_to_fp32(int8_bundle: Path) -> None:
+    b = load_bundle(int8_bundle)
+    assert cpu_graph(b, b.model_path("generator")).name == "generator.int8-cpu.onnx"
+    fp32_path = precision_view(b, "fp32").model_path("generator")
+    assert cpu_graph(b, fp32_path) == fp32_path  # FP32 files are never swapped
+    be8 = OnnxRuntimeBackend(b, "cpu", threads=1)
+    assert {Path(k).name for k in be8._sessions} >= {
+        "generator.int8-cpu.onnx",
+        "content_encoder.int8-cpu.onnx",
+    }
+    be32 = OnnxRuntimeBackend(precision_view(b, "fp32"), "cpu", threads=1)
+    x = to_nchw(np.stack(clip_frames(2, FRAME)))
+    style = np.stack([b.style(d) for d in b.domains[:2]]).astype(np.float32)
+    dom = np.eye(len(b.domains), dtype=np.float32)[:2]
+    y8 = be8.generate(be8.encode_content(x), style, dom)
+    y32 = be32.generate(be32.encode_content(x), style, dom)
+    assert y8.shape == y32.shape
+    mse = float(np.mean(((y8 - y32) * 127.5) ** 2))
+    assert 10 * np.log10(255**2 / max(mse, 1e-12)) > 20  # a random-init toy: loose, but a broken scale fails
+
+
+def test_bench_offers_cpu_int8_only_with_the_cpu_graph(int8_bundle: Path) -> None:
+    b = load_bundle(int8_bundle)
+    vs = {v.label: v for v in variants(b, threads=1)}
+    assert vs["onnxruntime-cpu int8"].skipped is None
+    m = json.loads(json.dumps(b.manifest))
+    for e in m["models"].values():
+        e.pop("cpu_file", None)  # a bundle exported before the CPU graph existed
+    old = dataclasses.replace(b, manifest=m)
+    assert not has_cpu_int8(old)
+    skip = {v.label: v for v in variants(old, threads=1)}["onnxruntime-cpu int8"].skipped
+    assert skip and "TensorRT Q/DQ" in skip and "edgecgl export --int8" in skip
