@@ -8,6 +8,10 @@ full resolution (guided by the input, ``edgecgl.upsample``). Instance crops come
 frame (full detail), are translated in one batch with the global style (cross-granularity), go back to
 their window's full size the same way (guided by the original crop), have their colours matched to the
 frame's over the context margin, and are pasted back with a feathered alpha.
+
+Stages (``RunStats``; disjoint, so they add up): ``frame`` letterbox + the network on the frame,
+``instances`` crops + the network on them, ``upsample`` every return to full resolution (the frame's and
+each window's; ``edgecgl.upsample``), ``compose`` harmonize + feathered paste.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from edgecgl.errors import EdgecglError
 from edgecgl.motion import BoxPredictor
 from edgecgl.translate import Translator
 
-STAGES = ("decode", "detect", "predict", "frame", "instances", "compose", "encode")
+STAGES = ("decode", "detect", "predict", "frame", "instances", "upsample", "compose", "encode")
 # Latencies kept per stage for p50/p95: about the last hour at 30 fps. A list per frame grew 0.1-0.2 MB
 # per 1000 frames without bound (a day on the vehicle: up to 0.5 GB); a window keeps memory flat.
 LATENCY_WINDOW = 100_000
@@ -169,14 +173,22 @@ class Pipeline:
     ) -> FrameResult:
         """Translate the frame and the crops of ``dets``, compose. ``ms`` gets this frame's stage times."""
         ms = dict(ms or {})
+        up = getattr(self.translator, "upsampler", None)
+        taken = up.take_ms if up is not None and hasattr(up, "take_ms") else (lambda: 0.0)
+        taken()
         with _timed(ms, "frame"):
             out = self.translator.translate_frame(frame)
+        ms["upsample"] = taken()
+        ms["frame"] -= ms["upsample"]
         windows: list[tuple[int, int, int, int]] = []
         if dets:
             hw = frame.shape[:2]
             with _timed(ms, "instances"):
                 windows = [expand_box(d.box, self.cfg.context, hw) for d in dets]
                 translated = self.translator.translate_windows(frame, windows, self._styles(dets))
+            inst_up = taken()
+            ms["instances"] -= inst_up
+            ms["upsample"] += inst_up
             with _timed(ms, "compose"):
                 out = paste_instances(
                     out, translated, windows, [d.box for d in dets], self.cfg.min_feather, self.cfg.harmonize

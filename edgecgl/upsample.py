@@ -16,6 +16,7 @@ input; the graph runs where that check fails or for the modes the CPU path does 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class Upsampler:
         self.mode = mode
         self.params: dict[str, Any] = dict(bundle.upsampler or {}) if mode == "guided" else {}
         self._run: Callable[..., np.ndarray] | None = None
+        self.spent_ms = 0.0  # time in __call__ since the last take_ms(): the pipeline's "upsample" stage
         self.cpu: guided_cpu.GuidedParams | None = None  # set when the numpy + OpenCV path runs instead
         if mode == "guided":
             self._run = _runner(bundle, backend)
@@ -70,11 +72,20 @@ class Upsampler:
         (the network's output for ``low_guide``) -> uint8 [H,W,3]."""
         if low_image.ndim != 3 or low_image.shape[0] != 3 or low_image.shape[1:] != low_guide.shape[:2]:
             raise ValueError(f"low_image {low_image.shape} does not match low_guide {low_guide.shape}")
+        t0 = time.perf_counter()
         if not self.guided or self._run is None:
-            return resize(to_uint8(low_image[None])[0], guide.shape[:2])
-        if self.cpu is not None:
-            return guided_cpu.upsample(guide, low_guide, low_image, self.cpu)
-        return self._graph(guide, low_guide, low_image)
+            out = resize(to_uint8(low_image[None])[0], guide.shape[:2])
+        elif self.cpu is not None:
+            out = guided_cpu.upsample(guide, low_guide, low_image, self.cpu)
+        else:
+            out = self._graph(guide, low_guide, low_image)
+        self.spent_ms += (time.perf_counter() - t0) * 1000.0
+        return out
+
+    def take_ms(self) -> float:
+        """Milliseconds spent upsampling since the last call (and start counting again)."""
+        ms, self.spent_ms = self.spent_ms, 0.0
+        return ms
 
     def _graph(self, guide: np.ndarray, low_guide: np.ndarray, low_image: np.ndarray) -> np.ndarray:
         """The bundle's graph on the backend (float NCHW in and out, converted here)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -76,8 +78,33 @@ def test_frames_without_detections_are_global_only(translator: Translator) -> No
     assert np.array_equal(without.image, translator.translate_frame(frames[1]))
     assert stats.frames == 2 and stats.frames_with_instances == 1 and stats.instances == 1
     s = stats.summary()
-    assert {"detect", "frame", "instances", "compose"} <= set(s["stages_ms"])
+    assert {"detect", "frame", "instances", "upsample", "compose"} <= set(s["stages_ms"])
     assert s["stages_ms"]["frame"]["p50_ms"] > 0
+
+
+def test_upsample_is_its_own_stage(translator: Translator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upsampler's time (frame and windows) is taken out of "frame" and "instances": stages add up."""
+    import edgecgl.upsample as upsample_mod
+
+    assert translator.upsampler.cpu is not None  # ORT CPU: the numpy + OpenCV path
+    real = upsample_mod.guided_cpu.upsample
+
+    def slow(*args: object) -> np.ndarray:  # 30 ms more per call, inside the upsampler's timing
+        t0 = time.perf_counter()
+        out = real(*args)
+        while time.perf_counter() - t0 < 0.03:
+            pass
+        return out
+
+    monkeypatch.setattr(upsample_mod.guided_cpu, "upsample", slow)
+    frame = clip_frames(1, (72, 120))[0]
+    pipe = Pipeline(translator, FakeDetector([(40.0, 20.0, 80.0, 52.0)]))
+    t0 = time.perf_counter()
+    ms = pipe(frame).ms
+    wall = (time.perf_counter() - t0) * 1000.0
+    assert ms["upsample"] >= 60.0  # the frame and one window
+    assert 0 < ms["frame"] < wall - 60.0 and 0 < ms["instances"] < wall - 60.0
+    assert sum(ms[k] for k in ("detect", "frame", "instances", "upsample", "compose")) <= wall + 1.0
 
 
 def test_output_at_input_resolution(translator: Translator) -> None:
