@@ -289,6 +289,8 @@ def main() -> None:
     ap.add_argument("--output-size", default=None, help="HxW to score at, through the guided upsampler")
     ap.add_argument("--classifier-size", default=None, help="HxW of the domain classifier (default --size)")
     ap.add_argument("--jobs", type=int, default=1, help="trainings run at once (each --threads threads)")
+    ap.add_argument("--arm-iterations", action="append", default=[], metavar="NAME=N",
+                    help="train (and score) arm NAME only to N iterations, e.g. an ablation arm")  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -317,19 +319,21 @@ def main() -> None:
         h, w = (int(v) for v in render.split("x"))
         write_synth(data, args.scenes, seed=0, size=(h, w), workers=1)
     clf = classifier(args, data)
+    caps = {a: int(n) for a, _, n in (c.partition("=") for c in args.arm_iterations)}
     stages = list(range(args.eval_every, args.iterations, args.eval_every)) if args.eval_every else []
-    stages.append(args.iterations)
+    stages = sorted({*stages, args.iterations, *(n for n in caps.values() if n < args.iterations)})
     for stage in stages:
-        jobs = [(arm, sets, seed) for seed in args.seeds for arm, sets in arms.items()]
+        active = {arm: sets for arm, sets in arms.items() if caps.get(arm, args.iterations) >= stage}
+        jobs = [(arm, sets, seed) for seed in args.seeds for arm, sets in active.items()]
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             done_models = list(pool.map(lambda j, st=stage: train_arm(args, data, *j, rep, st), jobs))
         for seed in args.seeds:
             models = {arm: m for (arm, _, s), m in zip(jobs, done_models, strict=True) if s == seed}
-            for arm in arms:
+            for arm in active:
                 rep.data["runs"][f"{arm}/s{seed}"]["trajectory"] = trajectory(models[arm].parents[1])
             key = f"{seed}@{stage}"
             have = set(rep.data["results"].get(key, {}).get("results", {}))
-            if set(arms) <= have:
+            if set(active) <= have:
                 log(f"seed {seed}, step {stage}: scored already")
                 continue
             block = score_seed(args, data, models, seed, clf, f"s{seed}_{stage}")
