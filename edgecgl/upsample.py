@@ -99,14 +99,25 @@ def _on_ort_cpu(backend: Any, run: Callable[..., np.ndarray]) -> bool:
     return isinstance(run, OrtUpsampler) or str(getattr(backend, "name", "")) == "onnxruntime-cpu"
 
 
-def check_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A small textured frame (odd sizes), its area-downsampled copy and a colour-changed low output."""
+def check_inputs(
+    p: guided_cpu.GuidedParams | None = None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A textured frame, its area-downsampled copy and a colour-changed low output, at odd sizes. With
+    ``p``, the low size gives a fit grid larger than the box window (else the coefficients come out
+    nearly constant and would hide an interpolation error)."""
     rng = np.random.default_rng(seed)
-    full = resize(rng.integers(0, 256, (9, 15, 3), dtype=np.uint8), (45, 77))
+    s, r = (p.subsample, p.radius) if p is not None else (1, 4)
+    low_hw = (s * (2 * r + 7) - 1, s * (4 * r + 9) + 1)
+    full_hw = (low_hw[0] * 5 // 3, low_hw[1] * 7 // 4)
+    full = resize(
+        rng.integers(0, 256, (max(2, full_hw[0] // 5), max(2, full_hw[1] // 5), 3), dtype=np.uint8), full_hw
+    )
     full = np.clip(full.astype(np.int16) + rng.integers(-20, 21, full.shape), 0, 255).astype(np.uint8)
-    low = resize(full, (14, 23))
+    low = resize(full, low_hw)
     mix = np.array([[0.7, 0.1, 0.0], [0.05, 0.6, 0.1], [0.0, 0.2, 0.9]], np.float32)
     out = np.einsum("ck,khw->chw", mix, to_nchw(low)[0]) - 0.25
+    out += 0.3 * np.sin(np.arange(low_hw[1], dtype=np.float32) / (2.0 * s))  # colours varying over the grid
+    out += 0.3 * np.cos(np.arange(low_hw[0], dtype=np.float32) / (1.5 * s))[:, None]
     return full, low, np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
@@ -121,7 +132,7 @@ def _checked_cpu_path(
         return None
     if not p.supported:
         return None
-    ins = check_inputs()
+    ins = check_inputs(p)
     diff = np.abs(guided_cpu.upsample(*ins, p).astype(np.int16) - graph(*ins).astype(np.int16)).max()
     if diff > 1:
         if log is not None:
