@@ -160,9 +160,9 @@ def pipeline(name: str) -> list[str]:
         f"{d['preset']} at {d['size'][0]}x{d['size'][1]} on `{d['clip']}` (960x540); model-only "
         f"{mo['median_ms']:.1f} ms = {mo['fps']:.2f} frames/s; {_load_str(d)}.",
         "",
-        "| run | frames | e2e frames/s | e2e / model-only | decode | detect | frame | instances | compose "
-        "| encode | peak RSS MB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| run | frames | e2e frames/s | e2e / model-only | decode | detect | frame | instances | upsample "
+        "| compose | encode | peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for k, r in d["runs"].items():
         out.append(_stage_row(k, r, f"| {r['memory'].get('peak_mb', '-')} |"))
@@ -180,7 +180,8 @@ def _stage_row(name: str, r: dict[str, Any], tail: str = "|") -> str:
 
     return (
         f"| {name} | {r['frames']} | {r['fps']:.2f} | {100 * r['e2e_over_model_only']:.0f}% | {p50('decode')} "
-        f"| {p50('detect')} | {p50('frame')} | {p50('instances')} | {p50('compose')} | {p50('encode')} {tail}"
+        f"| {p50('detect')} | {p50('frame')} | {p50('instances')} | {p50('upsample')} | {p50('compose')} "
+        f"| {p50('encode')} {tail}"
     )
 
 
@@ -195,13 +196,13 @@ def pipeline_threads(name: str) -> list[str]:
     ]
     out += [
         "| threads | run | frames | e2e frames/s | e2e / model-only | decode | detect | frame | instances "
-        "| compose | encode |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| upsample | compose | encode |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for t in d["by_threads"]:
         mo = t["model_only"]
         out.append(
-            f"| {t['threads']} | model-only | - | {mo['fps']:.2f} | 100% ({mo['median_ms']:.0f} ms) | | | | | | |"
+            f"| {t['threads']} | model-only | - | {mo['fps']:.2f} | 100% ({mo['median_ms']:.0f} ms) | | | | | | | |"
         )
         out += [f"| {t['threads']} " + _stage_row(k, r) for k, r in t["runs"].items()]
     return out
