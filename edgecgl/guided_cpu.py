@@ -128,7 +128,16 @@ def strip_plan(n_in: int, n_out: int, rows: int) -> tuple[tuple[int, int, int, i
 
 
 def strip_rows(width: int) -> int:
-    return int(max(4, min(64, STRIP_BYTES // (width * 6 * 4))))
+    """8-16 rows measured fastest at 720p and 1080p (benchmarks/upsampler_cost.py --variants)."""
+    return int(max(4, min(16, STRIP_BYTES // (width * 6 * 4))))
+
+
+@lru_cache(maxsize=1)
+def _blas() -> Any:
+    """threadpoolctl's controller, made once (finding the libraries costs ~0.4 ms; a limit then ~8 us)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def apply(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -147,12 +156,15 @@ def apply(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     rows = strip_rows(wid)
     coef = np.empty((rows, 2 * cols), np.float32)
     prod = np.empty((rows, cols), np.float32)
-    for s, e, r0, r1, w in strip_plan(gh, hgt, rows):
-        n = e - s
-        c, p = coef[:n], prod[:n]
-        np.matmul(w, grid2[r0:r1], out=c)
-        cv2.multiply(src[s:e], c[:, :cols], dst=p, dtype=cv2.CV_32F)
-        cv2.add(p, c[:, cols:], dst=dst[s:e], dtype=cv2.CV_8U)
+    # BLAS on one thread: OpenBLAS threads a strip's tiny matmul past a size threshold, and its
+    # spinning workers then starve OpenCV's: 400-770 ms instead of 10 ms per 1080p frame on 2 cores.
+    with _blas().limit(limits=1, user_api="blas"):
+        for s, e, r0, r1, w in strip_plan(gh, hgt, rows):
+            n = e - s
+            c, p = coef[:n], prod[:n]
+            np.matmul(w, grid2[r0:r1], out=c)
+            cv2.multiply(src[s:e], c[:, :cols], dst=p, dtype=cv2.CV_32F)
+            cv2.add(p, c[:, cols:], dst=dst[s:e], dtype=cv2.CV_8U)
     return out
 
 

@@ -174,3 +174,32 @@ def test_a_manifest_that_disagrees_with_its_graph_runs_the_graph(tiny_bundle: Pa
     assert len(said) == 1 and "differs from the bundle's graph" in said[0]
     ok = Upsampler(load_bundle(bundle_with(tiny_bundle, tmp_path / "c", graph_cfg)), None, log=said.append)
     assert ok.cpu is not None and len(said) == 1
+
+
+def test_the_strip_matmuls_run_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A threaded BLAS on a strip's tiny matmul starves OpenCV's threads (400+ ms per frame): apply
+    holds BLAS to one thread and gives the setting back."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen: list[set[int]] = []
+    real = np.matmul
+
+    def spy(*args: object, **kw: object) -> np.ndarray:
+        seen.append(blas_threads())
+        return real(*args, **kw)
+
+    p = guided_cpu.GuidedParams(radius=2, eps=0.01)
+    g, lg, li = uint8_case((40, 64), (10, 16), seed=9)
+    a, b = guided_cpu.fit(lg, li, p)
+    with threadpool_limits(2, user_api="blas"):  # as on a 2-core machine (the tests run at 1)
+        before = blas_threads()
+        if before != {2}:
+            pytest.skip(f"BLAS threads cannot be set to 2 here ({before})")
+        monkeypatch.setattr(guided_cpu.np, "matmul", spy)
+        guided_cpu.apply(g, a, b)
+        monkeypatch.undo()
+        assert seen and all(s == {1} for s in seen)
+        assert blas_threads() == before
