@@ -19,7 +19,11 @@ the process's CPU time (a shared machine preempts long calls more than short one
 stages on wall time). ORT, OpenCV, BLAS, torch and x264 all at the thread count given.
 
     OMP_NUM_THREADS=1 python -m benchmarks.upsampler_cost --threads 1,2 --repeats 20
-    python -m benchmarks.upsampler_cost --stages --threads 1,2 --repeats 12 --name upsampler_stages
+    python -m benchmarks.upsampler_cost --stages --threads 1,2 --repeats 10 --name upsampler_stages
+
+``--variants``: the full-resolution step's same-math alternatives (whole-frame OpenCV with fresh or
+reused planes, row strips of several heights, the vertical interpolation as matmul or gather-lerp), each
+checked within one level of ``guided_cpu.apply`` first, timed interleaved with the fit.
 """
 
 from __future__ import annotations
@@ -117,6 +121,103 @@ def paths(args: argparse.Namespace) -> None:
         args.name,
         {
             "machine": machine_info(),
+            "load_average_before": load_before,
+            "load_average_after": load_average(),
+            "repeats": args.repeats,
+            "rows": rows,
+        },
+    )
+
+
+def apply_variants(a: np.ndarray, b: np.ndarray, hw: tuple[int, int]) -> dict[str, Callable[..., np.ndarray]]:
+    """Same-math ways to do the full-resolution step ``A * I + B`` (uint8 in/out) from the grid:
+    whole-frame OpenCV (fresh planes / reused buffers), the strips of ``guided_cpu.apply`` at several
+    heights, and the strips with the vertical interpolation as a numpy gather-lerp instead of a matmul."""
+    import cv2
+
+    h, w = hw
+    bufs = [np.empty((h, w, 3), np.float32) for _ in range(2)]
+    outb = np.empty((h, w, 3), np.uint8)
+
+    def whole(img: np.ndarray) -> np.ndarray:
+        up_a, up_b = (cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR) for x in (a, b))
+        return cv2.add(cv2.multiply(img, up_a, dtype=cv2.CV_32F), up_b, dtype=cv2.CV_8U)
+
+    def whole_reused(img: np.ndarray) -> np.ndarray:
+        for x, buf in zip((a, b), bufs, strict=True):
+            cv2.resize(x, (w, h), dst=buf, interpolation=cv2.INTER_LINEAR)
+        cv2.multiply(img, bufs[0], dst=bufs[0], dtype=cv2.CV_32F)
+        return cv2.add(bufs[0], bufs[1], dst=outb, dtype=cv2.CV_8U)
+
+    def strips(rows: int) -> Callable[[np.ndarray], np.ndarray]:
+        def run(img: np.ndarray) -> np.ndarray:
+            old = guided_cpu.strip_rows
+            guided_cpu.strip_rows = lambda width: rows  # type: ignore[assignment]
+            try:
+                return guided_cpu.apply(img, a, b)
+            finally:
+                guided_cpu.strip_rows = old  # type: ignore[assignment]
+
+        return run
+
+    i0, i1, lam = guided_cpu.linear_weights(a.shape[0], h)
+
+    def strips_lerp(img: np.ndarray, rows: int = 16) -> np.ndarray:
+        cols = w * 3
+        grid = np.concatenate(
+            [
+                cv2.resize(x, (w, a.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(-1, cols)
+                for x in (a, b)
+            ],
+            1,
+        )
+        out = np.empty((h, w, 3), np.uint8)
+        src, dst = img.reshape(h, cols), out.reshape(h, cols)
+        for s in range(0, h, rows):
+            e = min(h, s + rows)
+            lw = lam[s:e, None]
+            c = grid[i0[s:e]] * (1.0 - lw) + grid[i1[s:e]] * lw
+            p = cv2.multiply(src[s:e], c[:, :cols], dtype=cv2.CV_32F)
+            cv2.add(p, c[:, cols:], dst=dst[s:e], dtype=cv2.CV_8U)
+        return out
+
+    fns: dict[str, Callable[..., np.ndarray]] = {"whole frame, fresh planes": whole}
+    fns["whole frame, reused buffers"] = whole_reused
+    fns |= {f"strips of {r} rows (matmul)": strips(r) for r in (8, 16, 32, 64)}
+    fns["strips of 16 rows (gather-lerp)"] = strips_lerp
+    return fns
+
+
+def variants(args: argparse.Namespace) -> None:
+    """The full-resolution step's same-math alternatives, checked against each other, then timed."""
+    load_before = load_average()
+    rows: list[dict[str, Any]] = []
+    for threads in (int(t) for t in args.threads.split(",")):
+        set_threads(threads)
+        p = guided_cpu.GuidedParams.from_manifest(UpsamplerConfig.for_working_size((256, 512)).to_json())
+        for sname, hw in SIZES.items():
+            img = frame(hw)
+            low_guide = resize(img, (256, 455))
+            low_image = np.clip(to_nchw(low_guide)[0] * 0.6 - 0.2, -1, 1).astype(np.float32)
+            a, b = guided_cpu.fit(low_guide, low_image, p)
+            fns = apply_variants(a, b, hw)
+            ref = guided_cpu.apply(img, a, b)
+            for name, fn in fns.items():  # the same function: at most one level (rounding) apart
+                diff = int(np.abs(fn(img).astype(np.int16) - ref).max())
+                if diff > 1:
+                    raise SystemExit(f"{name} differs from guided_cpu.apply by {diff} levels")
+            timed = {"fit": lambda lg=low_guide, li=low_image, p=p: guided_cpu.fit(lg, li, p)}
+            timed |= {name: (lambda fn=fn, img=img: fn(img)) for name, fn in fns.items()}
+            ms = time_interleaved(timed, args.repeats, warmup=1, settle_s=0.02)
+            for name, vals in ms.items():
+                rows.append({"threads": threads, "output": sname, "variant": name, **summarize(vals)})
+                log(f"{threads} thr  {sname:<6} {name:<34} {rows[-1]['median_ms']:8.2f} ms")
+    write_results(
+        args.name,
+        {
+            "machine": machine_info(),
+            "what": "the full-resolution step A*I+B of the 256x512 bundle's CPU path, same-math variants "
+            "(each checked within one level of guided_cpu.apply), and the fit",
             "load_average_before": load_before,
             "load_average_after": load_average(),
             "repeats": args.repeats,
@@ -382,11 +483,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--modes", default="color,channel")
     ap.add_argument("--stages", action="store_true", help="per-stage cost next to the network")
+    ap.add_argument("--variants", action="store_true", help="same-math variants of the full-resolution step")
     ap.add_argument("--frames", type=int, default=8, help="--stages: clip frames per size")
     ap.add_argument("--name", default="")
     args = ap.parse_args(argv)
-    args.name = args.name or ("upsampler_stages" if args.stages else "upsampler_cost")
-    stages(args) if args.stages else paths(args)
+    default = (
+        "upsampler_stages" if args.stages else "upsampler_variants" if args.variants else "upsampler_cost"
+    )
+    args.name = args.name or default
+    stages(args) if args.stages else variants(args) if args.variants else paths(args)
 
 
 if __name__ == "__main__":
