@@ -1,289 +1,328 @@
-"""INT8 (Q/DQ, ONNX Runtime ``quantize_static`` via ``edgecgl.calib``) vs FP32 on ONNX Runtime CPU:
-speed interleaved with the matmul limit, and PSNR of the INT8 output against the FP32 output.
+"""INT8 vs FP32 on ONNX Runtime's CPU provider, on trained models: which int8 graph ORT fuses, which
+kernels run, how fast (content encoder + generator per frame, interleaved rounds in one process, 1 and 2
+threads) and how close (PSNR of the generator's uint8 output vs FP32).
 
-Speed per preset uses random-init models (speed does not depend on the weights); the PSNR that the target
-is about needs a trained model: ``--trained RUN_OR_MODEL_PT`` exports it FP32 and INT8 at its own working
-size and compares the two on the real BDD100K frames (never in the calibration set, which comes from the
-dashcam clip). PSNR on [0, 255] of the translated canvas, per frame; we report the worst and the mean.
+Variants, all from one calibration (``edgecgl export --int8``, the product's path, plus one alternative):
+``fp32``; ``int8 Q/DQ (TensorRT graph)`` = the bundle's ``<role>.int8.onnx`` (symmetric int8, fp32 bias,
+conv outputs unquantized: what TensorRT wants); ``int8 QOperator U8S8 (CPU graph)`` = the bundle's
+``<role>.int8-cpu.onnx``, what the onnxruntime backend runs on the CPU; ``int8 QDQ U8S8 (ORT-fused)`` =
+``quantize_static`` QDQ with uint8 activations and int32 bias, which ORT_ENABLE_ALL fuses into
+QLinearConv (written here, not shipped); with ``--s8s8`` also signed int8 activations in QDQ and
+QOperator form (symmetric, what the Intel-era "ORT-style" graph was). Kernels come from ORT's profiler.
 
-    python -m benchmarks.int8 --presets paper,small,tiny --size 256x512 --trained runs/bench/train/000-synth-tiny
+Calibration: frames of the dashcam clip plus the model's own training frames (its run's ``data.spec``),
+at the measured size. PSNR: the 9 BDD100K frames of EDGECGL_ASSETS (never calibrated on) x every domain.
+
+    python -m benchmarks.int8 --trained runs/realfog/runs/000-realfog,runs/int8-small/000-int8-small
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import collections
+import itertools
+import json
 import statistics
-import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
+import yaml
 
-from benchmarks.common import ASSETS, CACHE, ROOT, load_average, log, real_frames, toy_bundle, write_results
-from edgecgl.backends.onnxruntime import OnnxRuntimeBackend
-from edgecgl.bench import (
-    frame_flops,
-    machine_info,
-    precision_view,
-    summarize,
-    time_interleaved,
-)
-from edgecgl.bundle import MANIFEST, load_bundle
-from edgecgl.domains import one_hot
-from edgecgl.gemm_limit import GemmLimit, fraction_of_limit, split_times
+from benchmarks.common import ASSETS, CACHE, load_average, log, write_results
+from edgecgl.bench import machine_info, summarize, time_interleaved
+from edgecgl.bundle import MANIFEST, Bundle, load_bundle
+from edgecgl.gemm_limit import GemmLimit, split_times
 
 CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
+ROLES = ("content_encoder", "generator")
+FP32, TRT, CPU, QDQ = (
+    "fp32",
+    "int8 Q/DQ (TensorRT graph)",
+    "int8 QOperator U8S8 (CPU graph)",
+    "int8 QDQ U8S8 (ORT-fused)",
+)
+QDQ_S8, QOP_S8 = "int8 QDQ S8S8 (symmetric)", "int8 QOperator S8S8 (symmetric)"
 
 
-def calib_set(size: tuple[int, int], inst: tuple[int, int], n: int) -> Path:
-    out = CACHE / f"calib-{size[0]}x{size[1]}-{n}.npz"
-    if not out.is_file():
-        cmd = [
-            sys.executable,
-            "-m",
-            "edgecgl",
-            "-q",
-            "calib",
-            str(CLIP),
-            "--out",
-            str(out),
-            "--n",
-            str(n),
-            "--size",
-            f"{size[0]}x{size[1]}",
-            "--instance-size",
-            f"{inst[0]}x{inst[1]}",
-        ]
-        subprocess.run(cmd, cwd=ROOT, check=True)
-    return out
+def calib_set(ckpt: Path, domains: list[str], size: tuple[int, int], n: int) -> Path:
+    """Half clip frames, half the model's training frames (where its run names them), as one .npz."""
+    from edgecgl.calib.sample import CalibSet, sample_calibration, save_calib
+
+    run = ckpt.parent.parent
+    spec = ""
+    if (run / "config.yaml").is_file():
+        spec = (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("data", {}).get("spec", "")
+    out = CACHE / f"calib-{run.name}-{size[0]}x{size[1]}-{n}.npz"
+    if out.is_file():
+        return out
+    inst = (size[0] // 4, size[0] // 4)
+    parts = [
+        sample_calibration(CLIP, n=n // 2 if spec else n, size=size, instance_size=inst, domains=domains)
+    ]
+    if spec:
+        parts.append(sample_calibration(spec, n=n - n // 2, size=size, instance_size=inst, domains=domains))
+    cs = CalibSet(
+        *(
+            np.concatenate([getattr(p, k) for p in parts])
+            for k in ("frames", "domains", "instances", "instance_domains")
+        ),
+        meta={"source": " + ".join(p.meta["source"] for p in parts), "domains": domains},
+    )
+    log(f"calibration: {len(cs.frames)} frames ({cs.meta['source']})")
+    return save_calib(out, cs)
 
 
-def int8_bundle(ckpt: Path, name: str, size: tuple[int, int], inst: tuple[int, int], n: int) -> Path:
+def int8_bundle(ckpt: Path, name: str, size: tuple[int, int], n: int) -> Path:
     from edgecgl.export.bundle import write_bundle
+    from edgecgl.train.inference import load_inference
 
-    out = CACHE / "bundles" / f"{name}-int8"
+    out = CACHE / "bundles" / f"{name}-int8-cpu"
     if (out / MANIFEST).is_file():
         return out
-    log(f"exporting INT8 {name} (calibration: {n} frames of {CLIP.name})")
-    return write_bundle(
-        ckpt, out, "int8", "onnxslim", calib=calib_set(size, inst, n), overwrite=True, pt2=False, log=log
-    )
+    calib = calib_set(ckpt, list(load_inference(ckpt).domains), size, n)
+    log(f"exporting INT8 {name}")
+    return write_bundle(ckpt, out, "int8", "onnxslim", calib=calib, overwrite=True, pt2=False, log=log)
 
 
-def ort_style_int8(bundle_dir: Path, calib: Path) -> dict[str, Path]:
-    """The same calibration, quantized the way ONNX Runtime's CPU provider can fuse: int32 bias and
-    quantized conv outputs (ORT's defaults), so DQ -> Conv -> Q becomes one QLinearConv. TensorRT
-    rejects int32 bias Q/DQ, which is why the bundle's ``*.int8.onnx`` keeps fp32 bias and fp32 conv
-    outputs; ORT then runs every conv in fp32 between extra Q/DQ passes. Written beside the bundle."""
+def alternative(b: Bundle, calib: Path, fmt: str, act: str) -> dict[str, Path]:
+    """A graph the product does not ship, same excluded nodes as the bundle's: ``fmt`` QDQ | QOperator,
+    ``act`` u8 (asymmetric uint8 activations) | s8 (symmetric int8 activations and weights: the
+    Intel-era "ORT-style" graph); int32 bias and quantized conv outputs (ORT's defaults) either way."""
+    from edgecgl.calib.quantize import _reader, excluded_nodes
     from edgecgl.calib.sample import load_calib
     from edgecgl.export.verify import ort_session
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    b = load_bundle(bundle_dir)
-    out_dir = bundle_dir.parent / f"{bundle_dir.name}-ortstyle"
-    out_dir.mkdir(exist_ok=True)
-    paths = {r: out_dir / f"{r}.onnx" for r in ("content_encoder", "generator")}
-    if all(p.is_file() for p in paths.values()):
-        return paths
-    cs = load_calib(calib)
-    images = cs.images("frames")
-    enc32 = ort_session(precision_view(b, "fp32").models["content_encoder"])
-    content = np.concatenate(
-        [enc32.run(None, {"image": images[i : i + 4]})[0] for i in range(0, len(images), 4)]
-    )
+    out = {r: b.root.parent / f"{b.root.name}-{fmt.lower()}-{act}s8" / f"{r}.onnx" for r in ROLES}
+    if all(p.is_file() for p in out.values()):
+        return out
+    out["generator"].parent.mkdir(parents=True, exist_ok=True)
+    images = load_calib(calib).images("frames")
+    enc = ort_session(fp32_path(b, "content_encoder"))
     nd = len(b.domains)
-    feeds = {
-        "content_encoder": [{"image": images[i : i + 4]} for i in range(0, len(images), 4)],
-        "generator": [
+    feeds: dict[str, list[dict[str, np.ndarray]]] = {"content_encoder": [], "generator": []}
+    for i in range(0, len(images), 4):
+        x = images[i : i + 4]
+        doms = [(i + k) % nd for k in range(len(x))]
+        feeds["content_encoder"].append({"image": x})
+        feeds["generator"].append(
             {
-                "content": content[i : i + 4],
-                "style": np.stack([b.style(b.domains[(i + k) % nd]) for k in range(len(content[i : i + 4]))]),
-                "domain": np.eye(nd, dtype=np.float32)[
-                    [(i + k) % nd for k in range(len(content[i : i + 4]))]
-                ],
+                "content": enc.run(None, {"image": x})[0],
+                "style": np.stack([b.style(b.domains[d]) for d in doms]).astype(np.float32),
+                "domain": np.eye(nd, dtype=np.float32)[doms],
             }
-            for i in range(0, len(content), 4)
-        ],
-    }
-
-    class Reader(CalibrationDataReader):
-        def __init__(self, items: list[dict[str, np.ndarray]]) -> None:
-            self.items, self.i = items, 0
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            self.i += 1
-            return self.items[self.i - 1] if self.i <= len(self.items) else None
-
-    for role, dst in paths.items():
-        src = precision_view(b, "fp32").models[role]
-        norms = [n.name for n in onnx.load(str(src)).graph.node if "Normalization" in n.op_type]
+        )
+    for role, dst in out.items():
+        src = fp32_path(b, role)
+        m = onnx.load(str(src))
+        keep = [n.name for n in m.graph.node if "Normalization" in n.op_type] + excluded_nodes(m)
         quantize_static(
             str(src),
             str(dst),
-            Reader(feeds[role]),
-            quant_format=QuantFormat.QDQ,
+            _reader(feeds[role]),
+            quant_format=getattr(QuantFormat, fmt),
+            op_types_to_quantize=["Conv"],
             per_channel=True,
-            activation_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8 if act == "u8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
-            nodes_to_exclude=norms,
-            op_types_to_quantize=["Conv", "Gemm", "MatMul"],
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            nodes_to_exclude=keep,
+            extra_options={} if act == "u8" else {"ActivationSymmetric": True, "WeightSymmetric": True},
         )
-    return paths
+    return out
+
+
+def fp32_path(b: Bundle, role: str) -> Path:
+    return b.root / b.manifest["models"][role]["fp32"]
+
+
+def session(path: Path, threads: int, profile: str = "") -> Any:
+    """The onnxruntime backend's CPU session options (ORT_ENABLE_ALL, no spinning)."""
+    import onnxruntime as ort
+
+    o = ort.SessionOptions()
+    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    o.intra_op_num_threads = threads
+    o.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    o.log_severity_level = 3
+    if profile:
+        o.enable_profiling = True
+        o.profile_file_prefix = profile
+    return ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"])
+
+
+def bdd_frames(size: tuple[int, int]) -> np.ndarray:
+    from edgecgl.compose import letterbox, to_nchw
+    from edgecgl.translate import read_image
+
+    paths = sorted((ASSETS / "frames").glob("*.jpg"))
+    if not paths:
+        raise SystemExit(f"no BDD100K frames under {ASSETS}/frames (set EDGECGL_ASSETS)")
+    return np.concatenate([to_nchw(letterbox(read_image(p), size)[0]) for p in paths])
+
+
+class Pair:
+    """Content encoder + generator sessions of one variant: one frame in, the generator's output out."""
+
+    def __init__(self, paths: dict[str, Path], b: Bundle, threads: int, profile: str = "") -> None:
+        self.enc = session(paths["content_encoder"], threads, profile and f"{profile}-enc")
+        self.gen = session(paths["generator"], threads, profile and f"{profile}-gen")
+        self.b = b
+
+    def __call__(self, x: np.ndarray, domain: str) -> np.ndarray:
+        i = self.b.domains.index(domain)
+        c = self.enc.run(None, {"image": x})[0]
+        feed = {
+            "content": c,
+            "style": self.b.style(domain)[None].astype(np.float32),
+            "domain": np.eye(len(self.b.domains), dtype=np.float32)[[i]],
+        }
+        return self.gen.run(None, feed)[0]
+
+
+def kernels(pair: Pair, calls: int) -> dict[str, Any]:
+    """Share of kernel time per op type, and how many convolutions ran per frame (``calls`` frames) as
+    int8 vs fp32 kernels."""
+    share: collections.Counter[str] = collections.Counter()
+    runs: collections.Counter[str] = collections.Counter()
+    for s in (pair.enc, pair.gen):
+        events = json.loads(Path(s.end_profiling()).read_text())
+        for e in events:
+            if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+                op = e["args"]["op_name"]
+                share[op] += e["dur"]
+                runs[op] += 1
+    total = sum(share.values()) or 1
+    return {
+        "time_share": {k: round(v / total, 3) for k, v in share.most_common(8)},
+        "conv_kernels_per_frame": {
+            k: runs[k] / calls for k in ("QLinearConv", "ConvInteger", "Conv", "NhwcQLinearConv") if runs[k]
+        },
+    }
+
+
+def to_u8(y: np.ndarray) -> np.ndarray:
+    return np.rint((np.clip(y, -1, 1) + 1) * 127.5)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    mse = float(np.mean((a - b) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def accuracy(bundle_dir: Path, threads: int) -> dict[str, Any]:
-    """INT8 vs FP32 translated canvases of the real frames, every domain's mean style."""
-    from edgecgl.compose import letterbox
-    from edgecgl.translate import Translator, read_image
+def measure(
+    ckpt: Path, size: tuple[int, int], threads: list[int], repeats: int, n: int, s8s8: bool = False
+) -> dict[str, Any]:
+    from edgecgl.train.inference import load_inference
 
-    b = load_bundle(bundle_dir)
-    paths = sorted((ASSETS / "frames").glob("*.jpg"))
-    vals = []
-    views = {"fp32": precision_view(b, "fp32"), "int8": precision_view(b, "int8")}
-    ortstyle = bundle_dir.parent / f"{bundle_dir.name}-ortstyle"
-    if (ortstyle / "generator.onnx").is_file():
-        models = {r: ortstyle / f"{r}.onnx" for r in ("content_encoder", "generator")}
-        views["int8 ORT-style"] = dataclasses.replace(
-            views["fp32"], models={**views["fp32"].models, **models}
-        )
-    for view in views.values():
-        be = OnnxRuntimeBackend(view, "cpu", threads=threads)
-        outs = []
-        for d in b.domains:
-            tr = Translator(be, view, d)
-            outs += [tr.translate_canvas(letterbox(read_image(p), b.frame_size)[0]) for p in paths]
-        vals.append(outs)
-    ps = [psnr(x, y) for x, y in zip(vals[0], vals[1], strict=True)]
-    res = {
-        "frames": len(paths),
-        "domains": b.domains,
-        "size": list(b.frame_size),
-        "psnr_db_min": round(min(ps), 2),
-        "psnr_db_mean": round(float(np.mean(ps)), 2),
+    from edgecgl.backends.onnxruntime import cpu_graph
+
+    im = load_inference(ckpt)
+    name = f"trained-{ckpt.parent.parent.name}"
+    b = load_bundle(int8_bundle(ckpt, name, size, n))
+    calib = calib_set(ckpt, b.domains, size, n)
+    paths = {
+        FP32: {r: fp32_path(b, r) for r in ROLES},
+        TRT: {r: b.root / b.manifest["models"][r]["file"] for r in ROLES},
+        CPU: {r: cpu_graph(b, b.root / b.manifest["models"][r]["file"]) for r in ROLES},
+        QDQ: alternative(b, calib, "QDQ", "u8"),
     }
-    if len(vals) > 2:
-        po = [psnr(x, y) for x, y in zip(vals[0], vals[2], strict=True)]
-        res.update(ortstyle_psnr_db_min=round(min(po), 2), ortstyle_psnr_db_mean=round(float(np.mean(po)), 2))
-    return res
-
-
-def speed(
-    preset: str, size: tuple[int, int], inst: tuple[int, int], threads: int, repeats: int, n: int
-) -> dict:
-    fp32_dir = toy_bundle(preset, size, inst)
-    b8 = load_bundle(int8_bundle(CACHE / f"{fp32_dir.name}-model.pt", fp32_dir.name, size, inst, n))
-    frames = real_frames(size)
-    style = b8.style(b8.domains[1])[None].astype(np.float32)
-    dom = one_hot(1, len(b8.domains))
-    fns: dict[str, Any] = {}
-    calib = calib_set(size, inst, n)
-    ort_paths = ort_style_int8(b8.root, calib)
-    v32 = precision_view(b8, "fp32")
-    views = {
-        "fp32": v32,
-        "int8": precision_view(b8, "int8"),
-        "int8 ORT-style": dataclasses.replace(v32, models={**v32.models, **ort_paths}),
-    }
-    for prec, view in views.items():
-        be = OnnxRuntimeBackend(view, "cpu", threads=threads)
-        state = {"i": 0}
-
-        def run(be: Any = be, state: dict = state) -> object:
-            x = frames[state["i"] % len(frames)][None]
-            state["i"] += 1
-            return be.generate(be.encode_content(x), style, dom)
-
-        fns[f"onnxruntime {prec}"] = run
-    gemm = GemmLimit(2048, threads, reps=4)
-    fns.update(gemm.fns())
-    flops = frame_flops(b8, size)
-    load0 = load_average()
-    times = time_interleaved(fns, repeats, warmup=1, settle_s=0.1)
-    limit = gemm.result(times)
-    f32, i8 = statistics.median(times["onnxruntime fp32"]), statistics.median(times["onnxruntime int8"])
-    i8o = statistics.median(times["onnxruntime int8 ORT-style"])
-    log(
-        f"{preset} {size}: fp32 {f32:.1f} ms, int8 {i8:.1f} ms -> x{f32 / i8:.2f}; ORT-style int8 {i8o:.1f} ms -> "
-        f"x{f32 / i8o:.2f}; load {load0}"
+    if s8s8:
+        paths[QDQ_S8] = alternative(b, calib, "QDQ", "s8")
+        paths[QOP_S8] = alternative(b, calib, "QOperator", "s8")
+    assert all(p.name.endswith(".int8-cpu.onnx") for p in paths[CPU].values()), (
+        "backend must pick the CPU graph"
     )
-    return {
-        "preset": preset,
+    frames = bdd_frames(size)
+    res: dict[str, Any] = {
+        "checkpoint": str(ckpt),
+        "step": im.step,
+        "preset": im.cfg.preset,
+        "dim": im.cfg.dim,
+        "content_channels": im.cfg.content_channels,
+        "trained_size": list(im.frame_size),
         "size": list(size),
-        "threads": threads,
-        "repeats": repeats,
+        "calibration": json.loads(str(np.load(calib)["meta"]))["source"],
         "calib_frames": n,
-        "load_average_before": load0,
-        "load_average_after": load_average(),
-        "gflop_per_frame": round(flops["total"], 3),
-        "matmul": limit,
-        "variants": {
-            k: {
-                **summarize(v),
-                "fraction_of_matmul": fraction_of_limit(
-                    flops["total"] / (statistics.median(v) / 1000), limit
-                )[0],
-            }
-            for k, v in split_times(times).items()
-        },
-        "int8_speedup_vs_fp32": round(f32 / i8, 3),
-        "int8_speedup_vs_fp32_min": round(min(times["onnxruntime fp32"]) / min(times["onnxruntime int8"]), 3),
-        "int8_ortstyle_speedup_vs_fp32": round(
-            f32 / statistics.median(times["onnxruntime int8 ORT-style"]), 3
-        ),
+        "psnr_frames": f"{len(frames)} BDD100K frames x {len(b.domains)} domains ({', '.join(b.domains)})",
+        "variants": {k: {} for k in paths},
     }
+    # accuracy and kernels (1 thread, profiled)
+    with tempfile.TemporaryDirectory() as tmp:
+        pairs = {k: Pair(p, b, 1, profile=f"{tmp}/{i}") for i, (k, p) in enumerate(paths.items())}
+        outs = {
+            k: [to_u8(pair(frames[i : i + 1], d)) for i in range(len(frames)) for d in b.domains]
+            for k, pair in pairs.items()
+        }
+        for k, pair in pairs.items():
+            ps = [psnr(a, c) for a, c in zip(outs[FP32], outs[k], strict=True)]
+            v = res["variants"][k]
+            v["kernels"] = kernels(pair, len(outs[k]))
+            if k != FP32:
+                v["psnr_db_min"], v["psnr_db_mean"] = round(min(ps), 2), round(float(np.mean(ps)), 2)
+    # speed, per thread count: every variant + the fp32 GEMM limit, interleaved
+    for th in threads:
+        pairs = {k: Pair(p, b, th) for k, p in paths.items()}
+        last = b.domains[-1]
+        fns: dict[str, Any] = {
+            k: (lambda p=p, o=itertools.cycle(range(len(frames))), d=last: p(frames[next(o)][None], d))
+            for k, p in pairs.items()
+        }
+        gemm = GemmLimit(2048, th, reps=1)
+        fns.update(gemm.fns())
+        load0 = load_average()
+        times = time_interleaved(fns, repeats, warmup=1, settle_s=0.1)
+        nets = split_times(times)
+        f32 = statistics.median(nets[FP32])
+        for k in paths:
+            res["variants"][k][f"{th}_thread"] = {
+                **summarize(nets[k]),
+                "speedup_vs_fp32": round(f32 / statistics.median(nets[k]), 3),
+            }
+        res[f"{th}_thread"] = {
+            "load_average_before": load0,
+            "load_average_after": load_average(),
+            "matmul": gemm.result(times),
+        }
+        log(
+            f"{name} {size} {th} thread(s), load {load0}: "
+            + ", ".join(
+                f"{k} {statistics.median(nets[k]):.1f} ms x{f32 / statistics.median(nets[k]):.2f}"
+                for k in paths
+            )
+        )
+    for k in paths:
+        if k != FP32:
+            log(
+                f"{name} {k}: PSNR vs fp32 min {res['variants'][k]['psnr_db_min']} dB, mean {res['variants'][k]['psnr_db_mean']} dB"
+            )
+    return res
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presets", default="paper,small,tiny")
+    ap.add_argument("--trained", required=True, help="comma-separated run folders or model.pt files")
     ap.add_argument("--size", default="256x512")
-    ap.add_argument("--instance", default="128x128")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--calib-n", type=int, default=32)
-    ap.add_argument("--trained", default="", help="run folder or model.pt of a trained model (PSNR)")
-    ap.add_argument("--accuracy-presets", default="tiny", help="random-init presets to also compare (slow)")
-    ap.add_argument("--out", default="int8")
+    ap.add_argument("--s8s8", action="store_true", help="also time signed-activation graphs (QDQ, QOperator)")
+    ap.add_argument("--out", default="int8_cpu")
     a = ap.parse_args(argv)
     size = tuple(int(v) for v in a.size.lower().split("x"))
-    inst = tuple(int(v) for v in a.instance.lower().split("x"))
+    threads = [int(t) for t in a.threads.split(",")]
     res: dict[str, Any] = {
-        "machine": machine_info(a.threads),
+        "machine": machine_info(max(threads)),
         "command": "python -m benchmarks.int8 " + " ".join(sys.argv[1:] if argv is None else argv),
-        "speed": [
-            speed(p, size, inst, a.threads, a.repeats, a.calib_n)  # type: ignore[arg-type]
-            for p in filter(None, a.presets.split(","))
-        ],
-        "accuracy": {},
+        "models": [],
     }
-    for p in filter(None, a.accuracy_presets.split(",")):
-        d = CACHE / "bundles" / f"{p}-{size[0]}x{size[1]}-int8"
-        res["accuracy"][f"{p} random init"] = acc = accuracy(d, a.threads)
-        log(f"{p} random init: INT8 vs FP32 PSNR min {acc['psnr_db_min']} dB, mean {acc['psnr_db_mean']} dB")
-    if a.trained:
-        from edgecgl.train.inference import load_inference
-
-        src = Path(a.trained)
-        ckpt = src if src.is_file() else src / "checkpoints" / "model.pt"
-        im = load_inference(ckpt)
-        name = f"trained-{src.name if src.is_dir() else src.parent.parent.name}"
-        d8 = int8_bundle(ckpt, name, tuple(im.frame_size), tuple(im.instance_size), a.calib_n)  # type: ignore[arg-type]
-        ort_style_int8(d8, calib_set(tuple(im.frame_size), tuple(im.instance_size), a.calib_n))  # type: ignore[arg-type]
-        acc = accuracy(d8, a.threads)
-        acc.update(checkpoint=str(ckpt), step=im.step, dim=im.cfg.dim, n_res=im.cfg.n_res)
-        res["accuracy"][f"trained {name}"] = acc
-        log(
-            f"trained {ckpt} (step {im.step}): INT8 vs FP32 PSNR min {acc['psnr_db_min']}, mean {acc['psnr_db_mean']}"
-        )
+    for src in filter(None, a.trained.split(",")):
+        p = Path(src)
+        ckpt = p if p.is_file() else p / "checkpoints" / "model.pt"
+        res["models"].append(measure(ckpt, size, threads, a.repeats, a.calib_n, a.s8s8))  # type: ignore[arg-type]
     write_results(a.out, res)
 
 

@@ -151,6 +151,33 @@ def int8(name: str = "int8") -> list[str]:
     return out
 
 
+def int8_cpu(name: str = "int8_cpu") -> list[str]:
+    """benchmarks/int8.py on trained models: every int8 graph vs fp32 on ONNX Runtime's CPU provider."""
+    d = _load(name)
+    if not d:
+        return []
+    out = [
+        f"{d['machine']['cpu']}, {d['machine']['logical_cpus']} logical CPUs, onnxruntime "
+        f"{d['machine']['versions'].get('onnxruntime')}; `{d['command']}`",
+        "",
+        "| model | threads | variant | conv kernels per frame | ms (median) | x fp32 | PSNR vs fp32 min / mean | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for m in d["models"]:
+        label = f"{m['checkpoint'].split('/checkpoints')[0].rsplit('/', 1)[-1]} (dim {m['dim']}, step {m['step']})"
+        for th in sorted(k for k in m if k.endswith("_thread")):
+            for v, r in m["variants"].items():
+                t = r[th]
+                ks = r["kernels"].get("conv_kernels_per_frame")
+                kern = " + ".join(f"{k} {n:g}" for k, n in ks.items()) if ks else "-"
+                ps = f"{r['psnr_db_min']} / {r['psnr_db_mean']} dB" if "psnr_db_min" in r else "reference"
+                out.append(
+                    f"| {label} | {th.split('_')[0]} | {v} | {kern} | {t['median_ms']:.1f} "
+                    f"| {t['speedup_vs_fp32']:.2f} | {ps} | {_load_str(m[th])} |"
+                )
+    return out
+
+
 def pipeline(name: str) -> list[str]:
     d = _load(name)
     if not d:
@@ -280,6 +307,7 @@ def main() -> None:
     for fn in (backends, instances, investigate, int8):
         for suffix in ("", "_1thread"):
             tables.append((f"{fn.__name__}{suffix}", fn(f"{fn.__name__}{suffix}")))
+    tables += [(n, int8_cpu(n)) for n in ("int8_cpu", "int8_cpu_run1", "int8_cpu_s8s8")]
     tables += [
         (p.stem, pipeline(p.stem))
         for p in sorted(RESULTS.glob("pipeline_*.json"))

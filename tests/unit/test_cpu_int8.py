@@ -94,3 +94,30 @@ def test_bench_offers_cpu_int8_only_with_the_cpu_graph(int8_bundle: Path) -> Non
     assert not has_cpu_int8(old)
     skip = {v.label: v for v in variants(old, threads=1)}["onnxruntime-cpu int8"].skipped
     assert skip and "TensorRT Q/DQ" in skip and "edgecgl export --int8" in skip
+
+
+def test_benchmark_sees_int8_kernels_run(int8_bundle: Path, tmp_path: Path) -> None:
+    """benchmarks/int8.py's profile count: the CPU graph and the ORT-fused QDQ U8S8 graph run one
+    QLinearConv per quantized convolution; the TensorRT Q/DQ graph runs none."""
+    from benchmarks.int8 import ROLES, Pair, alternative, kernels
+
+    b = load_bundle(int8_bundle)
+    quantized = 0
+    for r in ROLES:
+        fp32 = onnx.load(str(int8_bundle / b.manifest["models"][r]["fp32"]))
+        keep = set(excluded_nodes(fp32))
+        quantized += sum(n.op_type == "Conv" and n.name not in keep for n in fp32.graph.node)
+    x = to_nchw(np.stack(clip_frames(1, FRAME)))
+    graphs = {
+        "cpu": {r: cpu_graph(b, b.root / b.manifest["models"][r]["file"]) for r in ROLES},
+        "qdq-u8": alternative(b, int8_bundle.parent / "calib.npz", "QDQ", "u8"),
+        "trt": {r: b.root / b.manifest["models"][r]["file"] for r in ROLES},
+    }
+    counts = {}
+    for name, paths in graphs.items():
+        pair = Pair(paths, b, 1, profile=str(tmp_path / name))
+        for d in b.domains[:2]:
+            pair(x, d)
+        counts[name] = kernels(pair, 2)["conv_kernels_per_frame"]
+    assert counts["cpu"]["QLinearConv"] == quantized == counts["qdq-u8"]["QLinearConv"]
+    assert "QLinearConv" not in counts["trt"] and counts["trt"]["Conv"] == quantized + counts["cpu"]["Conv"]
