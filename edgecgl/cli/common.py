@@ -24,9 +24,10 @@ console = Console(stderr=True)
 
 
 def log(msg: str) -> None:
-    """A status line on stderr (hidden by --quiet)."""
+    """A status line on stderr (hidden by --quiet); never hard-wrapped, so a path in it stays whole in
+    logs and pipes (rich wraps at 80 columns when stderr is not a terminal)."""
     if not STATE.quiet:
-        console.print(escape(msg), highlight=False)
+        console.print(escape(msg), highlight=False, soft_wrap=True)
 
 
 def progress() -> Progress:
