@@ -233,6 +233,34 @@ def summary_table(rep: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def seed_summary(results: dict[str, Any], cols: tuple[str, ...] = ("kid", "domain_acc", "psnr",
+                 "psnr_instance", "ssim", "sharpness")) -> str:  # fmt: skip
+    """Markdown: per step, method and target domain, the mean and spread (min-max) over seeds."""
+    cells: dict[tuple[int, str, str, str], list[float]] = {}
+    seeds: dict[int, set[str]] = {}
+    for key, block in results.items():
+        seed, _, step = key.partition("@")
+        if not step:
+            continue
+        seeds.setdefault(int(step), set()).add(seed)
+        for method, per in block["results"].items():
+            for c in cols:
+                for d, v in per.get(c, {}).items():
+                    if v is not None:
+                        cells.setdefault((int(step), method, d, c), []).append(float(v))
+    lines = ["| step | method | domain | seeds | " + " | ".join(cols) + " |",
+             "| ---: | --- | --- | ---: |" + " ---: |" * len(cols)]  # fmt: skip
+    rows = sorted({k[:3] for k in cells}, key=lambda r: (r[0], r[2], r[1]))
+    for step, method, d in rows:
+        vals = []
+        for c in cols:
+            v = cells.get((step, method, d, c))
+            vals.append("–" if not v else f"{np.mean(v):.2f} ({min(v):.2f}-{max(v):.2f})")
+        n = len(cells.get((step, method, d, cols[0]), []))
+        lines.append(f"| {step} | {method} | {d} | {n} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
 def mean_over_targets(per: dict[str, Any], metric: str) -> float | None:
     vals = [v for v in per.get(metric, {}).values() if v is not None]
     return float(np.mean(vals)) if vals else None
@@ -289,9 +317,13 @@ def main() -> None:
     ap.add_argument("--output-size", default=None, help="HxW to score at, through the guided upsampler")
     ap.add_argument("--classifier-size", default=None, help="HxW of the domain classifier (default --size)")
     ap.add_argument("--jobs", type=int, default=1, help="trainings run at once (each --threads threads)")
+    ap.add_argument("--summary", action="store_true", help="print --out's mean/spread table and exit")
     ap.add_argument("--arm-iterations", action="append", default=[], metavar="NAME=N",
                     help="train (and score) arm NAME only to N iterations, e.g. an ablation arm")  # fmt: skip
     args = ap.parse_args()
+    if args.summary:
+        print(seed_summary(json.loads(args.out.read_text())["results"]))
+        return
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
     args.size_hw = tuple(int(v) for v in args.size.split("x"))
