@@ -57,7 +57,11 @@ def test_interrupted_video_never_leaves_a_half_written_output(
     wait_for_partial(tmp_path, proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert not out.exists()
+    if out.exists():
+        # On a loaded machine the signal can land after the atomic rename: then the output must be whole.
+        frames, _, _ = decode_all(out)
+        assert len(frames) == 600, f"a half-written output ({len(frames)} frames): {err[-2000:]}"
+        return
     if sig == signal.SIGINT:
         assert proc.returncode == 130, err[-2000:]
         assert "error: interrupted" in err and "Traceback" not in err
