@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -145,12 +144,13 @@ def train_arm(
     log("$ " + " ".join(cmd))
     info.setdefault("commands", []).append(" ".join(cmd))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     with open(args.work / f"train-{arm}-s{seed}.log", "ab") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    info["cpu_minutes"] += ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / 60
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        # this child's own rusage (RUSAGE_CHILDREN would mix in the trainings running beside it)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    info["cpu_minutes"] += (usage.ru_utime + usage.ru_stime) / 60
     info["wall_minutes"] += (time.time() - t0) / 60
     rep.save()
     if proc.returncode != 0:
