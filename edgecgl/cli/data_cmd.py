@@ -156,7 +156,9 @@ def register(app: typer.Typer) -> None:
         conf: float = typer.Option(0.3, "--conf", help="Detection confidence threshold."),
         imgsz: int = typer.Option(640, "--imgsz", help="Detector input size."),
         domains: str = typer.Option(
-            "", "--domains", help="Comma-separated domain folders (default: the sub-folders that hold images)."
+            "",
+            "--domains",
+            help="Comma-separated domain folders (default: the sub-folders that hold images).",
         ),
         device: str = typer.Option("", "--device", help="Torch device for the detector (default: auto)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing label files too."),
