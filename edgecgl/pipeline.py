@@ -173,8 +173,7 @@ class Pipeline:
     ) -> FrameResult:
         """Translate the frame and the crops of ``dets``, compose. ``ms`` gets this frame's stage times."""
         ms = dict(ms or {})
-        up = getattr(self.translator, "upsampler", None)
-        taken = up.take_ms if up is not None and hasattr(up, "take_ms") else (lambda: 0.0)
+        taken = self.translator.upsampler.take_ms
         taken()
         with _timed(ms, "frame"):
             out = self.translator.translate_frame(frame)
