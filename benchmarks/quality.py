@@ -108,11 +108,12 @@ def snapshot(run: Path, step: int) -> Path:
     """The weights of ``step`` (kept beside model.pt so later stages can be compared with this one)."""
     import shutil
 
+    from edgecgl.atomic import atomic_path
+
     path = run / "checkpoints" / f"model-{step}.pt"
     if not path.is_file():
-        tmp = path.with_suffix(".tmp")
-        shutil.copyfile(run / "checkpoints" / "model.pt", tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            shutil.copyfile(run / "checkpoints" / "model.pt", tmp)
     return path
 
 
