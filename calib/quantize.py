@@ -81,19 +81,34 @@ def _reader(batches: list[dict[str, np.ndarray]]) -> Any:
 
 def quantize_int8(src: Path, dst: Path, batches: list[dict[str, np.ndarray]], method: str = "minmax") -> Path:
     """FP32 ONNX + calibration feeds -> Q/DQ INT8 ONNX that TensorRT accepts."""
-    calibrate = _method(method)
-    if not batches:
-        raise EdgecglError("the calibration set is empty", "make one with edgecgl calib DATA --out calib.npz")
-    model = onnx.load(str(src))
-    keep = [n.name for n in model.graph.node if "Normalization" in n.op_type] + excluded_nodes(model)
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # quantize_static warns on the root logger to run its pre-processing
-    try:
-        _quantize_static(src, dst, batches, keep, calibrate)
-    finally:
-        root.setLevel(level)
-    return Path(dst)
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    return _quantize_static(
+        src, dst, batches, method,
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QInt8,
+        extra_options={
+            "ActivationSymmetric": True,
+            "WeightSymmetric": True,
+            "QuantizeBias": False,
+            "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS),
+            "CalibMovingAverage": False,
+        },
+    )  # fmt: skip
+
+
+def quantize_int8_cpu(
+    src: Path, dst: Path, batches: list[dict[str, np.ndarray]], method: str = "minmax"
+) -> Path:
+    """FP32 ONNX + calibration feeds -> QOperator U8S8 INT8 ONNX for ONNX Runtime's CPU provider."""
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    return _quantize_static(
+        src, dst, batches, method,
+        quant_format=QuantFormat.QOperator,
+        activation_type=QuantType.QUInt8,  # U8S8: VNNI / dot-product kernels do not saturate it
+        extra_options={"CalibMovingAverage": False},
+    )  # fmt: skip
 
 
 def _method(name: str) -> Any:
@@ -110,59 +125,32 @@ def _method(name: str) -> Any:
 
 
 def _quantize_static(
-    src: Path, dst: Path, batches: list[dict[str, np.ndarray]], norm_nodes: list[str], method: Any
-) -> None:
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
-    quantize_static(
-        str(src),
-        str(dst),
-        _reader(batches),
-        quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=list(QUANTIZED_OPS),
-        per_channel=True,
-        reduce_range=False,
-        activation_type=QuantType.QInt8,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=norm_nodes,
-        calibrate_method=method,
-        extra_options={
-            "ActivationSymmetric": True,
-            "WeightSymmetric": True,
-            "QuantizeBias": False,
-            "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS),
-            "CalibMovingAverage": False,
-        },
-    )
-
-
-def quantize_int8_cpu(
-    src: Path, dst: Path, batches: list[dict[str, np.ndarray]], method: str = "minmax"
+    src: Path, dst: Path, batches: list[dict[str, np.ndarray]], method: str, **fmt: Any
 ) -> Path:
-    """FP32 ONNX + calibration feeds -> QOperator U8S8 INT8 ONNX for ONNX Runtime's CPU provider."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    """What both INT8 graphs share: int8 per-channel weights of ``QUANTIZED_OPS``, the norms and
+    ``excluded_nodes`` left float, the same calibration; ``fmt`` is the format's own arguments."""
+    from onnxruntime.quantization import QuantType, quantize_static
 
+    calibrate = _method(method)
     if not batches:
         raise EdgecglError("the calibration set is empty", "make one with edgecgl calib DATA --out calib.npz")
     model = onnx.load(str(src))
     keep = [n.name for n in model.graph.node if "Normalization" in n.op_type] + excluded_nodes(model)
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)
+    root.setLevel(logging.ERROR)  # quantize_static warns on the root logger to run its pre-processing
     try:
         quantize_static(
             str(src),
             str(dst),
             _reader(batches),
-            quant_format=QuantFormat.QOperator,
             op_types_to_quantize=list(QUANTIZED_OPS),
             per_channel=True,
-            reduce_range=False,  # VNNI / dot-product kernels do not saturate U8S8
-            activation_type=QuantType.QUInt8,
+            reduce_range=False,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=keep,
-            calibrate_method=_method(method),
-            extra_options={"CalibMovingAverage": False},
+            calibrate_method=calibrate,
+            **fmt,
         )
     finally:
         root.setLevel(level)
