@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,10 +69,18 @@ class StyleStats:
     mean: np.ndarray  # [S]
     cov: np.ndarray  # [S, S]
 
-    def sample(self, seed: int) -> np.ndarray:
+    def sample(self, seed: int, spread: float = 1.0) -> np.ndarray:
+        """One draw from N(mean, spread² · cov). ``spread`` > 1 widens the styles beyond what the encoder
+        saw in training (StyleGAN's truncation ψ read the other way): a generator that under-reacts to its
+        style code then covers more of the target domain's variety (docs/RESULTS.md, real fog)."""
+        if spread < 0:
+            raise EdgecglError(
+                f"style spread must be >= 0, got {spread}", "use 1 for the domain's own spread"
+            )
         rng = np.random.default_rng(seed)
         cov = (self.cov + self.cov.T) / 2 + 1e-6 * np.eye(len(self.mean))
-        return rng.multivariate_normal(self.mean, cov).astype(np.float32)
+        draw = rng.multivariate_normal(self.mean, cov)
+        return (self.mean + spread * (draw - self.mean)).astype(np.float32)
 
 
 @dataclass
@@ -101,8 +110,11 @@ class Bundle:
             return self.models[base]
         raise EdgecglError(f"bundle {self.root} has no '{role}' model", "re-export it with edgecgl export")
 
-    def style(self, domain: str, granularity: str = "global", seed: int | None = None) -> np.ndarray:
-        """[S] style code for a domain: its mean style, or a sample from its Gaussian when ``seed`` is set."""
+    def style(
+        self, domain: str, granularity: str = "global", seed: int | None = None, spread: float = 1.0
+    ) -> np.ndarray:
+        """[S] style code for a domain: its mean style, or a sample from its Gaussian when ``seed`` is set
+        (``spread`` scales the sample's distance from the mean)."""
         stats = self.style_stats.get(granularity) or self.style_stats.get("global")
         if not stats or domain not in stats:
             raise EdgecglError(
@@ -110,7 +122,13 @@ class Bundle:
                 f"domains in this bundle: {', '.join(self.domains)}",
             )
         st = stats[domain]
-        return st.mean.astype(np.float32) if seed is None else st.sample(seed)
+        return st.mean.astype(np.float32) if seed is None else st.sample(seed, spread)
+
+
+def item_seed(base: int, *keys: str) -> int:
+    """A style seed for one item (an image of a dataset), stable across runs, orders and machines: the same
+    file gets the same style whatever else is in the folder."""
+    return zlib.crc32("\0".join([str(base), *keys]).encode("utf-8")) & 0x7FFFFFFF
 
 
 def _stats_from_json(data: dict[str, Any]) -> dict[str, dict[str, StyleStats]]:

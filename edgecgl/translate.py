@@ -1,8 +1,9 @@
 """The translator: a backend, a bundle and one target style, applied to frames and batches of crops.
 
-The style is fixed when the translator is made (one style per video): the domain's mean style, a
-sample from the domain's Gaussian (``style_seed``), or the style encoder's code for a reference image
-(``style_ref``). Instance crops use the *global* style by default (cross-granularity: the instance looks
+The style is set when the translator is made (one style per video): the domain's mean style, a
+sample from the domain's Gaussian (``style_seed``, widened by ``style_spread``), or the style encoder's
+code for a reference image (``style_ref``). ``use_style`` swaps it between images (``edgecgl augment
+--style-per-image``: a dataset gets the domain's variety, not one look). Instance crops use the *global* style by default (cross-granularity: the instance looks
 like it belongs to the translated scene).
 
 Back to full resolution: ``upsample="guided"`` (the default) re-applies the network's translation to the
@@ -66,6 +67,7 @@ class Translator:
         frame_size: tuple[int, int] | None = None,
         upsample: str = "guided",
         log: Callable[[str], None] | None = None,
+        style_spread: float = 1.0,
     ) -> None:
         self.backend = backend
         self.bundle = bundle
@@ -75,18 +77,28 @@ class Translator:
         self.instance_size = tuple(bundle.instance_size)
         if style_ref is not None:
             canvas = resize(style_ref, self.frame_size)  # pooled statistics: aspect does not matter here
-            self.style = backend.encode_style(to_nchw(canvas), self.domain_onehot, "global")[0]
-            self.style_source = "reference image"
+            self.use_style(
+                backend.encode_style(to_nchw(canvas), self.domain_onehot, "global")[0], "reference image"
+            )
+        elif style_seed is None:
+            self.use_style(bundle.style(self.domain, "global"), "mean")
         else:
-            self.style = bundle.style(self.domain, "global", style_seed)
-            self.style_source = "mean" if style_seed is None else f"seed {style_seed}"
-        self.style = np.asarray(self.style, dtype=np.float32).reshape(-1)
-        if self.style.shape[0] != bundle.style_dim:
-            raise EdgecglError(
-                f"style code has {self.style.shape[0]} values, bundle expects {bundle.style_dim}",
-                "re-export the bundle",
+            spread = "" if style_spread == 1.0 else f", spread {style_spread:g}"
+            self.use_style(
+                bundle.style(self.domain, "global", style_seed, style_spread), f"seed {style_seed}{spread}"
             )
         self.upsampler = Upsampler(bundle, backend, upsample, log)
+
+    def use_style(self, style: np.ndarray, source: str) -> None:
+        """Translate with this [S] style code from now on (``source`` says where it came from, for logs)."""
+        code = np.asarray(style, dtype=np.float32).reshape(-1)
+        if code.shape[0] != self.bundle.style_dim:
+            raise EdgecglError(
+                f"style code has {code.shape[0]} values, bundle expects {self.bundle.style_dim}",
+                "re-export the bundle",
+            )
+        self.style = code
+        self.style_source = source
 
     def translate_canvas(self, canvas: np.ndarray) -> np.ndarray:
         """uint8 [H,W,3] at the working resolution -> translated uint8 [H,W,3]."""

@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
         ),
         bundle: Path | None = ro.BUNDLE,
         style_seed: int | None = ro.STYLE_SEED,
+        style_spread: float = ro.STYLE_SPREAD,
+        style_per_image: bool = ro.STYLE_PER_IMAGE,
         style_ref: Path | None = ro.STYLE_REF,
         no_instances: bool = ro.NO_INSTANCES,
         detector: Path | None = typer.Option(
@@ -56,12 +58,24 @@ def register(app: typer.Typer) -> None:
             raise EdgecglError(
                 f"output {out} is inside the dataset {root}", "write the augmented set elsewhere"
             )
+        if style_per_image and style_ref is not None:
+            raise EdgecglError("--style-per-image and --style-ref both choose the style", "give one of them")
         check_output(out, [], overwrite)
         log(f"dataset: {ds.kind} {ds.root}, {len(ds.items)} images; targets: {', '.join(targets)}")
         labels = LabelBoxes()
         use_labels = detector is None and not no_instances
         args = ro.RuntimeArgs(
-            bundle, targets[0], style_seed, style_ref, no_instances, detector, conf, backend, size, upsample
+            bundle,
+            targets[0],
+            style_seed,
+            style_ref,
+            no_instances,
+            detector,
+            conf,
+            backend,
+            size,
+            upsample,
+            style_spread=style_spread,
         )
         pipeline, bund = ro.build_pipeline(args, detector=labels if use_labels else None, track=False)
         if use_labels:
@@ -73,13 +87,25 @@ def register(app: typer.Typer) -> None:
         translators = {
             t: tr0
             if t == tr0.domain
-            else Translator(tr0.backend, bund, t, style_seed, ref, tr0.frame_size, tr0.upsampler.mode)
+            else Translator(
+                tr0.backend,
+                bund,
+                t,
+                style_seed,
+                ref,
+                tr0.frame_size,
+                tr0.upsampler.mode,
+                style_spread=style_spread,
+            )
             for t in targets
         }
 
         def translate(target: str, item):  # noqa: ANN001, ANN202
             labels.item = item
             pipeline.translator = translators[target]
+            if style_per_image:
+                key = item.image.relative_to(root) if item.image.is_relative_to(root) else item.image
+                ro.per_image_style(pipeline.translator, style_seed, key.as_posix(), style_spread)
             res = pipeline(read_image(item.image))
             return res.image, len(res.detections)
 

@@ -69,6 +69,15 @@ def register(app: typer.Typer) -> None:
         upsample: str = typer.Option(
             "guided", "--upsample", help="With --output-size: guided (the runtime's default) or resize."
         ),
+        style: str = typer.Option(
+            "mean",
+            "--style",
+            help="Models' style per image: mean (the domain's mean style) or sample (each image its own "
+            "draw from the domain, as edgecgl augment --style-per-image writes).",
+        ),
+        style_spread: float = typer.Option(
+            1.0, "--style-spread", min=0.0, help="With --style sample: widen the draws (1: as in training)."
+        ),
         max_images: int = typer.Option(100, "--max-images", help="Images per domain."),
         lpips_inputs: int = typer.Option(
             100, "--lpips-inputs", help="Inputs for LPIPS diversity (MUNIT: 100)."
@@ -137,6 +146,8 @@ def register(app: typer.Typer) -> None:
             size=parse_size(size) if size else None,
             output_size=parse_size(output_size, "--output-size") if output_size else None,
             upsample=upsample.strip().lower(),
+            style=style.strip().lower(),
+            style_spread=style_spread,
             max_images=max_images,
             lpips_inputs=lpips_inputs,
             lpips_pairs=lpips_pairs,

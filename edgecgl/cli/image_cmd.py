@@ -55,6 +55,8 @@ def register(app: typer.Typer) -> None:
         ),
         bundle: Path | None = ro.BUNDLE,
         style_seed: int | None = ro.STYLE_SEED,
+        style_spread: float = ro.STYLE_SPREAD,
+        style_per_image: bool = ro.STYLE_PER_IMAGE,
         style_ref: Path | None = ro.STYLE_REF,
         no_instances: bool = ro.NO_INSTANCES,
         detector: Path | None = ro.DETECTOR,
@@ -71,14 +73,28 @@ def register(app: typer.Typer) -> None:
         pairs = plan(Path(src), out, to.strip().lower())
         for a, b in pairs:
             check_output(b, [a], overwrite)
+        if style_per_image and style_ref is not None:
+            raise EdgecglError("--style-per-image and --style-ref both choose the style", "give one of them")
         args = ro.RuntimeArgs(
-            bundle, to, style_seed, style_ref, no_instances, detector, conf, backend, size, upsample
+            bundle,
+            to,
+            style_seed,
+            style_ref,
+            no_instances,
+            detector,
+            conf,
+            backend,
+            size,
+            upsample,
+            style_spread=style_spread,
         )
         pipeline, _ = ro.build_pipeline(args, track=False)
         n_inst = 0
         with progress() as bar:
             task = bar.add_task("translating", total=len(pairs), rate="")
             for a, b in pairs:
+                if style_per_image:
+                    ro.per_image_style(pipeline.translator, style_seed, a.name, style_spread)
                 res = pipeline(read_image(a))
                 n_inst += len(res.detections)
                 write_bytes_atomic(b, encode_image(res.image, b.suffix or ".png"))

@@ -1,6 +1,6 @@
 """Options every runtime command shares (video, image, augment) and turning them into a Pipeline.
 
---bundle (default: the newest bundle under bundles/), --to, --style-seed, --style-ref, --no-instances,
+--bundle (default: the newest bundle under bundles/), --to, --style-seed, --style-spread, --style-ref, --no-instances,
 --detector, --conf, --backend, --size, --upsample. Declared once here so the commands cannot drift apart.
 """
 
@@ -20,6 +20,19 @@ BUNDLE = typer.Option(None, "--bundle", "-b", help="Bundle folder (default: the 
 TO = typer.Option(..., "--to", "-t", help="Target domain (sunny, night, cloudy, rainy).")
 STYLE_SEED = typer.Option(
     None, "--style-seed", help="Sample the domain's style with this seed (default: its mean)."
+)
+STYLE_SPREAD = typer.Option(
+    1.0,
+    "--style-spread",
+    min=0.0,
+    help="With --style-seed / --style-per-image: scale the sample's distance from the domain's mean "
+    "style (1: the spread seen in training; >1: more varied looks).",
+)
+STYLE_PER_IMAGE = typer.Option(
+    False,
+    "--style-per-image",
+    help="Give every image its own style sampled from the domain (seeded by --style-seed and the file "
+    "name: reruns repeat it) instead of one style for all.",
 )
 STYLE_REF = typer.Option(
     None, "--style-ref", help="Reference image: take the style from it (reference-guided)."
@@ -65,6 +78,16 @@ class RuntimeArgs:
     size: str | None = None
     upsample: str = "guided"
     detect_every: int = 1  # video only: detector on every N-th frame, boxes predicted between
+    style_spread: float = 1.0  # scales a sampled style's distance from the domain mean
+
+
+def per_image_style(translator: object, base_seed: int | None, name: str, spread: float) -> None:
+    """Give ``translator`` the style of one image of a folder or dataset (``--style-per-image``)."""
+    from edgecgl.bundle import item_seed
+
+    seed = item_seed(base_seed or 0, translator.domain, name)  # type: ignore[attr-defined]
+    code = translator.bundle.style(translator.domain, "global", seed, spread)  # type: ignore[attr-defined]
+    translator.use_style(code, f"per image (seed {base_seed or 0})")  # type: ignore[attr-defined]
 
 
 def newest_bundle(root: Path = BUNDLES_ROOT) -> Path:
@@ -112,7 +135,9 @@ def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log
     )  # unknown domain -> error listing the valid ones, before loading nets
     ref = read_image(args.style_ref) if args.style_ref is not None else None
     backend = select_backend(bundle, args.backend, log=log_fn)
-    translator = Translator(backend, bundle, args.to, args.style_seed, ref, size, args.upsample, log_fn)
+    translator = Translator(
+        backend, bundle, args.to, args.style_seed, ref, size, args.upsample, log_fn, args.style_spread
+    )
     log_fn(
         f"target: {translator.domain} (style: {translator.style_source}); working size "
         f"{translator.frame_size[0]}x{translator.frame_size[1]}, instances {bundle.instance_size[0]}x{bundle.instance_size[1]}"

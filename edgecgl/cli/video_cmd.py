@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", "-o", help="Output video (default: IN_<domain>.mp4)."),
         bundle: Path | None = ro.BUNDLE,
         style_seed: int | None = ro.STYLE_SEED,
+        style_spread: float = ro.STYLE_SPREAD,
         style_ref: Path | None = ro.STYLE_REF,
         no_instances: bool = ro.NO_INSTANCES,
         detector: Path | None = ro.DETECTOR,
@@ -67,6 +68,7 @@ def register(app: typer.Typer) -> None:
             size,
             upsample,
             detect_every,
+            style_spread,
         )
         pipeline, _ = ro.build_pipeline(args)
         info = probe(src)

@@ -64,6 +64,15 @@ def test_augment_folder_carries_labels(bundle_dir: Path, tmp_path: Path) -> None
         "augment", str(root), "--to", "night", "--out", str(root / "night2"), "--bundle", str(bundle_dir)
     )
     assert r.returncode == 2 and "inside the dataset" in r.stderr
+    # --style-per-image: each image its own sampled style (a different look from the mean style)
+    per = tmp_path / "aug-per"
+    r = edgecgl(
+        "augment", f"folder:{root}", "--to", "night", "--out", str(per), "--bundle", str(bundle_dir),
+        "--style-per-image", "--style-spread", "2",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert not np.array_equal(cv2.imread(str(per / "night" / "sunny_a.png")), img)
+    assert (per / "night" / "labels" / "sunny_a.txt").is_file()
 
 
 def test_augment_bdd100k(bundle_dir: Path, tmp_path: Path) -> None:

@@ -70,3 +70,34 @@ def test_image_real_frame_with_yolo(assets: Path, bundle_dir: Path, tmp_path: Pa
     assert cv2.imread(str(out)).shape == (720, 1280, 3)
     n = int(r.stderr.split(" image(s), ")[1].split()[0])
     assert n > 0  # cars on the frame became instances
+
+
+def test_image_folder_style_per_image(bundle_dir: Path, tmp_path: Path) -> None:
+    frame = clip_frames(1, (40, 64))[0]
+    for name in ("a.png", "b.png"):  # the same picture twice: only the style can tell them apart
+        write(tmp_path / "in" / name, frame)
+
+    def run(out: str, *extra: str) -> dict[str, np.ndarray]:
+        r = edgecgl(
+            "image", str(tmp_path / "in"), "--to", "night", "--bundle", str(bundle_dir), "--no-instances",
+            "--out", str(tmp_path / out), *extra,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return {n: cv2.imread(str(tmp_path / out / n)) for n in ("a.png", "b.png")}
+
+    one = run("mean")
+    assert np.array_equal(one["a.png"], one["b.png"])
+    per = run("per", "--style-per-image", "--style-seed", "4")
+    assert not np.array_equal(per["a.png"], per["b.png"])
+    again = run("per2", "--style-per-image", "--style-seed", "4")
+    assert all(np.array_equal(per[n], again[n]) for n in per)
+    ref = write(tmp_path / "ref.png", frame[::-1])
+    r = edgecgl(
+        "image", str(tmp_path / "in"), "--to", "night", "--bundle", str(bundle_dir), "--no-instances",
+        "--style-per-image", "--style-ref", str(ref), "--out", str(tmp_path / "bad"),
+    )  # fmt: skip
+    assert r.returncode == 2 and "--style-ref" in r.stderr and "Traceback" not in r.stderr
+    r = edgecgl(
+        "image", str(tmp_path / "in"), "--to", "night", "--bundle", str(bundle_dir), "--style-spread", "-1",
+    )  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr

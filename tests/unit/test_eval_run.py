@@ -73,3 +73,20 @@ def test_skips_are_noted_and_bad_options_refused(setup: dict[str, Path]) -> None
         evaluate(f"folder:{setup['data']}", [model], EvalOptions(metrics=["paired"], source="foggy"))
     with pytest.raises(EdgecglError, match="multiple of 4"):
         evaluate(f"folder:{setup['data']}", [model], EvalOptions(metrics=["paired"], size=(30, 64)))
+    with pytest.raises(EdgecglError, match="unknown style"):
+        evaluate(f"folder:{setup['data']}", [model], EvalOptions(metrics=["paired"], style="random"))
+
+
+def test_sampled_styles_change_the_paired_scores_not_the_baselines(setup: dict[str, Path]) -> None:
+    model = TorchRun(setup["model"])
+    data = f"folder:{setup['data']}"
+    runs = {}
+    for style in ("mean", "sample"):
+        opts = EvalOptions(
+            metrics=["paired"], split="all", targets=["night"], style=style, output_size=(64, 128)
+        )
+        runs[style], extras = evaluate(data, [model], opts, log=lambda _m: None)
+        assert extras["meta"]["style"].startswith(style)
+    psnr = {s: r[model.name]["psnr"]["night"] for s, r in runs.items()}
+    assert psnr["mean"] != psnr["sample"]
+    assert runs["mean"]["reinhard"] == runs["sample"]["reinhard"]

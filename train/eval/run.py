@@ -25,11 +25,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from edgecgl.train.eval.baselines import DomainColourStats
-from edgecgl.train.eval.translators import AtOutputResolution, Identity, Method, Reinhard
+from edgecgl.train.eval.translators import (
+    AtOutputResolution,
+    Identity,
+    Method,
+    Reinhard,
+    SampledStyles,
+)
 
 from edgecgl.errors import EdgecglError
 
 ALL_METRICS = ("fid", "kid", "is", "lpips", "paired")
+STYLES = ("mean", "sample")
 # The paper's Tables 2-8 translate sunny to each other domain.
 DEFAULT_SOURCE = "sunny"
 
@@ -43,6 +50,8 @@ class EvalOptions:
     size: tuple[int, int] | None = None  # default: the first model's working resolution
     output_size: tuple[int, int] | None = None  # measure here (models upsampled to it); None: at ``size``
     upsample: str = "guided"  # how models get from ``size`` to ``output_size``: guided | resize
+    style: str = "mean"  # models' style per image: mean | sample (a draw from the domain's Gaussian)
+    style_spread: float = 1.0  # with style="sample": scales each draw's distance from the mean
     max_images: int = 100  # per domain
     lpips_inputs: int = 100
     lpips_pairs: int = 19
@@ -188,6 +197,10 @@ def evaluate(
         raise EdgecglError(
             f"output size {measure} is not a multiple of 4", "pass --output-size HxW, multiples of 4"
         )
+    if opts.style not in STYLES:
+        raise EdgecglError(f"unknown style '{opts.style}'", f"choose from {', '.join(STYLES)}")
+    if opts.style == "sample":
+        models = [SampledStyles(m, opts.seed, opts.style_spread) for m in models]  # type: ignore[arg-type]
     if opts.output_size is not None:
         models = [AtOutputResolution(m, size, opts.upsample) for m in models]  # type: ignore[arg-type]
 
@@ -223,6 +236,7 @@ def evaluate(
         "size": list(size),
         "output_size": list(measure),
         "upsample": opts.upsample if opts.output_size is not None else None,
+        "style": opts.style if opts.style == "mean" else f"sample (spread {opts.style_spread:g})",
         "source": opts.source,
         "targets": targets,
         "n_inputs": int(es.inputs.shape[0]),

@@ -1,6 +1,8 @@
 """What ``edgecgl eval`` can put in a table row: a trained run (torch), a bundle (ONNX Runtime), or a
 baseline. Each maps a batch of [-1,1] images to a target domain, with the domain's mean style or with
-random N(0, I) styles drawn from a seed (MUNIT's prior, used for LPIPS diversity).
+random N(0, I) styles drawn from a seed (MUNIT's prior, used for LPIPS diversity). ``SampledStyles``
+gives each image its own draw from the domain's style Gaussian instead of the mean (``--style sample``:
+what ``edgecgl augment --style-per-image`` writes).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 import torch
 from edgecgl.train.eval.baselines import DomainColourStats, reinhard_transfer
 
+from edgecgl.bundle import StyleStats
 from edgecgl.errors import EdgecglError
 
 
@@ -66,13 +69,26 @@ class TorchRun:
         self.style_dim = int(self.model.cfg.style_dim)
 
     def _mean_style(self, target: str) -> torch.Tensor:
+        return torch.as_tensor(self.style_stats(target).mean, dtype=torch.float32).reshape(1, -1)
+
+    def style_stats(self, target: str) -> StyleStats:
         stats = self.model.style_stats.get("global", {}).get(target)
-        if stats is None or "mean" not in stats:
+        if stats is None or "mean" not in stats or "cov" not in stats:
             raise EdgecglError(
                 f"checkpoint has no global style statistics for '{target}'",
                 "re-save it with edgecgl train (style_stats are written at the end of training)",
             )
-        return torch.as_tensor(stats["mean"], dtype=torch.float32).reshape(1, -1)
+        return StyleStats(np.asarray(stats["mean"], np.float64), np.asarray(stats["cov"], np.float64))
+
+    @torch.inference_mode()
+    def translate_styles(self, images: torch.Tensor, target: str, styles: np.ndarray) -> torch.Tensor:
+        """[B,3,H,W] with one [S] style code per image ([B,S])."""
+        onehot = torch.zeros(images.shape[0], len(self.domains), device=self.device)
+        onehot[:, self.domains.index(target)] = 1.0
+        mods = self.model.modules
+        content = mods["content_enc"](images.float().to(self.device))
+        style = torch.as_tensor(np.asarray(styles, np.float32), device=self.device)
+        return mods["gen"](content, style, onehot).float().cpu()
 
     @torch.inference_mode()
     def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
@@ -114,9 +130,51 @@ class BundleModel:
             style = np.repeat(self.bundle.style(target)[None], b, axis=0)
         else:
             style = np.random.default_rng(seed).standard_normal((b, self.style_dim)).astype(np.float32)
+        return self.translate_styles(images, target, style)
+
+    def style_stats(self, target: str) -> StyleStats:
+        return self.bundle.style_stats["global"][target]
+
+    def translate_styles(self, images: torch.Tensor, target: str, styles: np.ndarray) -> torch.Tensor:
+        """[B,3,H,W] with one [S] style code per image ([B,S])."""
+        onehot = np.zeros((images.shape[0], len(self.domains)), np.float32)
+        onehot[:, self.domains.index(target)] = 1.0
         x = np.ascontiguousarray(images.float().cpu().numpy(), dtype=np.float32)
         content = self.backend.encode_content(x, "global")
+        style = np.ascontiguousarray(styles, dtype=np.float32)
         return torch.from_numpy(np.asarray(self.backend.generate(content, style, onehot), np.float32))
+
+
+class SampledStyles:
+    """A model whose default translation gives image i of each target its own sample from the domain's
+    style Gaussian (seeded by ``seed``, the target and i: the same on every run), widened by ``spread``.
+    Seeded calls (LPIPS diversity) still use the model's N(0, I) prior."""
+
+    def __init__(self, method: TorchRun | BundleModel, seed: int = 0, spread: float = 1.0) -> None:
+        self.method = method
+        self.name = method.name
+        self.domains = method.domains
+        self.random_styles = method.random_styles
+        self.frame_size = method.frame_size
+        self.seed = seed
+        self.spread = spread
+        self._count: dict[str, int] = {}
+
+    def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
+        from edgecgl.bundle import item_seed
+
+        if seed is not None:
+            return self.method.translate(images, target, seed)
+        stats = self.method.style_stats(target)
+        first = self._count.get(target, 0)
+        self._count[target] = first + images.shape[0]
+        styles = np.stack(
+            [
+                stats.sample(item_seed(self.seed, target, str(i)), self.spread)
+                for i in range(first, first + images.shape[0])
+            ]
+        )
+        return self.method.translate_styles(images, target, styles)
 
 
 class Identity:
@@ -154,7 +212,10 @@ class AtOutputResolution:
     """
 
     def __init__(
-        self, method: TorchRun | BundleModel, working_size: tuple[int, int], upsample: str = "guided"
+        self,
+        method: TorchRun | BundleModel | SampledStyles,
+        working_size: tuple[int, int],
+        upsample: str = "guided",
     ) -> None:
         from edgecgl.export.upsampler import GuidedUpsampler, UpsamplerConfig
 
@@ -166,7 +227,8 @@ class AtOutputResolution:
         self.random_styles = method.random_styles
         self.frame_size = tuple(working_size)
         self.upsample = upsample
-        params = dict(getattr(getattr(method, "bundle", None), "upsampler", None) or {})
+        inner = method.method if isinstance(method, SampledStyles) else method
+        params = dict(getattr(getattr(inner, "bundle", None), "upsampler", None) or {})
         params.pop("method", None)
         self.upsampler = GuidedUpsampler(UpsamplerConfig(**params)).eval() if upsample == "guided" else None
 
