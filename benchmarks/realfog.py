@@ -12,6 +12,10 @@ subprocess of ``edgecgl`` so it measures what a user gets:
 6. eval    ``edgecgl eval`` on the held-out photos: KID x100 and domain accuracy of sunny -> foggy, rows
            identity, Reinhard, ours; at the working size and at the output size (guided upsampler)
 7. floor   KID x100 of held-out real fog against the training fog (what "as foggy as real fog" scores)
+   spread  the style spread (``--spreads``) whose per-image sampled styles give the lowest KID on the
+           *training* photos
+   sampled ``eval --style sample`` on the held-out photos at the output size, per ``--style-seeds``:
+           each image its own style draw (``edgecgl augment --style-per-image``), spread 1 and the chosen one
 8. sheet   ``edgecgl image`` on held-out sunny photos -> a contact sheet input | Reinhard | ours
 9. video   ``edgecgl video`` of the real clip to foggy (first ``--video-seconds``)
 
@@ -47,7 +51,19 @@ from edgecgl.bench import cpu_name
 DOMAINS = ("sunny", "foggy")
 SOURCE, TARGET = "sunny", "foggy"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-STEPS = ("split", "label", "train", "export", "classifier", "eval", "floor", "sheet", "video")
+STEPS = (
+    "split",
+    "label",
+    "train",
+    "export",
+    "classifier",
+    "eval",
+    "floor",
+    "spread",
+    "sampled",
+    "sheet",
+    "video",
+)
 
 
 # ------------------------------------------------------------------------------------------------ split
@@ -228,11 +244,18 @@ def step_train(b: Bench, data: Path) -> Path:
 
 
 def step_eval(
-    b: Bench, model: Path, data: Path, classifier: Path | None, out: Path, output_size: tuple[int, int] | None
+    b: Bench,
+    model: Path,
+    data: Path,
+    classifier: Path | None,
+    out: Path,
+    output_size: tuple[int, int] | None,
+    extra: Sequence[str] = (),
+    seed: int | None = None,
 ) -> dict[str, Any]:
     argv = ["eval", "run", str(model), "--data", f"folder:{data}", "--split", "all", "--metrics", "kid,is",
             "--source", SOURCE, "--targets", TARGET, "--name", "ours", "--max-images", "1000",
-            "--seed", str(b.args.seed), "--out", str(out), "--overwrite"]  # fmt: skip
+            "--seed", str(b.args.seed if seed is None else seed), "--out", str(out), "--overwrite", *extra]  # fmt: skip
     if classifier is not None:
         argv += ["--classifier", str(classifier)]
     if output_size is not None:
@@ -387,6 +410,8 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"eval     edgecgl eval {o}/bundle --data folder:{d}/heldout --split all --metrics kid,is "
         f"--classifier {o}/classifier.pt (at the working size{s})",
         f"floor    KID x100 of {d}/heldout/{TARGET} against {d}/train/{TARGET}",
+        f"spread   eval --style sample --style-spread S on {d}/train for S in {args.spreads}: the lowest KID wins",
+        f"sampled  eval --style sample (spread 1 and the winner) on {d}/heldout, style seeds {args.style_seeds}",
         f"sheet    edgecgl image {d}/heldout/{SOURCE} --to {TARGET} -> {o}/realfog_contact_sheet.jpg",
         f"video    edgecgl video {args.video} --to {TARGET} --end {args.video_seconds} -> {o}/video_foggy.mp4",
         f"results  {args.json}",
@@ -415,6 +440,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="HxW of the second measurement (guided upsampler); none: skip",
     )
     ap.add_argument("--sheet-rows", type=int, default=5)
+    ap.add_argument(
+        "--style-seeds",
+        default="0,1,2",
+        help="per-image sampled styles at the output size, one eval per seed (none: skip)",
+    )
+    ap.add_argument(
+        "--spreads",
+        default="1,1.5,2,2.5",
+        help="style spreads to try on the training photos; the best is scored on the held-out ones",
+    )
+    ap.add_argument("--style-spread", type=float, default=1.0, help="with --eval-only: the spread to score")
     ap.add_argument("--eval-only", type=Path, default=None, metavar="MODEL", help="bundle, run or model.pt")
     ap.add_argument("--data", type=Path, default=None, help="with --eval-only: DIR/sunny, DIR/foggy")
     ap.add_argument(
@@ -430,6 +466,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.json is None:
         args.json = RESULTS / ("realfog_eval.json" if args.eval_only else "realfog.json")
     args.out = args.out.resolve()
+    try:
+        args.style_seeds = (
+            [] if args.style_seeds.lower() == "none" else [int(v) for v in args.style_seeds.split(",")]
+        )
+        args.spreads = [float(v) for v in args.spreads.split(",")]
+    except ValueError:
+        ap.error("--style-seeds and --spreads take comma-separated numbers")
+    if not args.spreads or min(args.spreads) < 0:
+        ap.error("--spreads must be non-negative numbers")
     if args.output_size.lower() == "none":
         args.output_size = None
     else:
@@ -491,6 +536,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ev = b.data["steps"]["eval"]
         b.record("floor", **{where: kid_floor(data / "heldout", data / "train", measured_size(ev[where]), args.seed)
                              for where in ev if where != "done"})  # fmt: skip
+    if args.output_size is not None and args.style_seeds:
+        if not b.done("spread"):
+            b.record("spread", **pick_spread(b, bundle, data / "train", args.out))
+        if not b.done("sampled"):
+            chosen = float(b.data["steps"]["spread"]["chosen"])
+            rows = {f"{s:g}": sampled_styles(b, bundle, data / "heldout", clf, args.out, s)
+                    for s in sorted({1.0, chosen})}  # fmt: skip
+            b.record("sampled", rows=rows, chosen=chosen)
     if not b.done("sheet"):
         sheet = step_sheet(b, bundle, data, args.sheet_rows)
         b.record("sheet", path=str(sheet))
@@ -523,6 +576,17 @@ def summary(d: dict[str, Any]) -> dict[str, Any]:
                 **ev["rows"],
                 "floor_kid_x100": st.get("floor", {}).get(where, {}).get("kid_x100"),
             }
+    sampled = st.get("sampled", {}).get("rows", {})
+    if sampled and "output" in out:
+        for spread, r in sampled.items():
+            out["output"][f"ours, per-image styles (spread {spread})"] = {
+                "kid_x100": r.get("kid_x100", {}).get("mean"),
+                "kid_x100_range": [r.get("kid_x100", {}).get("min"), r.get("kid_x100", {}).get("max")],
+                "domain_acc": r.get("domain_acc", {}).get("mean"),
+                "style_seeds": len(r.get("per_seed", {})),
+            }
+        if "spread" in st:
+            out["output"]["spread_chosen_on_training_photos"] = st["spread"].get("chosen")
     return out
 
 
@@ -532,6 +596,42 @@ def run_evals(b: Bench, model: Path, data: Path, clf: Path | None, out: Path) ->
     if b.args.output_size is not None:
         res["output"] = step_eval(b, model, data, clf, out / "eval-output", b.args.output_size)
     return res
+
+
+def sampled_styles(
+    b: Bench, model: Path, data: Path, clf: Path | None, out: Path, spread: float
+) -> dict[str, Any]:
+    """``eval --style sample`` at the output size, once per ``--style-seeds`` (each image its own style
+    draw, as ``edgecgl augment --style-per-image`` writes): KID and accuracy per seed, mean and range."""
+    size = b.args.output_size
+    per: dict[str, Any] = {}
+    for seed in b.args.style_seeds:
+        ev = step_eval(b, model, data, clf, out / f"eval-sampled-{spread:g}-s{seed}", size,
+                       ["--style", "sample", "--style-spread", f"{spread:g}", "--no-baselines"], seed)  # fmt: skip
+        per[str(seed)] = ev["rows"]["ours"]
+    out_rows: dict[str, Any] = {"spread": spread, "per_seed": per}
+    for key in ("kid_x100", "domain_acc"):
+        vals = [float(r[key]) for r in per.values() if r.get(key) is not None]
+        if vals:
+            out_rows[key] = {
+                "mean": sum(vals) / len(vals),
+                "min": min(vals),
+                "max": max(vals),
+                "n": len(vals),
+            }
+    return out_rows
+
+
+def pick_spread(b: Bench, model: Path, train: Path, out: Path) -> dict[str, Any]:
+    """The style spread with the lowest KID of translated *training* sunny photos against the *training*
+    fog (style seed 0): chosen without looking at the held-out photos it is then scored on."""
+    kid: dict[str, float] = {}
+    for spread in b.args.spreads:
+        ev = step_eval(b, model, train, None, out / f"spread-{spread:g}", b.args.output_size,
+                       ["--style", "sample", "--style-spread", f"{spread:g}", "--no-baselines"], 0)  # fmt: skip
+        kid[f"{spread:g}"] = float(ev["rows"]["ours"]["kid_x100"])
+    best = min(kid, key=lambda k: kid[k])
+    return {"kid_x100_on_training_photos": kid, "chosen": float(best)}
 
 
 def eval_only(b: Bench) -> int:
@@ -548,6 +648,12 @@ def eval_only(b: Bench) -> int:
     b.data["steps"]["floor"] = {
         where: kid_floor(a.data, None, measured_size(ev[where]), a.seed) for where in ev
     }
+    if a.output_size is not None and a.style_seeds:
+        spread = a.style_spread
+        b.data["steps"]["sampled"] = {
+            "rows": {f"{spread:g}": sampled_styles(b, a.eval_only, a.data, clf, a.out / "eval-only", spread)},
+            "chosen": spread,
+        }
     b.data["summary"] = summary(b.data)
     b.save()
     print(json.dumps(b.data["summary"], indent=2))

@@ -65,7 +65,7 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     for word in ("data label", "edgecgl train --config realfog", "3.0 CPU minutes", "edgecgl export",
                  "classifier-train", "edgecgl eval", "--output-size 256x512", "edgecgl image",
-                 "edgecgl video", "realfog.json"):  # fmt: skip
+                 "edgecgl video", "realfog.json", "--style sample", "[1.0, 1.5, 2.0, 2.5]"):  # fmt: skip
         assert word in r.stdout, word
     assert not (tmp_path / "w").exists()  # a plan writes nothing
     r = subprocess.run(
@@ -130,6 +130,10 @@ def test_eval_only_measures_rows_and_floor_on_other_photos(tmp_path: Path) -> No
             "128x256",
             "--json",
             str(out),
+            "--style-seeds",
+            "0,1",
+            "--style-spread",
+            "2",
         ],  # fmt: skip
         capture_output=True,
         text=True,
@@ -146,5 +150,9 @@ def test_eval_only_measures_rows_and_floor_on_other_photos(tmp_path: Path) -> No
             assert 0.0 <= row[method]["domain_acc"] <= 100.0
         assert np.isfinite(row["floor_kid_x100"])
         assert res["steps"]["floor"][where]["n"] == [2, 2]
+    sampled = res["summary"]["output"]["ours, per-image styles (spread 2)"]
+    assert sampled["style_seeds"] == 2 and np.isfinite(sampled["kid_x100"])
+    lo, hi = sampled["kid_x100_range"]
+    assert lo <= sampled["kid_x100"] <= hi
     # identity leaves the sunny photos sunny: further from fog than the fog halves are from each other
     assert res["summary"]["working"]["identity"]["kid_x100"] > res["summary"]["working"]["floor_kid_x100"]
