@@ -14,7 +14,8 @@ SynthWeather, where every scene exists in every weather with its own boxes:
                one subprocess per weather, timed), and the real render of the same scene (the oracle)
 4. arms        the same COCO YOLOv8n (``$EDGECGL_ASSETS/models/yolov8n-coco.pt``) fine-tuned per ``--seeds``
                for ``--epochs`` on: (a) sunny; (b) sunny + the same sunny frames again; (c) sunny + Reinhard;
-               (d) sunny + edgecgl augment; (e) sunny + real renders. (b)-(e) have the same image count
+               (d) sunny + edgecgl augment; (e) sunny + real renders; (f) sunny + edgecgl augment
+               --style-per-image (each frame its own style draw). (b)-(f) have the same image count
                (2 x ``--train-images``); (a) has half of it (that is what (b) controls for)
 5. eval        each arm's last.pt on the held-out scenes in night, rainy, cloudy (and sunny, for reference):
                mAP50, mAP50-95, AP of car and person; then the mean/spread over seeds, and the fraction of
@@ -72,8 +73,10 @@ ARMS: dict[str, str] = {
     "c": "sunny + Reinhard copies",
     "d": "sunny + edgecgl augment copies",
     "e": "sunny + real renders (oracle)",
+    "f": "sunny + edgecgl augment --style-per-image copies",
 }
-EXTRA_FOLDER = {"b": "sunny", "c": "reinhard", "d": "augment", "e": "real"}
+EXTRA_FOLDER = {"b": "sunny", "c": "reinhard", "d": "augment", "e": "real", "f": "augment-per-image"}
+TRANSLATED_ARMS = ("d", "f")  # the arms that need the translator
 SHEET_ARMS = ("a", "d")
 
 
@@ -380,9 +383,13 @@ def step_reinhard(
     )
 
 
-def step_augment(rec: Record, out: Path, synth: Path, frames: Sequence[str], bundle: Path) -> None:
-    """``edgecgl augment`` of each weather's third of the frames (the real CLI, timed)."""
-    if rec.done("augment"):
+def step_augment(
+    rec: Record, out: Path, synth: Path, frames: Sequence[str], bundle: Path, per_image: bool = False
+) -> None:
+    """``edgecgl augment`` of each weather's third of the frames (the real CLI, timed); ``per_image``:
+    with ``--style-per-image`` (each frame its own style drawn from the weather), for arm (f)."""
+    kind = EXTRA_FOLDER["f"] if per_image else EXTRA_FOLDER["d"]
+    if rec.done(kind):
         return
     weather = assign_weathers(frames)
     wall = cpu = 0.0
@@ -397,7 +404,7 @@ def step_augment(rec: Record, out: Path, synth: Path, frames: Sequence[str], bun
             ):
                 if not q.exists():
                     q.symlink_to(p.resolve())
-        dst = out / "copies" / "augment" / w
+        dst = out / "copies" / kind / w
         argv = [
             "augment",
             f"folder:{src}",
@@ -408,12 +415,13 @@ def step_augment(rec: Record, out: Path, synth: Path, frames: Sequence[str], bun
             "--bundle",
             str(bundle),
             "--overwrite",
+            *(["--style-per-image", "--style-seed", "0"] if per_image else []),
         ]
-        dw, dc = edgecgl(argv, out / "logs" / f"augment-{w}.log")
+        dw, dc = edgecgl(argv, out / "logs" / f"{kind}-{w}.log")
         wall, cpu = wall + dw, cpu + dc
     n = len(frames)
     rec.record(
-        "augment",
+        kind,
         images=n,
         wall_s=round(wall, 1),
         cpu_s=round(cpu, 1),
@@ -667,14 +675,17 @@ def summarise(runs: dict[str, Any], seeds: Sequence[int]) -> dict[str, Any]:
     out: dict[str, Any] = {"table": table}
     # from (a), as the issue asks; from (b) too: (a) has half the images and so half the steps, and (b)
     # shows how much of the gap more steps on the same frames close without any new weather
-    for base, key in (("a", "gap_closed_by_d"), ("b", "gap_closed_by_d_from_b")):
-        gap: dict[str, Any] = {}
-        if all(x in table for x in (base, "d", "e")):
-            for d in WEATHERS:
-                for m in ("map50", "map50_95"):
-                    lo, dd, e = (table[x][d][m]["mean"] for x in (base, "d", "e"))
-                    gap.setdefault(d, {})[m] = round((dd - lo) / (e - lo), 3) if e - lo > 1e-9 else None
-        out[key] = gap
+    for arm in TRANSLATED_ARMS:
+        for base in ("a", "b"):
+            key = f"gap_closed_by_{arm}" + ("_from_b" if base == "b" else "")
+            gap: dict[str, Any] = {}
+            if all(x in table for x in (base, arm, "e")):
+                for d in WEATHERS:
+                    for m in ("map50", "map50_95"):
+                        lo, dd, e = (table[x][d][m]["mean"] for x in (base, arm, "e"))
+                        gap.setdefault(d, {})[m] = round((dd - lo) / (e - lo), 3) if e - lo > 1e-9 else None
+            if gap or arm == "d":
+                out[key] = gap
     return out
 
 
@@ -698,16 +709,19 @@ def markdown_table(summary: dict[str, Any]) -> str:
         cells += [cell(per["night"], "ap50_95_car"), cell(per["night"], "ap50_95_person")]
         lines.append(f"| ({arm}) {ARMS[arm]} | " + " | ".join(cells) + " |")
     lines.append("")
-    for key, base in (("gap_closed_by_d", "a"), ("gap_closed_by_d_from_b", "b")):
-        gap = summary.get(key) or {}
-        if gap:
-            parts = [
-                f"{d} {g['map50_95']:+.2f}" if g.get("map50_95") is not None else f"{d} n/a (no gap)"
-                for d, g in gap.items()
-            ]
-            lines.append(
-                f"Fraction of the ({base}) -> (e) mAP50-95 gap that (d) closes: " + ", ".join(parts) + "  "
-            )
+    for arm in TRANSLATED_ARMS:
+        for base in ("a", "b"):
+            gap = summary.get(f"gap_closed_by_{arm}" + ("_from_b" if base == "b" else "")) or {}
+            if gap:
+                parts = [
+                    f"{d} {g['map50_95']:+.2f}" if g.get("map50_95") is not None else f"{d} n/a (no gap)"
+                    for d, g in gap.items()
+                ]
+                lines.append(
+                    f"Fraction of the ({base}) -> (e) mAP50-95 gap that ({arm}) closes: "
+                    + ", ".join(parts)
+                    + "  "
+                )
     return "\n".join(lines).rstrip()
 
 
@@ -927,9 +941,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_scenes, test_scenes = split_scenes(pairs)
     frames = choose_frames(train_scenes, plan.train_images, plan.data_seed)
     step_reinhard(rec, out, synth, frames, train_scenes)
-    if "d" in selected:
+    if any(a in selected for a in TRANSLATED_ARMS):
         bundle = step_translator(rec, plan, out, synth)
-        step_augment(rec, out, synth, frames, bundle)
+        for arm in TRANSLATED_ARMS:
+            if arm in selected:
+                step_augment(rec, out, synth, frames, bundle, per_image=arm == "f")
     from ultralytics import YOLO
 
     names = {int(k): str(v) for k, v in YOLO(str(args.weights)).names.items()}

@@ -309,9 +309,10 @@ def kid_floor(heldout: Path, train: Path | None, size: tuple[int, int], seed: in
             "inception": ext.source}  # fmt: skip
 
 
-def step_sheet(b: Bench, bundle: Path, data: Path, n: int) -> Path:
+def step_sheet(b: Bench, bundle: Path, data: Path, n: int, spread: float | None = None) -> Path:
     """``edgecgl image`` on the held-out sunny photos (full resolution, guided upsampler), then a sheet
-    of ``n`` of them: input | Reinhard (fit on the training fog) | ours."""
+    of ``n`` of them: input | Reinhard (fit on the training fog) | ours (mean style) [| ours with
+    ``--style-per-image --style-spread SPREAD``]."""
     import cv2
     import numpy as np
     import torch
@@ -325,6 +326,13 @@ def step_sheet(b: Bench, bundle: Path, data: Path, n: int) -> Path:
     ours_dir = a.out / "image_foggy"
     b.edgecgl("image", str(src), "--to", TARGET, "--bundle", str(bundle), "--detector", str(a.detector),
               "--out", str(ours_dir), "--overwrite", logname="image")  # fmt: skip
+    columns = {"ours": ours_dir}
+    if spread is not None:
+        per_dir = a.out / "image_foggy_per_image"
+        b.edgecgl("image", str(src), "--to", TARGET, "--bundle", str(bundle), "--detector", str(a.detector),
+                  "--style-per-image", "--style-spread", f"{spread:g}", "--out", str(per_dir), "--overwrite",
+                  logname="image")  # fmt: skip
+        columns[f"ours, per-image styles ({spread:g})"] = per_dir
     fog = [
         read_image(p)
         for p in sorted((data / "train" / TARGET).iterdir())
@@ -336,17 +344,19 @@ def step_sheet(b: Bench, bundle: Path, data: Path, n: int) -> Path:
     names = list_photos(src)
     pick = [names[i] for i in np.linspace(0, len(names) - 1, min(n, len(names))).round().astype(int)]
     th, tw = 180, 320
-    header = _labels(["input (held out)", "Reinhard", "ours"], tw)
+    header = _labels(["input (held out)", "Reinhard", *columns], tw)
     rows = [header]
     for name in pick:
         x = read_image(src / name)
-        outs = sorted(ours_dir.glob(Path(name).stem + "*"))
-        if not outs:
-            raise SystemExit(f"edgecgl image wrote nothing for {name} under {ours_dir}")
-        ours = read_image(outs[0])
+        ours = []
+        for folder in columns.values():
+            outs = sorted(folder.glob(Path(name).stem + "*"))
+            if not outs:
+                raise SystemExit(f"edgecgl image wrote nothing for {name} under {folder}")
+            ours.append(read_image(outs[0]))
         rein = reinhard_transfer(torch.from_numpy(to_nchw(x)), stats)[0].numpy()
         rein = ((rein.transpose(1, 2, 0) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
-        tiles = [_fit(t, th, tw) for t in (x, rein, ours)]
+        tiles = [_fit(t, th, tw) for t in (x, rein, *ours)]
         rows.append(
             np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in tiles], 1)
         )
@@ -544,9 +554,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows = {f"{s:g}": sampled_styles(b, bundle, data / "heldout", clf, args.out, s)
                     for s in sorted({1.0, chosen})}  # fmt: skip
             b.record("sampled", rows=rows, chosen=chosen)
-    if not b.done("sheet"):
-        sheet = step_sheet(b, bundle, data, args.sheet_rows)
-        b.record("sheet", path=str(sheet))
+    spread = b.data["steps"]["sampled"]["chosen"] if b.done("sampled") else None
+    if not b.done("sheet") or b.data["steps"]["sheet"].get("spread") != spread:
+        sheet = step_sheet(b, bundle, data, args.sheet_rows, spread)
+        b.record("sheet", path=str(sheet), spread=spread)
     if not b.done("video"):
         out = args.out / "video_foggy.mp4"
         cpu = b.edgecgl("video", str(args.video), "--to", TARGET, "--bundle", str(bundle), "--detector",

@@ -29,7 +29,7 @@ def fake_synth(root: Path, scenes: list[str]) -> None:
 def fake_copies(copies: Path, frames: list[str]) -> None:
     """What step_reinhard writes and edgecgl augment writes: <kind>/<w>/<w>/sunny_<name>.png + labels."""
     weather = ds.assign_weathers(frames)
-    for kind in ("reinhard", "augment"):
+    for kind in ("reinhard", "augment", "augment-per-image"):
         for n, w in weather.items():
             folder = copies / kind / w / w
             (folder / "labels").mkdir(parents=True, exist_ok=True)
@@ -155,6 +155,12 @@ def test_summary_means_over_seeds_and_the_gap_d_closes() -> None:
     assert "(b) -> (e) mAP50-95 gap that (d) closes: night +0.06" in ds.markdown_table(
         ds.summarise(runs, [0, 1])
     )
+    assert "gap_closed_by_f" not in ds.summarise(runs, [0, 1])  # arm (f) not run: no row, no number
+    runs["f/s0"] = run({d: v + 0.15 for d, v in base.items()})
+    runs["f/s1"] = run({d: v + 0.15 + 0.02 for d, v in base.items()})
+    with_f = ds.summarise(runs, [0, 1])
+    assert with_f["gap_closed_by_f"]["night"]["map50_95"] == pytest.approx(0.75)
+    assert "(a) -> (e) mAP50-95 gap that (f) closes: night +0.75" in ds.markdown_table(with_f)
     # the oracle no better than (a): no fraction
     runs["e/s0"], runs["e/s1"] = run(base), run(base)
     assert ds.summarise(runs, [0, 1])["gap_closed_by_d"]["night"]["map50_95"] is None
@@ -175,7 +181,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "arm (d)     sunny + edgecgl augment copies: 180 images" in r.stdout
     assert "arm (a)     sunny only: 90 images" in r.stdout
-    assert "[0, 1, 2]: 15 fine-tunings" in r.stdout and "2 epochs" in r.stdout
+    assert "[0, 1, 2]: 18 fine-tunings" in r.stdout and "2 epochs" in r.stdout
     assert not (tmp_path / "w").exists() and not (tmp_path / "r.json").exists()
 
 
