@@ -58,8 +58,7 @@ def register(app: typer.Typer) -> None:
             raise EdgecglError(
                 f"output {out} is inside the dataset {root}", "write the augmented set elsewhere"
             )
-        if style_per_image and style_ref is not None:
-            raise EdgecglError("--style-per-image and --style-ref both choose the style", "give one of them")
+        ro.check_style_choice(style_per_image, style_ref)
         check_output(out, [], overwrite)
         log(f"dataset: {ds.kind} {ds.root}, {len(ds.items)} images; targets: {', '.join(targets)}")
         labels = LabelBoxes()

@@ -73,8 +73,7 @@ def register(app: typer.Typer) -> None:
         pairs = plan(Path(src), out, to.strip().lower())
         for a, b in pairs:
             check_output(b, [a], overwrite)
-        if style_per_image and style_ref is not None:
-            raise EdgecglError("--style-per-image and --style-ref both choose the style", "give one of them")
+        ro.check_style_choice(style_per_image, style_ref)
         args = ro.RuntimeArgs(
             bundle,
             to,

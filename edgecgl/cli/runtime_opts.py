@@ -81,6 +81,11 @@ class RuntimeArgs:
     style_spread: float = 1.0  # scales a sampled style's distance from the domain mean
 
 
+def check_style_choice(style_per_image: bool, style_ref: Path | None) -> None:
+    if style_per_image and style_ref is not None:
+        raise EdgecglError("--style-per-image and --style-ref both choose the style", "give one of them")
+
+
 def per_image_style(translator: object, base_seed: int | None, name: str, spread: float) -> None:
     """Give ``translator`` the style of one image of a folder or dataset (``--style-per-image``)."""
     from edgecgl.bundle import item_seed
