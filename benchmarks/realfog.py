@@ -457,7 +457,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--spreads",
-        default="1,1.5,2,2.5",
+        default="1,1.5,2,2.5,3,4",
         help="style spreads to try on the training photos; the best is scored on the held-out ones",
     )
     ap.add_argument("--style-spread", type=float, default=1.0, help="with --eval-only: the spread to score")
@@ -547,12 +547,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         b.record("floor", **{where: kid_floor(data / "heldout", data / "train", measured_size(ev[where]), args.seed)
                              for where in ev if where != "done"})  # fmt: skip
     if args.output_size is not None and args.style_seeds:
-        if not b.done("spread"):
+        tried = sorted(f"{s:g}" for s in args.spreads)
+        if (
+            not b.done("spread")
+            or sorted(b.data["steps"]["spread"].get("tried", ["1", "1.5", "2", "2.5"])) != tried
+        ):
             b.record("spread", **pick_spread(b, bundle, data / "train", args.out))
-        if not b.done("sampled"):
-            chosen = float(b.data["steps"]["spread"]["chosen"])
-            rows = {f"{s:g}": sampled_styles(b, bundle, data / "heldout", clf, args.out, s)
-                    for s in sorted({1.0, chosen})}  # fmt: skip
+        chosen = float(b.data["steps"]["spread"]["chosen"])
+        if not b.done("sampled") or b.data["steps"]["sampled"].get("chosen") != chosen:
+            rows = dict(b.data["steps"].get("sampled", {}).get("rows", {}))
+            for s in sorted({1.0, chosen}):
+                if f"{s:g}" not in rows:
+                    rows[f"{s:g}"] = sampled_styles(b, bundle, data / "heldout", clf, args.out, s)
             b.record("sampled", rows=rows, chosen=chosen)
     spread = b.data["steps"]["sampled"]["chosen"] if b.done("sampled") else None
     if not b.done("sheet") or b.data["steps"]["sheet"].get("spread") != spread:
@@ -635,14 +641,20 @@ def sampled_styles(
 
 def pick_spread(b: Bench, model: Path, train: Path, out: Path) -> dict[str, Any]:
     """The style spread with the lowest KID of translated *training* sunny photos against the *training*
-    fog (style seed 0): chosen without looking at the held-out photos it is then scored on."""
-    kid: dict[str, float] = {}
+    fog (style seed 0): chosen without looking at the held-out photos it is then scored on. Spreads
+    measured by an earlier invocation are reused, so widening ``--spreads`` only runs the new ones."""
+    kid: dict[str, float] = dict(b.data["steps"].get("spread", {}).get("kid_x100_on_training_photos", {}))
     for spread in b.args.spreads:
+        if f"{spread:g}" in kid:
+            continue
         ev = step_eval(b, model, train, None, out / f"spread-{spread:g}", b.args.output_size,
                        ["--style", "sample", "--style-spread", f"{spread:g}", "--no-baselines"], 0)  # fmt: skip
         kid[f"{spread:g}"] = float(ev["rows"]["ours"]["kid_x100"])
-    best = min(kid, key=lambda k: kid[k])
-    return {"kid_x100_on_training_photos": kid, "chosen": float(best)}
+        b.data["steps"]["spread"] = {"done": False, "kid_x100_on_training_photos": kid}
+        b.save()
+    tried = {f"{s:g}" for s in b.args.spreads}
+    best = min((k for k in kid if k in tried), key=lambda k: kid[k])
+    return {"kid_x100_on_training_photos": kid, "tried": sorted(tried, key=float), "chosen": float(best)}
 
 
 def eval_only(b: Bench) -> int:

@@ -65,7 +65,7 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     for word in ("data label", "edgecgl train --config realfog", "3.0 CPU minutes", "edgecgl export",
                  "classifier-train", "edgecgl eval", "--output-size 256x512", "edgecgl image",
-                 "edgecgl video", "realfog.json", "--style sample", "[1.0, 1.5, 2.0, 2.5]"):  # fmt: skip
+                 "edgecgl video", "realfog.json", "--style sample", "[1.0, 1.5, 2.0, 2.5, 3.0, 4.0]"):  # fmt: skip
         assert word in r.stdout, word
     assert not (tmp_path / "w").exists()  # a plan writes nothing
     r = subprocess.run(
