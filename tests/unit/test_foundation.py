@@ -165,3 +165,15 @@ def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+)
+def test_every_shipped_config_loads_and_validates(name: str) -> None:
+    from edgecgl.train.config import TrainConfig
+
+    cfg = load_config(TrainConfig, Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml")
+    cfg.validate()
+    if name == "realfog":  # per-image styles need a generator that uses its style input (docs/RESULTS.md)
+        assert cfg.loss.style_prior
