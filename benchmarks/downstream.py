@@ -28,14 +28,15 @@ signal at a small budget). Ultralytics runs offline (``YOLO_OFFLINE``, ``plots=F
 downloads), on the CPU with ``workers=0``. ``benchmarks/results/downstream.json`` is rewritten after every
 step and every (arm, seed); finished ones are skipped on re-run.
 
-Budget of the defaults (300 scenes at 128x256, 120 sunny frames, 3 epochs at imgsz 256, batch 16), measured
-on an AMD EPYC, 2 cores shared with other jobs, one thread: the translator's 1200 synth-tiny iterations
-took 25 min wall; per detector seed the five fine-tunings with their evaluations took 4.1 CPU min (12 min
-wall under that load); edgecgl augment ~42 CPU s per 1000 images (three short processes). So 1 seed took
-~40 min wall on that box and 3 seeds should take ~65 min (estimated); ``--bundle`` skips the translator.
+Budget of the defaults (600 scenes at 128x256, a quarter held out, 240 sunny frames, 8 epochs at imgsz
+256, batch 16, seeds 0,1,2, translator 2000 synth-tiny iterations), measured on an AMD EPYC, 2 cores
+shared with other jobs (load ~3), one thread: 94 CPU min and 1 h 50 min wall for all six arms (the
+translator 14.5 CPU min; a fine-tuning with its evaluations 2.5 CPU min for (a), 4.1-5.0 for (b)-(f);
+edgecgl augment ~27 CPU s per 1000 images). ``--bundle`` skips the translator. (The first smoke run,
+1 seed of 300 scenes / 120 frames / 3 epochs, could not separate the arms.)
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/downstream.py --dry-run
-    OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/downstream.py --seeds 0,1,2 > runs/downstream.log &
+    OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/downstream.py > runs/downstream.log &
     # the detector arms that need no translator can run while it trains, then the rest:
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/downstream.py --arms a,b,c,e && ... --seeds 0
 """
@@ -84,17 +85,17 @@ SHEET_ARMS = ("a", "d")
 class Plan:
     """Everything that decides the numbers; stored in the JSON so a re-run with other values is refused."""
 
-    scenes: int = 300
+    scenes: int = 600
     size: str = "128x256"
     data_seed: int = 0
-    val_fraction: float = 0.15
-    train_images: int = 120
-    epochs: int = 3
+    val_fraction: float = 0.25
+    train_images: int = 240
+    epochs: int = 8
     imgsz: int = 256
     batch: int = 16
-    translator_iters: int = 1200
+    translator_iters: int = 2000
     bundle: str | None = None
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
 
 
 # ------------------------------------------------------------------------------------------------ dataset
@@ -836,7 +837,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--json", type=Path, default=RESULTS / "downstream.json")
     ap.add_argument("--sheet", type=Path, default=RESULTS / "downstream_night_sheet.jpg")
-    ap.add_argument("--seeds", default="0", help="Detector seeds, comma-separated (e.g. 0,1,2).")
+    ap.add_argument("--seeds", default="0,1,2", help="Detector seeds, comma-separated.")
     ap.add_argument("--scenes", type=int, default=Plan.scenes, help="SynthWeather scenes (train + held out).")
     ap.add_argument("--size", default=Plan.size, help="SynthWeather frame size HxW.")
     ap.add_argument("--data-seed", type=int, default=Plan.data_seed)
