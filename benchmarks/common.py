@@ -83,8 +83,9 @@ def display_path(path: Path) -> str:
 
 
 def write_results(name: str, data: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    """``name`` is a results name (``benchmarks/results/<name>.json``) or a path ending in .json."""
+    path = Path(name) if name.endswith(".json") else RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {display_path(path)}")
     return path

@@ -193,10 +193,18 @@ def spin_ab(bpath: Path, size: tuple[int, int], frames: int, rounds: int, tmp: P
 
 
 def inprocess(
-    bpath: Path, size: tuple[int, int], frames: int, threads: int, ns: list[int], calls: int, tmp: Path
+    bpath: Path,
+    size: tuple[int, int],
+    frames: int,
+    threads: int,
+    ns: list[int],
+    calls: int,
+    tmp: Path,
+    overlap: bool = False,
 ) -> dict[str, Any]:
     """translate_video in process at ``threads`` (ORT intra-op and torch), alternating with model-only blocks:
-    no instances, then the YOLO detector at each N of ``ns``."""
+    no instances, then the YOLO detector at each N of ``ns`` (and, with ``overlap``, again with the
+    instance crops on their own thread: ``--overlap-instances``)."""
     import torch
 
     from edgecgl.detect import DetectorConfig, load_detector
@@ -210,14 +218,17 @@ def inprocess(
     model_only_block(tr, imgs, 2)  # warm-up
     blocks = model_only_block(tr, imgs, calls)
     runs: dict[str, Any] = {}
-    for name, n in [("no_instances", 0)] + [(f"detector_every_{n}", n) for n in ns]:
+    plan = [("no_instances", 0, False)] + [(f"detector_every_{n}", n, False) for n in ns]
+    if overlap:
+        plan += [(f"detector_every_{n}_overlap", n, True) for n in ns]
+    for name, n, ov in plan:
         det = None
         if n:
             det = load_detector(DETECTOR, DetectorConfig(frames_per_call=n))
             det.model.predict(np.ascontiguousarray(imgs[0][..., ::-1]), verbose=False)  # warm-up, no tracker
-        pipe = Pipeline(tr, det, PipelineConfig(detect_every=max(1, n)))
+        pipe = Pipeline(tr, det, PipelineConfig(detect_every=max(1, n), overlap_instances=ov))
         res = translate_video(CLIP, tmp / "ip.mp4", pipe, VideoOptions(max_frames=frames), overwrite=True)
-        runs[name] = {**res.stats.summary(), "detect_every": n or None}
+        runs[name] = {**res.stats.summary(), "detect_every": n or None, "overlap_instances": ov}
         blocks += model_only_block(tr, imgs, calls)
         log(f"  {threads} thread(s) {name}: {runs[name]['fps']} frames/s")
     model_ms = statistics.median(blocks)
@@ -242,6 +253,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--spin-ab", type=int, default=0, help="rounds of ORT spin-wait on/off in-process runs")
     ap.add_argument("--detect-every", default="1,3", help="comma list of N for the detector runs")
     ap.add_argument("--threads", default="", help="comma list: in-process runs at these thread counts")
+    ap.add_argument(
+        "--overlap", action="store_true", help="--threads: each detector run again with --overlap-instances"
+    )
     ap.add_argument("--out", default="")
     a = ap.parse_args(argv)
     if not CLIP.is_file():
@@ -255,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
         load0 = load_average()
         per = []
         for t in [int(v) for v in a.threads.split(",")]:
-            per.append(inprocess(bpath, size, a.max_frames, t, ns, a.model_calls, tmp))  # type: ignore[arg-type]
+            per.append(inprocess(bpath, size, a.max_frames, t, ns, a.model_calls, tmp, a.overlap))  # type: ignore[arg-type]
             for name, r in per[-1]["runs"].items():
                 log(f"{t} thread(s) {name}: {100 * r['e2e_over_model_only']:.1f}% of model-only")
         write_results(

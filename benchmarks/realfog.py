@@ -13,7 +13,7 @@ subprocess of ``edgecgl`` so it measures what a user gets:
            identity, Reinhard, ours; at the working size and at the output size (guided upsampler)
 7. floor   KID x100 of held-out real fog against the training fog (what "as foggy as real fog" scores)
    spread  the style spread (``--spreads``) whose per-image sampled styles give the lowest KID on the
-           *training* photos
+           *training* photos among those the classifier calls foggy >= ``--min-acc`` % of the time
    sampled ``eval --style sample`` on the held-out photos at the output size, per ``--style-seeds``:
            each image its own style draw (``edgecgl augment --style-per-image``), spread 1 and the chosen one
 8. sheet   ``edgecgl image`` on held-out sunny photos -> a contact sheet input | Reinhard | ours
@@ -420,7 +420,7 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"eval     edgecgl eval {o}/bundle --data folder:{d}/heldout --split all --metrics kid,is "
         f"--classifier {o}/classifier.pt (at the working size{s})",
         f"floor    KID x100 of {d}/heldout/{TARGET} against {d}/train/{TARGET}",
-        f"spread   eval --style sample --style-spread S on {d}/train for S in {args.spreads}: the lowest KID wins",
+        f"spread   eval --style sample --style-spread S on {d}/train for S in {args.spreads}: the lowest KID with accuracy >= {args.min_acc:g} % wins",
         f"sampled  eval --style sample (spread 1 and the winner) on {d}/heldout, style seeds {args.style_seeds}",
         f"sheet    edgecgl image {d}/heldout/{SOURCE} --to {TARGET} -> {o}/realfog_contact_sheet.jpg",
         f"video    edgecgl video {args.video} --to {TARGET} --end {args.video_seconds} -> {o}/video_foggy.mp4",
@@ -459,6 +459,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--spreads",
         default="1,1.5,2,2.5,3,4",
         help="style spreads to try on the training photos; the best is scored on the held-out ones",
+    )
+    ap.add_argument(
+        "--min-acc",
+        type=float,
+        default=90.0,
+        help="the chosen spread's domain accuracy on the training photos must reach this (%%)",
     )
     ap.add_argument("--style-spread", type=float, default=1.0, help="with --eval-only: the spread to score")
     ap.add_argument("--eval-only", type=Path, default=None, metavar="MODEL", help="bundle, run or model.pt")
@@ -551,8 +557,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (
             not b.done("spread")
             or sorted(b.data["steps"]["spread"].get("tried", ["1", "1.5", "2", "2.5"])) != tried
+            or b.data["steps"]["spread"].get("min_acc") != args.min_acc
         ):
-            b.record("spread", **pick_spread(b, bundle, data / "train", args.out))
+            b.record("spread", **pick_spread(b, bundle, data / "train", clf, args.out))
         chosen = float(b.data["steps"]["spread"]["chosen"])
         if not b.done("sampled") or b.data["steps"]["sampled"].get("chosen") != chosen:
             rows = dict(b.data["steps"].get("sampled", {}).get("rows", {}))
@@ -639,22 +646,52 @@ def sampled_styles(
     return out_rows
 
 
-def pick_spread(b: Bench, model: Path, train: Path, out: Path) -> dict[str, Any]:
+def pick_spread(b: Bench, model: Path, train: Path, clf: Path | None, out: Path) -> dict[str, Any]:
     """The style spread with the lowest KID of translated *training* sunny photos against the *training*
-    fog (style seed 0): chosen without looking at the held-out photos it is then scored on. Spreads
-    measured by an earlier invocation are reused, so widening ``--spreads`` only runs the new ones."""
-    kid: dict[str, float] = dict(b.data["steps"].get("spread", {}).get("kid_x100_on_training_photos", {}))
+    fog (style seed 0) among those the classifier calls foggy at least ``--min-acc`` % of the time:
+    chosen without looking at the held-out photos it is then scored on. The accuracy floor keeps the
+    choice from drifting to wide draws that are no longer the target weather (a dusk-grey frame can be
+    close to fog in Inception features). The classifier was trained on these very sunny photos, so its
+    accuracy here is a pessimistic estimate. When no spread clears the floor, the most accurate one wins.
+    Spreads measured by an earlier invocation are reused, so widening ``--spreads`` only runs the new ones."""
+    old = b.data["steps"].get("spread", {})
+    kid: dict[str, float] = dict(old.get("kid_x100_on_training_photos", {}))
+    acc: dict[str, float] = dict(old.get("domain_acc_on_training_photos", {}))
     for spread in b.args.spreads:
-        if f"{spread:g}" in kid:
+        key = f"{spread:g}"
+        if key in kid and (clf is None or key in acc):
             continue
-        ev = step_eval(b, model, train, None, out / f"spread-{spread:g}", b.args.output_size,
-                       ["--style", "sample", "--style-spread", f"{spread:g}", "--no-baselines"], 0)  # fmt: skip
-        kid[f"{spread:g}"] = float(ev["rows"]["ours"]["kid_x100"])
-        b.data["steps"]["spread"] = {"done": False, "kid_x100_on_training_photos": kid}
+        ev = step_eval(b, model, train, clf, out / f"spread-{key}", b.args.output_size,
+                       ["--style", "sample", "--style-spread", key, "--no-baselines"], 0)  # fmt: skip
+        row = ev["rows"]["ours"]
+        kid[key] = float(row["kid_x100"])
+        if row.get("domain_acc") is not None:
+            acc[key] = float(row["domain_acc"])
+        b.data["steps"]["spread"] = {
+            "done": False,
+            "kid_x100_on_training_photos": kid,
+            "domain_acc_on_training_photos": acc,
+        }
         b.save()
-    tried = {f"{s:g}" for s in b.args.spreads}
-    best = min((k for k in kid if k in tried), key=lambda k: kid[k])
-    return {"kid_x100_on_training_photos": kid, "tried": sorted(tried, key=float), "chosen": float(best)}
+    tried = sorted({f"{s:g}" for s in b.args.spreads}, key=float)
+    return {
+        "kid_x100_on_training_photos": kid,
+        "domain_acc_on_training_photos": acc,
+        "min_acc": b.args.min_acc,
+        "tried": tried,
+        "chosen": float(choose_spread(tried, kid, acc, b.args.min_acc)),
+    }
+
+
+def choose_spread(tried: Sequence[str], kid: dict[str, float], acc: dict[str, float], min_acc: float) -> str:
+    """Lowest KID among the spreads with accuracy >= ``min_acc`` (all of them when none was measured);
+    the most accurate spread (then the lower KID) when none clears the floor."""
+    if not acc:
+        return min(tried, key=lambda k: kid[k])
+    ok = [k for k in tried if acc.get(k, -1.0) >= min_acc]
+    if ok:
+        return min(ok, key=lambda k: kid[k])
+    return max(tried, key=lambda k: (acc.get(k, -1.0), -kid[k]))
 
 
 def eval_only(b: Bench) -> int:

@@ -47,6 +47,9 @@ class PipelineConfig:
         True  # match each crop's colours to the frame's over the margin (compose.harmonize_patch)
     )
     detect_every: int = 1  # run the detector on every N-th frame; boxes between are predicted
+    # edgecgl.video: translate the instance crops on their own thread, overlapping the frame's network
+    # (where the backend runs concurrent calls: ONNX Runtime, torch; not TensorRT's one stream per role)
+    overlap_instances: bool = False
 
 
 @dataclass
@@ -55,6 +58,15 @@ class FrameResult:
     detections: list[Detection]
     windows: list[tuple[int, int, int, int]]  # the crop window pasted for each detection
     ms: dict[str, float]
+
+
+@dataclass
+class Instances:
+    """A frame's translated instance crops, ready to paste: one window and one image per detection."""
+
+    windows: list[tuple[int, int, int, int]]  # x1, y1, x2, y2 in the frame
+    images: list[np.ndarray]  # uint8 [y2-y1, x2-x1, 3] each
+    ms: dict[str, float]  # "instances" (crops + network) and "upsample" (back to each window's size)
 
 
 @dataclass
@@ -169,9 +181,16 @@ class Pipeline:
         return [d for d in dets if _visible(d.box, frame.shape[:2])], ms
 
     def render(
-        self, frame: np.ndarray, dets: list[Detection], ms: dict[str, float] | None = None
+        self,
+        frame: np.ndarray,
+        dets: list[Detection],
+        ms: dict[str, float] | None = None,
+        instances: Instances | None = None,
     ) -> FrameResult:
-        """Translate the frame and the crops of ``dets``, compose. ``ms`` gets this frame's stage times."""
+        """Translate the frame and the crops of ``dets``, compose. ``ms`` gets this frame's stage times.
+
+        ``instances``: the crops already translated by ``translate_instances`` (on another thread, so
+        they overlap this frame's network); their stage times are merged into this frame's."""
         ms = dict(ms or {})
         taken = self.translator.upsampler.take_ms
         taken()
@@ -179,20 +198,38 @@ class Pipeline:
             out = self.translator.translate_frame(frame)
         ms["upsample"] = taken()
         ms["frame"] -= ms["upsample"]
-        windows: list[tuple[int, int, int, int]] = []
-        if dets:
-            hw = frame.shape[:2]
-            with _timed(ms, "instances"):
-                windows = [expand_box(d.box, self.cfg.context, hw) for d in dets]
-                translated = self.translator.translate_windows(frame, windows, self._styles(dets))
-            inst_up = taken()
-            ms["instances"] -= inst_up
-            ms["upsample"] += inst_up
+        if instances is None:
+            instances = self.translate_instances(frame, dets)
+        windows = instances.windows
+        if windows:
+            for stage, v in instances.ms.items():
+                ms[stage] = ms.get(stage, 0.0) + v
             with _timed(ms, "compose"):
                 out = paste_instances(
-                    out, translated, windows, [d.box for d in dets], self.cfg.min_feather, self.cfg.harmonize
+                    out,
+                    instances.images,
+                    windows,
+                    [d.box for d in dets],
+                    self.cfg.min_feather,
+                    self.cfg.harmonize,
                 )
         return FrameResult(out, dets, windows, ms)
+
+    def translate_instances(self, frame: np.ndarray, dets: list[Detection]) -> Instances:
+        """The crop window of each detection and its translation at the window's size (guided upsampler
+        included), with the ``instances`` and ``upsample`` times. Thread-safe where the backend is."""
+        if not dets:
+            return Instances([], [], {})
+        ms: dict[str, float] = {}
+        taken = self.translator.upsampler.take_ms
+        taken()
+        hw = frame.shape[:2]
+        with _timed(ms, "instances"):
+            windows = [expand_box(d.box, self.cfg.context, hw) for d in dets]
+            images = self.translator.translate_windows(frame, windows, self._styles(dets))
+        ms["upsample"] = taken()
+        ms["instances"] -= ms["upsample"]
+        return Instances(windows, images, ms)
 
     def _styles(self, dets: list[Detection]) -> np.ndarray | None:
         if self.cfg.instance_style == "global":

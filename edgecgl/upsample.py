@@ -16,6 +16,7 @@ input; the graph runs where that check fails or for the modes the CPU path does 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,7 +57,9 @@ class Upsampler:
         self.mode = mode
         self.params: dict[str, Any] = dict(bundle.upsampler or {}) if mode == "guided" else {}
         self._run: Callable[..., np.ndarray] | None = None
-        self.spent_ms = 0.0  # time in __call__ since the last take_ms(): the pipeline's "upsample" stage
+        # time in __call__ since the last take_ms(), per thread: the pipeline's "upsample" stage, also
+        # when the instance crops run on their own thread (edgecgl.video, --overlap-instances)
+        self._spent = threading.local()
         self.cpu: guided_cpu.GuidedParams | None = None  # set when the numpy + OpenCV path runs instead
         if mode == "guided":
             self._run = _runner(bundle, backend)
@@ -79,12 +82,13 @@ class Upsampler:
             out = guided_cpu.upsample(guide, low_guide, low_image, self.cpu)
         else:
             out = self._graph(guide, low_guide, low_image)
-        self.spent_ms += (time.perf_counter() - t0) * 1000.0
+        self._spent.ms = getattr(self._spent, "ms", 0.0) + (time.perf_counter() - t0) * 1000.0
         return out
 
     def take_ms(self) -> float:
-        """Milliseconds spent upsampling since the last call (and start counting again)."""
-        ms, self.spent_ms = self.spent_ms, 0.0
+        """Milliseconds this thread spent upsampling since its last call (and start counting again)."""
+        ms = getattr(self._spent, "ms", 0.0)
+        self._spent.ms = 0.0
         return ms
 
     def _graph(self, guide: np.ndarray, low_guide: np.ndarray, low_image: np.ndarray) -> np.ndarray:

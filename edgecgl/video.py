@@ -1,9 +1,11 @@
 """Video in, video out: PyAV decode -> pipeline -> libx264 encode, audio and subtitles remuxed untouched.
 
-The stages run as threads joined by bounded queues (decode | detect | inference | encode; detect only
-with a detector), so decoding the next frame, detecting in it and encoding the last overlap with the
-network. Items flow in demux order: passthrough packets travel through the same queues as frames, so the
-output interleaves like the input. The detect stage passes (frame, detections) on to inference.
+The stages run as threads joined by bounded queues (decode | detect | instances | inference | encode;
+detect only with a detector, instances only with ``PipelineConfig.overlap_instances``), so decoding the
+next frame, detecting in it, translating its instance crops and encoding the last overlap with the
+frame's network. Items flow in demux order: passthrough packets travel through the same queues as frames,
+so the output interleaves like the input. The detect stage passes (frame, detections) on; the instances
+stage adds the translated crops, which inference pastes onto the translated frame.
 
 Kept from the input: every frame (output frame count = input frame count), each frame's timestamp,
 the frame rate, the display rotation, and every audio/subtitle packet byte for byte.
@@ -26,7 +28,7 @@ import numpy as np
 from edgecgl.atomic import atomic_path, check_output
 from edgecgl.detect import Detection
 from edgecgl.errors import EdgecglError
-from edgecgl.pipeline import FrameResult, Pipeline, RunStats
+from edgecgl.pipeline import FrameResult, Instances, Pipeline, RunStats
 
 _END = object()
 _NO_VIDEO_HINT = "an audio-only file, or an MP4 cut off before its index (moov) was written"
@@ -65,6 +67,7 @@ class _Frame:
     infer_ms: float = 0.0
     detections: list[Detection] | None = None  # set by the detect stage
     detect_ms: dict[str, float] = field(default_factory=dict)
+    instances: Instances | None = None  # set by the instances stage (--overlap-instances)
 
 
 class _Stop(Exception):
@@ -221,8 +224,11 @@ def _run(
 
     q_dec: queue.Queue = queue.Queue(maxsize=opts.queue_size)
     q_det: queue.Queue = queue.Queue(maxsize=opts.queue_size)
+    q_ins: queue.Queue = queue.Queue(maxsize=opts.queue_size)
     q_inf: queue.Queue = queue.Queue(maxsize=opts.queue_size)
     detect_stage = getattr(pipeline, "detector", None) is not None
+    cfg = getattr(pipeline, "cfg", None)
+    instance_stage = detect_stage and bool(getattr(cfg, "overlap_instances", False))
     stop = threading.Event()
     errors: list[BaseException] = []
     bad = [0]  # packets the decoder or demuxer rejected (a cut or corrupt file)
@@ -244,8 +250,17 @@ def _run(
                     raise _detector_error(exc, item.index) from exc
             _put(q_det, item, stop)
 
+    def instances() -> None:
+        while True:
+            item = _get(q_det, stop)
+            if item is _END:
+                break
+            if isinstance(item, _Frame) and item.detections is not None:
+                item.instances = pipeline.translate_instances(item.image, item.detections)
+            _put(q_ins, item, stop)
+
     def worker() -> None:
-        q_in = q_det if detect_stage else q_dec
+        q_in = q_ins if instance_stage else q_det if detect_stage else q_dec
         while True:
             item = _get(q_in, stop)
             if item is _END:
@@ -253,7 +268,7 @@ def _run(
             if isinstance(item, _Frame):
                 t0 = time.perf_counter()
                 if item.detections is not None:
-                    item.result = pipeline.render(item.image, item.detections, item.detect_ms)
+                    item.result = pipeline.render(item.image, item.detections, item.detect_ms, item.instances)
                 else:
                     item.result = pipeline(item.image)
                 item.infer_ms = (time.perf_counter() - t0) * 1000.0
@@ -262,6 +277,8 @@ def _run(
     threads = [_stage(reader, q_dec, stop, errors)]
     if detect_stage:
         threads.append(_stage(detect, q_det, stop, errors))
+    if instance_stage:
+        threads.append(_stage(instances, q_ins, stop, errors))
     threads.append(_stage(worker, q_inf, stop, errors))
     t_start = time.perf_counter()
     for t in threads:

@@ -43,6 +43,9 @@ class RoleBackend:
     """
 
     name: str = "backend"
+    # Two threads may call at once (ONNX Runtime's Run and torch's no-grad forward are thread-safe); the
+    # instance crops then run beside the frame (edgecgl.video, --overlap-instances).
+    concurrent: bool = True
 
     def _run(self, role: str, *arrays: np.ndarray) -> np.ndarray:
         raise NotImplementedError

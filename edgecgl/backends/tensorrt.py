@@ -196,6 +196,9 @@ def padded_batch(n: int, max_batch: int) -> int:
 class TensorRTBackend(RoleBackend):
     """Runs each role's engine; numpy in, numpy out (the Backend protocol), torch CUDA buffers inside."""
 
+    # One stream, buffer set and context per role: the frame and the crops would share the generator's.
+    concurrent = False
+
     def __init__(self, bundle: Bundle, device: int = 0, cuda_graphs: bool = False) -> None:
         try:
             import tensorrt as trt

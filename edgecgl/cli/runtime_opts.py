@@ -62,6 +62,12 @@ DETECT_EVERY = typer.Option(
     min=1,
     help="Run the detector on every N-th frame; the tracker predicts the boxes between (1: every frame).",
 )
+OVERLAP_INSTANCES = typer.Option(
+    False,
+    "--overlap-instances",
+    help="Translate the instance crops on their own thread, beside the frame's network (ONNX Runtime, "
+    "torch; a CPU with a core to spare: docs/PERFORMANCE.md).",
+)
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
 
 
@@ -79,6 +85,7 @@ class RuntimeArgs:
     upsample: str = "guided"
     detect_every: int = 1  # video only: detector on every N-th frame, boxes predicted between
     style_spread: float = 1.0  # scales a sampled style's distance from the domain mean
+    overlap_instances: bool = False  # video only: the crops' network on its own thread
 
 
 def check_style_choice(style_per_image: bool, style_ref: Path | None) -> None:
@@ -161,4 +168,11 @@ def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log
         log_fn("instances: off (--no-instances)")
     if det is not None and args.detect_every > 1:
         log_fn(f"detector: every {args.detect_every} frames, boxes predicted between")
-    return Pipeline(translator, det, PipelineConfig(detect_every=args.detect_every)), bundle
+    overlap = args.overlap_instances and det is not None
+    if overlap and not getattr(backend, "concurrent", True):
+        log_fn(f"instances: not overlapped ({backend.name} runs one call at a time per network)")
+        overlap = False
+    elif overlap:
+        log_fn("instances: crops translated on their own thread, beside the frame")
+    cfg = PipelineConfig(detect_every=args.detect_every, overlap_instances=overlap)
+    return Pipeline(translator, det, cfg), bundle

@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
         detector: Path | None = ro.DETECTOR,
         conf: float = ro.CONF,
         detect_every: int = ro.DETECT_EVERY,
+        overlap_instances: bool = ro.OVERLAP_INSTANCES,
         backend: str = ro.BACKEND,
         size: str | None = ro.SIZE,
         upsample: str = ro.UPSAMPLE,
@@ -69,6 +70,7 @@ def register(app: typer.Typer) -> None:
             upsample,
             detect_every,
             style_spread,
+            overlap_instances,
         )
         pipeline, _ = ro.build_pipeline(args)
         info = probe(src)

@@ -184,3 +184,80 @@ def test_benchmark_box_matching_is_one_to_one() -> None:
     assert match([a, b], [a]) == [1.0, 0.0]  # one box cannot answer for two; the unmatched one counts 0
     assert match([a], []) == [0.0] and match([], [a]) == []
     assert match([a, b], [b, a]) == [1.0, 1.0]
+
+
+def test_overlapped_instances_run_on_their_own_thread_and_give_the_same_video(
+    translator: Translator, clip: Path, tmp_path: Path
+) -> None:
+    """``--overlap-instances``: the crops' network runs on its own stage thread; every frame, box,
+    window and pixel is what the sequential pipeline gives, and the stage times still add up."""
+    runs = {}
+    for overlap in (False, True):
+        cfg = PipelineConfig(detect_every=2, harmonize=False, overlap_instances=overlap)
+        pipe = Pipeline(translator, SquareDetector(), cfg)
+        threads: dict[str, set[int]] = {"frame": set(), "windows": set()}
+        of, ow = translator.translate_frame, translator.translate_windows
+
+        def spy_frame(frame: np.ndarray, _t=threads, _o=of) -> np.ndarray:
+            _t["frame"].add(threading.get_ident())
+            return _o(frame)
+
+        def spy_windows(*a: object, _t=threads, _o=ow, **k: object) -> list[np.ndarray]:
+            _t["windows"].add(threading.get_ident())
+            return _o(*a, **k)  # type: ignore[arg-type]
+
+        translator.translate_frame = spy_frame  # type: ignore[method-assign]
+        translator.translate_windows = spy_windows  # type: ignore[method-assign]
+        seen: list[tuple[int, object]] = []
+        try:
+            res = translate_video(
+                clip, tmp_path / f"o{overlap}.mp4", pipe, VideoOptions(queue_size=2),
+                on_frame=lambda i, x, r, _s=seen: _s.append((i, r)),
+            )  # fmt: skip
+        finally:
+            del translator.translate_frame, translator.translate_windows
+        runs[overlap] = (seen, threads, res.stats.summary())
+    (seq, seq_threads, _), (par, par_threads, s) = runs[False], runs[True]
+    assert seq_threads["frame"] == seq_threads["windows"]  # sequential: one inference thread
+    assert len(par_threads["windows"]) == 1 and par_threads["windows"].isdisjoint(par_threads["frame"])
+    assert [i for i, _ in par] == list(range(13))
+    for (_, a), (_, b) in zip(seq, par, strict=True):
+        assert a.windows == b.windows and len(a.windows) == 1  # type: ignore[attr-defined]
+        assert np.array_equal(a.image, b.image)  # type: ignore[attr-defined]
+    assert s["instances"] == 13
+    for stage in ("instances", "upsample", "compose", "frame"):
+        assert s["stages_ms"][stage]["n"] == 13 and s["stages_ms"][stage]["p50_ms"] > 0
+
+
+def test_overlap_is_refused_quietly_where_the_backend_runs_one_call_at_a_time(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgecgl.backends as backends_mod
+    from edgecgl.cli import runtime_opts as ro
+
+    bundle = tiny_bundle_for(tmp_path_factory)
+    said: list[str] = []
+    args = ro.RuntimeArgs(bundle, "night", backend="onnxruntime-cpu", overlap_instances=True)
+    pipe, _ = ro.build_pipeline(args, detector=SquareDetector(), log_fn=said.append)
+    assert pipe.cfg.overlap_instances and any("own thread" in m for m in said)
+
+    class OneAtATime:  # declares what TensorRTBackend declares
+        name, concurrent = "tensorrt", False
+
+        def __init__(self, be: object) -> None:
+            self._be = be
+
+        def __getattr__(self, k: str) -> object:
+            return getattr(self._be, k)
+
+    real = backends_mod.select_backend
+    monkeypatch.setattr(backends_mod, "select_backend", lambda *a, **k: OneAtATime(real(*a, **k)))
+    said.clear()
+    pipe, _ = ro.build_pipeline(args, detector=SquareDetector(), log_fn=said.append)
+    assert not pipe.cfg.overlap_instances and any("not overlapped" in m and "tensorrt" in m for m in said)
+    monkeypatch.undo()
+    args = ro.RuntimeArgs(
+        bundle, "night", backend="onnxruntime-cpu", overlap_instances=True, no_instances=True
+    )
+    pipe, _ = ro.build_pipeline(args, log_fn=said.append)
+    assert not pipe.cfg.overlap_instances  # nothing to overlap without a detector

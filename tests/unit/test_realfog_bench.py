@@ -156,3 +156,18 @@ def test_eval_only_measures_rows_and_floor_on_other_photos(tmp_path: Path) -> No
     assert lo <= sampled["kid_x100"] <= hi
     # identity leaves the sunny photos sunny: further from fog than the fog halves are from each other
     assert res["summary"]["working"]["identity"]["kid_x100"] > res["summary"]["working"]["floor_kid_x100"]
+
+
+def test_spread_choice_takes_the_lowest_kid_that_is_still_the_target_weather() -> None:
+    tried = ["1", "2", "3", "4"]
+    kid = {"1": 4.6, "2": 4.3, "3": 4.1, "4": 4.0}
+    # every spread foggy enough: the lowest KID
+    assert realfog.choose_spread(tried, kid, {k: 95.0 for k in tried}, 90.0) == "4"
+    # wide draws fall below the floor (dusk, not fog): the best KID among the rest
+    acc = {"1": 97.0, "2": 92.0, "3": 80.0, "4": 70.0}
+    assert realfog.choose_spread(tried, kid, acc, 90.0) == "2"
+    assert realfog.choose_spread(tried, kid, acc, 75.0) == "3"
+    # none clears the floor: the most accurate one
+    assert realfog.choose_spread(tried, kid, acc, 99.0) == "1"
+    # no classifier: KID alone, as before
+    assert realfog.choose_spread(tried, kid, {}, 90.0) == "4"
