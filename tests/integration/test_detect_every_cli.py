@@ -59,6 +59,19 @@ def test_cli_detect_every_3(assets: Path, tmp_path: Path, tmp_path_factory: pyte
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 12
 
+    # the crops on their own thread: same frames, same boxes (detection is deterministic on one machine)
+    out2, stats2 = tmp_path / "o2.mp4", tmp_path / "s2.json"
+    r = edgecgl(
+        "video", str(clip), "--to", "night", "--bundle", str(bundle), "--backend", "onnxruntime-cpu",
+        "--detector", str(assets / "models" / "yolov8n-coco.pt"), "--detect-every", "3", "--overlap-instances",
+        "--size", "64x128", "--out", str(out2), "--stats-json", str(stats2),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "instances: crops translated on their own thread" in r.stderr
+    s2 = json.loads(stats2.read_text())
+    assert s2["frames"] == 12 and s2["instances"] == s["instances"]
+    assert s2["stages_ms"]["instances"]["n"] == s["stages_ms"]["instances"]["n"]
+
     r = edgecgl(
         "video", str(clip), "--to", "night", "--bundle", str(bundle), "--detect-every", "0",
         "--out", str(tmp_path / "x.mp4"),
