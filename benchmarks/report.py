@@ -308,12 +308,11 @@ def main() -> None:
         for suffix in ("", "_1thread"):
             tables.append((f"{fn.__name__}{suffix}", fn(f"{fn.__name__}{suffix}")))
     tables += [(n, int8_cpu(n)) for n in ("int8_cpu", "int8_cpu_run1", "int8_cpu_s8s8")]
-    tables += [
-        (p.stem, pipeline(p.stem))
-        for p in sorted(RESULTS.glob("pipeline_*.json"))
-        if "memory" not in p.stem and "spin" not in p.stem and "threads" not in p.stem
-    ]
-    tables += [(p.stem, pipeline_threads(p.stem)) for p in sorted(RESULTS.glob("pipeline_threads_*.json"))]
+    for p in sorted(RESULTS.glob("pipeline_*.json")):
+        if "memory" in p.stem or "spin" in p.stem:
+            continue
+        by_threads = "by_threads" in (_load(p.stem) or {})  # --threads runs: one table per thread count
+        tables.append((p.stem, (pipeline_threads if by_threads else pipeline)(p.stem)))
     tables.append(("detect every", detect_every()))
     tables += [(p.stem, memory(p.stem)) for p in sorted(RESULTS.glob("pipeline_memory_*.json"))]
     tables += [(p.stem, spin(p.stem)) for p in sorted(RESULTS.glob("pipeline_spin_*.json"))]
