@@ -62,8 +62,8 @@ DETECT_EVERY = typer.Option(
     min=1,
     help="Run the detector on every N-th frame; the tracker predicts the boxes between (1: every frame).",
 )
-# benchmarks/pipeline.py --overlap, small at 256x512 on the real clip (AMD EPYC, loaded): with the detector
-# every 2nd frame, 81 -> 90 % of model-only frames/s at 1 thread, 84 -> 94 % at 2 (docs/PERFORMANCE.md)
+# benchmarks/pipeline.py --overlap, small at 256x512 on the real clip (AMD EPYC), detector every 2nd frame:
+# quiet 85 -> 91 % of model-only frames/s at 1 thread, 75 -> 76 % at 2 (no idle core); loaded 81-84 -> 89-95 %
 OVERLAP_INSTANCES = typer.Option(
     True,
     "--overlap-instances/--no-overlap-instances",
