@@ -32,6 +32,9 @@ class DataConfig:
     min_box: float = 0.0  # boxes whose sides (with context) are under min_box * instance_size are skipped
     crop_aspect: str = "stretch"  # pad: grow the box's short side to instance_size's aspect first
     crop_antialias: bool = False  # average roi_align samples over each output pixel's footprint
+    # > 1: cut the crops from the same window decoded at crop_scale x frame_size, as the runtime cuts them
+    # from the full-resolution frame (1: from the training frame itself, the paper's data path)
+    crop_scale: int = 1
 
     def validate(self) -> None:
         for name in ("frame_size", "instance_size"):
@@ -41,6 +44,8 @@ class DataConfig:
         h, w = self.frame_size
         if h % 4 or w % 4:
             raise EdgecglError(f"data.frame_size {self.frame_size} must be multiples of 4 (network stride)")
+        if not isinstance(self.crop_scale, int) or not 1 <= self.crop_scale <= 16:
+            raise EdgecglError(f"data.crop_scale must be an integer in [1, 16], got {self.crop_scale}")
         lo, hi = self.fallback_crop
         if not 0 < lo <= hi <= 1:
             raise EdgecglError(

@@ -109,6 +109,7 @@ def open_training_data(cfg: TrainConfig):  # noqa: ANN201 - the data package's D
         flip=cfg.data.flip,
         domains=list(cfg.data.domains) or None,
         categories=list(cfg.data.categories) or None,
+        detail_scale=cfg.data.crop_scale if cfg.loss.instances else 1,
     )
 
 

@@ -30,8 +30,8 @@ def sample_grid(
 ) -> None:
     rng = np.random.default_rng([source.cfg.seed, 104729])
     doms = [d for d, idx in enumerate(source.by_domain) if idx]
-    x, _, boxes = source._load([source.by_domain[d][0] for d in doms], rng)
-    o = source.crops(x, boxes, rng)
+    x, _, boxes, src = source._load([source.by_domain[d][0] for d in doms], rng)
+    o = source.crops(src, boxes, rng)
     x, o = x.to(device), o.to(device)
     n_dom = source.n_domains
     z = F.one_hot(torch.tensor(doms, device=device), n_dom).float()

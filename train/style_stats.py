@@ -41,8 +41,8 @@ def style_statistics(
             pick = [int(i) for i in rng.permutation(idx)[: max(1, n)]]
             sg, so = [], []
             for s in range(0, len(pick), chunk):
-                x, _, boxes = source._load(pick[s : s + chunk], rng)
-                crops = source.crops(x, boxes, rng)
+                x, _, boxes, src = source._load(pick[s : s + chunk], rng)
+                crops = source.crops(src, boxes, rng)
                 x, crops = x.to(device), crops.to(device)
                 z = F.one_hot(torch.full((x.shape[0],), d, device=device), n_dom).float()
                 sg.append(enc_g(x, z).float())

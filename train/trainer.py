@@ -76,12 +76,26 @@ class StepSource(Dataset):
     def __len__(self) -> int:
         return 2**31 - 1
 
-    def _load(self, indices: list[int], rng: np.random.Generator) -> tuple[Tensor, Tensor, list[Tensor]]:
+    def _load(
+        self, indices: list[int], rng: np.random.Generator
+    ) -> tuple[Tensor, Tensor, list[Tensor], Tensor]:
+        """(frames, domains, boxes, crop source): the source is the frames themselves, or their windows
+        at ``crop_scale`` x the size (``Sample.detail``) with the boxes scaled along."""
         random.seed(int(rng.integers(2**62)))  # the dataset's own random crop / flip
         samples = [self.dataset[i] for i in indices]
         x = torch.stack([s.image for s in samples]).float()
         d = torch.tensor([int(s.domain) for s in samples], dtype=torch.long)
-        return x, d, [torch.as_tensor(s.boxes, dtype=torch.float32).reshape(-1, 4) for s in samples]
+        boxes = [torch.as_tensor(s.boxes, dtype=torch.float32).reshape(-1, 4) for s in samples]
+        details = [getattr(s, "detail", None) for s in samples]
+        if all(t is None for t in details):
+            return x, d, boxes, x
+        if any(t is None for t in details):
+            raise ValueError("some samples carry a detail image and some do not")
+        src = torch.stack(details).float()  # type: ignore[arg-type]
+        scale = src.shape[-1] / x.shape[-1]
+        if src.shape[-2] != round(x.shape[-2] * scale):
+            raise ValueError(f"detail {tuple(src.shape)} is not a scaled copy of the frames {tuple(x.shape)}")
+        return x, d, [b * scale for b in boxes], src
 
     def pick_boxes(
         self, boxes: list[Tensor], height: int, width: int, rng: np.random.Generator
@@ -107,6 +121,7 @@ class StepSource(Dataset):
         return out
 
     def crops(self, x: Tensor, boxes: list[Tensor], rng: np.random.Generator) -> Tensor:
+        """One instance crop per image of ``x`` (the crop source; ``boxes`` in its pixels)."""
         from edgecgl.train.data import instance_crops
 
         picked = self.pick_boxes(boxes, x.shape[2], x.shape[3], rng)
@@ -122,18 +137,18 @@ class StepSource(Dataset):
         di, dj = rng.choice(self.present, size=2, replace=False)
         idx = [int(i) for i in rng.choice(self.by_domain[di], size=b)]
         idx += [int(i) for i in rng.choice(self.by_domain[dj], size=b)]
-        x, d, boxes = self._load(idx, rng)
+        x, d, boxes, src = self._load(idx, rng)
         out: dict[str, Tensor] = {"x": x, "d": d}
         if cfg.loss.instances:
-            out["o"] = self.crops(x, boxes, rng)
+            out["o"] = self.crops(src, boxes, rng)
         if cfg.loss.instances and cfg.loss.cgc:
             k_dom = rng.choice(self.present, size=b)
             l_dom = rng.choice(self.present, size=b)
             k_idx = [int(rng.choice(self.by_domain[k])) for k in k_dom]
             l_idx = [int(rng.choice(self.by_domain[k])) for k in l_dom]
-            xk, dk, _ = self._load(k_idx, rng)
-            xl, dl, bl = self._load(l_idx, rng)
-            out.update(cgc_x=xk, cgc_dx=dk, cgc_o=self.crops(xl, bl, rng), cgc_do=dl)
+            xk, dk, _, _ = self._load(k_idx, rng)
+            _, dl, bl, src_l = self._load(l_idx, rng)
+            out.update(cgc_x=xk, cgc_dx=dk, cgc_o=self.crops(src_l, bl, rng), cgc_do=dl)
         out["gp_seed"] = torch.tensor(int(rng.integers(2**62)), dtype=torch.long)
         if cfg.loss.style_prior:
             out["style_seed"] = torch.tensor(int(rng.integers(2**62)), dtype=torch.long)

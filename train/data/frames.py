@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from edgecgl.train.data.records import LoadReport, Record, order_key
@@ -83,12 +84,16 @@ class FrameDataset(Dataset):
         source: str,
         report: LoadReport | None = None,
         allow_empty_domains: bool = False,
+        detail_scale: int = 1,
     ) -> None:
         self.records = records
         self.domains = list(domains)
         self.size = None if size is None else (int(size[0]), int(size[1]))
         if self.size is not None and (self.size[0] < 1 or self.size[1] < 1):
             raise EdgecglError(f"bad size {size}", "give (H, W) with positive sides")
+        if detail_scale < 1 or (detail_scale > 1 and self.size is None):
+            raise EdgecglError(f"bad detail_scale {detail_scale}", "give an integer >= 1, and a size with it")
+        self.detail_scale = int(detail_scale)
         self.split = split
         self.flip = flip
         self.min_box = min_box
@@ -163,7 +168,9 @@ class FrameDataset(Dataset):
     def load(self, index: int) -> Sample:
         """Decode one record; raises ``UnreadableImage`` (``__getitem__`` is the skipping wrapper)."""
         r = self.records[index]
-        img, (fh, fw) = decode(r.path, self.size)
+        s = self.detail_scale
+        size = None if self.size is None else (self.size[0] * s, self.size[1] * s)
+        img, (fh, fw) = decode(r.path, size)
         h, w = img.shape[:2]
         boxes = np.asarray(r.boxes, dtype=np.float32).reshape(-1, 4).copy()
         if r.normalized:
@@ -173,11 +180,19 @@ class FrameDataset(Dataset):
             boxes[:, 0::2] *= w / fw
             boxes[:, 1::2] *= h / fh
         boxes = clip_boxes(boxes, h, w, min_box=0.0)
-        img, boxes = resize_crop(img, boxes, self.size, random_crop=self.split == "train")
+        img, boxes = resize_crop(img, boxes, size, random_crop=self.split == "train")
         if self.flip and random.random() < 0.5:
             img, boxes = hflip(img, boxes)
+        detail = None
+        if s > 1:  # the frame is the detail window shrunk s times: one crop offset, one flip for both
+            assert self.size is not None
+            detail = to_tensor(img)
+            img = cv2.resize(img, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+            boxes = boxes / s
         boxes = clip_boxes(boxes, img.shape[0], img.shape[1], min_box=float(self.min_box))
-        return Sample(image=to_tensor(img), domain=r.domain, boxes=torch.from_numpy(boxes), path=r.path)
+        return Sample(
+            image=to_tensor(img), domain=r.domain, boxes=torch.from_numpy(boxes), path=r.path, detail=detail
+        )
 
     def __getitem__(self, index: int) -> Sample:
         if index < 0:

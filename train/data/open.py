@@ -114,6 +114,7 @@ def open_dataset(
     min_box: int = DEFAULT_MIN_BOX,
     allow_empty_domains: bool = False,
     bdd_rules: Any = None,
+    detail_scale: int = 1,
 ) -> FrameDataset:
     """Open any supported dataset as a ``Dataset[Sample]``.
 
@@ -124,6 +125,7 @@ def open_dataset(
     ``allow_empty_domains``. ``categories``: which instance classes to keep (loader's names; None =
     the loader's default). ``min_box``: boxes with a side below this many pixels of the returned image
     are dropped. ``bdd_rules``: a ``BddRules`` (or its dict) replacing the paper's Table 1 for BDD100K.
+    ``detail_scale`` s > 1: each sample also carries its window at s x ``size`` (``Sample.detail``).
     """
     doms = list(domains) if domains is not None else data_domains(spec)
     if not doms or len(set(doms)) != len(doms):
@@ -141,4 +143,5 @@ def open_dataset(
         source=f"{kind}:{path}",
         report=report,
         allow_empty_domains=allow_empty_domains,
+        detail_scale=detail_scale,
     )

@@ -15,12 +15,15 @@ class Sample:
     ``image`` is [3, H, W] float32 RGB in [-1, 1]; ``domain`` indexes the dataset's ``domains`` list;
     ``boxes`` is [N, 4] float32 xyxy in pixel coordinates of *this* image (already moved by resize,
     crop and flip, clipped to the image, empty ones dropped); ``path`` is the source file.
+    ``detail`` (datasets opened with ``detail_scale`` s > 1): the same window at s times the size, [3, sH,
+    sW], for instance crops with the detail the runtime's full-resolution crops have; boxes times s.
     """
 
     image: Tensor
     domain: int
     boxes: Tensor = field(default_factory=lambda: torch.zeros((0, 4), dtype=torch.float32))
     path: str = ""
+    detail: Tensor | None = None
 
 
 def collate_samples(samples: list[Sample]) -> tuple[Tensor, Tensor, list[Tensor], list[str]]:
