@@ -319,6 +319,9 @@ def main() -> None:
     ap.add_argument("--classifier-size", default=None, help="HxW of the domain classifier (default --size)")
     ap.add_argument("--jobs", type=int, default=1, help="trainings run at once (each --threads threads)")
     ap.add_argument("--summary", action="store_true", help="print --out's mean/spread table and exit")
+    ap.add_argument("--product", action="store_true",
+                    help="also score each stage through export + edgecgl augment, with and without the "
+                         "instances (benchmarks/product_quality.py)")  # fmt: skip
     ap.add_argument("--arm-iterations", action="append", default=[], metavar="NAME=N",
                     help="train (and score) arm NAME only to N iterations, e.g. an ablation arm")  # fmt: skip
     args = ap.parse_args()
@@ -365,12 +368,19 @@ def main() -> None:
             for arm in active:
                 rep.data["runs"][f"{arm}/s{seed}"]["trajectory"] = trajectory(models[arm].parents[1])
             key = f"{seed}@{stage}"
-            have = set(rep.data["results"].get(key, {}).get("results", {}))
-            if set(active) <= have:
+            block = rep.data["results"].get(key, {})
+            if set(active) <= set(block.get("results", {})):
                 log(f"seed {seed}, step {stage}: scored already")
-                continue
-            block = score_seed(args, data, models, seed, clf, f"s{seed}_{stage}")
-            block["iterations"] = stage
+            else:
+                block = score_seed(args, data, models, seed, clf, f"s{seed}_{stage}")
+                block["iterations"] = stage
+            if args.product and not set(active) <= {r.split("/")[0] for r in block.get("product", {})}:
+                from benchmarks.product_quality import score_product
+
+                named = {f"{arm}": models[arm] for arm in active}
+                prod = score_product(data, args.work / "product" / f"s{seed}_{stage}", named,
+                                     args.work / f"product_s{seed}_{stage}.png")  # fmt: skip
+                block["product"] = prod["results"]
             rep.data["results"][key] = block
             rep.data["stability"] = stability(rep.data["results"], list(rep.data["arms_seen"]))
             rep.save()

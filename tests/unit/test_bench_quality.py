@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -42,3 +43,46 @@ def test_stability_compares_the_final_stage_with_the_best() -> None:
     assert s0["kid_within_10pct"] and s0["psnr_within_1db"]
     assert not s1["kid_within_10pct"] and not s1["psnr_within_1db"]
     assert "ours/s2" not in out and not any(k.startswith("absent") for k in out)  # one stage: nothing to say
+
+
+# ---------------------------------------------------------------- benchmarks/product_quality.py
+def _car_scene(lights: float) -> np.ndarray:
+    """A dark 40x80 frame, a car box at x 20-60, y 10-30, with two 3x3 light blobs of ``lights``."""
+    img = np.full((40, 80, 3), 0.05, np.float32)
+    img[10:30, 20:60] = 0.15
+    img[20:23, 24:27] = lights
+    img[20:23, 53:56] = lights
+    return img
+
+
+def test_lights_score_is_one_for_the_render_and_zero_without_lights() -> None:
+    from benchmarks.product_quality import lights_score
+
+    gt = _car_scene(0.95)
+    boxes = np.array([[20.0, 10.0, 60.0, 30.0]])
+    out, ref = lights_score(gt, gt, boxes)
+    assert out == ref and ref > 0.7
+    dark, _ = lights_score(_car_scene(0.15), gt, boxes)
+    assert abs(dark) < 1e-6
+    half, _ = lights_score(_car_scene(0.55), gt, boxes)
+    assert 0.4 < half / ref < 0.6
+    assert lights_score(gt, _car_scene(0.15), boxes) is None  # the render has no lights: not scored
+
+
+def test_product_score_folder_and_boxes(tmp_path) -> None:  # noqa: ANN001
+    import cv2
+
+    from benchmarks.product_quality import read_boxes, score_folder
+
+    (tmp_path / "night" / "labels").mkdir(parents=True)
+    gt = _car_scene(0.95)
+    cv2.imwrite(str(tmp_path / "night" / "a.png"), (gt * 255).round().astype(np.uint8))
+    (tmp_path / "night" / "labels" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n3 0.1 0.1 0.1 0.1\n")
+    assert read_boxes(tmp_path / "night" / "labels" / "a.txt", 40, 80, (0,)).tolist() == [[20, 10, 60, 30]]
+    assert len(read_boxes(tmp_path / "night" / "labels" / "a.txt", 40, 80)) == 2
+    out = tmp_path / "out.png"
+    cv2.imwrite(str(out), (_car_scene(0.15) * 255).round().astype(np.uint8))
+    res = score_folder({"a": out}, tmp_path, ["a"], "night")
+    assert res["lights"] == 0 and res["lights_scenes"] == 1
+    same = score_folder({"a": tmp_path / "night" / "a.png"}, tmp_path, ["a"], "night")
+    assert same["lights"] == 1 and same["psnr"] > 60
