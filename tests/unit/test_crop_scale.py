@@ -104,3 +104,18 @@ def test_crop_scale_trains_and_is_validated(tmp_path: Path) -> None:
     for bad in (0, 17, 1.5):
         with pytest.raises(EdgecglError):
             DataConfig(crop_scale=bad).validate()  # type: ignore[arg-type]
+
+
+def test_images_smaller_than_the_detail_window_warn_once(tmp_path: Path) -> None:
+    write_folder(tmp_path)  # 128x256 files; 64x128 frames at scale 4 want 256x512
+    ds = open_dataset(f"folder:{tmp_path}", size=(64, 128), split="all", domains=["sunny", "night"],
+                      detail_scale=4)  # fmt: skip
+    with pytest.warns(UserWarning, match="lower data.crop_scale"):
+        ds[0]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds[1]  # once per dataset
+        open_dataset(f"folder:{tmp_path}", size=(32, 64), split="all", domains=["sunny", "night"],
+                     detail_scale=4)[0]  # fmt: skip  # 128x256 windows: the files' own size, no warning

@@ -94,6 +94,7 @@ class FrameDataset(Dataset):
         if detail_scale < 1 or (detail_scale > 1 and self.size is None):
             raise EdgecglError(f"bad detail_scale {detail_scale}", "give an integer >= 1, and a size with it")
         self.detail_scale = int(detail_scale)
+        self._warned_small = False
         self.split = split
         self.flip = flip
         self.min_box = min_box
@@ -180,6 +181,13 @@ class FrameDataset(Dataset):
             boxes[:, 0::2] *= w / fw
             boxes[:, 1::2] *= h / fh
         boxes = clip_boxes(boxes, h, w, min_box=0.0)
+        if s > 1 and size is not None and max(size[0] / fh, size[1] / fw) > 1.0 and not self._warned_small:
+            self._warned_small = True
+            warnings.warn(
+                f"data.crop_scale {s}: {r.path} is {fh}x{fw}, smaller than the {size[0]}x{size[1]} window the"
+                " crops are cut from, so they are upsampled; lower data.crop_scale",
+                stacklevel=2,
+            )
         img, boxes = resize_crop(img, boxes, size, random_crop=self.split == "train")
         if self.flip and random.random() < 0.5:
             img, boxes = hflip(img, boxes)
