@@ -5,6 +5,11 @@ that fits the translation as a local affine colour transform of the input at the
 applies it to the full-resolution input), so the output keeps the input's edges and texture.
 ``resize`` is the plain bilinear resize of the network's output (the only choice for bundles exported
 before the upsampler existed; they fall back to it with a one-line notice).
+``residual`` is ``guided`` plus what the guided fit leaves out of the network's output, bilinearly
+upsampled: a local affine map of the input cannot light a tail-light that is dark in the input, so
+``guided`` drops the lights and glows the network paints (docs/RESULTS.md, "Lights"); at the working
+resolution ``residual`` equals the network's output, above it the input's detail is added as ``guided``
+adds it. The residual's fit runs in numpy (``edgecgl.guided_cpu``) whatever the backend.
 
 The graph runs on the translator's backend where that backend has it (TensorRT when the bundle has an
 upsampler engine; torch when it has a ``.pt2``; ONNX Runtime on CUDA). Where it would run on ONNX Runtime's
@@ -29,7 +34,7 @@ from edgecgl.bundle import IO_NAMES, Bundle
 from edgecgl.compose import resize, to_nchw, to_uint8
 from edgecgl.errors import EdgecglError
 
-CHOICES = ("guided", "resize")
+CHOICES = ("guided", "resize", "residual")
 
 
 class Upsampler:
@@ -47,7 +52,7 @@ class Upsampler:
         mode = mode.strip().lower()
         if mode not in CHOICES:
             raise EdgecglError(f"unknown --upsample '{mode}'", f"choose one of: {', '.join(CHOICES)}")
-        if mode == "guided" and not bundle.has_upsampler:
+        if mode in ("guided", "residual") and not bundle.has_upsampler:
             if log is not None:
                 log(
                     f"upsample: bundle {bundle.root} has no upsampler (exported before it existed): "
@@ -55,20 +60,23 @@ class Upsampler:
                 )
             mode = "resize"
         self.mode = mode
-        self.params: dict[str, Any] = dict(bundle.upsampler or {}) if mode == "guided" else {}
+        self.params: dict[str, Any] = dict(bundle.upsampler or {}) if mode != "resize" else {}
         self._run: Callable[..., np.ndarray] | None = None
         # time in __call__ since the last take_ms(), per thread: the pipeline's "upsample" stage, also
         # when the instance crops run on their own thread (edgecgl.video, --overlap-instances)
         self._spent = threading.local()
         self.cpu: guided_cpu.GuidedParams | None = None  # set when the numpy + OpenCV path runs instead
-        if mode == "guided":
+        self._fit_low: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+        if mode != "resize":
             self._run = _runner(bundle, backend)
             if cpu_path and _on_ort_cpu(backend, self._run):
                 self.cpu = _checked_cpu_path(self.params, self._graph, log)
+        if mode == "residual":
+            self._fit_low = _low_fit(bundle, self.params)
 
     @property
     def guided(self) -> bool:
-        return self.mode == "guided"
+        return self.mode != "resize"
 
     def __call__(self, guide: np.ndarray, low_guide: np.ndarray, low_image: np.ndarray) -> np.ndarray:
         """``guide`` uint8 [H,W,3], ``low_guide`` uint8 [h,w,3], ``low_image`` float32 [3,h,w] in [-1, 1]
@@ -82,6 +90,8 @@ class Upsampler:
             out = guided_cpu.upsample(guide, low_guide, low_image, self.cpu)
         else:
             out = self._graph(guide, low_guide, low_image)
+        if self._fit_low is not None:
+            out = add_residual(out, low_image, self._fit_low(low_guide, low_image))
         self._spent.ms = getattr(self._spent, "ms", 0.0) + (time.perf_counter() - t0) * 1000.0
         return out
 
@@ -96,6 +106,33 @@ class Upsampler:
         assert self._run is not None
         out = self._run(_nchw(guide), to_nchw(low_guide), np.ascontiguousarray(low_image[None], np.float32))
         return _hwc_uint8(out[0])
+
+
+def add_residual(out: np.ndarray, low_image: np.ndarray, fitted_low: np.ndarray) -> np.ndarray:
+    """``out`` uint8 [H,W,3] plus (the network's output - the guided fit at the working size), the
+    difference bilinearly upsampled; saturated and rounded."""
+    import cv2
+
+    low = cv2.merge([np.ascontiguousarray(c, dtype=np.float32) for c in low_image])
+    res = (np.clip(low, -1.0, 1.0) + 1.0) * 127.5 - fitted_low.astype(np.float32)
+    up = cv2.resize(res, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(out.shape)
+    up += out
+    return np.clip(up + 0.5, 0, 255).astype(np.uint8)
+
+
+def _low_fit(bundle: Bundle, params: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """(low guide, network output) -> uint8 [h,w,3], the guided fit applied at the working size: numpy
+    where the CPU path has the bundle's mode, else the bundle's graph on ONNX Runtime's CPU provider."""
+    try:
+        p = guided_cpu.GuidedParams.from_manifest(params)
+    except (KeyError, TypeError, ValueError):
+        p = None
+    if p is not None and p.supported:
+        return lambda low_guide, low_image: guided_cpu.upsample(low_guide, low_guide, low_image, p)
+    ort_run = OrtUpsampler(bundle.model_path("upsampler"), threads=1)
+    return lambda low_guide, low_image: _hwc_uint8(
+        ort_run(_nchw(low_guide), to_nchw(low_guide), np.ascontiguousarray(low_image[None], np.float32))[0]
+    )
 
 
 def _on_ort_cpu(backend: Any, run: Callable[..., np.ndarray]) -> bool:

@@ -61,3 +61,23 @@ def test_upsample_choice_is_logged_and_checked(
         "--out", str(tmp_path / "p.png"),
     )  # fmt: skip
     assert r.returncode == 2 and "error: unknown --upsample 'bicubic'" in r.stderr
+
+
+def test_residual_runs_through_the_cli(
+    bundle_dir: Path, still: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    """``--upsample residual``: same size, logged; at low frequencies it is the network's output (as a plain
+    resize of it is), where guided only keeps what an affine map of the input can say."""
+    src, img = still
+    r = edgecgl("image", str(src), "--to", "night", "--bundle", str(bundle_dir), "--upsample", "residual",
+                "--no-instances", "--out", str(tmp_path / "r.png"))  # fmt: skip
+    assert r.returncode == 0 and "upsample: residual" in r.stderr, r.stderr
+    res = cv2.cvtColor(cv2.imread(str(tmp_path / "r.png")), cv2.COLOR_BGR2RGB)
+    guided = run(bundle_dir, src, tmp_path / "g.png", "--no-instances", "--upsample", "guided")
+    resized = run(bundle_dir, src, tmp_path / "z.png", "--no-instances", "--upsample", "resize")
+    assert res.shape == img.shape and not np.array_equal(res, guided)
+
+    def low(x: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(x.astype(np.float32), (0, 0), 6)
+
+    assert np.abs(low(res) - low(resized)).mean() < 0.5 * np.abs(low(guided) - low(resized)).mean()

@@ -203,3 +203,47 @@ def test_fast_conversions_match_compose() -> None:
     assert np.abs(_nchw(img) - to_nchw(img)).max() < 1e-6
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 37, 61)).astype(np.float32)
     assert np.abs(_hwc_uint8(x[0]).astype(int) - to_uint8(x)[0]).max() <= 1
+
+
+class LightsBackend(ShiftBackend):
+    """Paints a bright 3x3 'light' at a fixed spot of the working-size output (the input is flat there)."""
+
+    def generate(self, content: np.ndarray, style: np.ndarray, domain: np.ndarray) -> np.ndarray:
+        out = np.clip(content * 0.5 - 0.5, -1, 1)  # darker: a 'night'
+        h, w = out.shape[-2:]
+        out[..., h // 2 - 1 : h // 2 + 2, w // 2 - 1 : w // 2 + 2] = 1.0
+        return out
+
+
+def test_residual_keeps_the_lights_the_guided_fit_drops(tiny_bundle: Path) -> None:
+    """A flat grey car: guided can only map grey to one colour, so the painted light is lost (smeared into
+    a haze around it); residual brings it back at the window's size, and away from it is the network's
+    'night' grey exactly."""
+    b = load_bundle(tiny_bundle)
+    frame = np.full((120, 240, 3), 128, np.uint8)
+    frame[:, :60] = 40  # some structure for the fit elsewhere
+    window = (60, 0, 240, 120)
+    outs = {
+        m: Translator(LightsBackend((0, 0, 0)), b, "night", upsample=m).translate_windows(frame, [window])[0]
+        for m in ("guided", "residual")
+    }
+    h, w = outs["guided"].shape[:2]
+    centre = (slice(h // 2 - 2, h // 2 + 3), slice(w // 2 - 2, w // 2 + 3))
+    lit_g = float(outs["guided"][centre].mean())
+    lit_r = float(outs["residual"][centre].mean())
+    assert lit_r > lit_g + 60  # the light is there
+    corner = (slice(0, h // 5), slice(0, w // 5))
+    want = (128 / 127.5 - 1) * 0.5 - 0.5  # LightsBackend's output for the grey, in [-1, 1]
+    assert abs(float(outs["residual"][corner].mean()) - (want + 1) * 127.5) <= 1.5
+
+
+def test_residual_at_the_working_size_is_the_network_output(shift_bundle: Path) -> None:
+    from edgecgl import guided_cpu
+    from edgecgl.upsample import add_residual
+
+    b = load_bundle(shift_bundle)
+    full, low, out = __import__("edgecgl.upsample", fromlist=["check_inputs"]).check_inputs()
+    p = guided_cpu.GuidedParams.from_manifest(b.upsampler)
+    fitted = guided_cpu.upsample(low, low, out, p)
+    same = add_residual(fitted, out, fitted)
+    assert np.abs(same.astype(np.int16) - to_uint8(out[None])[0].astype(np.int16)).max() <= 1
