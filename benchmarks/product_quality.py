@@ -13,7 +13,8 @@ through the crops the runtime cuts from the full-resolution frame and pastes bac
                                   render. 1: lights as bright against the car as in the render; 0: none.
                                   Brightness is the max over R, G, B; light pixels are those over 0.6.
 
-Rows: identity (the sunny input) and, per model, ``<name>/frame`` (global only) and ``<name>/instances``.
+Rows: identity (the sunny input) and, per model, ``<name>/frame`` (global only) and ``<name>/instances``,
+through the guided upsampler, and the same with ``+residual`` (``--upsample residual``).
 Pictures: ``--sheet`` writes zoomed crops of the most lit vehicle of the first scenes: input, render,
 then each row. A script, not a test; quality.py calls ``score_product`` with ``--product``.
 
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ("night", "cloudy", "rainy")
 VEHICLES = (0, 1, 2)  # the folder format's car, truck, bus
 LIGHT = 0.6
+UPSAMPLES = ("guided", "residual")  # edgecgl --upsample modes scored
 
 
 def log(msg: str) -> None:
@@ -144,8 +146,11 @@ def score_folder(outputs: dict[str, Path], data: Path, names: list[str], target:
     return res
 
 
-def run_model(model: Path, name: str, val: Path, work: Path) -> dict[str, Path]:
-    """Export (once) and augment with and without instances -> {"frame": dir, "instances": dir}."""
+def run_model(
+    model: Path, name: str, val: Path, work: Path, upsamples: tuple[str, ...] = UPSAMPLES
+) -> dict[str, Path]:
+    """Export (once) and augment with and without instances, per ``--upsample`` mode -> {row suffix: dir}
+    ("frame", "instances", "frame+residual", ...)."""
     bundle = work / "bundles" / name
     if not (bundle / "manifest.json").is_file():
         edgecgl(
@@ -153,17 +158,23 @@ def run_model(model: Path, name: str, val: Path, work: Path) -> dict[str, Path]:
             work / "logs" / f"{name}.log",
         )
     outs = {}
-    for mode, extra in (("frame", ["--no-instances"]), ("instances", [])):
-        dst = work / "out" / name / mode
-        if not all((dst / t).is_dir() for t in TARGETS):
-            edgecgl(["augment", f"folder:{val}", "--to", ",".join(TARGETS), "--out", str(dst), "--bundle",
-                     str(bundle), "--overwrite", *extra], work / "logs" / f"{name}.log")  # fmt: skip
-        outs[mode] = dst
+    for up in upsamples:
+        for mode, extra in (("frame", ["--no-instances"]), ("instances", [])):
+            row = mode if up == "guided" else f"{mode}+{up}"
+            dst = work / "out" / name / row
+            if not all((dst / t).is_dir() for t in TARGETS):
+                edgecgl(["augment", f"folder:{val}", "--to", ",".join(TARGETS), "--out", str(dst), "--bundle",
+                         str(bundle), "--overwrite", "--upsample", up, *extra], work / "logs" / f"{name}.log")  # fmt: skip
+            outs[row] = dst
     return outs
 
 
 def score_product(
-    data: Path, work: Path, models: dict[str, Path], sheet: Path | None = None
+    data: Path,
+    work: Path,
+    models: dict[str, Path],
+    sheet: Path | None = None,
+    upsamples: tuple[str, ...] = UPSAMPLES,
 ) -> dict[str, Any]:
     """{row: {target: metrics}} for identity and each model's frame/instances rows."""
     work.mkdir(parents=True, exist_ok=True)
@@ -171,7 +182,7 @@ def score_product(
     rows: dict[str, dict[str, Path]] = {"identity": {n: val / "sunny" / f"{n}.png" for n in names}}
     per_target: dict[str, dict[str, dict[str, Path]]] = {}
     for name, model in models.items():
-        for mode, dst in run_model(model, name, val, work).items():
+        for mode, dst in run_model(model, name, val, work, upsamples).items():
             per_target[f"{name}/{mode}"] = {t: dst / t for t in TARGETS}
     results: dict[str, Any] = {}
     for t in TARGETS:
@@ -236,9 +247,10 @@ def main() -> None:
     ap.add_argument("--model", action="append", default=[], metavar="NAME=PATH", help="a run or model.pt")
     ap.add_argument("--out", type=Path, required=True, help="JSON to write")
     ap.add_argument("--sheet", type=Path, default=None, help="PNG/JPEG of zoomed night vehicles")
+    ap.add_argument("--upsample", nargs="+", default=list(UPSAMPLES), help="edgecgl --upsample modes")
     args = ap.parse_args()
     models = {n: Path(p) for n, _, p in (m.partition("=") for m in args.model)}
-    rep = score_product(args.data, args.work, models, args.sheet)
+    rep = score_product(args.data, args.work, models, args.sheet, tuple(args.upsample))
     rep["command"] = " ".join([Path(sys.executable).name, *sys.argv])
     from edgecgl.atomic import write_text_atomic
     from edgecgl.bench import cpu_name

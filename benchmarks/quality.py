@@ -375,11 +375,13 @@ def main() -> None:
                 block = score_seed(args, data, models, seed, clf, f"s{seed}_{stage}")
                 block["iterations"] = stage
             if args.product and not set(active) <= {r.split("/")[0] for r in block.get("product", {})}:
+                if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
+                    sys.path.insert(0, str(ROOT))
                 from benchmarks.product_quality import score_product
 
                 named = {f"{arm}": models[arm] for arm in active}
                 prod = score_product(data, args.work / "product" / f"s{seed}_{stage}", named,
-                                     args.work / f"product_s{seed}_{stage}.png")  # fmt: skip
+                                     args.work / f"product_s{seed}_{stage}_{'-'.join(active)}.png")  # fmt: skip
                 block["product"] = prod["results"]
             rep.data["results"][key] = block
             rep.data["stability"] = stability(rep.data["results"], list(rep.data["arms_seen"]))
