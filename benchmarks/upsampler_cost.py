@@ -5,6 +5,7 @@ Default: per output frame, as ``Translator.translate_frame`` pays it after the n
   guided           uint8 -> float NCHW (guide and low guide), the upsampler graph, float -> uint8
   guided graph     the graph alone (float32 inputs ready)
   guided cpu       the same function in numpy + OpenCV (``edgecgl.guided_cpu``, what ORT CPU runs now)
+  residual cpu     ``--upsample residual``: guided cpu + the fit at the working size + the residual added
 for each mode (channel: 6 planes upsampled, color: 12) and working size, interleaved, 1 and 2 threads.
 
 ``--stages``: ``edgecgl video``'s per-frame work split into stages, for the ``small`` bundle (random init:
@@ -43,7 +44,7 @@ from benchmarks.common import ASSETS, load_average, log, toy_bundle, write_resul
 from edgecgl import guided_cpu
 from edgecgl.bench import machine_info, summarize, time_interleaved
 from edgecgl.compose import resize, to_nchw, to_uint8
-from edgecgl.upsample import OrtUpsampler, _hwc_uint8, _nchw
+from edgecgl.upsample import OrtUpsampler, _hwc_uint8, _nchw, add_residual
 
 SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
 WORKING = {"synth-tiny 64x128": (64, 128), "default 256x512": (256, 512)}
@@ -73,6 +74,12 @@ def set_threads(n: int) -> None:
         torch.set_num_threads(n)
     except ImportError:  # pragma: no cover - torch comes with the detector
         pass
+
+
+def residual_cpu(img: np.ndarray, low_guide: np.ndarray, low_image: np.ndarray, p: Any) -> np.ndarray:
+    """What ``Upsampler`` runs for ``--upsample residual`` on the CPU path: one fit, applied twice."""
+    a, b = guided_cpu.fit(low_guide, low_image, p)
+    return add_residual(guided_cpu.apply(img, a, b), low_image, guided_cpu.apply(low_guide, a, b))
 
 
 def paths(args: argparse.Namespace) -> None:
@@ -106,6 +113,9 @@ def paths(args: argparse.Namespace) -> None:
                         fns[f"guided cpu {mode}"] = lambda p=params[mode], img=img, lo=low_guide, li=li: (
                             guided_cpu.upsample(img, lo, li[0], p)
                         )
+                        fns[f"residual cpu {mode}"] = lambda p=params[mode], img=img, lo=low_guide, li=li: (
+                            residual_cpu(img, lo, li[0], p)
+                        )  # --upsample residual on the CPU path
                 ms = time_interleaved(fns, args.repeats, warmup=2, settle_s=0.02)
                 for name, vals in ms.items():
                     row = {

@@ -87,11 +87,14 @@ class Upsampler:
         if not self.guided or self._run is None:
             out = resize(to_uint8(low_image[None])[0], guide.shape[:2])
         elif self.cpu is not None:
-            out = guided_cpu.upsample(guide, low_guide, low_image, self.cpu)
+            a, b = guided_cpu.fit(low_guide, low_image, self.cpu)
+            out = guided_cpu.apply(guide, a, b)
+            if self.mode == "residual":  # the same fit at the working size: no second fit
+                out = add_residual(out, low_image, guided_cpu.apply(low_guide, a, b))
         else:
             out = self._graph(guide, low_guide, low_image)
-        if self._fit_low is not None:
-            out = add_residual(out, low_image, self._fit_low(low_guide, low_image))
+            if self._fit_low is not None:
+                out = add_residual(out, low_image, self._fit_low(low_guide, low_image))
         self._spent.ms = getattr(self._spent, "ms", 0.0) + (time.perf_counter() - t0) * 1000.0
         return out
 
@@ -110,14 +113,17 @@ class Upsampler:
 
 def add_residual(out: np.ndarray, low_image: np.ndarray, fitted_low: np.ndarray) -> np.ndarray:
     """``out`` uint8 [H,W,3] plus (the network's output - the guided fit at the working size), the
-    difference bilinearly upsampled; saturated and rounded."""
+    difference bilinearly upsampled; saturated. The difference goes up as its uint8 positive and negative
+    parts (bilinear resizing is linear): full-resolution work in uint8 OpenCV calls only, ~3x cheaper at
+    1080p than in float (benchmarks/upsampler_cost.py)."""
     import cv2
 
     low = cv2.merge([np.ascontiguousarray(c, dtype=np.float32) for c in low_image])
     res = (np.clip(low, -1.0, 1.0) + 1.0) * 127.5 - fitted_low.astype(np.float32)
-    up = cv2.resize(res, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(out.shape)
-    up += out
-    return np.clip(up + 0.5, 0, 255).astype(np.uint8)
+    size = (out.shape[1], out.shape[0])
+    pos = cv2.resize(np.clip(res + 0.5, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
+    neg = cv2.resize(np.clip(0.5 - res, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
+    return cv2.subtract(cv2.add(out, pos.reshape(out.shape)), neg.reshape(out.shape))
 
 
 def _low_fit(bundle: Bundle, params: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
