@@ -67,7 +67,9 @@ def register(app: typer.Typer) -> None:
             "through --upsample); default: measure at the working size.",
         ),
         upsample: str = typer.Option(
-            "guided", "--upsample", help="With --output-size: guided (the runtime's default) or resize."
+            "guided",
+            "--upsample",
+            help="With --output-size: guided (the runtime's default), residual or resize.",
         ),
         style: str = typer.Option(
             "mean",

@@ -58,3 +58,38 @@ def test_evaluate_at_output_size(tmp_path: Path) -> None:
     assert results["identity"]["psnr"]["night"] != pytest.approx(
         working["identity"]["psnr"]["night"], abs=1e-6
     )
+
+
+class Lamp(Passthrough):
+    """Darkens, and paints a bright 2x2 spot at the working size's centre where the input is flat."""
+
+    def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
+        out = images.clone() * 0.5 - 0.5
+        h, w = out.shape[-2:]
+        out[..., h // 2 - 1 : h // 2 + 1, w // 2 - 1 : w // 2 + 1] = 1.0
+        return out
+
+
+def test_residual_matches_the_runtime_and_keeps_the_lamp() -> None:
+    """``--upsample residual`` in eval is the runtime's ``edgecgl.upsample`` residual mode (to rounding)."""
+    import numpy as np
+    from edgecgl.export.upsampler import GuidedUpsampler, UpsamplerConfig
+
+    from edgecgl.compose import to_nchw, to_uint8
+    from edgecgl.upsample import add_residual
+
+    img = np.full((64, 128, 3), 120, np.uint8)
+    img[:, :40] = 30
+    x = torch.from_numpy(to_nchw(img))
+    res = AtOutputResolution(Lamp(), (16, 32), "residual").translate(x, "night")  # type: ignore[arg-type]
+    gui = AtOutputResolution(Lamp(), (16, 32), "guided").translate(x, "night")  # type: ignore[arg-type]
+    centre = (..., slice(28, 36), slice(60, 68))
+    assert float(res[centre].mean()) > float(gui[centre].mean()) + 0.5
+    low = torch.nn.functional.interpolate(x, size=(16, 32), mode="area")
+    out = Lamp().translate(low, "night")
+    up = GuidedUpsampler(UpsamplerConfig()).eval()
+    with torch.inference_mode():
+        full = to_uint8(up(x, low, out).numpy())[0]
+        fitted = to_uint8(up(low, low, out).numpy())[0]
+    runtime = add_residual(full, out[0].numpy(), fitted)
+    assert np.abs(to_uint8(res.numpy())[0].astype(int) - runtime.astype(int)).max() <= 2

@@ -49,7 +49,7 @@ class EvalOptions:
     split: str = "val"
     size: tuple[int, int] | None = None  # default: the first model's working resolution
     output_size: tuple[int, int] | None = None  # measure here (models upsampled to it); None: at ``size``
-    upsample: str = "guided"  # how models get from ``size`` to ``output_size``: guided | resize
+    upsample: str = "guided"  # how models get from ``size`` to ``output_size``: guided | residual | resize
     style: str = "mean"  # models' style per image: mean | sample (a draw from the domain's Gaussian)
     style_spread: float = 1.0  # with style="sample": scales each draw's distance from the mean
     max_images: int = 100  # per domain

@@ -205,7 +205,9 @@ class Reinhard:
 class AtOutputResolution:
     """A model run the way the runtime delivers it: the input (at the resolution the user gets) is
     area-downsampled to the working size, translated there, and brought back to the input's size through
-    the guided upsampler (the bundle's parameters, or the defaults for a training run) or a bilinear resize.
+    the guided upsampler (the bundle's parameters, or the defaults for a training run; ``residual`` adds
+    what its fit leaves out of the network's output, as the runtime's ``--upsample residual``) or a
+    bilinear resize.
 
     The eval set is loaded at the output size without letterboxing (the dataset loader resizes), so pick an
     output size with the working size's aspect.
@@ -219,8 +221,8 @@ class AtOutputResolution:
     ) -> None:
         from edgecgl.export.upsampler import GuidedUpsampler, UpsamplerConfig
 
-        if upsample not in ("guided", "resize"):
-            raise EdgecglError(f"unknown --upsample '{upsample}'", "choose guided or resize")
+        if upsample not in ("guided", "resize", "residual"):
+            raise EdgecglError(f"unknown --upsample '{upsample}'", "choose guided, residual or resize")
         self.method = method
         self.name = method.name
         self.domains = method.domains
@@ -230,7 +232,7 @@ class AtOutputResolution:
         inner = method.method if isinstance(method, SampledStyles) else method
         params = dict(getattr(getattr(inner, "bundle", None), "upsampler", None) or {})
         params.pop("method", None)
-        self.upsampler = GuidedUpsampler(UpsamplerConfig(**params)).eval() if upsample == "guided" else None
+        self.upsampler = GuidedUpsampler(UpsamplerConfig(**params)).eval() if upsample != "resize" else None
 
     @torch.inference_mode()
     def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
@@ -242,7 +244,11 @@ class AtOutputResolution:
             return F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False).clamp(
                 -1, 1
             )
-        return self.upsampler(images.float(), low, out)
+        full = self.upsampler(images.float(), low, out)
+        if self.upsample == "residual":  # edgecgl.upsample's residual mode: what the fit leaves out of out
+            res = out - self.upsampler(low, low, out)
+            full = full + F.interpolate(res, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return full.clamp(-1, 1)
 
 
 def open_method(path: Path, name: str | None = None, device: str = "cpu") -> TorchRun | BundleModel:
