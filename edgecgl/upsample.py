@@ -86,11 +86,11 @@ class Upsampler:
         t0 = time.perf_counter()
         if not self.guided or self._run is None:
             out = resize(to_uint8(low_image[None])[0], guide.shape[:2])
-        elif self.cpu is not None:
+        elif self.cpu is not None and self.mode == "residual":  # one fit, applied at both sizes
             a, b = guided_cpu.fit(low_guide, low_image, self.cpu)
-            out = guided_cpu.apply(guide, a, b)
-            if self.mode == "residual":  # the same fit at the working size: no second fit
-                out = add_residual(out, low_image, guided_cpu.apply(low_guide, a, b))
+            out = add_residual(guided_cpu.apply(guide, a, b), low_image, guided_cpu.apply(low_guide, a, b))
+        elif self.cpu is not None:
+            out = guided_cpu.upsample(guide, low_guide, low_image, self.cpu)
         else:
             out = self._graph(guide, low_guide, low_image)
             if self._fit_low is not None:
