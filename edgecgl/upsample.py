@@ -71,7 +71,7 @@ class Upsampler:
             self._run = _runner(bundle, backend)
             if cpu_path and _on_ort_cpu(backend, self._run):
                 self.cpu = _checked_cpu_path(self.params, self._graph, log)
-        if mode == "residual":
+        if mode == "residual" and self.cpu is None:  # the CPU path reuses its own fit
             self._fit_low = _low_fit(bundle, self.params)
 
     @property
@@ -93,7 +93,7 @@ class Upsampler:
             out = guided_cpu.upsample(guide, low_guide, low_image, self.cpu)
         else:
             out = self._graph(guide, low_guide, low_image)
-            if self._fit_low is not None:
+            if self._fit_low is not None:  # residual on a graph backend
                 out = add_residual(out, low_image, self._fit_low(low_guide, low_image))
         self._spent.ms = getattr(self._spent, "ms", 0.0) + (time.perf_counter() - t0) * 1000.0
         return out

@@ -247,3 +247,16 @@ def test_residual_at_the_working_size_is_the_network_output(shift_bundle: Path) 
     fitted = guided_cpu.upsample(low, low, out, p)
     same = add_residual(fitted, out, fitted)
     assert np.abs(same.astype(np.int16) - to_uint8(out[None])[0].astype(np.int16)).max() <= 1
+
+
+def test_residual_on_the_graph_path_matches_the_cpu_path(tiny_bundle: Path) -> None:
+    """A graph backend (TensorRT, torch) runs the graph and fits the residual in numpy: same output."""
+    from edgecgl.upsample import Upsampler, check_inputs
+
+    b = load_bundle(tiny_bundle)
+    full, low, out = check_inputs()
+    cpu = Upsampler(b, None, "residual")
+    graph = Upsampler(b, None, "residual", cpu_path=False)
+    assert cpu.cpu is not None and graph.cpu is None
+    diff = np.abs(cpu(full, low, out).astype(np.int16) - graph(full, low, out).astype(np.int16))
+    assert diff.max() <= 2
