@@ -20,13 +20,16 @@ def make_toy_checkpoint(
     share_encoders: bool = False,
     seed: int = 0,
     domains: tuple[str, ...] = DOMAINS,
+    padding: str = "reflect",
 ) -> Path:
     """Write ``model.pt`` in the trainer's format with made-up (but valid, seeded) style statistics."""
     from edgecgl.train.inference import save_inference
     from edgecgl.train.nets import CGLModel, ModelConfig
 
     torch.manual_seed(seed)
-    model = CGLModel(ModelConfig(preset=preset, share_encoders=share_encoders, n_domains=len(domains))).eval()
+    model = CGLModel(
+        ModelConfig(preset=preset, share_encoders=share_encoders, n_domains=len(domains), padding=padding)
+    ).eval()
     s = model.cfg.style_dim
     g = torch.Generator().manual_seed(seed)
     stats = {}

@@ -263,7 +263,7 @@ _PHASE_TAPS = {0: (0, 0, 1, 1, 2), 1: (0, 1, 1, 2, 2)}
 
 def subpixel_from_conv5(weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
     """The ``subpixel`` conv3 (weight [4*Cout, Cin, 3, 3], bias [4*Cout]) that computes what nearest x2 +
-    the 5x5 conv (``weight`` [Cout, Cin, 5, 5]) computes: exact with replicate padding; with reflect/zero
+    the 5x5 conv (``weight`` [Cout, Cin, 5, 5]) computes: exact with replicate or zero padding; with reflect
     the outermost output pixels differ (and the LayerNorm after it spreads that over the map). Channel 4*c + 2*a + b is phase (a, b) of output c,
     PixelShuffle's (= DepthToSpace CRD) order. Turns a ``nearest_conv5`` checkpoint into a start point."""
     if weight.dim() != 4 or tuple(weight.shape[2:]) != (5, 5) or bias.shape != weight.shape[:1]:

@@ -63,10 +63,10 @@ def test_defaults_keep_the_paper_layers_and_checkpoint_keys() -> None:
 
 
 def test_subpixel_from_conv5_is_exact_with_replicate_padding() -> None:
-    """The sub-pixel form spans nearest x2 + conv5: mapped weights give the same image with replicate
-    padding (reflect differs at the border, and the LayerNorm spreads that over the whole map)."""
+    """The sub-pixel form spans nearest x2 + conv5: mapped weights give the same image with replicate or
+    zero padding (reflect differs at the border, and the LayerNorm spreads that over the whole map)."""
     outs = {}
-    for padding in ("replicate", "reflect"):
+    for padding in ("replicate", "zero", "reflect"):
         ref, sp = _model("nearest_conv5", padding, seed=1), _model("subpixel", padding, seed=2)
         state = ref.gen.state_dict()
         for i in (1, 3):  # the two up-convolution blocks: conv at .1, LayerNorm at .2
@@ -83,7 +83,7 @@ def test_subpixel_from_conv5_is_exact_with_replicate_padding() -> None:
         ex = example_inputs("generator", _dims(ref), (16, 24), batch=2, seed=3)
         with torch.no_grad():
             outs[padding] = (ref.gen(*ex) - sp.gen(*ex)).abs().max().item()
-    assert outs["replicate"] < 1e-5, outs
+    assert outs["replicate"] < 1e-5 and outs["zero"] < 1e-5, outs
     assert outs["reflect"] > 1e-3, outs  # the mapping is not a no-op: borders matter
 
 
@@ -175,3 +175,46 @@ def test_subpixel_starts_with_tied_phases(paper_init: bool) -> None:
     sums = w.sum(dim=(2, 3, 4))
     assert torch.allclose(sums, sums[:, :1].expand_as(sums), atol=1e-5)
     assert w[:, 0].abs().sum() > 0 and not torch.allclose(w[:, 0], w[:, 3])
+
+
+@pytest.mark.parametrize("padding", ["replicate", "zero", "reflect"])
+def test_export_writes_the_exact_subpixel_form_for_replicate_models(padding: str, tmp_path: Path) -> None:
+    """A replicate- or zero-padded nearest_conv5 model is exported with DepthToSpace up-convolutions that
+    compute what the trained decoder computes; reflect (not exact) is exported as trained."""
+    import json
+
+    import numpy as np
+    import onnxruntime as ort
+    from edgecgl.export.bundle import write_bundle
+    from edgecgl.export.toy import make_toy_checkpoint
+    from edgecgl.train.inference import load_inference
+
+    ckpt = make_toy_checkpoint(tmp_path / "model.pt", frame_size=(32, 48), padding=padding, seed=5)
+    out = write_bundle(ckpt, tmp_path / "bundle", pt2=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    ops = [n.op_type for n in onnx.load(str(out / "generator.onnx")).graph.node]
+    if padding != "reflect":
+        assert manifest["decoder"] == f"subpixel (from nearest_conv5, {padding})"
+        assert ops.count("DepthToSpace") == 2 and "Resize" not in ops
+    else:
+        assert manifest["decoder"] == "nearest_conv5"
+        assert "DepthToSpace" not in ops and "Resize" in ops
+    im = load_inference(ckpt)
+    trained = im.modules["gen"]  # as trained, not rewritten
+    dims = Dims(im.cfg.content_channels, im.cfg.style_dim, im.cfg.n_domains)
+    content, style, domain = example_inputs("generator", dims, (40, 56), batch=2, seed=7)
+    with torch.no_grad():
+        want = trained(content, style, domain).numpy()
+    sess = ort.InferenceSession(str(out / "generator.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"content": content.numpy(), "style": style.numpy(), "domain": domain.numpy()})[0]
+    assert np.abs(got - want).max() < 1e-4
+
+
+def test_subpixel_decoder_refuses_what_it_cannot_rewrite_exactly() -> None:
+    from edgecgl.export.fast_decoder import can_rewrite, subpixel_decoder
+
+    m = _model("nearest_conv5", "reflect")
+    assert not can_rewrite(m.gen.decoder, "reflect", "nearest_conv5")
+    assert not can_rewrite(_model("subpixel", "replicate").gen.decoder, "replicate", "subpixel")
+    with pytest.raises(ValueError, match="reflect-padded"):
+        subpixel_decoder(m.gen.decoder, "reflect")
