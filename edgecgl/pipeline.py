@@ -221,7 +221,7 @@ class Pipeline:
         if not dets:
             return Instances([], [], {})
         ms: dict[str, float] = {}
-        taken = self.translator.upsampler.take_ms
+        taken = self.translator.instance_upsampler.take_ms
         taken()
         hw = frame.shape[:2]
         with _timed(ms, "instances"):

@@ -23,7 +23,7 @@ from edgecgl.bundle import Bundle
 from edgecgl.compose import crop_instances, letterbox, resize, to_nchw, to_uint8
 from edgecgl.domains import domain_index, one_hot
 from edgecgl.errors import EdgecglError
-from edgecgl.upsample import Upsampler
+from edgecgl.upsample import Upsampler, split_mode
 
 
 def parse_size(text: str, flag: str = "--size", stride: int = 4) -> tuple[int, int]:
@@ -87,7 +87,13 @@ class Translator:
             self.use_style(
                 bundle.style(self.domain, "global", style_seed, style_spread), f"seed {style_seed}{spread}"
             )
-        self.upsampler = Upsampler(bundle, backend, upsample, log)
+        frame_mode, instance_mode = split_mode(upsample)
+        self.upsampler = Upsampler(bundle, backend, frame_mode, log)
+        self.instance_upsampler = (
+            self.upsampler if instance_mode == frame_mode else Upsampler(bundle, backend, instance_mode)
+        )
+        # what --upsample resolved to (a bundle without an upsampler falls back to resize)
+        self.upsample_mode = upsample.strip().lower() if self.upsampler.guided else "resize"
 
     def use_style(self, style: np.ndarray, source: str) -> None:
         """Translate with this [S] style code from now on (``source`` says where it came from, for logs)."""
@@ -137,7 +143,7 @@ class Translator:
         crops = crop_instances(frame, windows, self.instance_size)
         low = self._generate(crops, "instance", styles)
         return [
-            self.upsampler(frame[y1:y2, x1:x2], small, lo)
+            self.instance_upsampler(frame[y1:y2, x1:x2], small, lo)
             for (x1, y1, x2, y2), small, lo in zip(windows, crops, low, strict=True)
         ]
 

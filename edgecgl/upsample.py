@@ -3,7 +3,8 @@
 ``guided`` runs the bundle's ``upsampler`` graph (``edgecgl.export.upsampler``: a fast guided filter
 that fits the translation as a local affine colour transform of the input at the working resolution and
 applies it to the full-resolution input), so the output keeps the input's edges and texture.
-``resize`` is the plain bilinear resize of the network's output (the only choice for bundles exported
+``residual-instances`` is ``guided`` for the frame and ``residual`` for the instance crops: the cars' lights
+without the working-size network's blur over the whole scene. ``resize`` is the plain bilinear resize of the network's output (the only choice for bundles exported
 before the upsampler existed; they fall back to it with a one-line notice).
 ``residual`` is ``guided`` plus what the guided fit leaves out of the network's output, bilinearly
 upsampled: a local affine map of the input cannot light a tail-light that is dark in the input, so
@@ -35,6 +36,20 @@ from edgecgl.compose import resize, to_nchw, to_uint8
 from edgecgl.errors import EdgecglError
 
 CHOICES = ("guided", "resize", "residual")
+# what --upsample takes: one mode for everything, or (frame, instance crops); "residual-instances" keeps the
+# input's detail on the frame (guided) and the network's lights on the cars and people (residual)
+MODES: dict[str, tuple[str, str]] = {
+    **{m: (m, m) for m in CHOICES},
+    "residual-instances": ("guided", "residual"),
+}
+
+
+def split_mode(mode: str) -> tuple[str, str]:
+    """--upsample value -> (the frame's mode, the instance crops' mode); a user error if unknown."""
+    key = mode.strip().lower()
+    if key not in MODES:
+        raise EdgecglError(f"unknown --upsample '{mode}'", f"choose one of: {', '.join(MODES)}")
+    return MODES[key]
 
 
 class Upsampler:

@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
                 style_seed,
                 ref,
                 tr0.frame_size,
-                tr0.upsampler.mode,
+                tr0.upsample_mode,
                 style_spread=style_spread,
             )
             for t in targets

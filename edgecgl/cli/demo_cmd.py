@@ -277,7 +277,7 @@ def run_demo(
             f"  {dst} ({r.stats.frames} frames at {real_first.shape[1]}x{real_first.shape[0]}, "  # type: ignore[union-attr]
             f"{r.stats.instances} instances, audio kept)"
         )
-        say(f"  upsample: {translators[('fp32', 'night')].upsampler.mode}")
+        say(f"  upsample: {translators[('fp32', 'night')].upsample_mode}")
     else:
         say("[5/6] no real clip (EDGECGL_ASSETS not found): skipped")
     timer.lap("real clip")

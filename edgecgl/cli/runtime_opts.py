@@ -52,8 +52,9 @@ UPSAMPLE = typer.Option(
     "guided",
     "--upsample",
     help="Back to the input's resolution: guided (the bundle's guided upsampler, keeps the input's "
-    "detail), residual (guided plus the network's own lights and glows the guided fit drops) or resize "
-    "(bilinear resize of the network's output).",
+    "detail), residual (guided plus the network's own lights and glows the guided fit drops), "
+    "residual-instances (guided frame, residual cars and people) or resize (bilinear resize of the "
+    "network's output).",
 )
 # benchmarks/detect_every.py on the real clip: box IoU vs every-frame detection 0.94 at N=2, 0.70 at N=3
 DEFAULT_DETECT_EVERY = 2
@@ -157,7 +158,7 @@ def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log
         f"target: {translator.domain} (style: {translator.style_source}); working size "
         f"{translator.frame_size[0]}x{translator.frame_size[1]}, instances {bundle.instance_size[0]}x{bundle.instance_size[1]}"
     )
-    log_fn(f"upsample: {translator.upsampler.mode}")
+    log_fn(f"upsample: {translator.upsample_mode}")
     det = detector
     if det is None and not args.no_instances:
         det = load_detector(

@@ -1,4 +1,4 @@
-"""``edgecgl image --upsample guided|resize`` through the real CLI on a generated SynthWeather frame."""
+"""``edgecgl image --upsample guided|resize|residual|residual-instances`` through the real CLI on a generated SynthWeather frame."""
 
 from __future__ import annotations
 
@@ -81,3 +81,16 @@ def test_residual_runs_through_the_cli(
         return cv2.GaussianBlur(x.astype(np.float32), (0, 0), 6)
 
     assert np.abs(low(res) - low(resized)).mean() < 0.5 * np.abs(low(guided) - low(resized)).mean()
+
+
+def test_residual_instances_leaves_the_frame_guided(
+    bundle_dir: Path, still: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    """``--upsample residual-instances`` is accepted and logged; without instances the picture is the
+    guided one to the pixel (only the crops take the residual: tests/unit/test_upsampler.py)."""
+    src, _ = still
+    r = edgecgl("image", str(src), "--to", "night", "--bundle", str(bundle_dir), "--no-instances",
+                "--upsample", "residual-instances", "--out", str(tmp_path / "ri.png"))  # fmt: skip
+    assert r.returncode == 0 and "upsample: residual-instances" in r.stderr, r.stderr
+    both = cv2.cvtColor(cv2.imread(str(tmp_path / "ri.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(both, run(bundle_dir, src, tmp_path / "g.png", "--no-instances"))

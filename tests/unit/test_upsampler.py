@@ -260,3 +260,31 @@ def test_residual_on_the_graph_path_matches_the_cpu_path(tiny_bundle: Path) -> N
     assert cpu.cpu is not None and graph.cpu is None
     diff = np.abs(cpu(full, low, out).astype(np.int16) - graph(full, low, out).astype(np.int16))
     assert diff.max() <= 2
+
+
+def test_residual_instances_is_guided_on_the_frame_and_residual_on_the_crops(tiny_bundle: Path) -> None:
+    """--upsample residual-instances: the frame exactly as guided (the scene keeps the input's detail),
+    the instance windows exactly as residual (the cars keep the network's lights)."""
+    b = load_bundle(tiny_bundle)
+    frame = np.full((120, 240, 3), 128, np.uint8)
+    frame[:, :60] = 40
+    window = (60, 0, 240, 120)
+    trs = {m: Translator(LightsBackend((0, 0, 0)), b, "night", upsample=m) for m in MODES_UNDER_TEST}
+    both = trs["residual-instances"]
+    assert both.upsample_mode == "residual-instances"
+    assert np.array_equal(both.translate_frame(frame), trs["guided"].translate_frame(frame))
+    assert not np.array_equal(trs["guided"].translate_frame(frame), trs["residual"].translate_frame(frame))
+    win = both.translate_windows(frame, [window])[0]
+    assert np.array_equal(win, trs["residual"].translate_windows(frame, [window])[0])
+    assert not np.array_equal(win, trs["guided"].translate_windows(frame, [window])[0])
+
+
+MODES_UNDER_TEST = ("guided", "residual", "residual-instances")
+
+
+def test_unknown_upsample_mode_lists_every_choice(tiny_bundle: Path) -> None:
+    from edgecgl.errors import EdgecglError
+
+    with pytest.raises(EdgecglError, match="residual-instances") as err:
+        Translator(LightsBackend((0, 0, 0)), load_bundle(tiny_bundle), "night", upsample="bicubic")
+    assert "unknown --upsample 'bicubic'" in str(err.value)
