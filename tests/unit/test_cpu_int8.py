@@ -20,8 +20,9 @@ from edgecgl.compose import to_nchw
 from tests.runtime_helpers import FRAME, INSTANCE, clip_frames
 
 
-@pytest.fixture(scope="module")
-def int8_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["reflect", "replicate"])
+def int8_bundle(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """reflect: the decoder as trained; replicate: exported in the sub-pixel form (DepthToSpace)."""
     from edgecgl.export.bundle import write_bundle
     from edgecgl.export.toy import make_toy_checkpoint
 
@@ -30,7 +31,7 @@ def int8_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     crops = frames[:, : INSTANCE[0], : INSTANCE[1]].copy()
     dom = np.arange(8, dtype=np.int64) % 4
     calib = save_calib(root / "calib.npz", CalibSet(frames, dom, crops, dom, {"source": "test"}))
-    ckpt = make_toy_checkpoint(root / "model.pt", "tiny", FRAME, INSTANCE, seed=0)
+    ckpt = make_toy_checkpoint(root / "model.pt", "tiny", FRAME, INSTANCE, seed=0, padding=request.param)
     return write_bundle(ckpt, root / "b8", "int8", "onnxslim", calib=calib, pt2=False)
 
 
