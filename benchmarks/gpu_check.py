@@ -7,14 +7,17 @@
 Steps, each recorded in the JSON as it finishes (``ok``, ``failed`` with the error, or ``skipped`` with
 the reason), so a run that hits the budget still reports what it did:
 
-1. ``bundles``: a random-init ``small`` checkpoint (shared encoders; 256x512 frames, 128x128 crops),
-   exported by the real exporter as FP32, FP16 and INT8 bundles (INT8 calibrated on the asset frames).
+1. ``bundles``: a random-init ``small`` checkpoint (shared encoders; 256x512 frames, 128x128 crops;
+   replicate padding, so its decoder is exported in the sub-pixel form), exported by the real exporter as
+   FP32, FP16 and INT8 bundles (INT8 calibrated on the asset frames), and the same model with reflect
+   padding (the decoder as trained: nearest x2 + 5x5) as FP16, for the fast decoder's ratio on TensorRT.
 2. ``engines``: ``build_bundle_engines`` for each (one profile per use: frames; crop batches up to 8);
    for INT8, TensorRT's engine inspector says how many Q/DQ layers stayed unfused.
 3. ``verify``: ``export --verify`` (PSNR of each engine against ONNX Runtime FP32, frames and crops).
 4. ``timing``: content encoder + generator on one frame (host in, host out), the same frames for every
-   variant, interleaved in rotating order: TensorRT FP16 and INT8 (with and without CUDA graphs), torch
-   CUDA fp16 and bf16, ONNX Runtime CUDA FP32; medians and ratios within this one run.
+   variant, interleaved in rotating order: TensorRT FP16 and INT8 (with and without CUDA graphs), TensorRT
+   FP16 of the reflect model, torch CUDA fp16 and bf16, ONNX Runtime CUDA FP32; medians and ratios within
+   this one run.
 5. ``video``: ``edgecgl video`` on the real clip with the TensorRT backend and the detector on the GPU
    (Ultralytics picks CUDA when it is there), per-stage stats from ``--stats-json``.
 """
@@ -43,6 +46,7 @@ FRAME = (256, 512)
 INSTANCE = (128, 128)
 CROP_BATCH = 4
 PRECISIONS = ("fp32", "fp16", "int8")
+REFLECT = "fp16-reflect"  # the same model with reflect padding: its decoder exported as trained
 CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
 DETECTOR = ASSETS / "models" / "yolov8n-coco.pt"
 VIDEO_FRAMES = 150
@@ -88,12 +92,14 @@ class Run:
 def plan() -> list[str]:
     return [
         f"bundles: make_toy_checkpoint({PRESET!r}, frame {FRAME}, instance {INSTANCE}, shared encoders) -> "
-        f"write_bundle {', '.join(PRECISIONS)} under {WORK.relative_to(ROOT)} (INT8 calibrated on {ASSETS / 'frames'})",
+        f"write_bundle {', '.join(PRECISIONS)} under {WORK.relative_to(ROOT)} (INT8 calibrated on {ASSETS / 'frames'}; "
+        "replicate padding: the decoder exported in the sub-pixel form), and fp16 of the same model with reflect padding",
         "engines: build_bundle_engines per bundle (TensorRT from `pip install -e .[trt]`; timing cache shared); "
         "INT8: engine inspector counts unfused Q/DQ layers",
         "verify: export --verify per bundle (TensorRT vs ONNX Runtime FP32 PSNR, frames and crops; limits 60/40/30 dB)",
         f"timing: encoder+generator on one {FRAME[0]}x{FRAME[1]} frame and a batch of {CROP_BATCH} crops, interleaved: "
-        "tensorrt fp16, tensorrt int8 (each with and without CUDA graphs), torch cuda fp16, torch cuda bf16, "
+        "tensorrt fp16, tensorrt int8 (each with and without CUDA graphs), tensorrt fp16 reflect (decoder as "
+        "trained, for the sub-pixel export's ratio), torch cuda fp16, torch cuda bf16, "
         "onnxruntime cuda fp32 (if onnxruntime-gpu is installed)",
         f"video: edgecgl video {CLIP.name} --to night --backend tensorrt --detector {DETECTOR.name} "
         f"--max-frames {VIDEO_FRAMES} --stats-json (detector on the GPU)",
@@ -136,9 +142,17 @@ def make_bundles() -> dict[str, str]:
     from edgecgl.export.toy import make_toy_checkpoint
 
     WORK.mkdir(parents=True, exist_ok=True)
-    ckpt = make_toy_checkpoint(WORK / "model.pt", PRESET, FRAME, INSTANCE, share_encoders=True, seed=0)
+    ckpt = make_toy_checkpoint(
+        WORK / "model.pt", PRESET, FRAME, INSTANCE, share_encoders=True, seed=0, padding="replicate"
+    )
     calib = calibration_set()
     out = {}
+    slow = make_toy_checkpoint(
+        WORK / "reflect" / "model.pt", PRESET, FRAME, INSTANCE, share_encoders=True, seed=0
+    )
+    out[REFLECT] = str(
+        write_bundle(slow, WORK / f"bundle-{REFLECT}", "fp16", pt2=False, overwrite=True, log=log)
+    )
     for prec in PRECISIONS:
         b = write_bundle(
             ckpt,
@@ -235,6 +249,11 @@ def timing(bundles: dict[str, str], repeats: int) -> dict[str, Any]:
             tag = f"tensorrt {prec}{' graphs' if graphs else ''}"
             fns[f"{tag} frame"] = backend_fn(be, cycling(frames), "global")
             fns[f"{tag} crops"] = backend_fn(be, lambda: crops, "instance")
+    if REFLECT in bundles:
+        be = TensorRTBackend(load_bundle(Path(bundles[REFLECT])))
+        fns["tensorrt fp16 reflect (nearest x2 + 5x5 decoder) frame"] = backend_fn(
+            be, cycling(frames), "global"
+        )
     im = load_inference(Path(bundles["fp16"]).parent / "model.pt")
     for name, dt in (("torch cuda fp16", torch.float16), ("torch cuda bf16", torch.bfloat16)):
         enc = copy.deepcopy(im.modules["content_enc"]).eval().to("cuda", dt)
@@ -335,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     bundles = run.step("bundles", 60, make_bundles)
     if bundles:
         built = {}
-        for prec in ("fp16", "int8", "fp32"):  # what the timing needs first
+        for prec in ("fp16", "int8", REFLECT, "fp32"):  # what the timing needs first
             if run.step(f"engines {prec}", 45, lambda p=prec: build_engines(bundles[p], p)) is not None:
                 built[prec] = bundles[prec]
         if {"fp16", "int8"} <= set(built):
