@@ -3,14 +3,15 @@
 ``guided`` runs the bundle's ``upsampler`` graph (``edgecgl.export.upsampler``: a fast guided filter
 that fits the translation as a local affine colour transform of the input at the working resolution and
 applies it to the full-resolution input), so the output keeps the input's edges and texture.
-``residual-instances`` is ``guided`` for the frame and ``residual`` for the instance crops: the cars' lights
-without the working-size network's blur over the whole scene. ``resize`` is the plain bilinear resize of the network's output (the only choice for bundles exported
+``resize`` is the plain bilinear resize of the network's output (the only choice for bundles exported
 before the upsampler existed; they fall back to it with a one-line notice).
 ``residual`` is ``guided`` plus what the guided fit leaves out of the network's output, bilinearly
 upsampled: a local affine map of the input cannot light a tail-light that is dark in the input, so
 ``guided`` drops the lights and glows the network paints (docs/RESULTS.md, "Lights"); at the working
 resolution ``residual`` equals the network's output, above it the input's detail is added as ``guided``
 adds it. The residual's fit runs in numpy (``edgecgl.guided_cpu``) whatever the backend.
+``residual-instances`` is ``guided`` for the frame and ``residual`` for the instance crops: the cars' lights
+without the working-size network's blur over the whole scene (``split_mode``; two Upsamplers).
 
 The graph runs on the translator's backend where that backend has it (TensorRT when the bundle has an
 upsampler engine; torch when it has a ``.pt2``; ONNX Runtime on CUDA). Where it would run on ONNX Runtime's

@@ -32,7 +32,9 @@ from edgecgl.bundle import FORMAT, FORMAT_VERSION, IO_NAMES, MANIFEST, StyleStat
 from edgecgl.errors import EdgecglError
 
 if TYPE_CHECKING:
+    from edgecgl.export.onnx import Dims
     from edgecgl.export.upsampler import UpsamplerConfig
+    from edgecgl.train.inference import InferenceModel
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -106,7 +108,7 @@ def staged_bundle(out: Path, overwrite: bool) -> Any:
         yield tmp
 
 
-def fast_decoder(im: Any, dims: Any, log: Callable[[str], None]) -> str:
+def fast_decoder(im: InferenceModel, dims: Dims, log: Callable[[str], None]) -> str:
     """Swap the generator's decoder for its exact sub-pixel form where one exists (export/fast_decoder.py);
     returns what the manifest records. Checked against the trained form on random inputs."""
     import torch

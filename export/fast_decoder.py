@@ -49,7 +49,13 @@ def subpixel_decoder(decoder: Decoder, padding: str) -> Decoder:
             padded = (
                 isinstance(pad, nn.ReplicationPad2d) if padding == "replicate" else conv5.padding == (2, 2)
             )
-            if padding not in EXACT_PADDINGS or not padded or not isinstance(norm, nn.GroupNorm):
+            conv5x5 = isinstance(conv5, nn.Conv2d) and conv5.kernel_size == (5, 5)
+            if (
+                padding not in EXACT_PADDINGS
+                or not padded
+                or not conv5x5
+                or not isinstance(norm, nn.GroupNorm)
+            ):
                 raise ValueError(f"not a {padding}-padded nearest_conv5 up-convolution: {block}")
             fast = ConvBlock(conv5.in_channels, conv5.out_channels, 3, 1, "ln", "relu", padding, shuffle=2)
             w, b = subpixel_from_conv5(conv5.weight, conv5.bias)
