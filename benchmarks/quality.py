@@ -119,8 +119,10 @@ def snapshot(run: Path, step: int) -> Path:
 
 def train_arm(
     args: argparse.Namespace, data: Path, arm: str, sets: list[str], seed: int, rep: Report, iters: int
-) -> Path:
-    """Train (or resume) one arm to ``iters``; adds the training processes' CPU minutes."""
+) -> Path | None:
+    """Train (or resume) one arm to ``iters``; adds the training processes' CPU minutes. None when the run
+    is already past ``iters`` with no weights kept for it (a run trained before with other stages): that
+    stage is not scored for it, the later ones are."""
     key = f"{arm}/s{seed}"
     root = args.work / "runs" / f"{arm}-s{seed}"
     info = rep.data["runs"].setdefault(key, {"cpu_minutes": 0.0, "wall_minutes": 0.0})
@@ -130,7 +132,8 @@ def train_arm(
             log(f"{key}: trained to step {step}, reusing {run}")
             info["run"] = str(run)
             return snapshot(run, iters)
-        raise SystemExit(f"{key}: {run} is at step {step}, past {iters}, with no model-{iters}.pt")
+        log(f"{key}: {run} is at step {step}, past {iters}, with no model-{iters}.pt: not scored at {iters}")
+        return None
     if run is not None:
         cmd = [sys.executable, "-m", "edgecgl", "-q", "train", "--resume", str(run),
                "--iters", str(iters)]  # fmt: skip
@@ -364,24 +367,30 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             done_models = list(pool.map(lambda j, st=stage: train_arm(args, data, *j, rep, st), jobs))
         for seed in args.seeds:
-            models = {arm: m for (arm, _, s), m in zip(jobs, done_models, strict=True) if s == seed}
-            for arm in active:
+            models = {
+                arm: m
+                for (arm, _, s), m in zip(jobs, done_models, strict=True)
+                if s == seed and m is not None
+            }
+            if not models:
+                continue
+            for arm in models:
                 rep.data["runs"][f"{arm}/s{seed}"]["trajectory"] = trajectory(models[arm].parents[1])
             key = f"{seed}@{stage}"
             block = rep.data["results"].get(key, {})
-            if set(active) <= set(block.get("results", {})):
+            if set(models) <= set(block.get("results", {})):
                 log(f"seed {seed}, step {stage}: scored already")
             else:
                 block = score_seed(args, data, models, seed, clf, f"s{seed}_{stage}")
                 block["iterations"] = stage
-            if args.product and not set(active) <= {r.split("/")[0] for r in block.get("product", {})}:
+            if args.product and not set(models) <= {r.split("/")[0] for r in block.get("product", {})}:
                 if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
                     sys.path.insert(0, str(ROOT))
                 from benchmarks.product_quality import score_product
 
-                named = {f"{arm}": models[arm] for arm in active}
+                named = {f"{arm}": models[arm] for arm in models}
                 prod = score_product(data, args.work / "product" / f"s{seed}_{stage}", named,
-                                     args.work / f"product_s{seed}_{stage}_{'-'.join(active)}.png")  # fmt: skip
+                                     args.work / f"product_s{seed}_{stage}_{'-'.join(models)}.png")  # fmt: skip
                 block["product"] = prod["results"]
             rep.data["results"][key] = block
             rep.data["stability"] = stability(rep.data["results"], list(rep.data["arms_seen"]))

@@ -86,3 +86,21 @@ def test_product_score_folder_and_boxes(tmp_path) -> None:  # noqa: ANN001
     assert res["lights"] == 0 and res["lights_scenes"] == 1
     same = score_folder({"a": tmp_path / "night" / "a.png"}, tmp_path, ["a"], "night")
     assert same["lights"] == 1 and same["psnr"] > 60
+
+
+def test_train_arm_reuses_a_kept_stage_and_skips_one_it_is_past(tmp_path, monkeypatch) -> None:
+    """A run trained earlier to 2500 (weights kept only at 2500) is reused at 2500 and not scored at 1000,
+    instead of stopping the whole benchmark (session 7 lost a stage that way)."""
+    import argparse
+
+    import benchmarks.quality as q
+
+    run = tmp_path / "runs" / "ours-s0" / "000-ours"
+    (run / "checkpoints").mkdir(parents=True)
+    for name in ("model.pt", "model-2500.pt"):
+        (run / "checkpoints" / name).write_bytes(b"weights")
+    monkeypatch.setattr(q, "run_step", lambda root: (run, 2500))
+    rep = q.Report(tmp_path / "quality.json", {})
+    args = argparse.Namespace(work=tmp_path)
+    assert q.train_arm(args, tmp_path, "ours", [], 0, rep, 2500) == run / "checkpoints" / "model-2500.pt"
+    assert q.train_arm(args, tmp_path, "ours", [], 0, rep, 1000) is None
