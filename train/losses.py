@@ -24,14 +24,18 @@ Totals (eq. 8, WGAN-GP form of eq. 9):
     L_G = α (-E[D(fake)]) + β L_cls^f + λ_rec (rec_img + rec_o + cc_g + cc_o + cgc_g + cgc_o)
           + w_c L_rec^c + w_s L_rec^s
 Every term is returned unweighted in a dict for logging; the weights live in ``LossConfig``.
+With ``LossConfig.diffaug`` every critic input (real, translated, interpolated) is seen as T(x), T a
+random differentiable augmentation (train/diffaug.py); pixel-wise terms compare unaugmented images.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from edgecgl.train.diffaug import diff_augment, parse_policy
 from edgecgl.train.gp import AdaptiveGPWeight, GPConfig
 from torch import Tensor, nn
 
@@ -56,6 +60,8 @@ class LossConfig:
     # Recipe options (docs/RESULTS.md, "The GAN recipe"); off = the paper's setting.
     style_prior: bool = False  # translate with N(0, I) styles, style target fixed (MUNIT), not swapped codes
     diversity: float = 0.0  # StarGAN v2's diversity term: - w * ‖G(c, s1) - G(c, s2)‖₁ (needs style_prior)
+    # DiffAugment of every critic input, e.g. "color,translation,cutout" (train/diffaug.py): few photos
+    diffaug: str = ""
     gp: GPConfig = field(default_factory=GPConfig)
 
     def validate(self) -> None:
@@ -63,6 +69,10 @@ class LossConfig:
 
         if self.diversity < 0 or (self.diversity > 0 and not self.style_prior):
             raise EdgecglError("loss.diversity must be >= 0 and needs loss.style_prior")
+        try:
+            parse_policy(self.diffaug)
+        except ValueError as e:
+            raise EdgecglError(f"loss.diffaug: {e}") from None
         if self.cgc and not self.instances:
             raise EdgecglError("loss.cgc needs loss.instances", "set loss.cgc=false for a global-only model")
         for name in ("adv", "cls", "rec", "content", "style"):
@@ -87,6 +97,7 @@ class PairBatch:
     cgc_o: Tensor | None = None
     cgc_do: Tensor | None = None
     style_seed: Tensor | None = None  # seeds the N(0, I) styles of ``LossConfig.style_prior``
+    aug_seed: Tensor | None = None  # seeds ``LossConfig.diffaug``'s draws
 
     def to(self, device: torch.device) -> PairBatch:
         def mv(t: Tensor | None) -> Tensor | None:
@@ -127,15 +138,17 @@ def gradient_penalty_and_norm(
     fake: Tensor,
     rng: torch.Generator | None = None,
     domain: Tensor | None = None,
+    aug: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """(unweighted E[(‖∇_x̂ D(x̂)‖₂ - 1)²], mean ‖∇_x̂ D(x̂)‖₂ detached) on random interpolates, in fp32
     even under autocast (the double backward of fp16 activations underflows). The norm tells the
-    adaptive λ_gp which side of 1 the critic is on (train/gp.py)."""
+    adaptive λ_gp which side of 1 the critic is on (train/gp.py). With ``aug`` (DiffAugment) the critic
+    is D∘T, so the penalty is taken on D(T(x̂)) with respect to x̂."""
     b = real.shape[0]
     alpha = torch.rand(b, 1, 1, 1, device=real.device, generator=rng)
     with torch.autocast(real.device.type, enabled=False):
         x_hat = (alpha * real.detach().float() + (1 - alpha) * fake.detach().float()).requires_grad_(True)
-        src, _ = dis(x_hat)
+        src, _ = dis(x_hat if aug is None else aug(x_hat))
         (grad,) = torch.autograd.grad(critic_value(src, domain).sum(), x_hat, create_graph=True)
         norm = grad.flatten(1).norm(dim=1)
         return ((norm - 1.0) ** 2).mean(), norm.detach().mean()
@@ -156,6 +169,7 @@ class CGLLoss:
         self.cfg = cfg or LossConfig()
         self.n_domains = int(model.cfg.n_domains)
         self.gp = {g: AdaptiveGPWeight(self.cfg.gp) for g in self.granularities}
+        self.policy = parse_policy(self.cfg.diffaug)
 
     @property
     def granularities(self) -> tuple[str, ...]:
@@ -173,6 +187,18 @@ class CGLLoss:
         if batch.o is None:
             raise ValueError("instance terms need batch.o (instance crops)")
         return batch.o
+
+    def _aug(self, x: Tensor, batch: PairBatch, granularity: str, use: str) -> Tensor:
+        """T(x) of ``LossConfig.diffaug`` (identity when off). Each (granularity, use) gets its own draw,
+        seeded by the batch so a step reproduces; ``use`` is real | fake | gp (critic phase) or gen."""
+        if not self.policy:
+            return x
+        gen = None
+        if batch.aug_seed is not None:
+            salt = 4 * GRANULARITIES.index(granularity) + ("real", "fake", "gp", "gen").index(use)
+            gen = torch.Generator(device=x.device)
+            gen.manual_seed((int(batch.aug_seed) + 104729 * salt) % 2**63)
+        return diff_augment(x, self.policy, gen)
 
     # ---------------------------------------------------------------- critic phase
     @torch.no_grad()
@@ -213,13 +239,14 @@ class CGLLoss:
             real = self._inputs(batch, g)
             fake = fakes[g].detach()
             dis = self._dis(g)
-            src_r, cls_r = dis(real)
-            src_f, _ = dis(fake)
+            src_r, cls_r = dis(self._aug(real, batch, g, "real"))
+            src_f, _ = dis(self._aug(fake, batch, g, "fake"))
             adv = critic_value(src_f, swap(batch.d)).mean() - critic_value(src_r, batch.d).mean()
+            aug = None if not self.policy else (lambda t, g=g: self._aug(t, batch, g, "gp"))
             if src_r.shape[1] > 1:  # per-domain critic: interpolate between images of one domain
-                gp, gnorm = gradient_penalty_and_norm(dis, real, swap(fake), rng, batch.d)
+                gp, gnorm = gradient_penalty_and_norm(dis, real, swap(fake), rng, batch.d, aug)
             else:
-                gp, gnorm = gradient_penalty_and_norm(dis, real, fake, rng)
+                gp, gnorm = gradient_penalty_and_norm(dis, real, fake, rng, aug=aug)
             cls = F.cross_entropy(cls_r.float(), batch.d)
             total = total + c.adv * (adv + self.gp[g].value * gp) + c.cls * cls
             terms[f"d_adv_{g}"] = adv
@@ -255,7 +282,7 @@ class CGLLoss:
         # back to x: with the re-encoded partner style (the paper's cross-cycle), or with x's own code
         # when u's style was sampled (MUNIT's cycle)
         x_cyc = self.model.gen(c_u, s if self.cfg.style_prior else swap(s_u), z)
-        src_f, cls_f = dis(u)
+        src_f, cls_f = dis(self._aug(u, batch, g, "gen"))
         terms = {
             f"g_adv_{g}": -critic_value(src_f, swap(batch.d)).mean(),
             f"g_cls_{g}": F.cross_entropy(cls_f.float(), swap(batch.d)),

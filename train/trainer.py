@@ -152,6 +152,8 @@ class StepSource(Dataset):
         out["gp_seed"] = torch.tensor(int(rng.integers(2**62)), dtype=torch.long)
         if cfg.loss.style_prior:
             out["style_seed"] = torch.tensor(int(rng.integers(2**62)), dtype=torch.long)
+        if cfg.loss.diffaug:
+            out["aug_seed"] = torch.tensor(int(rng.integers(2**62)), dtype=torch.long)
         return out
 
 
