@@ -83,9 +83,11 @@ def display_path(path: Path) -> str:
 
 
 def write_results(name: str, data: dict[str, Any]) -> Path:
-    """``name`` is a results name (``benchmarks/results/<name>.json``) or a path ending in .json."""
+    """``name`` is a results name (``benchmarks/results/<name>.json``) or a path ending in .json.
+    Written atomically: the long benchmarks rewrite it after every stage."""
     path = Path(name) if name.endswith(".json") else RESULTS / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    from edgecgl.atomic import write_text_atomic  # a benchmark killed mid-write keeps the last results
+
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
     log(f"wrote {display_path(path)}")
     return path

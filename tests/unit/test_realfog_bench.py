@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks import realfog
-from benchmarks.common import ROOT, display_path
+from benchmarks.common import ROOT, display_path, write_results
 
 SCRIPT = Path(realfog.__file__)
 
@@ -77,6 +78,21 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
 def test_results_path_outside_the_repository_is_shown_as_given(tmp_path: Path) -> None:
     assert display_path(tmp_path / "r.json") == str(tmp_path / "r.json")
     assert display_path(ROOT / "benchmarks" / "results" / "x.json") == "benchmarks/results/x.json"
+
+
+def test_results_are_replaced_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "r.json"
+    write_results(str(out), {"stage": 1})
+
+    def crash(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt  # killed with the next stage's bytes half on disk
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_results(str(out), {"stage": 2})
+    monkeypatch.undo()
+    assert json.loads(out.read_text()) == {"stage": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def _photos(folder: Path, n: int, foggy: bool, seed: int) -> None:
