@@ -90,7 +90,7 @@ class Translator:
         frame_mode, instance_mode = split_mode(upsample)
         self.upsampler = Upsampler(bundle, backend, frame_mode, log)
         self.instance_upsampler = (
-            self.upsampler if instance_mode == frame_mode else Upsampler(bundle, backend, instance_mode)
+            self.upsampler if instance_mode == frame_mode else self.upsampler.sibling(instance_mode)
         )
         # what --upsample resolved to (a bundle without an upsampler falls back to resize)
         self.upsample_mode = upsample.strip().lower() if self.upsampler.guided else "resize"

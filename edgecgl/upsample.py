@@ -23,6 +23,7 @@ input; the graph runs where that check fails or for the modes the CPU path does 
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable
@@ -76,6 +77,7 @@ class Upsampler:
                 )
             mode = "resize"
         self.mode = mode
+        self._bundle = bundle
         self.params: dict[str, Any] = dict(bundle.upsampler or {}) if mode != "resize" else {}
         self._run: Callable[..., np.ndarray] | None = None
         # time in __call__ since the last take_ms(), per thread: the pipeline's "upsample" stage, also
@@ -93,6 +95,22 @@ class Upsampler:
     @property
     def guided(self) -> bool:
         return self.mode != "resize"
+
+    def sibling(self, mode: str) -> Upsampler:
+        """The same bundle's upsampler in another of guided | residual, sharing this one's graph session
+        and checked CPU path (--upsample residual-instances: the crops' upsampler, built without a second
+        session or check). A resize upsampler (no graph in the bundle) has only resize siblings."""
+        mode = mode.strip().lower()
+        if mode not in ("guided", "residual"):
+            raise ValueError(f"a sibling upsampler is guided or residual, not {mode!r}")
+        other = copy.copy(self)
+        other._spent = threading.local()
+        if self.guided:
+            other.mode = mode
+            other._fit_low = (
+                _low_fit(self._bundle, self.params) if mode == "residual" and self.cpu is None else None
+            )
+        return other
 
     def __call__(self, guide: np.ndarray, low_guide: np.ndarray, low_image: np.ndarray) -> np.ndarray:
         """``guide`` uint8 [H,W,3], ``low_guide`` uint8 [h,w,3], ``low_image`` float32 [3,h,w] in [-1, 1]

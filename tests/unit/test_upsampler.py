@@ -278,6 +278,31 @@ def test_residual_instances_is_guided_on_the_frame_and_residual_on_the_crops(tin
     assert np.array_equal(win, trs["residual"].translate_windows(frame, [window])[0])
     assert not np.array_equal(win, trs["guided"].translate_windows(frame, [window])[0])
 
+    assert both.instance_upsampler._run is both.upsampler._run  # one graph session for both
+
+
+@pytest.mark.parametrize("cpu_path", [True, False])
+def test_sibling_upsampler_shares_the_session_and_matches_a_fresh_one(
+    tiny_bundle: Path, cpu_path: bool
+) -> None:
+    from edgecgl.upsample import Upsampler, check_inputs
+
+    b = load_bundle(tiny_bundle)
+    full, low, out = check_inputs()
+    guided = Upsampler(b, None, "guided", cpu_path=cpu_path)
+    sib = guided.sibling("residual")
+    assert sib.mode == "residual" and guided.mode == "guided"
+    assert sib._run is guided._run and sib.cpu is guided.cpu
+    fresh = Upsampler(b, None, "residual", cpu_path=cpu_path)
+    assert np.array_equal(sib(full, low, out), fresh(full, low, out))
+    assert np.array_equal(
+        guided(full, low, out), Upsampler(b, None, "guided", cpu_path=cpu_path)(full, low, out)
+    )
+    sib.take_ms()
+    assert guided.take_ms() > 0  # each keeps its own stage time
+    with pytest.raises(ValueError):
+        guided.sibling("resize")
+
 
 MODES_UNDER_TEST = ("guided", "residual", "residual-instances")
 
