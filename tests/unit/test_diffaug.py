@@ -4,7 +4,6 @@ resumes exactly."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,9 @@ from edgecgl.train.trainer import Trainer
 
 from edgecgl.errors import EdgecglError
 from tests.unit.fake_data import FakeDataset
-from tests.unit.test_losses import MeanCritic, rand_batch, stub_model
+from tests.unit.test_losses import MeanCritic, _one_thread, rand_batch, stub_model  # noqa: F401 (autouse)
+from tests.unit.test_recipe import metrics, uninterrupted_and_resumed
 from tests.unit.test_trainer import tiny_cfg
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def gen(seed: int) -> torch.Generator:
@@ -125,21 +117,8 @@ def test_loss_augments_critic_inputs_only() -> None:
         assert float(ga[name]) == float(gp[name]), name
 
 
-def metrics(run: Path) -> list[dict]:
-    rows = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k not in ("it_s", "time")} for r in rows]
-
-
 def test_diffaug_run_resumes_exactly_and_differs_from_plain(tmp_path: Path) -> None:
-    over = {"iters": 3, "loss.diffaug": "color,translation,cutout"}
-    Trainer(tiny_cfg(**over), FakeDataset(), tmp_path / "a").run()
-    first = Trainer(tiny_cfg(**over), FakeDataset(), tmp_path / "b")
-    first.run(1)
-    torch.manual_seed(99)
-    second = Trainer(tiny_cfg(**over), FakeDataset(), tmp_path / "b")
-    second.resume()
-    second.run()
-    Trainer(tiny_cfg(iters=3), FakeDataset(), tmp_path / "plain").run()
-    a, b, plain = metrics(tmp_path / "a"), metrics(tmp_path / "b"), metrics(tmp_path / "plain")
+    a, b = uninterrupted_and_resumed({"iters": 3, "loss.diffaug": "color,translation,cutout"}, tmp_path)
     assert a == b
-    assert a[0]["d_adv_global"] != plain[0]["d_adv_global"]
+    Trainer(tiny_cfg(iters=3), FakeDataset(), tmp_path / "plain").run()
+    assert a[0]["d_adv_global"] != metrics(tmp_path / "plain")[0]["d_adv_global"]

@@ -194,8 +194,9 @@ def metrics(run: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("it_s", "time")} for r in rows]
 
 
-def test_recipe_run_resumes_exactly(tmp_path: Path) -> None:
-    over = {"iters": 3, **RECIPE}
+def uninterrupted_and_resumed(over: dict, tmp_path: Path) -> tuple[list[dict], list[dict]]:
+    """The metrics of one run of ``over`` straight through, and of one stopped after step 1 and resumed
+    in a fresh Trainer with torch's global RNG disturbed."""
     Trainer(tiny_cfg(**over), FakeDataset(), tmp_path / "a").run()
     first = Trainer(tiny_cfg(**over), FakeDataset(), tmp_path / "b")
     first.run(1)
@@ -203,7 +204,12 @@ def test_recipe_run_resumes_exactly(tmp_path: Path) -> None:
     second = Trainer(tiny_cfg(**over), FakeDataset(), tmp_path / "b")
     second.resume()
     second.run()
-    a, b = metrics(tmp_path / "a"), metrics(tmp_path / "b")
+    return metrics(tmp_path / "a"), metrics(tmp_path / "b")
+
+
+def test_recipe_run_resumes_exactly(tmp_path: Path) -> None:
+    over = {"iters": 3, **RECIPE}
+    a, b = uninterrupted_and_resumed(over, tmp_path)
     assert a == b
     assert {"ds_global", "d_gradnorm_global", "d_gradnorm_instance"} <= set(a[-1])
     assert a[-1]["lambda_gp_global"] != 10.0
