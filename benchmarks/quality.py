@@ -216,7 +216,7 @@ def score_seed(
     k = min(4, es.inputs.shape[0])
     sheet = contact_sheet(es.inputs[:k], {m: {d: o[:k] for d, o in per.items()} for m, per in outs.items()},
                           targets)  # fmt: skip
-    write_png(args.work / f"contact_{tag}.png", sheet)
+    write_png(args.work / f"contact_{'-'.join(models)}_{tag}.png", sheet)  # arms named: runs share --work
     return {"results": results, "meta": extras["meta"]}
 
 
