@@ -17,8 +17,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-POLICIES = ("color", "translation", "cutout")
-
 
 def parse_policy(text: str) -> tuple[str, ...]:
     """'color,translation' -> ('color', 'translation'); '' -> () (off). Unknown names raise ValueError."""
@@ -36,7 +34,8 @@ def _uniform(x: Tensor, lo: float, hi: float, gen: torch.Generator | None) -> Te
 
 
 def color(x: Tensor, gen: torch.Generator | None = None) -> Tensor:
-    """Brightness shift (±0.5 of the [-1, 1] range's half), saturation x[0, 2], contrast x[0.5, 1.5]."""
+    """Per image: brightness + U(-0.5, 0.5) (a quarter of the [-1, 1] range), saturation x U(0, 2), contrast
+    x U(0.5, 1.5) around the image's mean."""
     x = x + _uniform(x, -0.5, 0.5, gen)
     grey = x.mean(dim=1, keepdim=True)
     x = (x - grey) * _uniform(x, 0.0, 2.0, gen) + grey
@@ -68,6 +67,7 @@ def cutout(x: Tensor, gen: torch.Generator | None = None, ratio: float = 0.5) ->
 
 
 _OPS = {"color": color, "translation": translation, "cutout": cutout}
+POLICIES = tuple(_OPS)  # the names loss.diffaug takes (applied in the order given)
 
 
 def diff_augment(x: Tensor, policy: tuple[str, ...], gen: torch.Generator | None = None) -> Tensor:
