@@ -24,6 +24,7 @@ PRESETS: dict[str, tuple[int, int, int, int, int]] = {
 }
 UPSAMPLE_MODES = ("nearest_conv5", "subpixel")
 PADDING_MODES = ("reflect", "replicate", "zero")
+POSITION_MODES = ("none", "rows")
 
 
 @dataclass
@@ -50,11 +51,16 @@ class ModelConfig:
     # Speed options (docs/PERFORMANCE.md, "The fast decoder"); the defaults are the paper's layers.
     upsample: str = "nearest_conv5"  # subpixel: conv3 to 4x channels + PixelShuffle(2) (ONNX DepthToSpace)
     padding: str = "reflect"  # the encoders' and generator's borders: reflect | replicate | zero
+    # rows: the frame's content encoder also sees each pixel's row (-1 top .. 1 bottom), a cue for what
+    # grows with distance on a road camera (fog, dusk); instance crops stay position-free unless the
+    # encoders are shared (then a crop sees its own rows).
+    position: str = "none"
 
     def __post_init__(self) -> None:
         for key, value, allowed in (
             ("upsample", self.upsample, UPSAMPLE_MODES),
             ("padding", self.padding, PADDING_MODES),
+            ("position", self.position, POSITION_MODES),
         ):
             if value not in allowed:
                 raise EdgecglError(f"unknown model.{key} '{value}'", f"choose {', '.join(allowed)}")
@@ -134,13 +140,24 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
-class ContentEncoder(nn.Module):
-    """E^c: conv7 s1 -> n_down x conv4 s2 -> n_res residual blocks, InstanceNorm + ReLU."""
+def row_ramp(image: Tensor) -> Tensor:
+    """[B, 1, H, W] holding each pixel's row, -1 at the top to 1 at the bottom. Built from the image's own
+    shape, so an exported graph with dynamic H keeps it right at every size (ONNX Range)."""
+    rows = torch.arange(image.shape[2], dtype=image.dtype, device=image.device)
+    rows = rows / rows[-1:].clamp(min=1.0) * 2.0 - 1.0  # a tensor divisor: the trace keeps H symbolic
+    return rows.view(1, 1, -1, 1).expand_as(image[:, :1])
 
-    def __init__(self, cfg: ModelConfig) -> None:
+
+class ContentEncoder(nn.Module):
+    """E^c: conv7 s1 -> n_down x conv4 s2 -> n_res residual blocks, InstanceNorm + ReLU.
+
+    ``rows``: the first conv also sees ``row_ramp`` (the input stays a 3-channel image)."""
+
+    def __init__(self, cfg: ModelConfig, rows: bool = False) -> None:
         super().__init__()
         pad = cfg.padding
-        layers: list[nn.Module] = [ConvBlock(3, cfg.dim, 7, 1, "in", padding=pad)]
+        self.rows = rows
+        layers: list[nn.Module] = [ConvBlock(3 + int(rows), cfg.dim, 7, 1, "in", padding=pad)]
         ch = cfg.dim
         for _ in range(cfg.n_down):
             layers.append(ConvBlock(ch, ch * 2, 4, 2, "in", padding=pad))
@@ -151,6 +168,8 @@ class ContentEncoder(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         _check(image, 4, "ContentEncoder.image", 3)
+        if self.rows:
+            image = torch.cat([image, row_ramp(image)], dim=1)
         return self.net(image)
 
 
@@ -375,7 +394,7 @@ class CGLModel(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.content_enc = ContentEncoder(cfg)
+        self.content_enc = ContentEncoder(cfg, rows=cfg.position == "rows")
         self.style_enc = StyleEncoder(cfg)
         if not cfg.share_encoders:
             self.content_enc_inst = ContentEncoder(cfg)
