@@ -21,6 +21,7 @@ def make_toy_checkpoint(
     seed: int = 0,
     domains: tuple[str, ...] = DOMAINS,
     padding: str = "reflect",
+    position: str = "none",
 ) -> Path:
     """Write ``model.pt`` in the trainer's format with made-up (but valid, seeded) style statistics."""
     from edgecgl.train.inference import save_inference
@@ -28,7 +29,13 @@ def make_toy_checkpoint(
 
     torch.manual_seed(seed)
     model = CGLModel(
-        ModelConfig(preset=preset, share_encoders=share_encoders, n_domains=len(domains), padding=padding)
+        ModelConfig(
+            preset=preset,
+            share_encoders=share_encoders,
+            n_domains=len(domains),
+            padding=padding,
+            position=position,
+        )
     ).eval()
     s = model.cfg.style_dim
     g = torch.Generator().manual_seed(seed)

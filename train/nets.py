@@ -143,7 +143,7 @@ class ResBlock(nn.Module):
 def row_ramp(image: Tensor) -> Tensor:
     """[B, 1, H, W] holding each pixel's row, -1 at the top to 1 at the bottom. Built from the image's own
     shape, so an exported graph with dynamic H keeps it right at every size (ONNX Range)."""
-    rows = torch.arange(image.shape[2], dtype=image.dtype, device=image.device)
+    rows = torch.arange(image.shape[2], device=image.device).to(image.dtype)  # int Range: ORT has no fp16 one
     rows = rows / rows[-1:].clamp(min=1.0) * 2.0 - 1.0  # a tensor divisor: the trace keeps H symbolic
     return rows.view(1, 1, -1, 1).expand_as(image[:, :1])
 

@@ -118,3 +118,15 @@ def test_calib_then_int8_export(workdir: Path) -> None:
     assert qdq_violations(onnx.load(str(b.model_path("generator")))) == []
     r = run_cli("calib", "folder:data", "--out", "calib.npz", cwd=workdir)
     assert r.returncode == 2 and "--overwrite" in r.stderr
+
+
+def test_position_rows_model_exports_and_verifies_in_fp16(tmp_path: Path) -> None:
+    """model.position=rows builds its ramp inside the graph; every precision must still load and match."""
+    make_toy_checkpoint(
+        tmp_path / "runs/train/000-rows/checkpoints/model.pt", frame_size=(32, 64), position="rows"
+    )
+    r = run_cli("export", "--fp16", "--out", "b", "--no-pt2", "--verify", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in (r.stdout + r.stderr).splitlines() if line.startswith("onnxruntime-cpu")]
+    assert {(x[1], x[2]) for x in rows} >= {("fp16", "frame"), ("fp16", "instance")}
+    assert all(x[-1] == "yes" for x in rows), r.stderr

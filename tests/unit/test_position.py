@@ -84,3 +84,27 @@ def test_trainer_runs_and_export_keeps_the_option(tmp_path: Path) -> None:
     (model_pt,) = tmp_path.rglob("model.pt")
     back = load_inference(model_pt)
     assert back.cfg.position == "rows" and back.modules["content_enc"].rows
+
+
+def test_fp16_graph_of_the_ramp_runs_in_onnxruntime(tmp_path: Path) -> None:
+    """The FP16 pass turns float ops to half; ONNX Runtime has no half Range, so the ramp's Range is int."""
+    import numpy as np
+    import onnxruntime as ort
+    from edgecgl.export.precision import convert_fp16
+
+    m = _model("rows")
+    dims = Dims(m.cfg.content_channels, m.cfg.style_dim, m.cfg.n_domains)
+    p = export_onnx(
+        m.content_enc,
+        "content_encoder",
+        tmp_path / "c.onnx",
+        example_inputs("content_encoder", dims, (32, 48)),
+    )
+    half, _ = convert_fp16(p, tmp_path / "c.fp16.onnx", tool="edgecgl")
+    sess = ort.InferenceSession(str(half), providers=["CPUExecutionProvider"])
+    for h, w in ((32, 48), (40, 64)):
+        x = example_inputs("content_encoder", dims, (h, w), seed=3)[0]
+        with torch.no_grad():
+            ref = m.content_enc(x).numpy()
+        got = sess.run(None, {"image": x.numpy()})[0]
+        assert np.abs(got - ref).max() < 0.05 * np.abs(ref).max(), (h, w)
