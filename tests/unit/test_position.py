@@ -50,16 +50,16 @@ def test_unknown_position_is_a_user_error() -> None:
         ModelConfig(preset="tiny", position="depth")
 
 
-def test_onnx_keeps_the_ramp_at_every_size(tmp_path: Path) -> None:
-    """Exported at one size, run at others: a ramp frozen at the export size would break the parity."""
+def _exported_rows_encoder(tmp_path: Path) -> tuple[CGLModel, Dims, Path]:
     m = _model("rows")
     dims = Dims(m.cfg.content_channels, m.cfg.style_dim, m.cfg.n_domains)
-    p = export_onnx(
-        m.content_enc,
-        "content_encoder",
-        tmp_path / "c.onnx",
-        example_inputs("content_encoder", dims, (32, 48)),
-    )
+    example = example_inputs("content_encoder", dims, (32, 48))
+    return m, dims, export_onnx(m.content_enc, "content_encoder", tmp_path / "c.onnx", example)
+
+
+def test_onnx_keeps_the_ramp_at_every_size(tmp_path: Path) -> None:
+    """Exported at one size, run at others: a ramp frozen at the export size would break the parity."""
+    m, dims, p = _exported_rows_encoder(tmp_path)
     assert (
         torch_parity(m.content_enc, p, "content_encoder", dims, [((32, 32), 1), ((20, 36), 2), ((64, 16), 1)])
         < 1e-4
@@ -92,14 +92,7 @@ def test_fp16_graph_of_the_ramp_runs_in_onnxruntime(tmp_path: Path) -> None:
     import onnxruntime as ort
     from edgecgl.export.precision import convert_fp16
 
-    m = _model("rows")
-    dims = Dims(m.cfg.content_channels, m.cfg.style_dim, m.cfg.n_domains)
-    p = export_onnx(
-        m.content_enc,
-        "content_encoder",
-        tmp_path / "c.onnx",
-        example_inputs("content_encoder", dims, (32, 48)),
-    )
+    m, dims, p = _exported_rows_encoder(tmp_path)
     half, _ = convert_fp16(p, tmp_path / "c.fp16.onnx", tool="edgecgl")
     sess = ort.InferenceSession(str(half), providers=["CPUExecutionProvider"])
     for h, w in ((32, 48), (40, 64)):
