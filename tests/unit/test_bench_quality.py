@@ -104,3 +104,25 @@ def test_train_arm_reuses_a_kept_stage_and_skips_one_it_is_past(tmp_path, monkey
     args = argparse.Namespace(work=tmp_path)
     assert q.train_arm(args, tmp_path, "ours", [], 0, rep, 2500) == run / "checkpoints" / "model-2500.pt"
     assert q.train_arm(args, tmp_path, "ours", [], 0, rep, 1000) is None
+
+
+def test_oracle_returns_each_inputs_render_through_the_working_size() -> None:
+    """The ceiling rows: at the output size it is the render (guided excepted: an affine map of the input
+    is not the render); shrunk, every mode loses the finest detail."""
+    from types import SimpleNamespace
+
+    from benchmarks.quality_upsampler import Oracle, oracle_pairs
+
+    g = torch.Generator().manual_seed(1)
+    inputs = torch.rand(3, 3, 32, 64, generator=g) * 2 - 1
+    renders = torch.rand(3, 3, 32, 64, generator=g) * 2 - 1
+    es = SimpleNamespace(inputs=inputs, input_names=["a", "b", "c"], real={"night": renders[[2, 0]]},
+                         real_names={"night": ["c", "a"]})  # fmt: skip
+    pairs = oracle_pairs(es, ["night"])
+    assert len(pairs["night"]) == 2  # "b" has no render: it is not a pair
+    for how in ("bilinear", "residual"):  # at the output size both give the render back
+        full = Oracle(pairs, ["sunny", "night"], (32, 64), how).translate(inputs[[2, 0]], "night")
+        assert torch.allclose(full, renders[[2, 0]], atol=1e-4), how
+    for how in ("guided", "residual", "bilinear"):
+        low = Oracle(pairs, ["sunny", "night"], (8, 16), how).translate(inputs[[0]], "night")
+        assert low.shape == (1, 3, 32, 64) and sharpness_ratio(low, renders[[0]]) < 0.5
