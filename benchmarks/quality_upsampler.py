@@ -12,8 +12,8 @@ oracle misses a bar, no recipe at that working size can meet it.
         runs/quality5k/runs/ours-s0/000-ours/checkpoints/model-1000.pt --data runs/quality5k/data-256x512 \\
         --classifier runs/quality5k/classifier-data-256x512-128x256.pt --seed 0 \\
         --out benchmarks/results/quality_upsampler_s0_1000.json
-    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.quality_upsampler --oracle 64x128,128x256 \
-        --data runs/q13p/data-256x512 --classifier runs/q13p/classifier-data-256x512-128x256.pt \
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.quality_upsampler --oracle 64x128,128x256 \\
+        --data runs/q13p/data-256x512 --classifier runs/q13p/classifier-data-256x512-128x256.pt \\
         --out benchmarks/results/sharpness_ceiling.json
 """
 
