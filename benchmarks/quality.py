@@ -71,6 +71,12 @@ def sharpness_ratio(out: torch.Tensor, gt: torch.Tensor) -> float:
     return float(laplacian_variance(out).mean() / max(laplacian_variance(gt).mean(), 1e-12))
 
 
+def pair_indices(es: Any, domain: str) -> list[tuple[int, int]]:
+    """(input index, index of the same scene's render in ``domain``) for every input that has one."""
+    pos = {n: i for i, n in enumerate(es.real_names[domain])}
+    return [(i, pos[n]) for i, n in enumerate(es.input_names) if n in pos]
+
+
 class Report:
     """quality.json, rewritten atomically after every change so a killed run loses nothing done."""
 
@@ -207,8 +213,7 @@ def score_seed(
         f"folder:{data}", methods[0].domains, tuple(extras["meta"]["output_size"]), opts, targets
     )
     for d in targets:
-        pos = {n: i for i, n in enumerate(es.real_names[d])}
-        pairs = [(i, pos[n]) for i, n in enumerate(es.input_names) if n in pos]
+        pairs = pair_indices(es, d)
         gt = es.real[d][[j for _, j in pairs]]
         for m, per in outs.items():
             if d in per:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from edgecgl.export.upsampler import GuidedUpsampler, UpsamplerConfig
 from torch import nn
 
-from benchmarks.quality import sharpness_ratio
+from benchmarks.quality import pair_indices, sharpness_ratio
 from edgecgl.atomic import atomic_path
 from edgecgl.bench import cpu_name
 
@@ -77,7 +77,6 @@ class Upsampled:
 class Oracle:
     """The paired render of each input (found by its pixels), at ``low`` and upsampled like a model's output."""
 
-    name = "oracle"
     random_styles = False
 
     def __init__(self, pairs: dict[str, dict[bytes, torch.Tensor]], domains: list[str],
@@ -100,11 +99,7 @@ def key(image: torch.Tensor) -> bytes:
 
 def oracle_pairs(es, targets: list[str]) -> dict[str, dict[bytes, torch.Tensor]]:  # noqa: ANN001
     """target -> {input pixels: its paired render}; SynthWeather renders every scene in every domain."""
-    out: dict[str, dict[bytes, torch.Tensor]] = {}
-    for d in targets:
-        pos = {n: i for i, n in enumerate(es.real_names[d])}
-        out[d] = {key(es.inputs[i]): es.real[d][pos[n]] for i, n in enumerate(es.input_names) if n in pos}
-    return out
+    return {d: {key(es.inputs[i]): es.real[d][j] for i, j in pair_indices(es, d)} for d in targets}
 
 
 def main() -> None:
@@ -133,29 +128,30 @@ def main() -> None:
         from edgecgl.train.data.open import data_domains
 
         domains = data_domains(spec)
-        targets = [d for d in domains if d != opts.source]
-        pairs = oracle_pairs(load_eval_set(spec, domains, size, opts, targets), targets)
+    elif args.model is None:
+        ap.error("give a model.pt or --oracle")
+    else:
+        run = TorchRun(args.model, name="ours")
+        domains = run.domains
+    targets = [d for d in domains if d != opts.source]
+    es = load_eval_set(spec, domains, size, opts, targets)
+    if args.oracle:
+        pairs = oracle_pairs(es, targets)
         lows = [tuple(int(v) for v in hw.split("x")) for hw in args.oracle.split(",")]
         methods = [Oracle(pairs, domains, size, "render")]
         methods += [
             Oracle(pairs, domains, low, how) for low in lows for how in ("guided", "residual", "bilinear")
         ]
-        run = None
-    elif args.model is None:
-        ap.error("give a model.pt or --oracle")
     else:
-        run = TorchRun(args.model, name="ours")
         methods = [Upsampled(run, n, kw, size) for n, kw in GRID.items()]
     results, extras = evaluate(spec, methods, opts, log=lambda m: None)
-    es = load_eval_set(spec, methods[0].domains, size, opts, extras["targets"])
     rows: dict[str, dict] = {}
     for m in results:
         rows[m] = {}
-        for d in extras["targets"]:
-            pos = {n: i for i, n in enumerate(es.real_names[d])}
-            pairs = [(i, pos[n]) for i, n in enumerate(es.input_names) if n in pos]
-            gt = es.real[d][[j for _, j in pairs]]
-            out = extras["contact"]["outputs"][m][d][[i for i, _ in pairs]]
+        for d in targets:
+            index = pair_indices(es, d)
+            gt = es.real[d][[j for _, j in index]]
+            out = extras["contact"]["outputs"][m][d][[i for i, _ in index]]
             rows[m][d] = {k: results[m][k][d] for k in ("kid", "domain_acc", "psnr", "psnr_instance")}
             rows[m][d]["sharpness"] = sharpness_ratio(out, gt)
         print(
@@ -170,14 +166,14 @@ def main() -> None:
 
         k = args.sheet_rows
         outs = {m: {d: o[:k] for d, o in per.items()} for m, per in extras["contact"]["outputs"].items()}
-        write_png(args.sheet, contact_sheet(es.inputs[:k], outs, extras["targets"]))
+        write_png(args.sheet, contact_sheet(es.inputs[:k], outs, targets))
     meta = {
         "command": "python -m benchmarks.quality_upsampler " + " ".join(sys.argv[1:]),
         "model": str(args.model or f"oracle {args.oracle}"),
         "size": list(size),
         "seed": args.seed,
         "cpu": cpu_name(),
-        "grid": GRID,
+        "grid": None if args.oracle else GRID,
     }
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
