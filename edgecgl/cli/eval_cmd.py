@@ -74,11 +74,21 @@ def register(app: typer.Typer) -> None:
         style: str = typer.Option(
             "mean",
             "--style",
-            help="Models' style per image: mean (the domain's mean style) or sample (each image its own "
-            "draw from the domain, as edgecgl augment --style-per-image writes).",
+            help="Models' style per image: mean (the domain's mean style), sample (each image its own "
+            "draw from the domain, as edgecgl augment --style-per-image writes) or reference (each image "
+            "the style of one photo of --style-refs).",
         ),
         style_spread: float = typer.Option(
-            1.0, "--style-spread", min=0.0, help="With --style sample: widen the draws (1: as in training)."
+            1.0,
+            "--style-spread",
+            min=0.0,
+            help="With --style sample/reference: widen the draws about the domain's mean (1: as they are).",
+        ),
+        style_refs: Path | None = typer.Option(
+            None,
+            "--style-refs",
+            help="With --style reference: photos of the target domain (a folder, or a dataset root with "
+            "one sub-folder per domain). Not the photos you measure against.",
         ),
         max_images: int = typer.Option(100, "--max-images", help="Images per domain."),
         lpips_inputs: int = typer.Option(
@@ -150,6 +160,7 @@ def register(app: typer.Typer) -> None:
             upsample=upsample.strip().lower(),
             style=style.strip().lower(),
             style_spread=style_spread,
+            style_refs=style_refs,
             max_images=max_images,
             lpips_inputs=lpips_inputs,
             lpips_pairs=lpips_pairs,

@@ -75,18 +75,30 @@ def test_skips_are_noted_and_bad_options_refused(setup: dict[str, Path]) -> None
         evaluate(f"folder:{setup['data']}", [model], EvalOptions(metrics=["paired"], size=(30, 64)))
     with pytest.raises(EdgecglError, match="unknown style"):
         evaluate(f"folder:{setup['data']}", [model], EvalOptions(metrics=["paired"], style="random"))
+    with pytest.raises(EdgecglError, match="needs --style-refs"):
+        evaluate(f"folder:{setup['data']}", [model], EvalOptions(metrics=["paired"], style="reference"))
+    with pytest.raises(EdgecglError, match="only read with --style reference"):
+        evaluate(
+            f"folder:{setup['data']}", [model], EvalOptions(metrics=["paired"], style_refs=setup["data"])
+        )
 
 
 def test_sampled_styles_change_the_paired_scores_not_the_baselines(setup: dict[str, Path]) -> None:
     model = TorchRun(setup["model"])
     data = f"folder:{setup['data']}"
     runs = {}
-    for style in ("mean", "sample"):
+    for style in ("mean", "sample", "reference"):
+        refs = setup["data"] if style == "reference" else None  # its night/ photos
         opts = EvalOptions(
-            metrics=["paired"], split="all", targets=["night"], style=style, output_size=(64, 128)
+            metrics=["paired"],
+            split="all",
+            targets=["night"],
+            style=style,
+            output_size=(64, 128),
+            style_refs=refs,
         )
         runs[style], extras = evaluate(data, [model], opts, log=lambda _m: None)
         assert extras["meta"]["style"].startswith(style)
     psnr = {s: r[model.name]["psnr"]["night"] for s, r in runs.items()}
-    assert psnr["mean"] != psnr["sample"]
-    assert runs["mean"]["reinhard"] == runs["sample"]["reinhard"]
+    assert len(set(psnr.values())) == 3
+    assert runs["mean"]["reinhard"] == runs["sample"]["reinhard"] == runs["reference"]["reinhard"]

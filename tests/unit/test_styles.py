@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from edgecgl.train.eval.translators import SampledStyles, TorchRun
+from edgecgl.train.eval.translators import ReferenceStyles, SampledStyles, TorchRun, load_references
 
 from edgecgl.bundle import StyleStats, item_seed
 from edgecgl.errors import EdgecglError
@@ -68,3 +68,45 @@ def test_sampled_styles_differ_per_image_and_repeat_per_run(tmp_path: Path) -> N
     assert torch.allclose(
         SampledStyles(model).translate(x, "night", seed=7), model.translate(x, "night", seed=7)
     )
+
+
+def write_refs(folder: Path, n: int) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i in range(n):  # each reference a different brightness and size: distinct styles
+        h, w = 40 + 8 * i, 70 + 6 * i
+        img = np.clip(rng.normal(40 + 60 * i, 30, (h, w, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"ref{i}.png")
+    return folder
+
+
+def test_reference_styles_take_each_image_a_reference_photos_code(tmp_path: Path) -> None:
+    model = TorchRun(write_tiny_model(tmp_path / "m.pt"))
+    refs = write_refs(tmp_path / "refs", 3)
+    x = torch.rand(1, 3, 32, 64).mul(2).sub(1).repeat(4, 1, 1, 1)  # one image four times
+    ref = ReferenceStyles(model, refs, seed=0)
+    codes = ref.codes("night")
+    images = torch.from_numpy(load_references(refs, model.frame_size)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    assert codes.shape == (3, model.style_dim)
+    assert np.allclose(codes, model.encode_styles(images, "night"), atol=1e-5)
+    assert len({tuple(np.round(c, 4)) for c in codes}) == 3  # three photos, three styles
+    out = ref.translate(x, "night")
+    picked = [item_seed(0, "night", str(i)) % 3 for i in range(4)]
+    want = model.translate_styles(x, "night", codes[picked])
+    assert torch.allclose(out, want, atol=1e-5)
+    assert torch.allclose(ReferenceStyles(model, refs, seed=0).translate(x, "night"), out)  # reruns repeat
+    mean = model.translate(x, "night")
+    assert torch.allclose(ReferenceStyles(model, refs, spread=0.0).translate(x, "night"), mean, atol=1e-5)
+
+
+def test_reference_styles_read_the_targets_subfolder_and_refuse_an_empty_one(tmp_path: Path) -> None:
+    model = TorchRun(write_tiny_model(tmp_path / "m.pt"))
+    write_refs(tmp_path / "root" / "night", 2)
+    write_refs(tmp_path / "root" / "rainy", 1)
+    ref = ReferenceStyles(model, tmp_path / "root")
+    assert ref.codes("night").shape[0] == 2 and ref.codes("rainy").shape[0] == 1
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EdgecglError, match="no images"):
+        ReferenceStyles(model, tmp_path / "empty").codes("night")

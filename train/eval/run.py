@@ -29,6 +29,7 @@ from edgecgl.train.eval.translators import (
     AtOutputResolution,
     Identity,
     Method,
+    ReferenceStyles,
     Reinhard,
     SampledStyles,
 )
@@ -36,7 +37,7 @@ from edgecgl.train.eval.translators import (
 from edgecgl.errors import EdgecglError
 
 ALL_METRICS = ("fid", "kid", "is", "lpips", "paired")
-STYLES = ("mean", "sample")
+STYLES = ("mean", "sample", "reference")
 # The paper's Tables 2-8 translate sunny to each other domain.
 DEFAULT_SOURCE = "sunny"
 
@@ -51,7 +52,8 @@ class EvalOptions:
     output_size: tuple[int, int] | None = None  # measure here (models upsampled to it); None: at ``size``
     upsample: str = "guided"  # how models get from ``size`` to ``output_size``: guided | residual | resize
     style: str = "mean"  # models' style per image: mean | sample (a draw from the domain's Gaussian)
-    style_spread: float = 1.0  # with style="sample": scales each draw's distance from the mean
+    style_spread: float = 1.0  # with style="sample"/"reference": scales each draw's distance from the mean
+    style_refs: Path | None = None  # with style="reference": photos of the target (or ROOT/<target>/)
     max_images: int = 100  # per domain
     lpips_inputs: int = 100
     lpips_pairs: int = 19
@@ -201,6 +203,12 @@ def evaluate(
         raise EdgecglError(f"unknown style '{opts.style}'", f"choose from {', '.join(STYLES)}")
     if opts.style == "sample":
         models = [SampledStyles(m, opts.seed, opts.style_spread) for m in models]  # type: ignore[arg-type]
+    if opts.style == "reference":
+        if opts.style_refs is None:
+            raise EdgecglError("--style reference needs --style-refs DIR", "give a folder of target photos")
+        models = [ReferenceStyles(m, opts.style_refs, opts.seed, opts.style_spread) for m in models]  # type: ignore[arg-type]
+    elif opts.style_refs is not None:
+        raise EdgecglError("--style-refs is only read with --style reference", "add --style reference")
     if opts.output_size is not None:
         models = [AtOutputResolution(m, size, opts.upsample) for m in models]  # type: ignore[arg-type]
 
@@ -236,7 +244,8 @@ def evaluate(
         "size": list(size),
         "output_size": list(measure),
         "upsample": opts.upsample if opts.output_size is not None else None,
-        "style": opts.style if opts.style == "mean" else f"sample (spread {opts.style_spread:g})",
+        "style": opts.style if opts.style == "mean" else f"{opts.style} (spread {opts.style_spread:g})",
+        "style_refs": str(opts.style_refs) if opts.style_refs is not None else None,
         "source": opts.source,
         "targets": targets,
         "n_inputs": int(es.inputs.shape[0]),

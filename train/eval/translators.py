@@ -2,7 +2,8 @@
 baseline. Each maps a batch of [-1,1] images to a target domain, with the domain's mean style or with
 random N(0, I) styles drawn from a seed (MUNIT's prior, used for LPIPS diversity). ``SampledStyles``
 gives each image its own draw from the domain's style Gaussian instead of the mean (``--style sample``:
-what ``edgecgl augment --style-per-image`` writes).
+what ``edgecgl augment --style-per-image`` writes); ``ReferenceStyles`` gives it the style of one
+real photo of the target domain (``--style reference --style-refs DIR``).
 """
 
 from __future__ import annotations
@@ -91,6 +92,13 @@ class TorchRun:
         return mods["gen"](content, style, onehot).float().cpu()
 
     @torch.inference_mode()
+    def encode_styles(self, images: torch.Tensor, target: str) -> np.ndarray:
+        """[B,3,H,W] in [-1,1] -> their [B,S] style codes as images of ``target``."""
+        onehot = torch.zeros(images.shape[0], len(self.domains), device=self.device)
+        onehot[:, self.domains.index(target)] = 1.0
+        return self.model.modules["style_enc"](images.float().to(self.device), onehot).float().cpu().numpy()
+
+    @torch.inference_mode()
     def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
         di = self.domains.index(target)
         b = images.shape[0]
@@ -135,6 +143,13 @@ class BundleModel:
     def style_stats(self, target: str) -> StyleStats:
         return self.bundle.style_stats["global"][target]
 
+    def encode_styles(self, images: torch.Tensor, target: str) -> np.ndarray:
+        """[B,3,H,W] in [-1,1] -> their [B,S] style codes as images of ``target``."""
+        onehot = np.zeros((images.shape[0], len(self.domains)), np.float32)
+        onehot[:, self.domains.index(target)] = 1.0
+        x = np.ascontiguousarray(images.float().cpu().numpy(), dtype=np.float32)
+        return np.asarray(self.backend.encode_style(x, onehot, "global"), np.float32)
+
     def translate_styles(self, images: torch.Tensor, target: str, styles: np.ndarray) -> torch.Tensor:
         """[B,3,H,W] with one [S] style code per image ([B,S])."""
         onehot = np.zeros((images.shape[0], len(self.domains)), np.float32)
@@ -165,16 +180,60 @@ class SampledStyles:
 
         if seed is not None:
             return self.method.translate(images, target, seed)
-        stats = self.method.style_stats(target)
         first = self._count.get(target, 0)
         self._count[target] = first + images.shape[0]
-        styles = np.stack(
-            [
-                stats.sample(item_seed(self.seed, target, str(i)), self.spread)
-                for i in range(first, first + images.shape[0])
-            ]
-        )
-        return self.method.translate_styles(images, target, styles)
+        seeds = [item_seed(self.seed, target, str(i)) for i in range(first, first + images.shape[0])]
+        return self.method.translate_styles(images, target, self.styles(target, seeds))
+
+    def styles(self, target: str, seeds: list[int]) -> np.ndarray:
+        """One [S] code per seed: a draw from the domain's style Gaussian."""
+        stats = self.method.style_stats(target)
+        return np.stack([stats.sample(s, self.spread) for s in seeds])
+
+
+class ReferenceStyles(SampledStyles):
+    """Like ``SampledStyles``, but image i of each target takes the style code of one reference photo of
+    that domain (StarGAN v2's reference-guided translation; drawn by the same seeds), widened about the
+    domain's mean by ``spread``. The references' codes keep the real photos' variety (white-outs and
+    dusk-grey fog side by side) where a Gaussian fitted to them smooths it into one blob."""
+
+    def __init__(
+        self, method: TorchRun | BundleModel, references: Path, seed: int = 0, spread: float = 1.0
+    ) -> None:
+        super().__init__(method, seed, spread)
+        self.references = Path(references)
+        self._codes: dict[str, np.ndarray] = {}
+
+    def codes(self, target: str) -> np.ndarray:
+        """[N,S] style codes of the references for ``target``: the images of ``references/target`` if that
+        folder exists (a dataset root), else of ``references`` (encoded once, at the working size)."""
+        if target not in self._codes:
+            folder = self.references / target if (self.references / target).is_dir() else self.references
+            images = load_references(folder, tuple(self.frame_size))
+            x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            self._codes[target] = np.concatenate(
+                [self.method.encode_styles(x[i : i + 16], target) for i in range(0, len(x), 16)]
+            )
+        return self._codes[target]
+
+    def styles(self, target: str, seeds: list[int]) -> np.ndarray:
+        codes = self.codes(target)
+        mean = np.asarray(self.method.style_stats(target).mean, np.float32)
+        picked = codes[[s % len(codes) for s in seeds]]
+        return (mean + self.spread * (picked - mean)).astype(np.float32)
+
+
+def load_references(folder: Path, size: tuple[int, int]) -> np.ndarray:
+    """Every image of ``folder`` as uint8 [N,H,W,3] at ``size`` (stretched: the style encoder pools)."""
+    from edgecgl.train.data.folder import list_images
+
+    from edgecgl.compose import resize
+    from edgecgl.translate import read_image
+
+    files = list_images(Path(folder))
+    if not files:
+        raise EdgecglError(f"no images in {folder}", "give a folder of photos of the target domain")
+    return np.stack([resize(read_image(f), size) for f in files])
 
 
 class Identity:
