@@ -195,7 +195,8 @@ class ReferenceStyles(SampledStyles):
     """Like ``SampledStyles``, but image i of each target takes the style code of one reference photo of
     that domain (StarGAN v2's reference-guided translation; drawn by the same seeds), widened about the
     domain's mean by ``spread``. The references' codes keep the real photos' variety (white-outs and
-    dusk-grey fog side by side) where a Gaussian fitted to them smooths it into one blob."""
+    dusk-grey fog side by side) where a Gaussian fitted to them smooths it into one blob (on real fog that
+    measured no better than Gaussian draws of the same spread: docs/RESULTS.md, session 10)."""
 
     def __init__(
         self, method: TorchRun | BundleModel, references: Path, seed: int = 0, spread: float = 1.0
