@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         for t in targets:
             parse_domains(t, bund.domains)
         tr0 = pipeline.translator
-        ref = read_image(style_ref) if style_ref is not None else None
+        ref = read_image(style_ref) if style_ref is not None and not style_ref.is_dir() else None
         translators = {
             t: tr0
             if t == tr0.domain
@@ -98,12 +98,15 @@ def register(app: typer.Typer) -> None:
             )
             for t in targets
         }
+        banks = {t: ro.reference_bank(tr, style_ref, style_spread) for t, tr in translators.items()}
 
         def translate(target: str, item):  # noqa: ANN001, ANN202
             labels.item = item
             pipeline.translator = translators[target]
-            if style_per_image:
-                key = item.image.relative_to(root) if item.image.is_relative_to(root) else item.image
+            key = item.image.relative_to(root) if item.image.is_relative_to(root) else item.image
+            if banks[target] is not None:
+                ro.per_image_reference(pipeline.translator, banks[target], style_seed, key.as_posix())
+            elif style_per_image:
                 ro.per_image_style(pipeline.translator, style_seed, key.as_posix(), style_spread)
             res = pipeline(read_image(item.image))
             return res.image, len(res.detections)

@@ -88,11 +88,14 @@ def register(app: typer.Typer) -> None:
             style_spread=style_spread,
         )
         pipeline, _ = ro.build_pipeline(args, track=False)
+        bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
         n_inst = 0
         with progress() as bar:
             task = bar.add_task("translating", total=len(pairs), rate="")
             for a, b in pairs:
-                if style_per_image:
+                if bank is not None:
+                    ro.per_image_reference(pipeline.translator, bank, style_seed, a.name)
+                elif style_per_image:
                     ro.per_image_style(pipeline.translator, style_seed, a.name, style_spread)
                 res = pipeline(read_image(a))
                 n_inst += len(res.detections)

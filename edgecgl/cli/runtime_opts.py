@@ -25,8 +25,8 @@ STYLE_SPREAD = typer.Option(
     1.0,
     "--style-spread",
     min=0.0,
-    help="With --style-seed / --style-per-image: scale the sample's distance from the domain's mean "
-    "style (1: the spread seen in training; >1: more varied looks).",
+    help="With --style-seed / --style-per-image / --style-ref DIR: scale the style's distance from the "
+    "domain's mean style (1: the spread seen in training, or the photos' own; >1: more varied looks).",
 )
 STYLE_PER_IMAGE = typer.Option(
     False,
@@ -35,7 +35,11 @@ STYLE_PER_IMAGE = typer.Option(
     "name: reruns repeat it) instead of one style for all.",
 )
 STYLE_REF = typer.Option(
-    None, "--style-ref", help="Reference image: take the style from it (reference-guided)."
+    None,
+    "--style-ref",
+    help="Reference image: take the style from it (reference-guided). A folder of photos: each image "
+    "takes the style of one of them (a video: one for the clip), drawn by --style-seed and the file name; "
+    "a dataset root with a sub-folder per domain uses the target's.",
 )
 NO_INSTANCES = typer.Option(False, "--no-instances", help="Translate the whole frame only (no detector).")
 DETECTOR = typer.Option(
@@ -93,8 +97,33 @@ class RuntimeArgs:
 
 
 def check_style_choice(style_per_image: bool, style_ref: Path | None) -> None:
-    if style_per_image and style_ref is not None:
-        raise EdgecglError("--style-per-image and --style-ref both choose the style", "give one of them")
+    if style_ref is not None and not style_ref.exists():
+        raise EdgecglError(f"--style-ref {style_ref} does not exist", "give an image or a folder of photos")
+    if style_per_image and style_ref is not None and not style_ref.is_dir():
+        raise EdgecglError(
+            "--style-per-image and --style-ref IMAGE both choose the style",
+            "give one of them, or --style-ref a folder of photos (one per image)",
+        )
+
+
+def reference_bank(translator: object, style_ref: Path | None, spread: float):  # noqa: ANN201
+    """--style-ref DIR: the folder's style codes for ``translator``'s domain (None for an image or none)."""
+    if style_ref is None or not style_ref.is_dir():
+        return None
+    from edgecgl.references import ReferenceBank
+
+    bank = ReferenceBank(translator, style_ref, spread)
+    log(f"style: {len(bank.files)} reference photo(s) of {style_ref} for {translator.domain}")  # type: ignore[attr-defined]
+    return bank
+
+
+def per_image_reference(translator: object, bank: object, base_seed: int | None, name: str) -> None:
+    """Give ``translator`` the style of the reference photo drawn for one image (``--style-ref DIR``)."""
+    from edgecgl.bundle import item_seed
+
+    seed = item_seed(base_seed or 0, translator.domain, name)  # type: ignore[attr-defined]
+    code, photo = bank.style(seed)  # type: ignore[attr-defined]
+    translator.use_style(code, f"reference {photo.name}")  # type: ignore[attr-defined]
 
 
 def per_image_style(translator: object, base_seed: int | None, name: str, spread: float) -> None:
@@ -149,13 +178,15 @@ def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log
     domain_index(
         args.to, bundle.domains
     )  # unknown domain -> error listing the valid ones, before loading nets
-    ref = read_image(args.style_ref) if args.style_ref is not None else None
+    ref_file = args.style_ref if args.style_ref is not None and not args.style_ref.is_dir() else None
+    ref = read_image(ref_file) if ref_file is not None else None
     backend = select_backend(bundle, args.backend, log=log_fn)
     translator = Translator(
         backend, bundle, args.to, args.style_seed, ref, size, args.upsample, log_fn, args.style_spread
-    )
+    )  # --style-ref DIR: the command sets the style per image or per clip (reference_bank)
+    source = f"photos of {args.style_ref}" if ref_file is None and args.style_ref else translator.style_source
     log_fn(
-        f"target: {translator.domain} (style: {translator.style_source}); working size "
+        f"target: {translator.domain} (style: {source}); working size "
         f"{translator.frame_size[0]}x{translator.frame_size[1]}, instances {bundle.instance_size[0]}x{bundle.instance_size[1]}"
     )
     log_fn(f"upsample: {translator.upsample_mode}")

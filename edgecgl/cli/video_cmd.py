@@ -55,6 +55,7 @@ def register(app: typer.Typer) -> None:
         from edgecgl.video import VideoOptions, probe, translate_video
 
         existing_file(src, "video")
+        ro.check_style_choice(False, style_ref)
         dst = out or default_out(src, to.strip().lower())
         check_output(dst, [src], overwrite)
         args = ro.RuntimeArgs(
@@ -73,6 +74,10 @@ def register(app: typer.Typer) -> None:
             overlap_instances,
         )
         pipeline, _ = ro.build_pipeline(args)
+        bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
+        if bank is not None:  # --style-ref DIR: one photo's style for the whole clip
+            ro.per_image_reference(pipeline.translator, bank, style_seed, src.name)
+            log(f"style: {pipeline.translator.style_source}")
         info = probe(src)
         h, w = info["size"]
         log(

@@ -73,6 +73,20 @@ def test_augment_folder_carries_labels(bundle_dir: Path, tmp_path: Path) -> None
     assert r.returncode == 0, r.stderr
     assert not np.array_equal(cv2.imread(str(per / "night" / "sunny_a.png")), img)
     assert (per / "night" / "labels" / "sunny_a.txt").is_file()
+    # --style-ref ROOT: the target's own photos (ROOT/night/ holds one, c.png) give each image its style
+    refs = {}
+    for name, ref in (("aug-refdir", root), ("aug-refone", root / "night" / "c.png")):
+        r = edgecgl(
+            "augment", f"folder:{root}", "--to", "night", "--out", str(tmp_path / name), "--bundle",
+            str(bundle_dir), "--style-ref", str(ref),
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        refs[name] = cv2.imread(str(tmp_path / name / "night" / "sunny_a.png"))
+    assert np.array_equal(refs["aug-refdir"], refs["aug-refone"])
+    assert not np.array_equal(refs["aug-refdir"], img)
+    r = edgecgl("augment", f"folder:{root}", "--to", "rainy", "--out", str(tmp_path / "aug-norain"),
+                "--bundle", str(bundle_dir), "--style-ref", str(root))  # fmt: skip
+    assert r.returncode == 2 and "no reference photos" in r.stderr  # no ROOT/rainy/, no photos in ROOT
 
 
 def test_augment_bdd100k(bundle_dir: Path, tmp_path: Path) -> None:

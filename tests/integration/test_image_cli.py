@@ -101,3 +101,35 @@ def test_image_folder_style_per_image(bundle_dir: Path, tmp_path: Path) -> None:
         "image", str(tmp_path / "in"), "--to", "night", "--bundle", str(bundle_dir), "--style-spread", "-1",
     )  # fmt: skip
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_image_folder_with_a_folder_of_reference_photos(bundle_dir: Path, tmp_path: Path) -> None:
+    frames = clip_frames(4, (40, 64))
+    for i, f in enumerate(frames[:2]):
+        write(tmp_path / "in" / f"f{i}.png", f)
+    for i, f in enumerate(frames):  # four distinct photos to draw styles from
+        write(tmp_path / "refs" / f"r{i}.png", (f[::-1] // (i + 1)).astype(np.uint8))
+    common = ["--to", "night", "--bundle", str(bundle_dir), "--no-instances", "--style-seed", "3"]
+    r = edgecgl("image", str(tmp_path / "in"), *common, "--style-ref", str(tmp_path / "refs"),
+                "--out", str(tmp_path / "out"))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "4 reference photo(s)" in r.stderr
+    # each image is exactly what --style-ref with the photo drawn for it writes
+    from edgecgl.bundle import item_seed
+    from edgecgl.references import pick
+
+    for name in ("f0.png", "f1.png"):
+        photo = tmp_path / "refs" / f"r{pick(item_seed(3, 'night', name), 4)}.png"
+        one = edgecgl("image", str(tmp_path / "in" / name), *common, "--style-ref", str(photo),
+                      "--out", str(tmp_path / f"one_{name}"))  # fmt: skip
+        assert one.returncode == 0, one.stderr
+        assert np.array_equal(
+            cv2.imread(str(tmp_path / "out" / name)), cv2.imread(str(tmp_path / f"one_{name}"))
+        )
+    bad = edgecgl("image", str(tmp_path / "in"), *common, "--style-ref", str(tmp_path / "nope"),
+                  "--out", str(tmp_path / "out2"))  # fmt: skip
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+    (tmp_path / "empty").mkdir()
+    bad = edgecgl("image", str(tmp_path / "in"), *common, "--style-ref", str(tmp_path / "empty"),
+                  "--out", str(tmp_path / "out3"))  # fmt: skip
+    assert bad.returncode == 2 and "no reference photos" in bad.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -245,3 +246,24 @@ def test_real_clip_whole_keeps_every_frame_and_audio_packet(
         n_out = sum(1 for _ in c.decode(video=0))
     assert n_out == n_in == 221
     assert packets(out, "audio") == packets(src, "audio")
+
+
+def test_cli_style_ref_folder_gives_the_clip_one_photos_style(
+    bundle_dir: Path, clip: Path, tmp_path: Path
+) -> None:
+    from edgecgl.bundle import item_seed
+    from edgecgl.references import pick
+
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(refs / f"r{i}.png"), np.full((24, 40, 3), 60 * i + 20, np.uint8))
+    r = edgecgl(
+        "video", str(clip), "--to", "night", "--bundle", str(bundle_dir), "--no-instances",
+        "--style-ref", str(refs), "--max-frames", "2", "--out", str(tmp_path / "ref.mp4"),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert f"style: reference r{pick(item_seed(0, 'night', clip.name), 3)}.png" in r.stderr
+    bad = edgecgl("video", str(clip), "--to", "night", "--bundle", str(bundle_dir), "--no-instances",
+                  "--style-ref", str(tmp_path / "nope"), "--out", str(tmp_path / "x.mp4"))  # fmt: skip
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and not (tmp_path / "x.mp4").exists()

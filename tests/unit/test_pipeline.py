@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -166,3 +168,38 @@ def test_working_size_override(translator: Translator) -> None:
     t = Translator(translator.backend, translator.bundle, "rainy", frame_size=(16, 32))
     frame = clip_frames(1, (40, 64))[0]
     assert t.translate_frame(frame).shape == frame.shape
+
+
+def test_reference_bank_gives_each_item_one_photos_style(translator: Translator, tmp_path: Path) -> None:
+    from edgecgl.bundle import item_seed
+    from edgecgl.cli.runtime_opts import per_image_reference
+    from edgecgl.compose import resize, to_nchw
+    from edgecgl.references import ReferenceBank, pick
+    from edgecgl.translate import read_image
+
+    frames = clip_frames(3, (40, 64))
+    (tmp_path / "night").mkdir()
+    for i, f in enumerate(frames):  # a dataset root: the target's sub-folder is used
+        cv2.imwrite(
+            str(tmp_path / "night" / f"r{i}.png"), cv2.cvtColor(f[::-1] // (i + 1), cv2.COLOR_RGB2BGR)
+        )
+    t = Translator(translator.backend, translator.bundle, "night")
+    bank = ReferenceBank(t, tmp_path)
+    assert [p.name for p in bank.files] == ["r0.png", "r1.png", "r2.png"]
+    for f, code in zip(bank.files, bank.codes, strict=True):
+        want = t.backend.encode_style(
+            to_nchw(resize(read_image(f), t.frame_size)), t.domain_onehot, "global"
+        )[0]
+        assert np.allclose(code, want, atol=1e-6)
+    per_image_reference(t, bank, 5, "a.jpg")
+    i = pick(item_seed(5, "night", "a.jpg"), 3)
+    assert np.allclose(t.style, bank.codes[i]) and t.style_source == f"reference r{i}.png"
+    picked = set()
+    for name in ("a", "b", "c", "d", "e", "f"):
+        per_image_reference(t, bank, 0, name)
+        picked.add(t.style_source)
+    assert len(picked) > 1  # different images, different photos
+    flat = ReferenceBank(t, tmp_path, spread=0.0)
+    assert np.allclose(flat.codes, t.bundle.style("night", "global")[None], atol=1e-6)
+    with pytest.raises(EdgecglError, match="no reference photos"):
+        ReferenceBank(t, tmp_path / "night" / "r0.png")

@@ -11,6 +11,7 @@ from edgecgl.train.eval.translators import ReferenceStyles, SampledStyles, Torch
 
 from edgecgl.bundle import StyleStats, item_seed
 from edgecgl.errors import EdgecglError
+from edgecgl.references import reference_files
 from tests.eval_fixtures import write_tiny_model
 
 
@@ -88,7 +89,10 @@ def test_reference_styles_take_each_image_a_reference_photos_code(tmp_path: Path
     x = torch.rand(1, 3, 32, 64).mul(2).sub(1).repeat(4, 1, 1, 1)  # one image four times
     ref = ReferenceStyles(model, refs, seed=0)
     codes = ref.codes("night")
-    images = torch.from_numpy(load_references(refs, model.frame_size)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    files = reference_files(refs, "night")
+    images = (
+        torch.from_numpy(load_references(files, model.frame_size)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    )
     assert codes.shape == (3, model.style_dim)
     assert np.allclose(codes, model.encode_styles(images, "night"), atol=1e-5)
     assert len({tuple(np.round(c, 4)) for c in codes}) == 3  # three photos, three styles
@@ -108,5 +112,5 @@ def test_reference_styles_read_the_targets_subfolder_and_refuse_an_empty_one(tmp
     ref = ReferenceStyles(model, tmp_path / "root")
     assert ref.codes("night").shape[0] == 2 and ref.codes("rainy").shape[0] == 1
     (tmp_path / "empty").mkdir()
-    with pytest.raises(EdgecglError, match="no images"):
+    with pytest.raises(EdgecglError, match="no reference photos"):
         ReferenceStyles(model, tmp_path / "empty").codes("night")

@@ -17,6 +17,7 @@ from edgecgl.train.eval.baselines import DomainColourStats, reinhard_transfer
 
 from edgecgl.bundle import StyleStats
 from edgecgl.errors import EdgecglError
+from edgecgl.references import pick, reference_files, widen
 
 
 class Method(Protocol):
@@ -209,8 +210,7 @@ class ReferenceStyles(SampledStyles):
         """[N,S] style codes of the references for ``target``: the images of ``references/target`` if that
         folder exists (a dataset root), else of ``references`` (encoded once, at the working size)."""
         if target not in self._codes:
-            folder = self.references / target if (self.references / target).is_dir() else self.references
-            images = load_references(folder, tuple(self.frame_size))
+            images = load_references(reference_files(self.references, target), tuple(self.frame_size))
             x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             self._codes[target] = np.concatenate(
                 [self.method.encode_styles(x[i : i + 16], target) for i in range(0, len(x), 16)]
@@ -219,21 +219,15 @@ class ReferenceStyles(SampledStyles):
 
     def styles(self, target: str, seeds: list[int]) -> np.ndarray:
         codes = self.codes(target)
-        mean = np.asarray(self.method.style_stats(target).mean, np.float32)
-        picked = codes[[s % len(codes) for s in seeds]]
-        return (mean + self.spread * (picked - mean)).astype(np.float32)
+        picked = codes[[pick(s, len(codes)) for s in seeds]]
+        return widen(picked, self.method.style_stats(target).mean, self.spread)
 
 
-def load_references(folder: Path, size: tuple[int, int]) -> np.ndarray:
-    """Every image of ``folder`` as uint8 [N,H,W,3] at ``size`` (stretched: the style encoder pools)."""
-    from edgecgl.train.data.folder import list_images
-
+def load_references(files: list[Path], size: tuple[int, int]) -> np.ndarray:
+    """The photos as uint8 [N,H,W,3] at ``size`` (stretched: the style encoder pools)."""
     from edgecgl.compose import resize
     from edgecgl.translate import read_image
 
-    files = list_images(Path(folder))
-    if not files:
-        raise EdgecglError(f"no images in {folder}", "give a folder of photos of the target domain")
     return np.stack([resize(read_image(f), size) for f in files])
 
 
