@@ -56,7 +56,7 @@ def calib_set(ckpt: Path, domains: list[str], size: tuple[int, int], n: int) -> 
     spec = ""
     if (run / "config.yaml").is_file():
         spec = (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("data", {}).get("spec", "")
-    out = CACHE / f"calib-{run.name}-{size[0]}x{size[1]}-{n}.npz"
+    out = CACHE / f"calib-{cache_key(ckpt)}-{size[0]}x{size[1]}-{n}.npz"
     if out.is_file():
         return out
     inst = (size[0] // 4, size[0] // 4)
@@ -74,6 +74,17 @@ def calib_set(ckpt: Path, domains: list[str], size: tuple[int, int], n: int) -> 
     )
     log(f"calibration: {len(cs.frames)} frames ({cs.meta['source']})")
     return save_calib(out, cs)
+
+
+def cache_key(ckpt: Path) -> str:
+    """A name for a checkpoint's cached bundle and calibration set that no other checkpoint shares: readable
+    (the run folder, or the file's stem) plus a hash of the full path (two bare files in one folder once
+    shared a key, and the second measured the first's bundle)."""
+    import hashlib
+
+    c = Path(ckpt).resolve()
+    label = c.parent.parent.name if c.parent.name == "checkpoints" else c.stem
+    return f"{label}-{hashlib.sha1(str(c).encode()).hexdigest()[:8]}"
 
 
 def int8_bundle(ckpt: Path, name: str, size: tuple[int, int], n: int) -> Path:
@@ -221,7 +232,7 @@ def measure(
     from edgecgl.backends.onnxruntime import cpu_graph
 
     im = load_inference(ckpt)
-    name = f"trained-{ckpt.parent.parent.name}"
+    name = f"trained-{cache_key(ckpt)}"
     b = load_bundle(int8_bundle(ckpt, name, size, n))
     calib = calib_set(ckpt, b.domains, size, n)
     paths = {
