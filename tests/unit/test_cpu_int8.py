@@ -122,3 +122,16 @@ def test_benchmark_sees_int8_kernels_run(int8_bundle: Path, tmp_path: Path) -> N
         counts[name] = kernels(pair, 2)["conv_kernels_per_frame"]
     assert counts["cpu"]["QLinearConv"] == quantized == counts["qdq-u8"]["QLinearConv"]
     assert "QLinearConv" not in counts["trt"] and counts["trt"]["Conv"] == quantized + counts["cpu"]["Conv"]
+
+
+def test_benchmark_cache_key_is_per_checkpoint(tmp_path: Path) -> None:
+    from benchmarks.int8 import cache_key
+
+    # two bare model files in one folder once shared a key, so the second run measured the first's bundle
+    a, b = tmp_path / "small-model.pt", tmp_path / "paper-model.pt"
+    run_a = tmp_path / "x" / "runs" / "000-realfog" / "checkpoints" / "model.pt"
+    run_b = tmp_path / "y" / "runs" / "000-realfog" / "checkpoints" / "model.pt"
+    keys = {cache_key(p) for p in (a, b, run_a, run_b)}
+    assert len(keys) == 4
+    assert cache_key(a).startswith("small-model-") and cache_key(run_a).startswith("000-realfog-")
+    assert cache_key(a) == cache_key(tmp_path / "." / "small-model.pt")  # same file, same key
