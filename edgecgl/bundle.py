@@ -73,14 +73,23 @@ class StyleStats:
         """One draw from N(mean, spread² · cov). ``spread`` > 1 widens the styles beyond what the encoder
         saw in training (StyleGAN's truncation ψ read the other way): a generator that under-reacts to its
         style code then covers more of the target domain's variety (docs/RESULTS.md, real fog)."""
-        if spread < 0:
-            raise EdgecglError(
-                f"style spread must be >= 0, got {spread}", "use 1 for the domain's own spread"
-            )
+        check_spread(spread)
         rng = np.random.default_rng(seed)
         cov = (self.cov + self.cov.T) / 2 + 1e-6 * np.eye(len(self.mean))
-        draw = rng.multivariate_normal(self.mean, cov)
-        return (self.mean + spread * (draw - self.mean)).astype(np.float32)
+        return widen_style(rng.multivariate_normal(self.mean, cov), self.mean, spread)
+
+
+def check_spread(spread: float) -> None:
+    if spread < 0:
+        raise EdgecglError(f"style spread must be >= 0, got {spread}", "use 1 for the domain's own spread")
+
+
+def widen_style(codes: np.ndarray, mean: np.ndarray, spread: float) -> np.ndarray:
+    """Style codes ([S] or [N,S]) with their distance from the domain's mean scaled by ``spread``: what
+    ``--style-spread`` does to a Gaussian draw and to a reference photo's code alike."""
+    check_spread(spread)
+    mean = np.asarray(mean, np.float64)
+    return (mean + spread * (np.asarray(codes, np.float64) - mean)).astype(np.float32)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgecgl.errors import EdgecglError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")  # stills: edgecgl image and --style-ref DIR
 
 
 def reference_files(folder: Path, domain: str) -> list[Path]:
@@ -39,18 +39,11 @@ def pick(seed: int, n: int) -> int:
     return seed % n
 
 
-def widen(codes: np.ndarray, mean: np.ndarray, spread: float) -> np.ndarray:
-    """Scale reference codes' distance from the domain's mean style, like ``--style-spread`` for draws."""
-    if spread < 0:
-        raise EdgecglError(f"style spread must be >= 0, got {spread}", "use 1 for the photos' own styles")
-    mean = np.asarray(mean, np.float32)
-    return (mean + spread * (np.asarray(codes, np.float32) - mean)).astype(np.float32)
-
-
 class ReferenceBank:
     """The style codes of a folder's photos for one translator's domain, encoded once at its working size."""
 
     def __init__(self, translator: object, folder: Path, spread: float = 1.0) -> None:
+        from edgecgl.bundle import widen_style
         from edgecgl.compose import resize, to_nchw
         from edgecgl.translate import read_image
 
@@ -65,7 +58,7 @@ class ReferenceBank:
             for f in self.files
         ]
         mean = tr.bundle.style(tr.domain, "global")  # type: ignore[attr-defined]
-        self.codes = widen(np.stack(codes), mean, spread)
+        self.codes = widen_style(np.stack(codes), mean, spread)
 
     def style(self, seed: int) -> tuple[np.ndarray, Path]:
         """The [S] code and the photo for an item's seed."""

@@ -9,8 +9,7 @@ import typer
 from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log, progress
 from edgecgl.errors import EdgecglError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from edgecgl.references import IMAGE_SUFFIXES
 
 
 def encode_image(image_rgb, suffix: str) -> bytes:  # noqa: ANN001 - numpy array

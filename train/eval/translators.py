@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from edgecgl.train.eval.baselines import DomainColourStats, reinhard_transfer
 
-from edgecgl.bundle import StyleStats
+from edgecgl.bundle import StyleStats, widen_style
 from edgecgl.errors import EdgecglError
-from edgecgl.references import pick, reference_files, widen
+from edgecgl.references import pick, reference_files
 
 
 class Method(Protocol):
@@ -220,7 +220,7 @@ class ReferenceStyles(SampledStyles):
     def styles(self, target: str, seeds: list[int]) -> np.ndarray:
         codes = self.codes(target)
         picked = codes[[pick(s, len(codes)) for s in seeds]]
-        return widen(picked, self.method.style_stats(target).mean, self.spread)
+        return widen_style(picked, self.method.style_stats(target).mean, self.spread)
 
 
 def load_references(files: list[Path], size: tuple[int, int]) -> np.ndarray:
