@@ -47,10 +47,10 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 
 from benchmarks.common import ASSETS, RESULTS, ROOT, log
 from edgecgl.bench import cpu_name
+from edgecgl.domains import IMAGE_SUFFIXES
 
 DOMAINS = ("sunny", "foggy")
 SOURCE, TARGET = "sunny", "foggy"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 STEPS = (
     "split",
     "label",

@@ -22,11 +22,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgecgl.domains import DOMAINS
+from edgecgl.domains import DOMAINS, IMAGE_SUFFIXES
 from edgecgl.errors import EdgecglError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts"}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 @dataclass

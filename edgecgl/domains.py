@@ -14,7 +14,8 @@ from edgecgl.errors import EdgecglError
 
 # Paper Table 1 domains. The index of a name is its one-hot position everywhere (training, ONNX, runtime).
 DOMAINS: tuple[str, ...] = ("sunny", "night", "cloudy", "rainy")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# Still images every command reads (dataset folders, edgecgl image, --style-ref, calibration sets).
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def folder_domains(root: Path) -> list[str]:

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecgl.domains import IMAGE_SUFFIXES
 from edgecgl.errors import EdgecglError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")  # stills: edgecgl image and --style-ref DIR
 
 
 def reference_files(folder: Path, domain: str) -> list[Path]:

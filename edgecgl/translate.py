@@ -75,6 +75,7 @@ class Translator:
         self.domain_onehot = one_hot(domain_index(self.domain, bundle.domains), len(bundle.domains))
         self.frame_size = tuple(frame_size or bundle.frame_size)
         self.instance_size = tuple(bundle.instance_size)
+        self.style_ref = style_ref  # the photo the style came from: other targets encode it again
         if style_ref is not None:
             canvas = resize(style_ref, self.frame_size)  # pooled statistics: aspect does not matter here
             self.use_style(

@@ -82,7 +82,6 @@ def register(app: typer.Typer) -> None:
         for t in targets:
             parse_domains(t, bund.domains)
         tr0 = pipeline.translator
-        ref = read_image(style_ref) if style_ref is not None and not style_ref.is_dir() else None
         translators = {
             t: tr0
             if t == tr0.domain
@@ -91,7 +90,7 @@ def register(app: typer.Typer) -> None:
                 bund,
                 t,
                 style_seed,
-                ref,
+                tr0.style_ref,  # the --style-ref photo build_pipeline read, encoded for this target
                 tr0.frame_size,
                 tr0.upsample_mode,
                 style_spread=style_spread,

@@ -8,8 +8,8 @@ import typer
 
 from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log, progress
+from edgecgl.domains import IMAGE_SUFFIXES
 from edgecgl.errors import EdgecglError
-from edgecgl.references import IMAGE_SUFFIXES
 
 
 def encode_image(image_rgb, suffix: str) -> bytes:  # noqa: ANN001 - numpy array

@@ -35,8 +35,12 @@ def test_folder_domains_are_the_image_subfolders(tmp_path: Path) -> None:
     (root / ".cache" / "x.png").write_bytes(b"x")
     (root / "night").mkdir()
     (root / "night" / "n.jpg").write_bytes(b"x")
+    (root / "rainy").mkdir()
+    (root / "rainy" / "r.WEBP").write_bytes(b"x")  # every still suffix counts, any case (edgecgl.domains)
+    (root / "cloudy").mkdir()
+    (root / "cloudy" / "notes.txt").write_bytes(b"x")
     # the default names first in their usual order, then the others sorted
-    assert folder_domains(root) == ["sunny", "night", "foggy"]
+    assert folder_domains(root) == ["sunny", "night", "rainy", "foggy"]
     assert folder_domains(tmp_path / "missing") == []
 
 

@@ -26,9 +26,9 @@ from typing import NamedTuple
 import numpy as np
 from edgecgl.train.data.records import LoadReport, Record
 
+from edgecgl.domains import IMAGE_SUFFIXES
 from edgecgl.errors import EdgecglError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # YOLO class ids of the folder format (and of `edgecgl data label`, which maps COCO to these).
 FOLDER_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "person", "motorcycle", "bicycle")
 _TOL = 1e-3
