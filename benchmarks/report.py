@@ -307,7 +307,17 @@ def main() -> None:
     for fn in (backends, instances, investigate, int8):
         for suffix in ("", "_1thread"):
             tables.append((f"{fn.__name__}{suffix}", fn(f"{fn.__name__}{suffix}")))
-    tables += [(n, int8_cpu(n)) for n in ("int8_cpu", "int8_cpu_run1", "int8_cpu_s8s8", "int8_cpu_paper_zen5", "int8_cpu_small_zen5", "int8_cpu_tiny_zen5")]
+    tables += [
+        (n, int8_cpu(n))
+        for n in (
+            "int8_cpu",
+            "int8_cpu_run1",
+            "int8_cpu_s8s8",
+            "int8_cpu_paper_zen5",
+            "int8_cpu_small_zen5",
+            "int8_cpu_tiny_zen5",
+        )
+    ]
     for p in sorted(RESULTS.glob("pipeline_*.json")):
         if "memory" in p.stem or "spin" in p.stem:
             continue
