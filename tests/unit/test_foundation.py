@@ -177,3 +177,6 @@ def test_every_shipped_config_loads_and_validates(name: str) -> None:
     cfg.validate()
     if name == "realfog":  # per-image styles need a generator that uses its style input (docs/RESULTS.md)
         assert cfg.loss.style_prior
+    if name == "paper":  # its two written deviations (docs/RESULTS.md, "Stability"); the rest is the paper's
+        assert cfg.model.d_domain_src and cfg.loss.gp.rule == "norm"
+        assert cfg.model.preset == "paper" and cfg.model.d_scales == 1 and cfg.optim.n_critic == 1
