@@ -1,7 +1,8 @@
 """What the decoder's speed options buy on ONNX Runtime CPU: model.upsample and model.padding.
 
 Each arm is a random-init model of ``--preset`` built with its options and exported as ``edgecgl export`` writes it
-(a replicate- or zero-padded ``nearest_conv5`` decoder in its exact sub-pixel form, export/fast_decoder.py),
+(a ``nearest_conv5`` decoder in its exact sub-pixel form, export/fast_decoder.py), against the reference arm:
+the default network exported as it trains (nearest x2 + 5x5 conv, what bundles held before session 12),
 and timed per frame (content encoder + generator, batch 1, ORT_ENABLE_ALL, spin-wait off) in the same
 interleaved rounds as every dense fp32 GEMM reference of the device (edgecgl.gemm_limit): frames/s, the
 ratio to the default arm, GFLOP/s and the fraction of the fastest GEMM.
@@ -30,11 +31,14 @@ from benchmarks.common import load_average, log, write_results
 from edgecgl.bench import machine_info, onnx_flops, summarize, time_interleaved
 from edgecgl.gemm_limit import GemmLimit, fraction_of_limit, split_times
 
+# name -> (model.upsample, model.padding, rewritten by the export); the first arm is the reference: the
+# default network in the form it trains in (what every bundle shipped before session 12)
 ARMS = {
-    "default (nearest_conv5, reflect)": ("nearest_conv5", "reflect"),
-    "nearest_conv5, replicate (exported sub-pixel)": ("nearest_conv5", "replicate"),
-    "nearest_conv5, zero (exported sub-pixel)": ("nearest_conv5", "zero"),
-    "subpixel, reflect": ("subpixel", "reflect"),
+    "default (nearest_conv5, reflect) as trained": ("nearest_conv5", "reflect", False),
+    "default (nearest_conv5, reflect), exported sub-pixel + exact edges": ("nearest_conv5", "reflect", True),
+    "nearest_conv5, replicate (exported sub-pixel)": ("nearest_conv5", "replicate", True),
+    "nearest_conv5, zero (exported sub-pixel)": ("nearest_conv5", "zero", True),
+    "subpixel, reflect": ("subpixel", "reflect", True),
 }
 
 
@@ -47,18 +51,23 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
 
 
 def build_arm(
-    preset: str, upsample: str, padding: str, size: tuple[int, int], threads: int, root: Path
+    preset: str,
+    arm: tuple[str, str, bool],
+    size: tuple[int, int],
+    threads: int,
+    root: Path,
 ) -> dict[str, Any]:
     """Export the arm's per-frame roles; -> {fn, gflop} with fn running content encoder + generator."""
+    upsample, padding, rewrite = arm
     torch.manual_seed(0)
     model = CGLModel(ModelConfig(preset=preset, upsample=upsample, padding=padding)).eval()
     cfg = model.cfg
-    if can_rewrite(model.gen.decoder, padding, upsample):  # what edgecgl export writes for this model
+    if rewrite and can_rewrite(model.gen.decoder, padding, upsample):  # what edgecgl export writes
         model.gen.decoder = subpixel_decoder(model.gen.decoder, padding)
     dims = Dims(cfg.content_channels, cfg.style_dim, cfg.n_domains)
     enc_ex = example_inputs("content_encoder", dims, size)
     gen_ex = example_inputs("generator", dims, size)
-    tag = f"{upsample}-{padding}"
+    tag = f"{upsample}-{padding}-{int(rewrite)}"
     enc_p = export_onnx(model.content_enc, "content_encoder", root / f"enc-{tag}.onnx", enc_ex)
     gen_p = export_onnx(model.gen, "generator", root / f"gen-{tag}.onnx", gen_ex)
     for p in (enc_p, gen_p):  # what a bundle ships (export/bundle.py's default simplifier)
@@ -92,14 +101,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--out", default="fast_decoder", help="name of the JSON in benchmarks/results/")
+    ap.add_argument("--arms", default="", help="comma-separated arm numbers (1 = the reference, always run)")
     args = ap.parse_args(argv)
+    names = list(ARMS)
+    picked = [int(v) for v in args.arms.split(",") if v.strip()] if args.arms else range(1, len(names) + 1)
+    arms_wanted = list(dict.fromkeys([names[0], *(names[i - 1] for i in picked)]))
     h, w = (int(v) for v in args.size.lower().split("x"))
     torch.set_num_threads(args.threads)
     load_start = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         arms = {
-            name: build_arm(args.preset, up, pad, (h, w), args.threads, Path(tmp))
-            for name, (up, pad) in ARMS.items()
+            name: build_arm(args.preset, ARMS[name], (h, w), args.threads, Path(tmp)) for name in arms_wanted
         }
         limit = GemmLimit(threads=args.threads)
         log(f"timing {len(arms)} arms + {len(limit.refs)} GEMM references, {args.repeats} rounds")
@@ -108,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     lim = limit.result(times)
     nets = split_times(times)
-    first = next(iter(ARMS))
+    first = names[0]
     base = statistics.median(nets[first])
     rows = {}
     for name, a in arms.items():
@@ -121,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         rows[name] = {
             "upsample": ARMS[name][0],
             "padding": ARMS[name][1],
+            "exported_subpixel": ARMS[name][2],
             "ms": summarize(nets[name]),
             "frames_per_s": round(1000.0 / med, 2),
             "speedup_vs_default": round(base / med, 3),

@@ -179,8 +179,8 @@ def test_subpixel_starts_with_tied_phases(paper_init: bool) -> None:
 
 @pytest.mark.parametrize("padding", ["replicate", "zero", "reflect"])
 def test_export_writes_the_exact_subpixel_form_for_replicate_models(padding: str, tmp_path: Path) -> None:
-    """A replicate- or zero-padded nearest_conv5 model is exported with DepthToSpace up-convolutions that
-    compute what the trained decoder computes; reflect (not exact) is exported as trained."""
+    """A nearest_conv5 model is exported with DepthToSpace up-convolutions that compute what the trained
+    decoder computes: everywhere for replicate or zero padding; reflect recomputes its one-pixel edges."""
     import json
 
     import numpy as np
@@ -193,12 +193,10 @@ def test_export_writes_the_exact_subpixel_form_for_replicate_models(padding: str
     out = write_bundle(ckpt, tmp_path / "bundle", pt2=False)
     manifest = json.loads((out / "manifest.json").read_text())
     ops = [n.op_type for n in onnx.load(str(out / "generator.onnx")).graph.node]
-    if padding != "reflect":
-        assert manifest["decoder"] == f"subpixel (from nearest_conv5, {padding})"
-        assert ops.count("DepthToSpace") == 2 and "Resize" not in ops
-    else:
-        assert manifest["decoder"] == "nearest_conv5"
-        assert "DepthToSpace" not in ops and "Resize" in ops
+    assert manifest["decoder"] == f"subpixel (from nearest_conv5, {padding})"
+    assert ops.count("DepthToSpace") == 2
+    # reflect: the edge strips are upsampled along one axis (2 Resize per layer), never the whole map
+    assert ops.count("Resize") == (4 if padding == "reflect" else 0)
     im = load_inference(ckpt)
     trained = im.modules["gen"]  # as trained, not rewritten
     dims = Dims(im.cfg.content_channels, im.cfg.style_dim, im.cfg.n_domains)
@@ -214,7 +212,29 @@ def test_subpixel_decoder_refuses_what_it_cannot_rewrite_exactly() -> None:
     from edgecgl.export.fast_decoder import can_rewrite, subpixel_decoder
 
     m = _model("nearest_conv5", "reflect")
-    assert not can_rewrite(m.gen.decoder, "reflect", "nearest_conv5")
+    assert can_rewrite(m.gen.decoder, "reflect", "nearest_conv5")
     assert not can_rewrite(_model("subpixel", "replicate").gen.decoder, "replicate", "subpixel")
-    with pytest.raises(ValueError, match="reflect-padded"):
-        subpixel_decoder(m.gen.decoder, "reflect")
+    with pytest.raises(ValueError, match="replicate-padded"):  # the model's pads are not what it was told
+        subpixel_decoder(m.gen.decoder, "replicate")
+    with pytest.raises(ValueError, match="at least 2x2"):
+        subpixel_decoder(m.gen.decoder, "reflect").up[0][0](torch.zeros(1, m.gen.decoder.channels, 1, 4))
+
+
+@pytest.mark.parametrize("size", [(2, 2), (3, 7), (9, 4), (16, 24)])
+def test_reflect_subpixel_equals_nearest_reflect_conv5(size: tuple[int, int]) -> None:
+    """Every output pixel, edges and corners included, on odd and minimal map sizes."""
+    from edgecgl.export.fast_decoder import ReflectSubpixel
+    from torch.nn import functional as F
+
+    torch.manual_seed(3)
+    conv = torch.nn.Conv2d(6, 5, 5)
+    x = torch.randn(2, 6, *size)
+    want = conv(F.pad(F.interpolate(x, scale_factor=2, mode="nearest"), (2, 2, 2, 2), mode="reflect"))
+    with torch.no_grad():
+        got = ReflectSubpixel(conv)(x)
+        # the sub-pixel part alone is wrong exactly on the outermost rows and columns: the edges matter
+        inner = F.pixel_shuffle(ReflectSubpixel(conv).fast(F.pad(x, (1, 1, 1, 1), mode="replicate")), 2)
+    assert got.shape == want.shape
+    assert (got - want).abs().max() < 1e-5
+    assert (inner[:, :, 1:-1, 1:-1] - want[:, :, 1:-1, 1:-1]).abs().max() < 1e-5
+    assert (inner - want).abs().max() > 1e-3
