@@ -77,7 +77,9 @@ def onnx_node_flops(path: Path, inputs: Mapping[str, tuple[int, ...]]) -> dict[s
     """node name -> (op type, FLOPs of one call) for Conv / ConvTranspose / Gemm / MatMul nodes.
 
     Shapes come from ONNX shape inference with the dynamic dims fixed; weights behind a
-    DequantizeLinear (INT8 Q/DQ graphs) are followed to their initializer.
+    DequantizeLinear (INT8 Q/DQ graphs) are followed to their initializer. Where inference loses a
+    dim (shape arithmetic it cannot fold, e.g. the exact sub-pixel decoder's edge strips), the shapes
+    are read from one ONNX Runtime run at those input shapes.
     """
     import onnx
 
@@ -95,6 +97,7 @@ def onnx_node_flops(path: Path, inputs: Mapping[str, tuple[int, ...]]) -> dict[s
     for init in model.graph.initializer:
         shapes[init.name] = list(init.dims)
     producer = {o: n for n in model.graph.node for o in n.output}
+    measured: dict[str, list[int]] = {}
 
     def shape_of(name: str) -> list[int]:
         s = shapes.get(name)
@@ -103,6 +106,10 @@ def onnx_node_flops(path: Path, inputs: Mapping[str, tuple[int, ...]]) -> dict[s
         node = producer.get(name)  # e.g. DequantizeLinear(weight) -> follow to the int8 initializer
         if node is not None and node.op_type in ("DequantizeLinear", "Cast", "Identity") and node.input:
             return shape_of(node.input[0])
+        if not measured:
+            measured.update(_runtime_shapes(model, inputs))
+        if name in measured:
+            return measured[name]
         raise EdgecglError(f"cannot infer the shape of '{name}' in {path}", "re-export the bundle")
 
     out: dict[str, tuple[str, float]] = {}
@@ -121,6 +128,32 @@ def onnx_node_flops(path: Path, inputs: Mapping[str, tuple[int, ...]]) -> dict[s
             continue
         out[node.name or f"{op}_{i}"] = (op, 2.0 * macs)
     return out
+
+
+def _runtime_shapes(model: Any, inputs: Mapping[str, tuple[int, ...]]) -> dict[str, list[int]]:
+    """Shapes of every FLOP-counted node's activations, from one CPU run on zeros (one-hot-free zeros
+    are valid for every role: images, styles and domain vectors only scale values, never shapes)."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    names = [
+        n.output[0] if n.op_type != "ConvTranspose" else n.input[0]
+        for n in probe.graph.node
+        if n.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul")
+    ] + [n.input[0] for n in probe.graph.node if n.op_type in ("Gemm", "MatMul")]
+    have = {o.name for o in probe.graph.output}
+    for name in dict.fromkeys(names):
+        if name not in have:
+            probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every node's output
+    sess = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    feeds = {i.name: np.zeros(inputs[i.name], np.float32) for i in sess.get_inputs()}
+    outs = sess.run(None, feeds)
+    return {o.name: list(v.shape) for o, v in zip(sess.get_outputs(), outs, strict=True)}
 
 
 def onnx_flops(path: Path, inputs: Mapping[str, tuple[int, ...]]) -> dict[str, float]:

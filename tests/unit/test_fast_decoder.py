@@ -238,3 +238,26 @@ def test_reflect_subpixel_equals_nearest_reflect_conv5(size: tuple[int, int]) ->
     assert (got - want).abs().max() < 1e-5
     assert (inner[:, :, 1:-1, 1:-1] - want[:, :, 1:-1, 1:-1]).abs().max() < 1e-5
     assert (inner - want).abs().max() > 1e-3
+
+
+def test_flops_of_the_reflect_subpixel_generator(tmp_path: Path) -> None:
+    """onnx_flops counts the rewritten graph (its edge strips defeat ONNX shape inference, so the shapes
+    come from an ONNX Runtime run): each up-conv's 100 MACs per pixel become 36 + the 5x5 edges."""
+    from edgecgl.export.fast_decoder import subpixel_decoder
+
+    from edgecgl.bench import onnx_flops
+
+    m = _model("nearest_conv5", "reflect")
+    c, h, w = m.cfg.content_channels, 6, 10
+    shapes = {"content": (1, c, h, w), "style": (1, m.cfg.style_dim), "domain": (1, m.cfg.n_domains)}
+    dims = _dims(m)
+    ex = example_inputs("generator", dims, (4 * h, 4 * w))
+    slow = onnx_flops(export_onnx(m.gen, "generator", tmp_path / "slow.onnx", ex), shapes)["Conv"]
+    m.gen.decoder = subpixel_decoder(m.gen.decoder, "reflect")
+    fast = onnx_flops(export_onnx(m.gen, "generator", tmp_path / "fast.onnx", ex), shapes)["Conv"]
+    saved = 0.0
+    for _ in range(m.cfg.n_down):  # per up layer: Cin = c, Cout = c / 2, low-res h x w
+        macs = c * (c // 2)
+        saved += 2 * macs * (25 * 4 * h * w - 36 * h * w - 25 * (2 * 2 * w + 2 * 2 * h))
+        c, h, w = c // 2, 2 * h, 2 * w
+    assert slow - fast == pytest.approx(saved, rel=1e-9)
