@@ -8,15 +8,16 @@ Steps, each recorded in the JSON as it finishes (``ok``, ``failed`` with the err
 the reason), so a run that hits the budget still reports what it did:
 
 1. ``bundles``: a random-init ``small`` checkpoint (shared encoders; 256x512 frames, 128x128 crops;
-   replicate padding, so its decoder is exported in the sub-pixel form), exported by the real exporter as
-   FP32, FP16 and INT8 bundles (INT8 calibrated on the asset frames), and the same model with reflect
-   padding (the decoder as trained: nearest x2 + 5x5) as FP16, for the fast decoder's ratio on TensorRT.
+   reflect padding as shipped, its decoder exported in the exact sub-pixel form), exported by the real
+   exporter as FP32, FP16 and INT8 bundles (INT8 calibrated on the asset frames), and the same model with
+   its decoder as trained (``decoder="trained"``: nearest x2 + 5x5) as FP16, for the fast decoder's ratio
+   on TensorRT.
 2. ``engines``: ``build_bundle_engines`` for each (one profile per use: frames; crop batches up to 8);
    for INT8, TensorRT's engine inspector says how many Q/DQ layers stayed unfused.
 3. ``verify``: ``export --verify`` (PSNR of each engine against ONNX Runtime FP32, frames and crops).
 4. ``timing``: content encoder + generator on one frame (host in, host out), the same frames for every
    variant, interleaved in rotating order: TensorRT FP16 and INT8 (with and without CUDA graphs), TensorRT
-   FP16 of the reflect model, torch CUDA fp16 and bf16, ONNX Runtime CUDA FP32; medians and ratios within
+   FP16 with the decoder as trained, torch CUDA fp16 and bf16, ONNX Runtime CUDA FP32; medians and ratios within
    this one run.
 5. ``video``: ``edgecgl video`` on the real clip with the TensorRT backend and the detector on the GPU
    (Ultralytics picks CUDA when it is there), per-stage stats from ``--stats-json``.
@@ -46,7 +47,7 @@ FRAME = (256, 512)
 INSTANCE = (128, 128)
 CROP_BATCH = 4
 PRECISIONS = ("fp32", "fp16", "int8")
-REFLECT = "fp16-reflect"  # the same model with reflect padding: its decoder exported as trained
+REFLECT = "fp16-trained-decoder"  # the same model, its decoder exported as trained (nearest x2 + 5x5)
 CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
 DETECTOR = ASSETS / "models" / "yolov8n-coco.pt"
 VIDEO_FRAMES = 150
@@ -93,13 +94,13 @@ def plan() -> list[str]:
     return [
         f"bundles: make_toy_checkpoint({PRESET!r}, frame {FRAME}, instance {INSTANCE}, shared encoders) -> "
         f"write_bundle {', '.join(PRECISIONS)} under {WORK.relative_to(ROOT)} (INT8 calibrated on {ASSETS / 'frames'}; "
-        "replicate padding: the decoder exported in the sub-pixel form), and fp16 of the same model with reflect padding",
+        "the decoder exported in the exact sub-pixel form), and fp16 of the same model with its decoder as trained",
         "engines: build_bundle_engines per bundle (TensorRT from `pip install -e .[trt]`; timing cache shared); "
         "INT8: engine inspector counts unfused Q/DQ layers",
         "verify: export --verify per bundle (TensorRT vs ONNX Runtime FP32 PSNR, frames and crops; limits 60/40/30 dB)",
         f"timing: encoder+generator on one {FRAME[0]}x{FRAME[1]} frame and a batch of {CROP_BATCH} crops, interleaved: "
-        "tensorrt fp16, tensorrt int8 (each with and without CUDA graphs), tensorrt fp16 reflect (decoder as "
-        "trained, for the sub-pixel export's ratio), torch cuda fp16, torch cuda bf16, "
+        "tensorrt fp16, tensorrt int8 (each with and without CUDA graphs), tensorrt fp16 with the decoder as "
+        "trained (for the sub-pixel export's ratio), torch cuda fp16, torch cuda bf16, "
         "onnxruntime cuda fp32 (if onnxruntime-gpu is installed)",
         f"video: edgecgl video {CLIP.name} --to night --backend tensorrt --detector {DETECTOR.name} "
         f"--max-frames {VIDEO_FRAMES} --stats-json (detector on the GPU)",
@@ -142,16 +143,13 @@ def make_bundles() -> dict[str, str]:
     from edgecgl.export.toy import make_toy_checkpoint
 
     WORK.mkdir(parents=True, exist_ok=True)
-    ckpt = make_toy_checkpoint(
-        WORK / "model.pt", PRESET, FRAME, INSTANCE, share_encoders=True, seed=0, padding="replicate"
-    )
+    ckpt = make_toy_checkpoint(WORK / "model.pt", PRESET, FRAME, INSTANCE, share_encoders=True, seed=0)
     calib = calibration_set()
     out = {}
-    slow = make_toy_checkpoint(
-        WORK / "reflect" / "model.pt", PRESET, FRAME, INSTANCE, share_encoders=True, seed=0
-    )
     out[REFLECT] = str(
-        write_bundle(slow, WORK / f"bundle-{REFLECT}", "fp16", pt2=False, overwrite=True, log=log)
+        write_bundle(
+            ckpt, WORK / f"bundle-{REFLECT}", "fp16", pt2=False, overwrite=True, log=log, decoder="trained"
+        )
     )
     for prec in PRECISIONS:
         b = write_bundle(
@@ -251,7 +249,7 @@ def timing(bundles: dict[str, str], repeats: int) -> dict[str, Any]:
             fns[f"{tag} crops"] = backend_fn(be, lambda: crops, "instance")
     if REFLECT in bundles:
         be = TensorRTBackend(load_bundle(Path(bundles[REFLECT])))
-        fns["tensorrt fp16 reflect (nearest x2 + 5x5 decoder) frame"] = backend_fn(
+        fns["tensorrt fp16, decoder as trained (nearest x2 + 5x5) frame"] = backend_fn(
             be, cycling(frames), "global"
         )
     im = load_inference(Path(bundles["fp16"]).parent / "model.pt")

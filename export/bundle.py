@@ -108,6 +108,9 @@ def staged_bundle(out: Path, overwrite: bool) -> Any:
         yield tmp
 
 
+DECODER_FORMS = ("fast", "trained")
+
+
 def fast_decoder(im: InferenceModel, dims: Dims, log: Callable[[str], None]) -> str:
     """Swap the generator's decoder for its exact sub-pixel form where one exists (export/fast_decoder.py);
     returns what the manifest records. Checked against the trained form on random inputs."""
@@ -145,17 +148,22 @@ def write_bundle(
     log: Callable[[str], None] = lambda s: None,
     quantizer: str = "ort",
     upsampler: UpsamplerConfig | None = None,
+    decoder: str = "fast",
 ) -> Path:
     """Checkpoint -> verified bundle folder. Parity with torch is checked before anything is renamed.
 
     ``upsampler`` None uses the measured defaults for the model's working size
-    (``UpsamplerConfig.for_working_size``); every new bundle has one.
+    (``UpsamplerConfig.for_working_size``); every new bundle has one. ``decoder`` "trained" keeps the
+    up-convolutions as trained (nearest x2 + 5x5) instead of their exact sub-pixel form: the same output,
+    slower; for comparing the two or for a runtime that mishandles the form.
     """
     from edgecgl.export.onnx import ROLE_MODULES, Dims, example_inputs, export_onnx, export_pt2, roles_of
     from edgecgl.export.simplify import simplify
     from edgecgl.export.verify import parity_shapes, torch_parity
     from edgecgl.train.inference import load_inference
 
+    if decoder not in DECODER_FORMS:
+        raise EdgecglError(f"unknown decoder form '{decoder}'", f"choose one of {', '.join(DECODER_FORMS)}")
     if precision not in PRECISIONS:
         raise EdgecglError(f"unknown precision '{precision}'", f"choose one of {', '.join(PRECISIONS)}")
     if precision == "int8" and calib is None:
@@ -166,7 +174,7 @@ def write_bundle(
         raise EdgecglError(f"bundle {out} already exists", "pass --overwrite to replace it")
     im = load_inference(Path(checkpoint))
     dims = Dims(im.cfg.content_channels, im.cfg.style_dim, im.cfg.n_domains)
-    decoder = fast_decoder(im, dims, log)
+    written = fast_decoder(im, dims, log) if decoder == "fast" else im.cfg.upsample  # the manifest's record
     mods = roles_of(im.modules)
     entries: dict[str, dict[str, Any]] = {}
     with staged_bundle(out, overwrite) as tmp:
@@ -226,7 +234,7 @@ def write_bundle(
             "domains": list(im.domains),
             "style_dim": im.cfg.style_dim,
             "content_channels": im.cfg.content_channels,
-            "decoder": decoder,
+            "decoder": written,
             "stride": 4,
             "shared_encoders": "content_enc_inst" not in im.modules,
             "resolution": {"frame": list(im.frame_size), "instance": list(im.instance_size)},

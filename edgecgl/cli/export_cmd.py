@@ -65,6 +65,11 @@ def register(app: typer.Typer) -> None:
         quantizer: str = typer.Option(
             "ort", "--quantizer", help="INT8 Q/DQ producer: ort (ONNX Runtime) or modelopt (own process)."
         ),
+        decoder: str = typer.Option(
+            "fast",
+            "--decoder",
+            help="fast: up-convolutions in their exact sub-pixel form (x1.24 on CPU); trained: as trained.",
+        ),
         workspace_mb: int = typer.Option(1024, "--workspace-mb", help="TensorRT workspace limit."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bundle / engines."),
     ) -> None:
@@ -109,6 +114,7 @@ def register(app: typer.Typer) -> None:
                 pt2=not no_pt2,
                 log=log,
                 quantizer=quantizer,
+                decoder=decoder,
             )
             log(f"bundle written: {bundle}")
         if engine:

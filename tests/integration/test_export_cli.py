@@ -62,6 +62,38 @@ def test_export_given_a_runs_root_takes_its_newest_run(workdir: Path) -> None:
     assert "001-new" in m["source"]["checkpoint"]
 
 
+def test_export_decoder_form_fast_by_default_trained_on_request(workdir: Path) -> None:
+    """Both forms compute the same frames (the default is the sub-pixel one); a bad form is one line."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    outs = {}
+    for form in ("fast", "trained"):
+        args = ["export", "runs/train/001-new", "--out", f"bundles/dec-{form}", "--no-pt2"]
+        r = run_cli(*args, *(["--decoder", form] if form == "trained" else []), cwd=workdir)
+        assert r.returncode == 0, r.stderr
+        root = workdir / f"bundles/dec-{form}"
+        m = json.loads((root / "manifest.json").read_text())
+        ops = [n.op_type for n in onnx.load(str(root / "generator.onnx")).graph.node]
+        rng = np.random.default_rng(0)
+        feeds = {  # make_toy_checkpoint's tiny model: 32 content channels, style 8, 4 domains
+            "content": rng.standard_normal((1, 32, 6, 10)).astype(np.float32),
+            "style": rng.standard_normal((1, 8)).astype(np.float32),
+            "domain": np.eye(4, dtype=np.float32)[:1],
+        }
+        sess = ort.InferenceSession(str(root / "generator.onnx"), providers=["CPUExecutionProvider"])
+        outs[form] = sess.run(None, feeds)[0]
+        if form == "fast":
+            assert m["decoder"] == "subpixel (from nearest_conv5, reflect)" and "DepthToSpace" in ops
+        else:
+            assert m["decoder"] == "nearest_conv5" and "DepthToSpace" not in ops
+    assert np.abs(outs["fast"] - outs["trained"]).max() < 1e-4
+    r = run_cli("export", "runs/train/001-new", "--out", "bundles/x", "--decoder", "quick", cwd=workdir)
+    assert r.returncode == 2 and "unknown decoder form 'quick'" in r.stderr
+    assert not (workdir / "bundles/x").exists()
+
+
 def test_resolve_checkpoint_of_a_runs_root(tmp_path: Path) -> None:
     from edgecgl.cli.export_cmd import resolve_checkpoint
 
