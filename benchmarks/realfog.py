@@ -315,10 +315,7 @@ def step_sheet(b: Bench, bundle: Path, data: Path, n: int, spread: float | None 
     ``--style-per-image --style-spread SPREAD``]."""
     import cv2
     import numpy as np
-    import torch
-    from edgecgl.train.eval.baselines import DomainColourStats, reinhard_transfer
 
-    from edgecgl.compose import to_nchw
     from edgecgl.translate import read_image
 
     a = b.args
@@ -333,14 +330,7 @@ def step_sheet(b: Bench, bundle: Path, data: Path, n: int, spread: float | None 
                   "--style-per-image", "--style-spread", f"{spread:g}", "--out", str(per_dir), "--overwrite",
                   logname="image")  # fmt: skip
         columns[f"ours, per-image styles ({spread:g})"] = per_dir
-    fog = [
-        read_image(p)
-        for p in sorted((data / "train" / TARGET).iterdir())
-        if p.suffix.lower() in IMAGE_SUFFIXES
-    ]
-    stats = DomainColourStats.fit(
-        [to_nchw(cv2.resize(f, (256, 128), interpolation=cv2.INTER_AREA))[0] for f in fog]
-    )
+    stats = fog_colour_stats(data)
     names = list_photos(src)
     pick = [names[i] for i in np.linspace(0, len(names) - 1, min(n, len(names))).round().astype(int)]
     th, tw = 180, 320
@@ -354,8 +344,7 @@ def step_sheet(b: Bench, bundle: Path, data: Path, n: int, spread: float | None 
             if not outs:
                 raise SystemExit(f"edgecgl image wrote nothing for {name} under {folder}")
             ours.append(read_image(outs[0]))
-        rein = reinhard_transfer(torch.from_numpy(to_nchw(x)), stats)[0].numpy()
-        rein = ((rein.transpose(1, 2, 0) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+        rein = reinhard_rgb(x, stats)
         tiles = [_fit(t, th, tw) for t in (x, rein, *ours)]
         rows.append(
             np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in tiles], 1)
@@ -364,6 +353,68 @@ def step_sheet(b: Bench, bundle: Path, data: Path, n: int, spread: float | None 
     path = a.out / "realfog_contact_sheet.jpg"
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     return path
+
+
+def fog_colour_stats(data: Path) -> Any:
+    """Reinhard's target: Lab statistics of the training fog photos at 128x256."""
+    import cv2
+    from edgecgl.train.eval.baselines import DomainColourStats
+
+    from edgecgl.compose import to_nchw
+    from edgecgl.translate import read_image
+
+    fog = [
+        read_image(p)
+        for p in sorted((data / "train" / TARGET).iterdir())
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    return DomainColourStats.fit(
+        [to_nchw(cv2.resize(f, (256, 128), interpolation=cv2.INTER_AREA))[0] for f in fog]
+    )
+
+
+def reinhard_rgb(x: Any, stats: Any) -> Any:
+    """uint8 RGB -> uint8 RGB, Reinhard's colour transfer at full resolution."""
+    import numpy as np
+    import torch
+    from edgecgl.train.eval.baselines import reinhard_transfer
+
+    from edgecgl.compose import to_nchw
+
+    rein = reinhard_transfer(torch.from_numpy(to_nchw(x)), stats)[0].numpy()
+    return ((rein.transpose(1, 2, 0) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+
+
+def step_retention(b: Bench, data: Path) -> dict[str, Any]:
+    """Detector recall of each held-out sunny photo's own boxes in its translations (benchmarks/retention.py):
+    Reinhard, ours with the mean style, ours with per-image styles: do the cars survive the fog?"""
+    import cv2
+
+    from benchmarks.retention import retention
+    from edgecgl.detect import DetectorConfig, load_detector
+    from edgecgl.translate import read_image
+
+    a = b.args
+    src = data / "heldout" / SOURCE
+    rein_dir = a.out / "reinhard_foggy"
+    rein_dir.mkdir(exist_ok=True)
+    stats = fog_colour_stats(data)
+    for name in list_photos(src):
+        dst = rein_dir / (Path(name).stem + ".png")
+        if not dst.is_file():
+            cv2.imwrite(
+                str(dst), cv2.cvtColor(reinhard_rgb(read_image(src / name), stats), cv2.COLOR_RGB2BGR)
+            )
+    folders = {"reinhard": rein_dir, "ours": a.out / "image_foggy"}
+    spread = b.data["steps"]["sheet"].get("spread")
+    if spread is not None:
+        folders[f"ours, per-image styles ({spread:g})"] = a.out / "image_foggy_per_image"
+    det = load_detector(
+        a.detector, DetectorConfig(conf=0.35, track=False, smooth=0.0, min_size=8, max_instances=100)
+    )
+    inputs = [src / n for n in list_photos(src)]
+    cache: dict[str, Any] = {}
+    return {"rows": {k: retention(det, inputs, f, cache) for k, f in folders.items()}, "conf": 0.35}
 
 
 def _fit(img: Any, h: int, w: int) -> Any:
@@ -424,6 +475,7 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"sampled  eval --style sample (spread 1 and the winner) on {d}/heldout, style seeds {args.style_seeds}",
         f"sheet    edgecgl image {d}/heldout/{SOURCE} --to {TARGET} -> {o}/realfog_contact_sheet.jpg",
         f"video    edgecgl video {args.video} --to {TARGET} --end {args.video_seconds} -> {o}/video_foggy.mp4",
+        "retention  detector recall of each held-out sunny photo's boxes in its translations (Reinhard, ours)",
         f"results  {args.json}",
     ]
 
@@ -578,6 +630,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "--stats-json", str(args.out / "video_stats.json"), "--overwrite", logname="video")  # fmt: skip
         stats = json.loads((args.out / "video_stats.json").read_text(encoding="utf-8"))
         b.record("video", cpu_s=round(cpu, 1), path=str(out), stats=stats)
+    if not b.done("retention"):
+        b.record("retention", **step_retention(b, data))
     b.data["summary"] = summary(b.data)
     b.data["wall_s_this_invocation"] = round(time.time() - t0)
     b.save()
@@ -611,6 +665,11 @@ def summary(d: dict[str, Any]) -> dict[str, Any]:
             }
         if "spread" in st:
             out["output"]["spread_chosen_on_training_photos"] = st["spread"].get("chosen")
+    if "retention" in st:
+        out["retention_of_detected_boxes"] = {
+            k: {band: v["bands"][band]["retention"] for band in ("near", "all")}
+            for k, v in st["retention"]["rows"].items()
+        }
     return out
 
 

@@ -1,0 +1,142 @@
+"""Do the objects survive the translation? Detector recall of each input's own detections in its output.
+
+A translated frame is only a valid training sample for a detector if the input's boxes are still true of
+it: a near car that the fog (or night) hides keeps its label and teaches the detector to see through
+what no camera sees through. KID cannot tell (a veil that hides everything can be closer to real fog in
+Inception features), so this measures it directly: the same detector runs on each input photo and on its
+translation (matched by file name); an input box counts as kept when an output box of the same class
+group overlaps it with IoU >= 0.5. Reported per distance band (box height over image height: near >= 0.15,
+mid 0.05-0.15, far < 0.05), since real fog does hide far objects and should not hide near ones.
+
+    python -m benchmarks.retention --inputs runs/realfog/data/heldout/sunny \\
+        --outputs mean=runs/realfog/image_foggy per-image=runs/realfog/image_foggy_per_image \\
+        --detector ../shared/assets/models/yolov8n-coco.pt --out retention_realfog
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import log, write_results
+from edgecgl.bench import machine_info
+from edgecgl.detect import Detection, DetectorConfig, load_detector
+from edgecgl.domains import IMAGE_SUFFIXES
+from edgecgl.translate import read_image
+
+BANDS = (("near", 0.15, 1.01), ("mid", 0.05, 0.15), ("far", 0.0, 0.05))
+GROUPS = {"car": "vehicle", "truck": "vehicle", "bus": "vehicle", "motorcycle": "two-wheeler"}
+GROUPS |= {"bicycle": "two-wheeler", "person": "person"}
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def kept(ref: list[Detection], out: list[Detection], min_iou: float = 0.5) -> list[bool]:
+    """Greedy one-to-one matching, largest input boxes first: which input boxes the output still has."""
+    order = sorted(range(len(ref)), key=lambda i: -(ref[i].box[3] - ref[i].box[1]))
+    free = set(range(len(out)))
+    hit = [False] * len(ref)
+    for i in order:
+        best, best_j = min_iou, None
+        for j in free:
+            if GROUPS.get(out[j].cls, out[j].cls) != GROUPS.get(ref[i].cls, ref[i].cls):
+                continue
+            v = iou(ref[i].box, out[j].box)
+            if v >= best:
+                best, best_j = v, j
+        if best_j is not None:
+            free.discard(best_j)
+            hit[i] = True
+    return hit
+
+
+def band(det: Detection, height: int) -> str:
+    frac = (det.box[3] - det.box[1]) / height
+    return next(name for name, lo, hi in BANDS if lo <= frac < hi)
+
+
+def retention(
+    detect: Any, inputs: list[Path], outputs: Path, ref_cache: dict[str, list[Detection]]
+) -> dict[str, Any]:
+    counts = {name: [0, 0] for name, _, _ in BANDS}  # band -> [kept, total]
+    missing = 0
+    for src in inputs:
+        dst = next(
+            (outputs / (src.stem + s) for s in IMAGE_SUFFIXES if (outputs / (src.stem + s)).is_file()), None
+        )
+        if dst is None:
+            missing += 1
+            continue
+        img = read_image(src)
+        if src.name not in ref_cache:
+            ref_cache[src.name] = detect(img)
+        ref = ref_cache[src.name]
+        out_img = read_image(dst)
+        if out_img.shape[:2] != img.shape[:2]:
+            raise SystemExit(
+                f"{dst} is {out_img.shape[1]}x{out_img.shape[0]}, its input {img.shape[1]}x{img.shape[0]}"
+            )
+        for det, ok in zip(ref, kept(ref, detect(out_img)), strict=True):
+            c = counts[band(det, img.shape[0])]
+            c[0] += int(ok)
+            c[1] += 1
+    rows = {
+        name: {"kept": k, "boxes": n, "retention": round(k / n, 4) if n else None}
+        for name, (k, n) in counts.items()
+    }
+    k_all = sum(k for k, _ in counts.values())
+    n_all = sum(n for _, n in counts.values())
+    rows["all"] = {"kept": k_all, "boxes": n_all, "retention": round(k_all / n_all, 4) if n_all else None}
+    return {"bands": rows, "images": len(inputs) - missing, "missing_outputs": missing}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--inputs", type=Path, required=True, help="folder of input photos")
+    ap.add_argument(
+        "--outputs", nargs="+", required=True, help="NAME=FOLDER of translations (same file stems)"
+    )
+    ap.add_argument("--detector", required=True, help="Ultralytics model file")
+    ap.add_argument("--conf", type=float, default=0.35, help="detection confidence, inputs and outputs alike")
+    ap.add_argument("--out", default="retention", help="name of the JSON in benchmarks/results/")
+    args = ap.parse_args(argv)
+    pairs = [o.split("=", 1) for o in args.outputs]
+    if any(len(p) != 2 for p in pairs):
+        ap.error("--outputs takes NAME=FOLDER")
+    inputs = sorted(p for p in args.inputs.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not inputs:
+        ap.error(f"no images in {args.inputs}")
+    cfg = DetectorConfig(conf=args.conf, track=False, smooth=0.0, min_size=8, max_instances=100)
+    det = load_detector(args.detector, cfg)
+    cache: dict[str, list[Detection]] = {}
+    results = {}
+    for name, folder in pairs:
+        results[name] = retention(det, inputs, Path(folder), cache)
+        b = results[name]["bands"]
+        log(
+            f"{name:24s} "
+            + "  ".join(f"{k} {v['retention']} ({v['kept']}/{v['boxes']})" for k, v in b.items())
+        )
+    data = {
+        "what": "detector recall of each input's own detections in its translation (IoU >= 0.5, same class group)",
+        "inputs": str(args.inputs),
+        "outputs": dict(pairs),
+        "detector": str(args.detector),
+        "conf": args.conf,
+        "bands": {name: [lo, hi] for name, lo, hi in BANDS},
+        "machine": machine_info(1),
+        "results": results,
+    }
+    write_results(args.out, data)
+    return data
+
+
+if __name__ == "__main__":
+    main()
