@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import log, write_results
+from benchmarks.detect_every import iou
 from edgecgl.bench import machine_info
 from edgecgl.detect import Detection, DetectorConfig, load_detector
 from edgecgl.domains import IMAGE_SUFFIXES
@@ -28,14 +29,6 @@ from edgecgl.translate import read_image
 BANDS = (("near", 0.15, 1.01), ("mid", 0.05, 0.15), ("far", 0.0, 0.05))
 GROUPS = {"car": "vehicle", "truck": "vehicle", "bus": "vehicle", "motorcycle": "two-wheeler"}
 GROUPS |= {"bicycle": "two-wheeler", "person": "person"}
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def kept(ref: list[Detection], out: list[Detection], min_iou: float = 0.5) -> list[bool]:
