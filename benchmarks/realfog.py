@@ -390,29 +390,26 @@ def step_retention(b: Bench, data: Path) -> dict[str, Any]:
     Reinhard, ours with the mean style, ours with per-image styles: do the cars survive the fog?"""
     import cv2
 
-    from benchmarks.retention import retention
-    from edgecgl.detect import DetectorConfig, load_detector
+    from benchmarks.retention import retention, retention_detector
+    from edgecgl.atomic import write_bytes_atomic
     from edgecgl.translate import read_image
 
     a = b.args
     src = data / "heldout" / SOURCE
+    names = list_photos(src)
     rein_dir = a.out / "reinhard_foggy"
-    rein_dir.mkdir(exist_ok=True)
     stats = fog_colour_stats(data)
-    for name in list_photos(src):
+    for name in names:
         dst = rein_dir / (Path(name).stem + ".png")
-        if not dst.is_file():
-            cv2.imwrite(
-                str(dst), cv2.cvtColor(reinhard_rgb(read_image(src / name), stats), cv2.COLOR_RGB2BGR)
-            )
+        if not dst.is_file():  # atomic: a killed run leaves no half-written PNG to be reused
+            bgr = cv2.cvtColor(reinhard_rgb(read_image(src / name), stats), cv2.COLOR_RGB2BGR)
+            write_bytes_atomic(dst, cv2.imencode(".png", bgr)[1].tobytes())
     folders = {"reinhard": rein_dir, "ours": a.out / "image_foggy"}
     spread = b.data["steps"]["sheet"].get("spread")
     if spread is not None:
         folders[f"ours, per-image styles ({spread:g})"] = a.out / "image_foggy_per_image"
-    det = load_detector(
-        a.detector, DetectorConfig(conf=0.35, track=False, smooth=0.0, min_size=8, max_instances=100)
-    )
-    inputs = [src / n for n in list_photos(src)]
+    det = retention_detector(a.detector)
+    inputs = [src / n for n in names]
     cache: dict[str, Any] = {}
     return {"rows": {k: retention(det, inputs, f, cache) for k, f in folders.items()}, "conf": 0.35}
 

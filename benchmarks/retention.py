@@ -24,11 +24,19 @@ from benchmarks.detect_every import iou
 from edgecgl.bench import machine_info
 from edgecgl.detect import Detection, DetectorConfig, load_detector
 from edgecgl.domains import IMAGE_SUFFIXES
+from edgecgl.errors import EdgecglError
 from edgecgl.translate import read_image
 
 BANDS = (("near", 0.15, 1.01), ("mid", 0.05, 0.15), ("far", 0.0, 0.05))
 GROUPS = {"car": "vehicle", "truck": "vehicle", "bus": "vehicle", "motorcycle": "two-wheeler"}
 GROUPS |= {"bicycle": "two-wheeler", "person": "person"}
+
+
+def retention_detector(path: str | Path, conf: float = 0.35) -> Any:
+    """Every box at ``conf``, untracked and unsmoothed: each photo is judged on its own."""
+    return load_detector(
+        path, DetectorConfig(conf=conf, track=False, smooth=0.0, min_size=8, max_instances=100)
+    )
 
 
 def kept(ref: list[Detection], out: list[Detection], min_iou: float = 0.5) -> list[bool]:
@@ -103,15 +111,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pairs = [o.split("=", 1) for o in args.outputs]
     if any(len(p) != 2 for p in pairs):
         ap.error("--outputs takes NAME=FOLDER")
+    for folder in [args.inputs, *(Path(f) for _, f in pairs)]:
+        if not folder.is_dir():
+            ap.error(f"{folder} is not a folder")
     inputs = sorted(p for p in args.inputs.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not inputs:
         ap.error(f"no images in {args.inputs}")
-    cfg = DetectorConfig(conf=args.conf, track=False, smooth=0.0, min_size=8, max_instances=100)
-    det = load_detector(args.detector, cfg)
     cache: dict[str, list[Detection]] = {}
     results = {}
-    for name, folder in pairs:
-        results[name] = retention(det, inputs, Path(folder), cache)
+    try:
+        det = retention_detector(args.detector, args.conf)
+        for name, folder in pairs:
+            results[name] = retention(det, inputs, Path(folder), cache)
+    except EdgecglError as exc:  # an unreadable photo or detector: one line, exit 2
+        ap.exit(2, f"error: {exc}\n")
+    for name in results:
         b = results[name]["bands"]
         log(
             f"{name:24s} "

@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         decoder: str = typer.Option(
             "fast",
             "--decoder",
-            help="fast: up-convolutions in their exact sub-pixel form (x1.24 on CPU); trained: as trained.",
+            help="fast: up-convolutions in their exact sub-pixel form (x1.18-1.24 on a CPU); trained: as trained.",
         ),
         workspace_mb: int = typer.Option(1024, "--workspace-mb", help="TensorRT workspace limit."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bundle / engines."),

@@ -50,3 +50,35 @@ def test_retention_counts_per_band_and_missing_outputs(tmp_path: Path) -> None:
     assert r["bands"]["near"] == {"kept": 1, "boxes": 2, "retention": 0.5}
     assert r["bands"]["far"]["boxes"] == 2 and r["bands"]["mid"]["retention"] is None
     assert r["bands"]["all"] == {"kept": 2, "boxes": 4, "retention": 0.5}
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys, assets: Path) -> None:
+    import pytest
+
+    from benchmarks.retention import main
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    cv2.imwrite(str(src / "a.jpg"), np.full((64, 64, 3), 128, np.uint8))
+    det = str(assets / "models" / "yolov8n-coco.pt")
+    with pytest.raises(SystemExit) as e:  # not a folder
+        main(["--inputs", str(tmp_path / "nope"), "--outputs", f"x={out}", "--detector", det])
+    assert e.value.code == 2 and "is not a folder" in capsys.readouterr().err
+    (out / "a.png").write_bytes(b"not a png")  # a half-written translation
+    with pytest.raises(SystemExit) as e:
+        main(
+            [
+                "--inputs",
+                str(src),
+                "--outputs",
+                f"x={out}",
+                "--detector",
+                det,
+                "--out",
+                str(tmp_path / "r.json"),
+            ]
+        )
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "cannot read image" in err and "Traceback" not in err
+    assert not (tmp_path / "r.json").exists()
