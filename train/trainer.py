@@ -101,15 +101,22 @@ class StepSource(Dataset):
         self, boxes: list[Tensor], height: int, width: int, rng: np.random.Generator
     ) -> list[Tensor]:
         """One box per image: a random labelled one, or a random crop where the image has none."""
+        return self._pick(boxes, height, width, rng)[0]
+
+    def _pick(
+        self, boxes: list[Tensor], height: int, width: int, rng: np.random.Generator
+    ) -> tuple[list[Tensor], list[bool]]:
+        """``pick_boxes`` and, per image, whether its box is a labelled object (not a random crop)."""
         lo, hi = self.cfg.data.fallback_crop
         ih, iw = self.cfg.data.instance_size
         min_box, ctx = self.cfg.data.min_box, self.cfg.data.context
-        out = []
+        out, labelled = [], []
         for b in boxes:
             if len(b) and min_box > 0:  # skip boxes the crop would blow up from a few pixels
                 side_w = (b[:, 2] - b[:, 0]) * (1 + 2 * ctx)
                 side_h = (b[:, 3] - b[:, 1]) * (1 + 2 * ctx)
                 b = b[(side_w >= min_box * iw) & (side_h >= min_box * ih)]
+            labelled.append(bool(len(b)))
             if len(b):
                 out.append(b[int(rng.integers(len(b)))].reshape(1, 4))
                 continue
@@ -118,18 +125,23 @@ class StepSource(Dataset):
             x0 = float(rng.uniform(0, width - bw))
             y0 = float(rng.uniform(0, height - bh))
             out.append(torch.tensor([[x0, y0, x0 + bw, y0 + bh]], dtype=torch.float32))
-        return out
+        return out, labelled
 
     def crops(self, x: Tensor, boxes: list[Tensor], rng: np.random.Generator) -> Tensor:
         """One instance crop per image of ``x`` (the crop source; ``boxes`` in its pixels)."""
+        return self._crops(x, boxes, rng)[0]
+
+    def _crops(
+        self, x: Tensor, boxes: list[Tensor], rng: np.random.Generator
+    ) -> tuple[Tensor, list[Tensor], list[bool]]:
         from edgecgl.train.data import instance_crops
 
-        picked = self.pick_boxes(boxes, x.shape[2], x.shape[3], rng)
+        picked, labelled = self._pick(boxes, x.shape[2], x.shape[3], rng)
         d = self.cfg.data
         crops, _ = instance_crops(
             x, picked, tuple(d.instance_size), d.context, aspect=d.crop_aspect, antialias=d.crop_antialias
         )
-        return crops
+        return crops, picked, labelled
 
     def __getitem__(self, key: int) -> dict[str, Tensor]:
         cfg, b = self.cfg, self.cfg.batch
@@ -140,7 +152,11 @@ class StepSource(Dataset):
         x, d, boxes, src = self._load(idx, rng)
         out: dict[str, Tensor] = {"x": x, "d": d}
         if cfg.loss.instances:
-            out["o"] = self.crops(src, boxes, rng)
+            out["o"], picked, labelled = self._crops(src, boxes, rng)
+            if cfg.loss.keep_objects > 0:
+                scale = x.shape[-1] / src.shape[-1]  # back to the frame's pixels
+                out["o_box"] = torch.cat(picked) * scale
+                out["o_near"] = near_weight(out["o_box"], x.shape[-2], labelled)
         if cfg.loss.instances and cfg.loss.cgc:
             k_dom = rng.choice(self.present, size=b)
             l_dom = rng.choice(self.present, size=b)
@@ -155,6 +171,15 @@ class StepSource(Dataset):
         if cfg.loss.diffaug:
             out["aug_seed"] = torch.tensor(int(rng.integers(2**62)), dtype=torch.long)
         return out
+
+
+def near_weight(boxes: Tensor, height: int, labelled: list[bool]) -> Tensor:
+    """How much each picked box counts for ``loss.keep_objects``: 0 for a random crop and for far
+    objects (box height < 5 % of the frame), 1 for near ones (>= 15 %), linear between. Real fog hides
+    the far road and leaves near cars readable; the distance bands are benchmarks/retention.py's."""
+    frac = (boxes[:, 3] - boxes[:, 1]) / float(height)
+    w = ((frac - 0.05) / 0.10).clamp(0.0, 1.0)
+    return w * torch.tensor(labelled, dtype=w.dtype)
 
 
 def to_batch(item: dict[str, Tensor], device: torch.device) -> PairBatch:
