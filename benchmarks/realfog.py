@@ -468,7 +468,8 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"eval     edgecgl eval {o}/bundle --data folder:{d}/heldout --split all --metrics kid,is "
         f"--classifier {o}/classifier.pt (at the working size{s})",
         f"floor    KID x100 of {d}/heldout/{TARGET} against {d}/train/{TARGET}",
-        f"spread   eval --style sample --style-spread S on {d}/train for S in {args.spreads}: the lowest KID with accuracy >= {args.min_acc:g} % wins",
+        f"spread   eval --style sample --style-spread S on {d}/train for S in {args.spreads}: the lowest KID with accuracy >= {args.min_acc:g} % "
+        f"and >= {args.min_near:g} % of near boxes kept ({args.near_photos} training photos) wins",
         f"sampled  eval --style sample (spread 1 and the winner) on {d}/heldout, style seeds {args.style_seeds}",
         f"sheet    edgecgl image {d}/heldout/{SOURCE} --to {TARGET} -> {o}/realfog_contact_sheet.jpg",
         f"video    edgecgl video {args.video} --to {TARGET} --end {args.video_seconds} -> {o}/video_foggy.mp4",
@@ -515,6 +516,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=90.0,
         help="the chosen spread's domain accuracy on the training photos must reach this (%%)",
     )
+    ap.add_argument(
+        "--min-near",
+        type=float,
+        default=80.0,
+        help="the chosen spread must keep this %% of the near boxes of training photos (0: off)",
+    )
+    ap.add_argument("--near-photos", type=int, default=40, help="training photos for --min-near")
     ap.add_argument("--style-spread", type=float, default=1.0, help="with --eval-only: the spread to score")
     ap.add_argument("--eval-only", type=Path, default=None, metavar="MODEL", help="bundle, run or model.pt")
     ap.add_argument("--data", type=Path, default=None, help="with --eval-only: DIR/sunny, DIR/foggy")
@@ -607,6 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             not b.done("spread")
             or sorted(b.data["steps"]["spread"].get("tried", ["1", "1.5", "2", "2.5"])) != tried
             or b.data["steps"]["spread"].get("min_acc") != args.min_acc
+            or b.data["steps"]["spread"].get("min_near", 0.0) != args.min_near
         ):
             b.record("spread", **pick_spread(b, bundle, data / "train", clf, args.out))
         chosen = float(b.data["steps"]["spread"]["chosen"])
@@ -627,8 +636,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "--stats-json", str(args.out / "video_stats.json"), "--overwrite", logname="video")  # fmt: skip
         stats = json.loads((args.out / "video_stats.json").read_text(encoding="utf-8"))
         b.record("video", cpu_s=round(cpu, 1), path=str(out), stats=stats)
-    if not b.done("retention"):
-        b.record("retention", **step_retention(b, data))
+    if not b.done("retention") or b.data["steps"]["retention"].get("spread", spread) != spread:
+        b.record("retention", spread=spread, **step_retention(b, data))
     b.data["summary"] = summary(b.data)
     b.data["wall_s_this_invocation"] = round(time.time() - t0)
     b.save()
@@ -713,35 +722,101 @@ def pick_spread(b: Bench, model: Path, train: Path, clf: Path | None, out: Path)
     old = b.data["steps"].get("spread", {})
     kid: dict[str, float] = dict(old.get("kid_x100_on_training_photos", {}))
     acc: dict[str, float] = dict(old.get("domain_acc_on_training_photos", {}))
+    near: dict[str, float] = dict(old.get("near_kept_on_training_photos", {}))
+    near_inputs: list[str] = list(old.get("near_inputs", []))
+    det: Any = None
+    ref_cache: dict[str, Any] = {}
     for spread in b.args.spreads:
         key = f"{spread:g}"
-        if key in kid and (clf is None or key in acc):
-            continue
-        ev = step_eval(b, model, train, clf, out / f"spread-{key}", b.args.output_size,
-                       ["--style", "sample", "--style-spread", key, "--no-baselines"], 0)  # fmt: skip
-        row = ev["rows"]["ours"]
-        kid[key] = float(row["kid_x100"])
-        if row.get("domain_acc") is not None:
-            acc[key] = float(row["domain_acc"])
+        if key not in kid or (clf is not None and key not in acc):
+            ev = step_eval(b, model, train, clf, out / f"spread-{key}", b.args.output_size,
+                           ["--style", "sample", "--style-spread", key, "--no-baselines"], 0)  # fmt: skip
+            row = ev["rows"]["ours"]
+            kid[key] = float(row["kid_x100"])
+            if row.get("domain_acc") is not None:
+                acc[key] = float(row["domain_acc"])
+        if b.args.min_near > 0 and key not in near:
+            if det is None:
+                from benchmarks.retention import retention_detector
+
+                det = retention_detector(b.args.detector)
+                if not near_inputs:
+                    near_inputs = near_photos(det, train / SOURCE, b.args.near_photos, ref_cache)
+            near[key] = spread_near_kept(b, model, train / SOURCE, near_inputs, key, det, ref_cache)
         b.data["steps"]["spread"] = {
             "done": False,
             "kid_x100_on_training_photos": kid,
             "domain_acc_on_training_photos": acc,
+            "near_kept_on_training_photos": near,
+            "near_inputs": near_inputs,
         }
         b.save()
     tried = sorted({f"{s:g}" for s in b.args.spreads}, key=float)
     return {
         "kid_x100_on_training_photos": kid,
         "domain_acc_on_training_photos": acc,
+        "near_kept_on_training_photos": near,
+        "near_inputs": near_inputs,
         "min_acc": b.args.min_acc,
+        "min_near": b.args.min_near,
         "tried": tried,
-        "chosen": float(choose_spread(tried, kid, acc, b.args.min_acc)),
+        "chosen": float(choose_spread(tried, kid, acc, b.args.min_acc, near, b.args.min_near)),
     }
 
 
-def choose_spread(tried: Sequence[str], kid: dict[str, float], acc: dict[str, float], min_acc: float) -> str:
-    """Lowest KID among the spreads with accuracy >= ``min_acc`` (all of them when none was measured);
-    the most accurate spread (then the lower KID) when none clears the floor."""
+def near_photos(detect: Any, folder: Path, n: int, cache: dict[str, Any]) -> list[str]:
+    """Up to ``n`` training photos (evenly spaced in name order) on which the detector finds a near box:
+    the photos on which a spread can hide a near car."""
+    from benchmarks.retention import band
+    from edgecgl.translate import read_image
+
+    names = []
+    for name in list_photos(folder):
+        img = read_image(folder / name)
+        cache[name] = detect(img)
+        if any(band(d, img.shape[0]) == "near" for d in cache[name]):
+            names.append(name)
+    if len(names) <= n:
+        return names
+    return [names[round(i * (len(names) - 1) / max(n - 1, 1))] for i in range(n)]
+
+
+def spread_near_kept(
+    b: Bench, model: Path, folder: Path, names: list[str], key: str, detect: Any, cache: dict[str, Any]
+) -> float:
+    """% of the near boxes of ``names`` the detector finds again in their translations with per-image
+    styles at spread ``key`` (style seed 0), through ``edgecgl image`` as a user gets them."""
+    from benchmarks.retention import retention
+
+    inputs = b.args.out / "spread-near" / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if not (inputs / name).exists():
+            os.symlink((folder / name).resolve(), inputs / name)
+    dst = b.args.out / "spread-near" / key
+    b.edgecgl("image", str(inputs), "--to", TARGET, "--bundle", str(model), "--detector", str(b.args.detector),
+              "--style-per-image", "--style-spread", key, "--style-seed", "0", "--out", str(dst), "--overwrite",
+              logname="image")  # fmt: skip
+    r = retention(detect, [inputs / n for n in names], dst, cache)["bands"]["near"]
+    return 100.0 * r["kept"] / max(r["boxes"], 1)
+
+
+def choose_spread(
+    tried: Sequence[str],
+    kid: dict[str, float],
+    acc: dict[str, float],
+    min_acc: float,
+    near: dict[str, float] | None = None,
+    min_near: float = 0.0,
+) -> str:
+    """Lowest KID among the spreads with accuracy >= ``min_acc`` (all of them when none was measured)
+    and near boxes kept >= ``min_near`` %; the most accurate spread (then the lower KID) when none
+    clears the accuracy floor; the spread that keeps most near boxes when none clears that floor."""
+    if near and min_near > 0:
+        keeps = [k for k in tried if near.get(k, -1.0) >= min_near]
+        if not keeps:
+            return max(tried, key=lambda k: (near.get(k, -1.0), -kid[k]))
+        tried = keeps
     if not acc:
         return min(tried, key=lambda k: kid[k])
     ok = [k for k in tried if acc.get(k, -1.0) >= min_acc]

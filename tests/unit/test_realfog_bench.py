@@ -187,3 +187,27 @@ def test_spread_choice_takes_the_lowest_kid_that_is_still_the_target_weather() -
     assert realfog.choose_spread(tried, kid, acc, 99.0) == "1"
     # no classifier: KID alone, as before
     assert realfog.choose_spread(tried, kid, {}, 90.0) == "4"
+    # a floor on the near boxes kept: the dense draws that hide near cars are out first
+    near = {"1": 92.0, "2": 85.0, "3": 78.0, "4": 60.0}
+    assert realfog.choose_spread(tried, kid, {k: 95.0 for k in tried}, 90.0, near, 80.0) == "2"
+    assert realfog.choose_spread(tried, kid, acc, 90.0, near, 80.0) == "2"
+    assert realfog.choose_spread(tried, kid, acc, 95.0, near, 80.0) == "1"  # the accuracy floor still holds
+    assert realfog.choose_spread(tried, kid, acc, 90.0, near, 95.0) == "1"  # none keeps enough: the most kept
+    assert realfog.choose_spread(tried, kid, acc, 90.0, near, 0.0) == "2"  # off: as before
+    assert realfog.choose_spread(tried, kid, {k: 95.0 for k in tried}, 90.0, near, 0.0) == "4"
+
+
+def test_near_photos_are_the_ones_with_a_near_box(tmp_path: Path) -> None:
+    from edgecgl.detect import Detection
+
+    for i in range(6):
+        cv2.imwrite(str(tmp_path / f"p{i}.png"), np.full((100, 200, 3), 40 * i, np.uint8))
+
+    def detect(img: np.ndarray) -> list[Detection]:  # photo i: one box 5 * i % of the height tall
+        h = int(img[0, 0, 0]) / 40 * 5
+        return [Detection((10.0, 10.0, 50.0, 10.0 + h), "car", 0.9)]
+
+    cache: dict = {}
+    assert realfog.near_photos(detect, tmp_path, 10, cache) == ["p3.png", "p4.png", "p5.png"]
+    assert set(cache) == {f"p{i}.png" for i in range(6)}  # each input detected once, kept for retention
+    assert realfog.near_photos(detect, tmp_path, 2, {}) == ["p3.png", "p5.png"]  # evenly spaced
