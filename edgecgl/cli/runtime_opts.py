@@ -17,7 +17,12 @@ from edgecgl.errors import EdgecglError
 BUNDLES_ROOT = Path("bundles")
 
 BUNDLE = typer.Option(None, "--bundle", "-b", help="Bundle folder (default: the newest under bundles/).")
-TO = typer.Option(..., "--to", "-t", help="Target domain (sunny, night, cloudy, rainy).")
+TO = typer.Option(
+    ...,
+    "--to",
+    "-t",
+    help="Target domain: one of the bundle's (sunny, night, cloudy, rainy unless it was trained on others).",
+)
 STYLE_SEED = typer.Option(
     None, "--style-seed", help="Sample the domain's style with this seed (default: its mean)."
 )
