@@ -636,7 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "--stats-json", str(args.out / "video_stats.json"), "--overwrite", logname="video")  # fmt: skip
         stats = json.loads((args.out / "video_stats.json").read_text(encoding="utf-8"))
         b.record("video", cpu_s=round(cpu, 1), path=str(out), stats=stats)
-    if not b.done("retention") or b.data["steps"]["retention"].get("spread", spread) != spread:
+    if not b.done("retention") or b.data["steps"]["retention"].get("spread") != spread:
         b.record("retention", spread=spread, **step_retention(b, data))
     b.data["summary"] = summary(b.data)
     b.data["wall_s_this_invocation"] = round(time.time() - t0)
