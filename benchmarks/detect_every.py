@@ -25,17 +25,10 @@ from benchmarks.common import ASSETS, load_average, log, write_results
 from edgecgl.bench import machine_info
 from edgecgl.detect import Detection, DetectorConfig, load_detector
 from edgecgl.pipeline import Pipeline, PipelineConfig
+from edgecgl.retain import iou
 
 CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
 DETECTOR = ASSETS / "models" / "yolov8n-coco.pt"
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def match(ref: list[Detection], got: list[Detection]) -> list[float]:

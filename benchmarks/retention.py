@@ -20,16 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import log, write_results
-from benchmarks.detect_every import iou
 from edgecgl.bench import machine_info
 from edgecgl.detect import Detection, DetectorConfig, load_detector
 from edgecgl.domains import IMAGE_SUFFIXES
 from edgecgl.errors import EdgecglError
+from edgecgl.retain import BANDS, band, kept
 from edgecgl.translate import read_image
-
-BANDS = (("near", 0.15, 1.01), ("mid", 0.05, 0.15), ("far", 0.0, 0.05))
-GROUPS = {"car": "vehicle", "truck": "vehicle", "bus": "vehicle", "motorcycle": "two-wheeler"}
-GROUPS |= {"bicycle": "two-wheeler", "person": "person"}
 
 
 def retention_detector(path: str | Path, conf: float = 0.35) -> Any:
@@ -37,30 +33,6 @@ def retention_detector(path: str | Path, conf: float = 0.35) -> Any:
     return load_detector(
         path, DetectorConfig(conf=conf, track=False, smooth=0.0, min_size=8, max_instances=100)
     )
-
-
-def kept(ref: list[Detection], out: list[Detection], min_iou: float = 0.5) -> list[bool]:
-    """Greedy one-to-one matching, largest input boxes first: which input boxes the output still has."""
-    order = sorted(range(len(ref)), key=lambda i: -(ref[i].box[3] - ref[i].box[1]))
-    free = set(range(len(out)))
-    hit = [False] * len(ref)
-    for i in order:
-        best, best_j = min_iou, None
-        for j in free:
-            if GROUPS.get(out[j].cls, out[j].cls) != GROUPS.get(ref[i].cls, ref[i].cls):
-                continue
-            v = iou(ref[i].box, out[j].box)
-            if v >= best:
-                best, best_j = v, j
-        if best_j is not None:
-            free.discard(best_j)
-            hit[i] = True
-    return hit
-
-
-def band(det: Detection, height: int) -> str:
-    frac = (det.box[3] - det.box[1]) / height
-    return next(name for name, lo, hi in BANDS if lo <= frac < hi)
 
 
 def retention(

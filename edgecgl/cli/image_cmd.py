@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,6 +11,9 @@ from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log, progress
 from edgecgl.domains import IMAGE_SUFFIXES
 from edgecgl.errors import EdgecglError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def encode_image(image_rgb, suffix: str) -> bytes:  # noqa: ANN001 - numpy array
@@ -57,6 +61,7 @@ def register(app: typer.Typer) -> None:
         style_spread: float = ro.STYLE_SPREAD,
         style_per_image: bool = ro.STYLE_PER_IMAGE,
         style_ref: Path | None = ro.STYLE_REF,
+        keep_objects: bool = ro.KEEP_OBJECTS,
         no_instances: bool = ro.NO_INSTANCES,
         detector: Path | None = ro.DETECTOR,
         conf: float = ro.CONF,
@@ -67,12 +72,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Translate still images (a file or a folder) to another weather domain."""
         from edgecgl.atomic import check_output, write_bytes_atomic
+        from edgecgl.retain import keep_objects as keep_near_objects
         from edgecgl.translate import read_image
 
         pairs = plan(Path(src), out, to.strip().lower())
         for a, b in pairs:
             check_output(b, [a], overwrite)
         ro.check_style_choice(style_per_image, style_ref)
+        if keep_objects and (
+            no_instances or style_ref is not None or not (style_per_image or style_seed is not None)
+        ):
+            raise EdgecglError(
+                "--keep-objects redraws a sampled style and needs the detector",
+                "use it with --style-per-image or --style-seed, without --no-instances or --style-ref",
+            )
         args = ro.RuntimeArgs(
             bundle,
             to,
@@ -88,17 +101,39 @@ def register(app: typer.Typer) -> None:
         )
         pipeline, _ = ro.build_pipeline(args, track=False)
         bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
-        n_inst = 0
+        tr = pipeline.translator
+        n_inst = n_lighter = 0
         with progress() as bar:
             task = bar.add_task("translating", total=len(pairs), rate="")
             for a, b in pairs:
                 if bank is not None:
-                    ro.per_image_reference(pipeline.translator, bank, style_seed, a.name)
+                    ro.per_image_reference(tr, bank, style_seed, a.name)
                 elif style_per_image:
-                    ro.per_image_style(pipeline.translator, style_seed, a.name, style_spread)
-                res = pipeline(read_image(a))
+                    ro.per_image_style(tr, style_seed, a.name, style_spread)
+                elif keep_objects:  # the last image may have left a lighter draw behind
+                    tr.use_style(tr.bundle.style(tr.domain, "global", style_seed, style_spread), "seed")
+                img = read_image(a)
+                res = pipeline(img)
                 n_inst += len(res.detections)
-                write_bytes_atomic(b, encode_image(res.image, b.suffix or ".png"))
+                out = res.image
+                if keep_objects:
+
+                    def translate(
+                        spread: float, a: Path = a, img: np.ndarray = img, first: np.ndarray = res.image
+                    ) -> np.ndarray:
+                        if style_per_image:
+                            ro.per_image_style(tr, style_seed, a.name, spread)
+                        else:
+                            tr.use_style(tr.bundle.style(tr.domain, "global", style_seed, spread), "seed")
+                        return first if spread == style_spread else pipeline(img).image
+
+                    out, used = keep_near_objects(
+                        translate, pipeline.detector, res.detections, img.shape[0], style_spread
+                    )
+                    n_lighter += used != style_spread
+                write_bytes_atomic(b, encode_image(out, b.suffix or ".png"))
                 bar.advance(task)
         log(f"{len(pairs)} image(s), {n_inst} instance(s) translated")
+        if keep_objects:
+            log(f"{n_lighter} image(s) redrawn lighter to keep their near objects (--keep-objects)")
         typer.echo(f"wrote {pairs[0][1] if len(pairs) == 1 else pairs[0][1].parent}")

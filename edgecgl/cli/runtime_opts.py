@@ -46,6 +46,13 @@ STYLE_REF = typer.Option(
     "takes the style of one of them (a video: one for the clip), drawn by --style-seed and the file name; "
     "a dataset root with a sub-folder per domain uses the target's.",
 )
+KEEP_OBJECTS = typer.Option(
+    False,
+    "--keep-objects",
+    help="With a sampled style: where the detector loses a near object of the input (box >= 15 %% of the "
+    "height) in the translation, redraw it lighter (the same draw at half the spread, up to 3 times, then "
+    "the mean style), so every label stays true of the picture.",
+)
 NO_INSTANCES = typer.Option(False, "--no-instances", help="Translate the whole frame only (no detector).")
 DETECTOR = typer.Option(
     None,

@@ -103,6 +103,35 @@ def test_image_folder_style_per_image(bundle_dir: Path, tmp_path: Path) -> None:
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
+def test_keep_objects_needs_a_sampled_style_and_the_detector(bundle_dir: Path, tmp_path: Path) -> None:
+    src = write(tmp_path / "still.png", clip_frames(1, (40, 64))[0])
+    for extra in (
+        [],  # the mean style: nothing to redraw
+        ["--style-per-image", "--no-instances"],  # no detector to check with
+    ):
+        r = edgecgl("image", str(src), "--to", "night", "--bundle", str(bundle_dir), "--keep-objects",
+                    "--out", str(tmp_path / "o.png"), *extra)  # fmt: skip
+        assert r.returncode == 2 and "--keep-objects" in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_keep_objects_on_a_real_frame(assets: Path, bundle_dir: Path, tmp_path: Path) -> None:
+    """A random-init bundle at a wide spread: whether it hides the cars varies by CPU, so this checks the
+    path runs end to end and reports; tests/unit/test_retain.py checks the redraw rule itself."""
+    out = tmp_path / "night.jpg"
+    r = edgecgl(
+        "image", str(assets / "frames" / "bdd_sunny_1.jpg"), "--to", "night", "--bundle", str(bundle_dir),
+        "--detector", str(assets / "models" / "yolov8n-coco.pt"), "--style-seed", "3", "--style-spread", "3",
+        "--keep-objects", "--out", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert cv2.imread(str(out)).shape == (720, 1280, 3)
+    line = next(ln for ln in r.stderr.splitlines() if "redrawn lighter" in ln)
+    assert line.split()[0] in ("0", "1")
+
+
 def test_image_folder_with_a_folder_of_reference_photos(bundle_dir: Path, tmp_path: Path) -> None:
     frames = clip_frames(4, (40, 64))
     for i, f in enumerate(frames[:2]):

@@ -1,0 +1,63 @@
+"""edgecgl/retain.py: which boxes a translation keeps, and ``--keep-objects``' redraw towards the mean."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgecgl.detect import Detection
+from edgecgl.retain import band, keep_objects, kept, near
+
+H = 100
+CAR = Detection((10.0, 10.0, 60.0, 40.0), "car", 0.9)  # 30 % of the height: near
+FAR = Detection((70.0, 50.0, 74.0, 53.0), "person", 0.8)  # 3 %: far
+
+
+def test_bands_and_near() -> None:
+    assert band(CAR, H) == "near" and band(FAR, H) == "far"
+    assert near([CAR, FAR], H) == [CAR]
+
+
+def test_kept_matches_one_to_one_within_class_groups() -> None:
+    truck = Detection(CAR.box, "truck", 0.5)  # same group as car
+    assert kept([CAR, FAR], [truck]) == [True, False]
+    assert kept([CAR], [Detection(CAR.box, "person", 0.9)]) == [False]
+    shifted = Detection((35.0, 10.0, 85.0, 40.0), "car", 0.9)  # IoU 1/3
+    assert kept([CAR], [shifted]) == [False]
+
+
+def fake(lost_above: float) -> tuple[list[float], object, object]:
+    """A translator that hides the car at spreads above ``lost_above``; the detector reads the image."""
+    calls: list[float] = []
+
+    def translate(spread: float) -> np.ndarray:
+        calls.append(spread)
+        return np.full((H, H, 3), 0 if spread > lost_above else 1, np.uint8)
+
+    def detect(img: np.ndarray) -> list[Detection]:
+        return [CAR] if img[0, 0, 0] else []
+
+    return calls, translate, detect
+
+
+def test_a_kept_draw_is_not_redrawn() -> None:
+    calls, translate, detect = fake(lost_above=10.0)
+    out, s = keep_objects(translate, detect, [CAR, FAR], H, 2.0)
+    assert s == 2.0 and calls == [2.0] and out[0, 0, 0] == 1
+
+
+def test_a_lost_car_is_redrawn_at_half_the_spread_until_found() -> None:
+    calls, translate, detect = fake(lost_above=0.6)
+    out, s = keep_objects(translate, detect, [CAR], H, 2.0)
+    assert calls == [2.0, 1.0, 0.5] and s == 0.5 and out[0, 0, 0] == 1
+
+
+def test_the_last_try_is_the_mean_style() -> None:
+    calls, translate, detect = fake(lost_above=-1.0)  # lost at every spread, even the mean
+    _, s = keep_objects(translate, detect, [CAR], H, 2.0, tries=3)
+    assert calls == [2.0, 1.0, 0.5, 0.0] and s == 0.0
+
+
+def test_only_near_objects_are_checked() -> None:
+    calls, translate, detect = fake(lost_above=-1.0)
+    _, s = keep_objects(translate, detect, [FAR], H, 2.0)  # real fog may hide the far pedestrian
+    assert calls == [2.0] and s == 2.0
