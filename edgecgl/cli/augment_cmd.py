@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log, progress
 from edgecgl.errors import EdgecglError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +35,7 @@ def register(app: typer.Typer) -> None:
         style_spread: float = ro.STYLE_SPREAD,
         style_per_image: bool = ro.STYLE_PER_IMAGE,
         style_ref: Path | None = ro.STYLE_REF,
+        keep_objects: bool = ro.KEEP_OBJECTS,
         no_instances: bool = ro.NO_INSTANCES,
         detector: Path | None = typer.Option(
             None,
@@ -49,6 +54,7 @@ def register(app: typer.Typer) -> None:
         from edgecgl.augment import augment as run_augment
         from edgecgl.cli.image_cmd import encode_image
         from edgecgl.domains import parse_domains
+        from edgecgl.retain import keep_objects as keep_near_objects
         from edgecgl.translate import Translator, read_image
 
         targets = parse_domains(to, None)  # checked against the bundle's domains once it is loaded
@@ -59,6 +65,12 @@ def register(app: typer.Typer) -> None:
                 f"output {out} is inside the dataset {root}", "write the augmented set elsewhere"
             )
         ro.check_style_choice(style_per_image, style_ref)
+        sampled = style_per_image or style_seed is not None
+        if keep_objects and (detector is None or no_instances or style_ref is not None or not sampled):
+            raise EdgecglError(
+                "--keep-objects redraws a sampled style and checks it with a detector",
+                "use it with --detector and --style-per-image or --style-seed, without --style-ref",
+            )
         check_output(out, [], overwrite)
         log(f"dataset: {ds.kind} {ds.root}, {len(ds.items)} images; targets: {', '.join(targets)}")
         labels = LabelBoxes()
@@ -103,13 +115,34 @@ def register(app: typer.Typer) -> None:
             labels.item = item
             pipeline.translator = translators[target]
             key = item.image.relative_to(root) if item.image.is_relative_to(root) else item.image
-            if banks[target] is not None:
-                ro.per_image_reference(pipeline.translator, banks[target], style_seed, key.as_posix())
-            elif style_per_image:
-                ro.per_image_style(pipeline.translator, style_seed, key.as_posix(), style_spread)
-            res = pipeline(read_image(item.image))
-            return res.image, len(res.detections)
+            tr = pipeline.translator
 
+            def restyle(spread: float) -> None:
+                if style_per_image:
+                    ro.per_image_style(tr, style_seed, key.as_posix(), spread)
+                else:
+                    tr.use_style(bund.style(tr.domain, "global", style_seed, spread), f"seed {style_seed}")
+
+            if banks[target] is not None:
+                ro.per_image_reference(tr, banks[target], style_seed, key.as_posix())
+            elif style_per_image or keep_objects:  # a redraw may have left a lighter style behind
+                restyle(style_spread)
+            img = read_image(item.image)
+            res = pipeline(img)
+            if not keep_objects:
+                return res.image, len(res.detections)
+
+            def again(spread: float) -> np.ndarray:
+                restyle(spread)
+                return res.image if spread == style_spread else pipeline(img).image
+
+            image, used = keep_near_objects(
+                again, pipeline.detector, res.detections, img.shape[0], style_spread
+            )
+            lighter[0] += used != style_spread
+            return image, len(res.detections)
+
+        lighter = [0]
         total = sum(1 for t in targets for it in ds.items if it.source != t)
         with progress() as bar:
             task = bar.add_task("augmenting", total=total, rate="")
@@ -121,4 +154,6 @@ def register(app: typer.Typer) -> None:
         if rep.skipped:
             log(f"skipped {len(rep.skipped)} unusable item(s), e.g. {rep.skipped[0]}")
         log(f"{rep.instances} instances translated")
+        if keep_objects:
+            log(f"{lighter[0]} image(s) redrawn lighter to keep their near objects (--keep-objects)")
         typer.echo(f"wrote {out}")

@@ -89,6 +89,42 @@ def test_augment_folder_carries_labels(bundle_dir: Path, tmp_path: Path) -> None
     assert r.returncode == 2 and "no reference photos" in r.stderr  # no ROOT/rainy/, no photos in ROOT
 
 
+def test_augment_keep_objects_needs_a_detector_and_a_sampled_style(bundle_dir: Path, tmp_path: Path) -> None:
+    root = folder_dataset(tmp_path / "ds")
+    for extra in (["--style-per-image"], ["--detector", "yolov8n.pt"]):  # no checker / nothing to redraw
+        r = edgecgl("augment", f"folder:{root}", "--to", "night", "--out", str(tmp_path / "o"), "--bundle",
+                    str(bundle_dir), "--keep-objects", *extra)  # fmt: skip
+        assert r.returncode == 2 and "--keep-objects" in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_augment_keep_objects_with_a_real_detector(assets: Path, bundle_dir: Path, tmp_path: Path) -> None:
+    """A real BDD frame (near cars) and a synthetic one (nothing the detector knows): the redraw path runs
+    and reports, labels are carried unchanged, and an image with no near object is translated exactly as
+    without the flag (the style a redraw lightened is restored for the next image)."""
+    root = tmp_path / "ds"
+    (root / "sunny" / "labels").mkdir(parents=True)
+    real = cv2.imread(str(assets / "frames" / "bdd_sunny_1.jpg"))
+    cv2.imwrite(str(root / "sunny" / "a.jpg"), real)
+    cv2.imwrite(str(root / "sunny" / "b.png"), clip_frames(1, (48, 80))[0])
+    (root / "sunny" / "labels" / "a.txt").write_text("2 0.5 0.6 0.3 0.3\n")
+    det = str(assets / "models" / "yolov8n-coco.pt")
+    outs = {}
+    for name, extra in (("plain", []), ("keep", ["--keep-objects"])):
+        r = edgecgl("augment", f"folder:{root}", "--to", "night", "--out", str(tmp_path / name), "--bundle",
+                    str(bundle_dir), "--detector", det, "--style-seed", "3", "--style-spread", "3", *extra)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        outs[name] = tmp_path / name / "night"
+    line = next(ln for ln in r.stderr.splitlines() if "redrawn lighter" in ln)
+    assert line.split()[0] in ("0", "1")
+    assert (outs["keep"] / "labels" / "sunny_a.txt").read_text() == "2 0.5 0.6 0.3 0.3\n"
+    assert np.array_equal(
+        cv2.imread(str(outs["keep"] / "sunny_b.png")), cv2.imread(str(outs["plain"] / "sunny_b.png"))
+    )
+
+
 def test_augment_bdd100k(bundle_dir: Path, tmp_path: Path) -> None:
     root = tmp_path / "bdd"
     (root / "images" / "100k" / "val").mkdir(parents=True)
