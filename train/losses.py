@@ -62,8 +62,8 @@ class LossConfig:
     diversity: float = 0.0  # StarGAN v2's diversity term: - w * ‖G(c, s1) - G(c, s2)‖₁ (needs style_prior)
     # DiffAugment of every critic input, e.g. "color,translation,cutout" (train/diffaug.py): few photos
     diffaug: str = ""
-    # > 0: keep labelled near objects readable in their translations (1 - local SSIM structure between
-    # object and translation, box-height weighted: ``near_weight``), in both branches. Off: the paper.
+    # > 0: keep labelled near objects readable in their translations (``structure_loss`` between object
+    # and translation, box-height weighted by train/trainer.py's ``near_weight``), both branches. Off: the paper.
     keep_objects: float = 0.0
     gp: GPConfig = field(default_factory=GPConfig)
 
