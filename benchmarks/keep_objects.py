@@ -5,7 +5,8 @@ W/data/heldout) with per-image styles at one spread, once as drawn and once with
 each style seed, plus the mean style; then for each arm KID x100 of the translations against the
 held-out real fog (both read by the same loader at ``--size``, so the arms compare with each other, not
 with ``edgecgl eval``'s numbers, which translate at that size directly) and the detector recall of the
-inputs' boxes by distance band (benchmarks/retention.py). Resumable: finished arms are reused.
+inputs' boxes by distance band (benchmarks/retention.py), and the % the realfog domain classifier
+(W/classifier.pt or ``--classifier``) calls foggy. Resumable: finished arms are reused.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.keep_objects --work runs/realfog-keep2 --spread 2 \\
         --json benchmarks/results/keep_objects_keep2.json
@@ -44,8 +45,11 @@ def translate(work: Path, out: Path, detector: Path, extra: list[str]) -> float:
     return time.time() - t0
 
 
-def folder_kid(translated: Path, heldout: Path, size: tuple[int, int], tmp: Path) -> float:
-    """KID x100 of a folder of translations against the held-out real fog, both at ``size``."""
+def folder_scores(
+    translated: Path, heldout: Path, size: tuple[int, int], tmp: Path, clf: Path | None
+) -> dict[str, float | None]:
+    """KID x100 of a folder of translations against the held-out real fog, both at ``size``, and the %
+    of translations ``clf`` (an ``edgecgl eval classifier-train`` model) calls the target domain."""
     from edgecgl.train.data import open_dataset
     from edgecgl.train.eval.fid import kid
     from edgecgl.train.eval.inception import load_inception
@@ -64,8 +68,16 @@ def folder_kid(translated: Path, heldout: Path, size: tuple[int, int], tmp: Path
                           allow_empty_domains=True)  # fmt: skip
         return _take(ds, [SOURCE, TARGET].index(domain), 100_000)[0]
 
+    ours = images(SOURCE)
+    acc = None
+    if clf is not None:
+        from edgecgl.train.eval.classifier import domain_accuracy, load_classifier
+
+        c = load_classifier(clf)
+        acc = domain_accuracy(c.probs(ours), c.domains.index(TARGET))
     ext = load_inception("auto")
-    return 100.0 * kid(ext(images(SOURCE)), ext(images(TARGET)), n_subsets=100, subset_size=1000, seed=0)[0]
+    value = 100.0 * kid(ext(ours), ext(images(TARGET)), n_subsets=100, subset_size=1000, seed=0)[0]
+    return {"kid_x100": value, "domain_acc": acc}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -75,6 +87,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--style-seeds", default="0,1,2")
     ap.add_argument("--size", default="256x512", help="HxW both sides are read at for KID")
     ap.add_argument("--detector", type=Path, default=ASSETS / "models" / "yolov8n-coco.pt")
+    ap.add_argument(
+        "--classifier", type=Path, default=None, help="domain classifier (default WORK/classifier.pt)"
+    )
     ap.add_argument("--json", type=Path, required=True)
     args = ap.parse_args(argv)
     work = args.work.resolve()
@@ -88,6 +103,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     data.update(command="OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.keep_objects "
                 + " ".join(argv if argv is not None else sys.argv[1:]), cpu=cpu_name(),
                 cpu_count=os.cpu_count(), work=str(work), spread=args.spread, size=list(size))  # fmt: skip
+    clf = args.classifier or (work / "classifier.pt")
+    clf = clf.resolve() if clf.is_file() else None
+    data["classifier"] = None if clf is None else str(clf)
     arms = data.setdefault("arms", {})
     out_root = work / "keep_objects"
     det = retention_detector(args.detector)
@@ -102,9 +120,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             (f"per-image, seed {s}, --keep-objects", [*per, "--keep-objects"]),
         ]
     for name, extra in plan:
-        if name in arms:
-            continue
         out = out_root / name.replace(", ", "_").replace(" ", "-").replace("--", "")
+        if name in arms:
+            if clf is not None and arms[name].get("domain_acc") is None and out.is_dir():
+                arms[name].update(folder_scores(out, work / "data" / "heldout", size, out_root, clf))
+                write_results(str(args.json), data)
+            continue
         wall = translate(work, out, args.detector, extra)
         lighter = [
             ln for ln in (out / "edgecgl_image.log").read_text().splitlines() if "redrawn lighter" in ln
@@ -112,12 +133,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         arms[name] = {
             "flags": extra,
             "wall_s": round(wall, 1),
-            "kid_x100": folder_kid(out, work / "data" / "heldout", size, out_root),
+            **folder_scores(out, work / "data" / "heldout", size, out_root, clf),
             "retention": retention(det, inputs, out, cache)["bands"],
             "log": lighter[0].strip() if lighter else None,
         }
         log(
-            f"{name}: KID x100 {arms[name]['kid_x100']:.2f}, near kept {arms[name]['retention']['near']['retention']}"
+            f"{name}: KID x100 {arms[name]['kid_x100']:.2f}, foggy {arms[name]['domain_acc']}, "
+            f"near kept {arms[name]['retention']['near']['retention']}"
         )
         write_results(str(args.json), data)
     write_results(str(args.json), data)
