@@ -791,7 +791,7 @@ def spread_near_kept(
     inputs = b.args.out / "spread-near" / "inputs"
     inputs.mkdir(parents=True, exist_ok=True)
     for name in names:
-        if not (inputs / name).exists():
+        if not (inputs / name).is_symlink():
             os.symlink((folder / name).resolve(), inputs / name)
     dst = b.args.out / "spread-near" / key
     b.edgecgl("image", str(inputs), "--to", TARGET, "--bundle", str(model), "--detector", str(b.args.detector),

@@ -331,7 +331,7 @@ class CGLLoss:
 
     def _keep(self, batch: PairBatch, g: str, x: Tensor, u: Tensor) -> Tensor:
         """``keep_objects``' term: each picked object against its translation; in the global branch
-        both are cut from the frames at the object's box, as the instance crops are."""
+        both are cut from the frames at the object's box (with ``instance_crops``' default 10 % context)."""
         if batch.o_box is None or batch.o_near is None or batch.o is None:
             raise ValueError("loss.keep_objects needs batch.o_box and batch.o_near")
         if g == "global":

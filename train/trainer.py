@@ -176,9 +176,13 @@ class StepSource(Dataset):
 def near_weight(boxes: Tensor, height: int, labelled: list[bool]) -> Tensor:
     """How much each picked box counts for ``loss.keep_objects``: 0 for a random crop and for far
     objects (box height < 5 % of the frame), 1 for near ones (>= 15 %), linear between. Real fog hides
-    the far road and leaves near cars readable; the distance bands are benchmarks/retention.py's."""
+    the far road and leaves near cars readable; the bands are the runtime's (``edgecgl.retain.BANDS``)."""
+    from edgecgl.retain import BANDS
+
+    near_lo = next(lo for name, lo, _ in BANDS if name == "near")
+    far_hi = next(hi for name, _, hi in BANDS if name == "far")
     frac = (boxes[:, 3] - boxes[:, 1]) / float(height)
-    w = ((frac - 0.05) / 0.10).clamp(0.0, 1.0)
+    w = ((frac - far_hi) / (near_lo - far_hi)).clamp(0.0, 1.0)
     return w * torch.tensor(labelled, dtype=w.dtype)
 
 

@@ -66,11 +66,7 @@ def register(app: typer.Typer) -> None:
             )
         ro.check_style_choice(style_per_image, style_ref)
         sampled = style_per_image or style_seed is not None
-        if keep_objects and (detector is None or no_instances or style_ref is not None or not sampled):
-            raise EdgecglError(
-                "--keep-objects redraws a sampled style and checks it with a detector",
-                "use it with --detector and --style-per-image or --style-seed, without --style-ref",
-            )
+        ro.check_keep_objects(keep_objects, sampled, no_instances, style_ref, detector is not None)
         check_output(out, [], overwrite)
         log(f"dataset: {ds.kind} {ds.root}, {len(ds.items)} images; targets: {', '.join(targets)}")
         labels = LabelBoxes()
@@ -115,26 +111,21 @@ def register(app: typer.Typer) -> None:
             labels.item = item
             pipeline.translator = translators[target]
             key = item.image.relative_to(root) if item.image.is_relative_to(root) else item.image
-            tr = pipeline.translator
-
-            def restyle(spread: float) -> None:
-                if style_per_image:
-                    ro.per_image_style(tr, style_seed, key.as_posix(), spread)
-                else:
-                    tr.use_style(bund.style(tr.domain, "global", style_seed, spread), f"seed {style_seed}")
-
+            tr, name = pipeline.translator, key.as_posix()
             if banks[target] is not None:
-                ro.per_image_reference(tr, banks[target], style_seed, key.as_posix())
+                ro.per_image_reference(tr, banks[target], style_seed, name)
             elif style_per_image or keep_objects:  # a redraw may have left a lighter style behind
-                restyle(style_spread)
+                ro.sampled_style(tr, style_seed, name, style_spread, style_per_image)
             img = read_image(item.image)
             res = pipeline(img)
             if not keep_objects:
                 return res.image, len(res.detections)
 
-            def again(spread: float) -> np.ndarray:
-                restyle(spread)
-                return res.image if spread == style_spread else pipeline(img).image
+            def again(
+                spread: float,
+            ) -> np.ndarray:  # the input's detections are reused: only the style changes
+                ro.sampled_style(tr, style_seed, name, spread, style_per_image)
+                return res.image if spread == style_spread else pipeline.render(img, res.detections).image
 
             image, used = keep_near_objects(
                 again, pipeline.detector, res.detections, img.shape[0], style_spread

@@ -15,6 +15,8 @@ from edgecgl.errors import EdgecglError
 if TYPE_CHECKING:
     import numpy as np
 
+    from edgecgl.pipeline import FrameResult
+
 
 def encode_image(image_rgb, suffix: str) -> bytes:  # noqa: ANN001 - numpy array
     """RGB uint8 -> file bytes in the format the suffix names (JPEG at quality 95)."""
@@ -79,13 +81,8 @@ def register(app: typer.Typer) -> None:
         for a, b in pairs:
             check_output(b, [a], overwrite)
         ro.check_style_choice(style_per_image, style_ref)
-        if keep_objects and (
-            no_instances or style_ref is not None or not (style_per_image or style_seed is not None)
-        ):
-            raise EdgecglError(
-                "--keep-objects redraws a sampled style and needs the detector",
-                "use it with --style-per-image or --style-seed, without --no-instances or --style-ref",
-            )
+        sampled = style_per_image or style_seed is not None
+        ro.check_keep_objects(keep_objects, sampled, no_instances, style_ref, True)
         args = ro.RuntimeArgs(
             bundle,
             to,
@@ -111,7 +108,7 @@ def register(app: typer.Typer) -> None:
                 elif style_per_image:
                     ro.per_image_style(tr, style_seed, a.name, style_spread)
                 elif keep_objects:  # the last image may have left a lighter draw behind
-                    tr.use_style(tr.bundle.style(tr.domain, "global", style_seed, style_spread), "seed")
+                    ro.sampled_style(tr, style_seed, a.name, style_spread, False)
                 img = read_image(a)
                 res = pipeline(img)
                 n_inst += len(res.detections)
@@ -119,13 +116,14 @@ def register(app: typer.Typer) -> None:
                 if keep_objects:
 
                     def translate(
-                        spread: float, a: Path = a, img: np.ndarray = img, first: np.ndarray = res.image
-                    ) -> np.ndarray:
-                        if style_per_image:
-                            ro.per_image_style(tr, style_seed, a.name, spread)
-                        else:
-                            tr.use_style(tr.bundle.style(tr.domain, "global", style_seed, spread), "seed")
-                        return first if spread == style_spread else pipeline(img).image
+                        spread: float, a: Path = a, img: np.ndarray = img, res: FrameResult = res
+                    ) -> np.ndarray:  # the input's detections are reused: only the style changes
+                        ro.sampled_style(tr, style_seed, a.name, spread, style_per_image)
+                        return (
+                            res.image
+                            if spread == style_spread
+                            else pipeline.render(img, res.detections).image
+                        )
 
                     out, used = keep_near_objects(
                         translate, pipeline.detector, res.detections, img.shape[0], style_spread

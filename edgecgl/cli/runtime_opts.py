@@ -147,6 +147,30 @@ def per_image_style(translator: object, base_seed: int | None, name: str, spread
     translator.use_style(code, f"per image (seed {base_seed or 0})")  # type: ignore[attr-defined]
 
 
+def check_keep_objects(
+    keep: bool, sampled: bool, no_instances: bool, style_ref: object, detector_ok: bool
+) -> None:
+    """``--keep-objects`` redraws a sampled style and checks each translation with the detector."""
+    if keep and (not sampled or no_instances or style_ref is not None or not detector_ok):
+        raise EdgecglError(
+            "--keep-objects redraws a sampled style and checks it with the detector",
+            "use it with --style-per-image or --style-seed (and a detector), without --no-instances or --style-ref",
+        )
+
+
+def sampled_style(
+    translator: object, base_seed: int | None, name: str, spread: float, per_image: bool
+) -> None:
+    """Set the style ``--keep-objects`` redraws: the image's own draw (``--style-per-image``) or the
+    run's ``--style-seed`` draw, at ``spread``."""
+    if per_image:
+        per_image_style(translator, base_seed, name, spread)
+        return
+    tr = translator
+    code = tr.bundle.style(tr.domain, "global", base_seed, spread)  # type: ignore[attr-defined]
+    tr.use_style(code, f"seed {base_seed}, spread {spread:g}")  # type: ignore[attr-defined]
+
+
 def newest_bundle(root: Path = BUNDLES_ROOT) -> Path:
     """The most recently written bundle under ``root`` (by its manifest's modification time)."""
     from edgecgl.bundle import MANIFEST

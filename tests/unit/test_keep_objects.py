@@ -1,7 +1,8 @@
 """``loss.keep_objects``: the near-object structure term (docs/RESULTS.md, issue 14, session 13).
 
 Fog may dim and veil a near car; it must not erase it. The term compares each picked labelled object
-with its translation by SSIM's structure term, weighted by the box's distance band."""
+with its translation by ``structure_loss`` (local correlation that survives contrast cuts but not a
+white-out), weighted by the box's distance band."""
 
 from __future__ import annotations
 
