@@ -16,6 +16,8 @@ subprocess of ``edgecgl`` so it measures what a user gets:
            *training* photos among those the classifier calls foggy >= ``--min-acc`` % of the time
    sampled ``eval --style sample`` on the held-out photos at the output size, per ``--style-seeds``:
            each image its own style draw (``edgecgl augment --style-per-image``), spread 1 and the chosen one
+   kept    the same at the chosen spread with ``--keep-objects`` (a draw that hid a near car is redone
+           lighter, as ``edgecgl image --keep-objects`` does): KID, accuracy, near boxes kept
 8. sheet   ``edgecgl image`` on held-out sunny photos -> a contact sheet input | Reinhard | ours
 9. video   ``edgecgl video`` of the real clip to foggy (first ``--video-seconds``)
 
@@ -61,6 +63,7 @@ STEPS = (
     "floor",
     "spread",
     "sampled",
+    "kept",
     "sheet",
     "video",
 )
@@ -274,6 +277,7 @@ def summarise(res: dict[str, Any]) -> dict[str, Any]:
             table.setdefault(method, {})[name] = cells.get(TARGET)
     meta = res.get("meta", {})
     keep = ("size", "output_size", "upsample", "n_inputs", "n_real", "inception", "classifier", "notes")
+    keep += ("keep_objects",)
     return {"rows": table, "meta": {k: meta[k] for k in keep if k in meta}}
 
 
@@ -471,6 +475,7 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"spread   eval --style sample --style-spread S on {d}/train for S in {args.spreads}: the lowest KID with accuracy >= {args.min_acc:g} % "
         f"and >= {args.min_near:g} % of near boxes kept ({args.near_photos} training photos) wins",
         f"sampled  eval --style sample (spread 1 and the winner) on {d}/heldout, style seeds {args.style_seeds}",
+        f"kept     the same at the winner with --keep-objects --detector {args.detector}",
         f"sheet    edgecgl image {d}/heldout/{SOURCE} --to {TARGET} -> {o}/realfog_contact_sheet.jpg",
         f"video    edgecgl video {args.video} --to {TARGET} --end {args.video_seconds} -> {o}/video_foggy.mp4",
         "retention  detector recall of each held-out sunny photo's boxes in its translations (Reinhard, ours)",
@@ -524,6 +529,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--near-photos", type=int, default=40, help="training photos for --min-near")
     ap.add_argument("--style-spread", type=float, default=1.0, help="with --eval-only: the spread to score")
+    ap.add_argument(
+        "--keep-objects",
+        action="store_true",
+        help="with --eval-only: also score that spread with --keep-objects (needs --detector)",
+    )
     ap.add_argument("--eval-only", type=Path, default=None, metavar="MODEL", help="bundle, run or model.pt")
     ap.add_argument("--data", type=Path, default=None, help="with --eval-only: DIR/sunny, DIR/foggy")
     ap.add_argument(
@@ -625,6 +635,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if f"{s:g}" not in rows:
                     rows[f"{s:g}"] = sampled_styles(b, bundle, data / "heldout", clf, args.out, s)
             b.record("sampled", rows=rows, chosen=chosen)
+        if not b.done("kept") or b.data["steps"]["kept"].get("spread") != chosen:
+            b.record("kept", **sampled_styles(b, bundle, data / "heldout", clf, args.out, chosen, keep=True))
     spread = b.data["steps"]["sampled"]["chosen"] if b.done("sampled") else None
     if not b.done("sheet") or b.data["steps"]["sheet"].get("spread") != spread:
         sheet = step_sheet(b, bundle, data, args.sheet_rows, spread)
@@ -671,6 +683,16 @@ def summary(d: dict[str, Any]) -> dict[str, Any]:
             }
         if "spread" in st:
             out["output"]["spread_chosen_on_training_photos"] = st["spread"].get("chosen")
+    kept = st.get("kept", {})
+    if kept.get("done") and "output" in out:
+        out["output"][f"ours, per-image styles + --keep-objects (spread {kept['spread']:g})"] = {
+            "kid_x100": kept.get("kid_x100", {}).get("mean"),
+            "kid_x100_range": [kept.get("kid_x100", {}).get("min"), kept.get("kid_x100", {}).get("max")],
+            "domain_acc": kept.get("domain_acc", {}).get("mean"),
+            "near_kept": kept.get("near_kept"),
+            "images_redrawn": kept.get("keep_objects", {}).get("redrawn"),
+            "style_seeds": len(kept.get("per_seed", {})),
+        }
     if "retention" in st:
         out["retention_of_detected_boxes"] = {
             k: {band: v["bands"][band]["retention"] for band in ("near", "all")}
@@ -688,17 +710,29 @@ def run_evals(b: Bench, model: Path, data: Path, clf: Path | None, out: Path) ->
 
 
 def sampled_styles(
-    b: Bench, model: Path, data: Path, clf: Path | None, out: Path, spread: float
+    b: Bench, model: Path, data: Path, clf: Path | None, out: Path, spread: float, keep: bool = False
 ) -> dict[str, Any]:
     """``eval --style sample`` at the output size, once per ``--style-seeds`` (each image its own style
-    draw, as ``edgecgl augment --style-per-image`` writes): KID and accuracy per seed, mean and range."""
+    draw, as ``edgecgl augment --style-per-image`` writes): KID and accuracy per seed, mean and range.
+    ``keep``: with ``--keep-objects`` (and the near boxes it kept, summed over the seeds)."""
     size = b.args.output_size
     per: dict[str, Any] = {}
+    extra = ["--style", "sample", "--style-spread", f"{spread:g}", "--no-baselines"]
+    if keep:
+        extra += ["--keep-objects", "--detector", str(b.args.detector)]
+    counts: dict[str, int] = {}
     for seed in b.args.style_seeds:
-        ev = step_eval(b, model, data, clf, out / f"eval-sampled-{spread:g}-s{seed}", size,
-                       ["--style", "sample", "--style-spread", f"{spread:g}", "--no-baselines"], seed)  # fmt: skip
-        per[str(seed)] = ev["rows"]["ours"]
+        name = f"eval-{'kept' if keep else 'sampled'}-{spread:g}-s{seed}"
+        ev = step_eval(b, model, data, clf, out / name, size, extra, seed)
+        per[str(seed)] = dict(ev["rows"]["ours"])
+        if keep:
+            c = ev["meta"]["keep_objects"]["ours"][TARGET]
+            per[str(seed)]["keep_objects"] = c
+            counts = {k: counts.get(k, 0) + int(v) for k, v in c.items()}
     out_rows: dict[str, Any] = {"spread": spread, "per_seed": per}
+    if keep:
+        out_rows["keep_objects"] = counts
+        out_rows["near_kept"] = counts["near_kept"] / counts["near"] if counts.get("near") else None
     for key in ("kid_x100", "domain_acc"):
         vals = [float(r[key]) for r in per.values() if r.get(key) is not None]
         if vals:
@@ -845,6 +879,11 @@ def eval_only(b: Bench) -> int:
             "rows": {f"{spread:g}": sampled_styles(b, a.eval_only, a.data, clf, a.out / "eval-only", spread)},
             "chosen": spread,
         }
+        if a.keep_objects:
+            b.data["steps"]["kept"] = {
+                "done": True,
+                **sampled_styles(b, a.eval_only, a.data, clf, a.out / "eval-only", spread, keep=True),
+            }
     b.data["summary"] = summary(b.data)
     b.save()
     print(json.dumps(b.data["summary"], indent=2))

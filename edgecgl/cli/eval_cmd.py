@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
+from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log
 from edgecgl.errors import EdgecglError
 
@@ -90,6 +91,15 @@ def register(app: typer.Typer) -> None:
             help="With --style reference: photos of the target domain (a folder, or a dataset root with "
             "one sub-folder per domain). Not the photos you measure against.",
         ),
+        keep_objects: bool = typer.Option(
+            False,
+            "--keep-objects",
+            help="With --style sample/reference: score what 'edgecgl image --keep-objects' delivers (where "
+            "the detector loses a near object of the input, the draw is redone lighter); the results say "
+            "how many images were redrawn and how many near boxes survived.",
+        ),
+        detector: Path | None = ro.DETECTOR,
+        conf: float = ro.CONF,
         max_images: int = typer.Option(100, "--max-images", help="Images per domain."),
         lpips_inputs: int = typer.Option(
             100, "--lpips-inputs", help="Inputs for LPIPS diversity (MUNIT: 100)."
@@ -140,10 +150,21 @@ def register(app: typer.Typer) -> None:
             check_output(out, inputs=list(models), overwrite=overwrite)
         from edgecgl.runs import run_or_newest
 
+        if detector is not None and not keep_objects:
+            raise EdgecglError("--detector is only read with --keep-objects", "add --keep-objects")
+        if keep_objects and style.strip().lower() == "mean":
+            raise EdgecglError(
+                "--keep-objects redraws a sampled style", "add --style sample (or --style reference)"
+            )
         models = [
             p if (Path(p) / "manifest.json").is_file() else run_or_newest(p, "checkpoints/model.pt", log)
             for p in models
         ]
+        detect = None
+        if keep_objects:
+            from edgecgl.detect import DetectorConfig, load_detector
+
+            detect = load_detector(detector, DetectorConfig(conf=conf, track=False), log=log)
         methods = [open_method(p, row_names[i] if row_names else None, device) for i, p in enumerate(models)]
         if len({m.name for m in methods}) != len(methods) or {m.name for m in methods} & {
             "identity",
@@ -161,6 +182,7 @@ def register(app: typer.Typer) -> None:
             style=style.strip().lower(),
             style_spread=style_spread,
             style_refs=style_refs,
+            keep_objects=keep_objects,
             max_images=max_images,
             lpips_inputs=lpips_inputs,
             lpips_pairs=lpips_pairs,
@@ -172,7 +194,7 @@ def register(app: typer.Typer) -> None:
             batch_size=batch_size,
             seed=seed,
         )
-        results, extras = evaluate(data, methods, opts, log=log)
+        results, extras = evaluate(data, methods, opts, log=log, detect=detect)
         extras["meta"]["models"] = {m.name: str(p) for m, p in zip(methods, models, strict=True)}
         out_dir = out if out is not None else new_run_dir(Path("runs/eval"), methods[0].name)
         paths = write_outputs(out_dir, results, extras)

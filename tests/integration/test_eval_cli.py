@@ -84,6 +84,38 @@ def test_eval_user_errors_exit_2(tiny: dict[str, Path]) -> None:
     assert r.returncode == 2 and "unknown metric 'bogus'" in r.stderr
     r = run_cli("eval", "run", "--help")
     assert r.returncode == 0 and "--lpips-backbone" in r.stdout
+    common = ["eval", str(tiny["run"]), "--data", f"folder:{tiny['data']}", "--metrics", "paired"]
+    r = run_cli(*common, "--keep-objects")  # the mean style: nothing to redraw
+    assert r.returncode == 2 and "--style sample" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(*common, "--style", "sample", "--detector", "yolo.pt")  # read only with --keep-objects
+    assert r.returncode == 2 and "only read with --keep-objects" in r.stderr
+    r = run_cli(*common, "--style", "sample", "--keep-objects", "--detector", str(tiny["root"] / "no.pt"))
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_eval_keep_objects_on_real_frames(assets: Path, tiny: dict[str, Path]) -> None:
+    """The real detector on real BDD frames through a random-init model: whether it hides the cars
+    varies by CPU, so this checks the path runs and counts; tests/unit/test_eval_keep.py checks the rule."""
+    import shutil
+
+    data = tiny["root"] / "bdd"
+    for d in ("sunny", "night"):
+        (data / d).mkdir(parents=True, exist_ok=True)
+        for f in sorted((assets / "frames").glob(f"bdd_{d}_*.jpg"))[:2]:
+            shutil.copy(f, data / d / f.name)
+    out = tiny["root"] / "out-keep"
+    r = run_cli("eval", str(tiny["run"]), "--data", f"folder:{data}", "--split", "all", "--metrics", "is",
+                "--targets", "night", "--style", "sample", "--style-spread", "3", "--keep-objects",
+                "--detector", str(assets / "models" / "yolov8n-coco.pt"), "--output-size", "128x256",
+                "--no-baselines", "--out", str(out))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((out / "results.json").read_text())["meta"]
+    counts = meta["keep_objects"]["000-tiny"]["night"]
+    assert counts["images"] == 2 and counts["near"] >= 1  # the BDD frames have near cars at 128x256
+    assert 0 <= counts["near_kept"] <= counts["near"] and 0 <= counts["redrawn"] <= 2
+    assert "--keep-objects: 000-tiny -> night" in (out / "results.md").read_text()
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import pytest
 
 from benchmarks import realfog
 from benchmarks.common import ROOT, display_path, write_results
+from tests.conftest import assets_dir
 
 SCRIPT = Path(realfog.__file__)
 
@@ -130,6 +131,9 @@ def test_eval_only_measures_rows_and_floor_on_other_photos(tmp_path: Path) -> No
                 "--epochs", "1", "--size", "32x64", "--batch-size", "4")  # fmt: skip
     assert r.returncode == 0, r.stderr
     out = tmp_path / "r.json"
+    assets = assets_dir()  # --keep-objects needs a real detector
+    det = assets / "models" / "yolov8n-coco.pt" if assets is not None else None
+    keep = ["--keep-objects", "--detector", str(det)] if det is not None and det.is_file() else []
     r = subprocess.run(
         [
             sys.executable,
@@ -150,6 +154,7 @@ def test_eval_only_measures_rows_and_floor_on_other_photos(tmp_path: Path) -> No
             "0,1",
             "--style-spread",
             "2",
+            *keep,
         ],  # fmt: skip
         capture_output=True,
         text=True,
@@ -170,6 +175,12 @@ def test_eval_only_measures_rows_and_floor_on_other_photos(tmp_path: Path) -> No
     assert sampled["style_seeds"] == 2 and np.isfinite(sampled["kid_x100"])
     lo, hi = sampled["kid_x100_range"]
     assert lo <= sampled["kid_x100"] <= hi
+    if keep:
+        kept = res["summary"]["output"]["ours, per-image styles + --keep-objects (spread 2)"]
+        assert kept["style_seeds"] == 2 and np.isfinite(kept["kid_x100"])
+        assert (
+            res["steps"]["kept"]["keep_objects"]["images"] == 4 * 2
+        )  # 4 sunny photos (--split all) x 2 seeds
     # identity leaves the sunny photos sunny: further from fog than the fog halves are from each other
     assert res["summary"]["working"]["identity"]["kid_x100"] > res["summary"]["working"]["floor_kid_x100"]
 

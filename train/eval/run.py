@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from edgecgl.train.eval.baselines import DomainColourStats
+from edgecgl.train.eval.keep import KeepObjects
 from edgecgl.train.eval.translators import (
     AtOutputResolution,
     Identity,
@@ -34,6 +35,7 @@ from edgecgl.train.eval.translators import (
     SampledStyles,
 )
 
+from edgecgl.detect import DetectorLike
 from edgecgl.errors import EdgecglError
 
 ALL_METRICS = ("fid", "kid", "is", "lpips", "paired")
@@ -54,6 +56,7 @@ class EvalOptions:
     style: str = "mean"  # models' style per image: mean | sample (a draw from the domain's Gaussian)
     style_spread: float = 1.0  # with style="sample"/"reference": scales each draw's distance from the mean
     style_refs: Path | None = None  # with style="reference": photos of the target (or ROOT/<target>/)
+    keep_objects: bool = False  # with a sampled style: redraw lighter where a near object vanished
     max_images: int = 100  # per domain
     lpips_inputs: int = 100
     lpips_pairs: int = 19
@@ -165,11 +168,12 @@ def evaluate(
     models: Sequence[Method],
     opts: EvalOptions,
     log: Callable[[str], None] = print,
+    detect: DetectorLike | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run every metric for every method. Returns (results[method][metric][domain], extras).
 
     ``extras`` holds the notes (skipped metrics and why), the metadata, and the images for the
-    contact sheet.
+    contact sheet. ``detect`` checks the translations with ``opts.keep_objects`` (train/eval/keep.py).
     """
     t0 = time.time()
     metrics = list(opts.metrics)
@@ -211,6 +215,10 @@ def evaluate(
         raise EdgecglError("--style-refs is only read with --style reference", "add --style reference")
     if opts.output_size is not None:
         models = [AtOutputResolution(m, size, opts.upsample) for m in models]  # type: ignore[arg-type]
+    if opts.keep_objects:
+        if detect is None:
+            raise EdgecglError("--keep-objects needs a detector", "pass --detector PATH")
+        models = [KeepObjects(m, detect) for m in models]  # type: ignore[arg-type]
 
     es = load_eval_set(spec, domains, measure, opts, targets)
     notes: list[str] = []
@@ -244,7 +252,10 @@ def evaluate(
         "size": list(size),
         "output_size": list(measure),
         "upsample": opts.upsample if opts.output_size is not None else None,
-        "style": opts.style if opts.style == "mean" else f"{opts.style} (spread {opts.style_spread:g})",
+        "style": opts.style
+        if opts.style == "mean"
+        else f"{opts.style} (spread {opts.style_spread:g})"
+        + (", --keep-objects" if opts.keep_objects else ""),
         "style_refs": str(opts.style_refs) if opts.style_refs is not None else None,
         "source": opts.source,
         "targets": targets,
@@ -253,6 +264,14 @@ def evaluate(
         "methods": [m.name for m in methods],
         "seed": opts.seed,
     }
+    for m in methods:
+        if isinstance(m, KeepObjects):
+            meta.setdefault("keep_objects", {})[m.name] = {d: c.as_dict() for d, c in m.counts.items()}
+            for d, c in m.counts.items():
+                notes.append(
+                    f"--keep-objects: {m.name} -> {d}: {c.redrawn} of {c.images} images redrawn lighter; "
+                    f"{c.near_kept} of {c.near} near boxes of the inputs found again"
+                )
 
     if "fid" in metrics or "kid" in metrics:
         _fid_kid(metrics, methods, outputs, es, targets, opts, results, meta, notes, log)

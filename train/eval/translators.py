@@ -176,20 +176,36 @@ class SampledStyles:
         self.spread = spread
         self._count: dict[str, int] = {}
 
-    def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
+    def next_index(self, target: str) -> int:
+        """The index the next batch for ``target`` starts at (image i's draw is seeded by i)."""
+        return self._count.get(target, 0)
+
+    def translate(
+        self,
+        images: torch.Tensor,
+        target: str,
+        seed: int | None = None,
+        *,
+        index: int | None = None,
+        spread: float | None = None,
+    ) -> torch.Tensor:
+        """``index``: translate images ``index``, ``index`` + 1, ... again with their own draws (the
+        count does not move); ``spread``: those draws at another spread (``--keep-objects``)."""
         from edgecgl.bundle import item_seed
 
         if seed is not None:
             return self.method.translate(images, target, seed)
-        first = self._count.get(target, 0)
-        self._count[target] = first + images.shape[0]
+        first = self.next_index(target) if index is None else index
+        if index is None:
+            self._count[target] = first + images.shape[0]
         seeds = [item_seed(self.seed, target, str(i)) for i in range(first, first + images.shape[0])]
-        return self.method.translate_styles(images, target, self.styles(target, seeds))
+        s = self.spread if spread is None else spread
+        return self.method.translate_styles(images, target, self.styles(target, seeds, s))
 
-    def styles(self, target: str, seeds: list[int]) -> np.ndarray:
-        """One [S] code per seed: a draw from the domain's style Gaussian."""
+    def styles(self, target: str, seeds: list[int], spread: float) -> np.ndarray:
+        """One [S] code per seed: a draw from the domain's style Gaussian, widened by ``spread``."""
         stats = self.method.style_stats(target)
-        return np.stack([stats.sample(s, self.spread) for s in seeds])
+        return np.stack([stats.sample(s, spread) for s in seeds])
 
 
 class ReferenceStyles(SampledStyles):
@@ -217,10 +233,10 @@ class ReferenceStyles(SampledStyles):
             )
         return self._codes[target]
 
-    def styles(self, target: str, seeds: list[int]) -> np.ndarray:
+    def styles(self, target: str, seeds: list[int], spread: float) -> np.ndarray:
         codes = self.codes(target)
         picked = codes[[pick(s, len(codes)) for s in seeds]]
-        return widen_style(picked, self.method.style_stats(target).mean, self.spread)
+        return widen_style(picked, self.method.style_stats(target).mean, spread)
 
 
 def load_references(files: list[Path], size: tuple[int, int]) -> np.ndarray:
@@ -289,11 +305,14 @@ class AtOutputResolution:
         self.upsampler = GuidedUpsampler(UpsamplerConfig(**params)).eval() if upsample != "resize" else None
 
     @torch.inference_mode()
-    def translate(self, images: torch.Tensor, target: str, seed: int | None = None) -> torch.Tensor:
+    def translate(
+        self, images: torch.Tensor, target: str, seed: int | None = None, **style: float
+    ) -> torch.Tensor:
+        """``style``: ``index``/``spread`` for a ``SampledStyles`` inside (``--keep-objects`` redraws)."""
         import torch.nn.functional as F
 
         low = F.interpolate(images.float(), size=self.frame_size, mode="area")
-        out = self.method.translate(low, target, seed)
+        out = self.method.translate(low, target, seed, **style)  # type: ignore[call-arg]
         if self.upsampler is None:
             return F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False).clamp(
                 -1, 1
