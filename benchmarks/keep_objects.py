@@ -50,10 +50,9 @@ def folder_scores(
 ) -> dict[str, float | None]:
     """KID x100 of a folder of translations against the held-out real fog, both at ``size``, and the %
     of translations ``clf`` (an ``edgecgl eval classifier-train`` model) calls the target domain."""
-    from edgecgl.train.data import open_dataset
     from edgecgl.train.eval.fid import kid
     from edgecgl.train.eval.inception import load_inception
-    from edgecgl.train.eval.run import _take
+    from edgecgl.train.eval.run import domain_images
 
     root = tmp / "kid_root"
     root.mkdir(parents=True, exist_ok=True)
@@ -64,9 +63,7 @@ def folder_scores(
         link.symlink_to(src.resolve(), target_is_directory=True)
 
     def images(domain: str) -> Any:
-        ds = open_dataset(f"folder:{root}", size=size, split="all", domains=[SOURCE, TARGET],
-                          allow_empty_domains=True)  # fmt: skip
-        return _take(ds, [SOURCE, TARGET].index(domain), 100_000)[0]
+        return domain_images(f"folder:{root}", [SOURCE, TARGET], domain, size)
 
     ours = images(SOURCE)
     acc = None

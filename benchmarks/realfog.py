@@ -289,16 +289,12 @@ def measured_size(ev: dict[str, Any]) -> tuple[int, int]:
 def kid_floor(heldout: Path, train: Path | None, size: tuple[int, int], seed: int) -> dict[str, Any]:
     """KID x100 of held-out real fog against other real fog (the training fog, or the other half of the
     held-out fog when there is no training set): the score of a perfect translator on this data."""
-    from edgecgl.train.data import open_dataset
     from edgecgl.train.eval.fid import kid
     from edgecgl.train.eval.inception import load_inception
-    from edgecgl.train.eval.run import _take
+    from edgecgl.train.eval.run import domain_images
 
     def fog(root: Path) -> Any:
-        ds = open_dataset(
-            f"folder:{root}", size=size, split="all", domains=list(DOMAINS), allow_empty_domains=True
-        )
-        return _take(ds, DOMAINS.index(TARGET), 100_000)[0]
+        return domain_images(f"folder:{root}", DOMAINS, TARGET, size)
 
     a = fog(heldout)
     if train is not None:

@@ -94,6 +94,15 @@ def _take(ds: Any, domain_idx: int, limit: int) -> tuple[torch.Tensor, list[str]
     return torch.stack([s.image for s in samples]), names, [s.boxes for s in samples]
 
 
+def domain_images(spec: str, domains: Sequence[str], domain: str, size: tuple[int, int]) -> torch.Tensor:
+    """Every image of one domain of a dataset (split ``all``) at ``size``, in name order: what the
+    benchmarks score with KID outside a full evaluation (real fog against real fog, a folder of outputs)."""
+    from edgecgl.train.data import open_dataset
+
+    ds = open_dataset(spec, size=size, split="all", domains=list(domains), allow_empty_domains=True)
+    return _take(ds, list(domains).index(domain), len(ds.records))[0]
+
+
 def load_eval_set(
     spec: str, domains: list[str], size: tuple[int, int], opts: EvalOptions, targets: list[str]
 ) -> EvalSet:
