@@ -178,9 +178,8 @@ def test_eval_only_measures_rows_and_floor_on_other_photos(tmp_path: Path) -> No
     if keep:
         kept = res["summary"]["output"]["ours, per-image styles + --keep-objects (spread 2)"]
         assert kept["style_seeds"] == 2 and np.isfinite(kept["kid_x100"])
-        assert (
-            res["steps"]["kept"]["keep_objects"]["images"] == 4 * 2
-        )  # 4 sunny photos (--split all) x 2 seeds
+        counts = res["steps"]["kept"]["rows"]["2"]["keep_objects"]
+        assert counts["images"] == 4 * 2  # 4 sunny photos (--split all) x 2 style seeds
     # identity leaves the sunny photos sunny: further from fog than the fog halves are from each other
     assert res["summary"]["working"]["identity"]["kid_x100"] > res["summary"]["working"]["floor_kid_x100"]
 
