@@ -56,6 +56,12 @@ def near(dets: list[Detection], height: int) -> list[Detection]:
     return [d for d in dets if band(d, height) == "near"]
 
 
+def lighter_spreads(spread: float, tries: int = 3) -> list[float]:
+    """The spreads ``--keep-objects`` tries in turn: the draw's own, then halved ``tries - 1`` times, then
+    the domain's mean (0): the same draw moving towards the mean, a lighter version of the same weather."""
+    return [spread] + [spread * 0.5**t for t in range(1, tries)] + [0.0]
+
+
 def keep_objects(
     translate: Callable[[float], np.ndarray],
     detect: Callable[[np.ndarray], list[Detection]],
@@ -64,18 +70,36 @@ def keep_objects(
     spread: float,
     tries: int = 3,
 ) -> tuple[np.ndarray, float]:
-    """``translate(spread)`` until every near box of ``ref`` (the input's detections) is found again.
-
-    Each retry halves the spread, so the same style draw moves towards the domain's mean: a lighter
-    version of the same weather, not another one; the last try is the mean style (spread 0). Returns the
-    translation and the spread it was made with. Far and mid boxes are not checked: real fog hides them.
+    """``translate(spread)`` at ``lighter_spreads`` until every near box of ``ref`` (the input's
+    detections) is found again; the mean style, last, is not checked. Returns the translation and the
+    spread it was made with. Far and mid boxes are not checked: real fog hides them.
     """
     want = near(ref, height)
-    out = translate(spread)
-    s = spread
-    for t in range(1, tries + 1):
-        if not want or all(kept(want, detect(out))):
-            break
-        s = 0.0 if t == tries else spread * 0.5**t
+    *checked, mean = lighter_spreads(spread, tries)
+    for s in checked:
         out = translate(s)
-    return out, s
+        if not want or all(kept(want, detect(out))):
+            return out, s
+    return translate(mean), mean
+
+
+def keep_objects_clip(
+    translate: Callable[[float], list[np.ndarray]],
+    detect: Callable[[np.ndarray], list[Detection]],
+    refs: list[list[Detection]],
+    height: int,
+    spread: float,
+    tries: int = 3,
+) -> float:
+    """One spread for a whole clip (a per-frame redraw would flicker): the first of ``lighter_spreads``
+    whose translations of the probe frames (``translate(spread)``, one per ``refs``) keep every near box,
+    else the mean (0)."""
+    wants = [near(r, height) for r in refs]
+    *checked, mean = lighter_spreads(spread, tries)
+    for s in checked:
+        outs = translate(s)
+        if len(outs) != len(wants):
+            raise ValueError(f"{len(outs)} translations for {len(wants)} probe frames")
+        if all(not w or all(kept(w, detect(o))) for w, o in zip(wants, outs, strict=True)):
+            return s
+    return mean

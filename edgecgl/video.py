@@ -114,6 +114,39 @@ def probe(path: Path) -> dict[str, Any]:
         }
 
 
+def sample_frames(
+    path: Path, n: int, start: float | None = None, end: float | None = None
+) -> list[np.ndarray]:
+    """Up to ``n`` RGB frames spread evenly over [start, end) (by default the whole clip), each the frame
+    showing at the middle of its 1/n of the window: the probes ``video --keep-objects`` checks on."""
+    import av
+
+    with _open_input(path) as c:
+        v = _video_stream(c, path)
+        tb = v.time_base
+        length = float(v.duration * tb) if v.duration and tb else None
+        if length is None and c.duration:
+            length = float(c.duration) / av.time_base
+        t0 = start or 0.0
+        bounds = [x for x in (end, length) if x is not None]
+        t1 = min(bounds) if bounds else t0  # unknown length: the first frame only
+        times = [t0 + max(t1 - t0, 0.0) * (i + 0.5) / n for i in range(n)]
+        out: list[np.ndarray] = []
+        for t in times:
+            try:
+                c.seek(int(t / tb), stream=v, backward=True, any_frame=False)
+                shown = None
+                for fr in c.decode(v):  # from the keyframe before t: the last frame not after t
+                    if shown is not None and (fr.pts is None or float(fr.pts * tb) > t + 1e-6):
+                        break
+                    shown = fr
+                if shown is not None:
+                    out.append(shown.to_ndarray(format="rgb24"))
+            except av.error.FFmpegError:  # a probe the file cannot give: the others still count
+                continue
+        return out
+
+
 def _open_input(path: Path) -> Any:
     import av
 

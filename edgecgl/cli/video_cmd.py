@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -13,6 +14,45 @@ from edgecgl.cli.common import log, progress
 
 def default_out(src: Path, domain: str) -> Path:
     return src.with_name(f"{src.stem}_{domain}.mp4")
+
+
+PROBES = 8  # frames --keep-objects checks a clip's style on
+
+
+def keep_objects_spread(
+    pipeline: object,
+    src: Path,
+    detector: Path | None,
+    conf: float,
+    style_seed: int | None,
+    spread: float,
+    window: tuple[float | None, float | None],
+) -> float:
+    """``--keep-objects`` for a clip: one spread for the whole clip (a per-frame redraw would flicker),
+    the lightest needed for every near object of ``PROBES`` frames to survive. A separate, non-tracking
+    detector looks at the probes, so the run's tracker starts fresh."""
+    from edgecgl.detect import DetectorConfig, load_detector
+    from edgecgl.retain import keep_objects_clip
+    from edgecgl.video import sample_frames
+
+    probes = sample_frames(src, PROBES, *window)
+    if not probes:
+        return spread
+    det = load_detector(detector, DetectorConfig(conf=conf, track=False))
+    refs = [det(f) for f in probes]
+    tr = pipeline.translator  # type: ignore[attr-defined]
+
+    def translate(s: float) -> list:  # type: ignore[type-arg]
+        ro.sampled_style(tr, style_seed, src.name, s, False)
+        return [pipeline.render(f, r).image for f, r in zip(probes, refs, strict=True)]  # type: ignore[attr-defined]
+
+    used = keep_objects_clip(translate, det, refs, probes[0].shape[0], spread)
+    ro.sampled_style(tr, style_seed, src.name, used, False)
+    log(
+        f"--keep-objects: spread {used:g} keeps the near objects of {len(probes)} probe frames"
+        + ("" if used == spread else f" (the draw at {spread:g} hid some)")
+    )
+    return used
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +68,13 @@ def register(app: typer.Typer) -> None:
         style_seed: int | None = ro.STYLE_SEED,
         style_spread: float = ro.STYLE_SPREAD,
         style_ref: Path | None = ro.STYLE_REF,
+        keep_objects: bool = typer.Option(
+            False,
+            "--keep-objects",
+            help="With --style-seed: check the clip's style on 8 frames spread over it; where the detector "
+            "loses a near object of the input (box >= 15 %% of the height), use the same draw lighter (half "
+            "the spread, up to 3 times, then the mean style) for the whole clip.",
+        ),
         no_instances: bool = ro.NO_INSTANCES,
         detector: Path | None = ro.DETECTOR,
         conf: float = ro.CONF,
@@ -56,6 +103,7 @@ def register(app: typer.Typer) -> None:
 
         existing_file(src, "video")
         ro.check_style_choice(False, style_ref)
+        ro.check_keep_objects(keep_objects, style_seed is not None, no_instances, style_ref, True)
         dst = out or default_out(src, to.strip().lower())
         check_output(dst, [src], overwrite)
         args = ro.RuntimeArgs(
@@ -83,6 +131,13 @@ def register(app: typer.Typer) -> None:
         log(
             f"input: {src} {w}x{h} @ {float(info['fps'] or 0):.2f} fps, ~{info['frames']} frames ({', '.join(info['streams'])})"
         )
+        if keep_objects:
+            stop = end
+            if max_frames is not None and info["fps"]:
+                stop = min(
+                    stop if stop is not None else math.inf, (start or 0.0) + max_frames / float(info["fps"])
+                )
+            keep_objects_spread(pipeline, src, detector, conf, style_seed, style_spread, (start, stop))
         opts = VideoOptions(
             crf=crf, preset=preset, start=start, end=end, max_frames=max_frames, preview=preview
         )

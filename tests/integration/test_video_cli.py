@@ -180,6 +180,28 @@ def test_cli_user_errors_are_one_line(
     assert not (tmp_path / "x.mp4").exists()
 
 
+def test_keep_objects_needs_a_style_seed_and_the_detector(
+    bundle_dir: Path, clip: Path, tmp_path: Path
+) -> None:
+    for extra in ([], ["--style-seed", "3", "--no-instances"]):  # the mean style; no detector to check
+        r = edgecgl("video", str(clip), "--to", "night", "--bundle", str(bundle_dir), "--keep-objects",
+                    "--out", str(tmp_path / "x.mp4"), *extra)  # fmt: skip
+        assert r.returncode == 2 and "--keep-objects" in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "x.mp4").exists()
+
+
+def test_sample_frames_spreads_probes_over_the_window(clip: Path) -> None:
+    from edgecgl.video import sample_frames
+
+    frames, _, _ = frames_of(clip)  # 12 frames at 25 fps: 0.48 s
+    probes = sample_frames(clip, 4)
+    assert len(probes) == 4 and probes[0].shape == frames[0].shape
+    assert [any(np.array_equal(p, f) for f in frames) for p in probes] == [True] * 4
+    assert not np.array_equal(probes[0], probes[-1])
+    first = sample_frames(clip, 1, start=0.0, end=0.04)  # the window holds frame 0 only
+    assert len(first) == 1 and np.array_equal(first[0], frames[0])
+
+
 def test_cli_default_bundle_is_newest_under_bundles(bundle_dir: Path, clip: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -223,6 +245,26 @@ def test_real_clip_with_yolo(assets: Path, bundle_dir: Path, tmp_path: Path) -> 
     assert len(frames) == 8 and frames[0].shape == (540, 960, 3) and rate == 25
     audio = packets(out, "audio")
     assert audio and audio == packets(src, "audio")[: len(audio)]
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_real_clip_keep_objects_checks_the_clips_style(
+    assets: Path, bundle_dir: Path, tmp_path: Path
+) -> None:
+    """A random-init bundle at a wide spread: whether it hides the cars varies by CPU, so this checks the
+    path runs and reports; tests/unit/test_retain.py checks the rule."""
+    out = tmp_path / "kept.mp4"
+    r = edgecgl(
+        "video", str(assets / "video" / "highway_960x540_audio.mp4"), "--to", "night", "--bundle",
+        str(bundle_dir), "--detector", str(assets / "models" / "yolov8n-coco.pt"), "--size", "64x128",
+        "--style-seed", "3", "--style-spread", "3", "--keep-objects", "--max-frames", "4", "--out", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stderr.splitlines() if "--keep-objects: spread" in ln)
+    assert line.split("spread ")[1].split()[0] in ("3", "1.5", "0.75", "0")
+    assert "of 8 probe frames" in line
+    assert len(frames_of(out)[0]) == 4
 
 
 @pytest.mark.assets

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgecgl.detect import Detection
-from edgecgl.retain import band, keep_objects, kept, near
+from edgecgl.retain import band, keep_objects, keep_objects_clip, kept, lighter_spreads, near
 
 H = 100
 CAR = Detection((10.0, 10.0, 60.0, 40.0), "car", 0.9)  # 30 % of the height: near
@@ -61,3 +61,26 @@ def test_only_near_objects_are_checked() -> None:
     calls, translate, detect = fake(lost_above=-1.0)
     _, s = keep_objects(translate, detect, [FAR], H, 2.0)  # real fog may hide the far pedestrian
     assert calls == [2.0] and s == 2.0
+
+
+def test_lighter_spreads_halve_then_reach_the_mean() -> None:
+    assert lighter_spreads(2.0) == [2.0, 1.0, 0.5, 0.0]
+    assert lighter_spreads(3.0, tries=1) == [3.0, 0.0]
+
+
+def test_a_clip_takes_the_first_spread_that_keeps_every_probes_near_objects() -> None:
+    calls: list[float] = []
+
+    def translate(spread: float) -> list[np.ndarray]:
+        calls.append(spread)  # probe 0 always keeps its car; probe 1 loses it above spread 0.6
+        return [np.full((H, H, 3), v, np.uint8) for v in (1, 0 if spread > 0.6 else 1)]
+
+    def detect(img: np.ndarray) -> list[Detection]:
+        return [CAR] if img[0, 0, 0] else []
+
+    assert keep_objects_clip(translate, detect, [[CAR], [CAR, FAR]], H, 2.0) == 0.5
+    assert calls == [2.0, 1.0, 0.5]
+    calls.clear()  # probes without near objects: the draw stands
+    assert keep_objects_clip(translate, detect, [[FAR], []], H, 2.0) == 2.0 and calls == [2.0]
+    calls.clear()  # lost at every checked spread: the mean, which is not translated here
+    assert keep_objects_clip(lambda s: [np.zeros((H, H, 3), np.uint8)], detect, [[CAR]], H, 2.0) == 0.0
