@@ -224,6 +224,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite"),
     ) -> None:
         """Train the domain classifier used for IS and domain accuracy."""
+        import random
+
         import torch
 
         from edgecgl.atomic import check_output
@@ -235,6 +237,7 @@ def register(app: typer.Typer) -> None:
         check_output(out, overwrite=overwrite)
         hw = parse_size(size)
         domains = data_domains(data)
+        random.seed(seed)  # the training split's random crops: the same classifier for the same seed
         train = open_dataset(
             data, size=hw, split="train", domains=domains, seed=seed, allow_empty_domains=True
         )

