@@ -132,6 +132,7 @@ def sample_frames(
         t1 = min(bounds) if bounds else t0  # unknown length: the first frame only
         times = [t0 + max(t1 - t0, 0.0) * (i + 0.5) / n for i in range(n)]
         out: list[np.ndarray] = []
+        seen: set[int | None] = set()
         for t in times:
             try:
                 c.seek(int(t / tb), stream=v, backward=True, any_frame=False)
@@ -140,7 +141,8 @@ def sample_frames(
                     if shown is not None and (fr.pts is None or float(fr.pts * tb) > t + 1e-6):
                         break
                     shown = fr
-                if shown is not None:
+                if shown is not None and (shown.pts is None or shown.pts not in seen):  # a short window
+                    seen.add(shown.pts)  # holds fewer frames than probes: each frame once
                     out.append(shown.to_ndarray(format="rgb24"))
             except av.error.FFmpegError:  # a probe the file cannot give: the others still count
                 continue

@@ -198,7 +198,7 @@ def test_sample_frames_spreads_probes_over_the_window(clip: Path) -> None:
     assert len(probes) == 4 and probes[0].shape == frames[0].shape
     assert [any(np.array_equal(p, f) for f in frames) for p in probes] == [True] * 4
     assert not np.array_equal(probes[0], probes[-1])
-    first = sample_frames(clip, 1, start=0.0, end=0.04)  # the window holds frame 0 only
+    first = sample_frames(clip, 3, start=0.0, end=0.04)  # the window holds frame 0 only: once
     assert len(first) == 1 and np.array_equal(first[0], frames[0])
 
 
@@ -263,7 +263,7 @@ def test_real_clip_keep_objects_checks_the_clips_style(
     assert r.returncode == 0, r.stderr
     line = next(ln for ln in r.stderr.splitlines() if "--keep-objects: spread" in ln)
     assert line.split("spread ")[1].split()[0] in ("3", "1.5", "0.75", "0")
-    assert "of 8 probe frames" in line
+    assert "of 4 probe frames" in line  # --max-frames 4: a window of 4 frames
     assert len(frames_of(out)[0]) == 4
 
 
