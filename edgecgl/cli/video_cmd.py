@@ -37,6 +37,7 @@ def keep_objects_spread(
 
     probes = sample_frames(src, PROBES, *window)
     if not probes:
+        log(f"--keep-objects: no frame of {src.name} could be read to check the style on; kept as drawn")
         return spread
     det = load_detector(detector, DetectorConfig(conf=conf, track=False))
     refs = [det(f) for f in probes]
