@@ -313,7 +313,7 @@ def kid_floor(heldout: Path, train: Path | None, size: tuple[int, int], seed: in
 def step_sheet(b: Bench, bundle: Path, data: Path, n: int, spread: float | None = None) -> Path:
     """``edgecgl image`` on the held-out sunny photos (full resolution, guided upsampler), then a sheet
     of ``n`` of them: input | Reinhard (fit on the training fog) | ours (mean style) [| ours with
-    ``--style-per-image --style-spread SPREAD``]."""
+    ``--style-per-image --style-spread SPREAD`` | the same with ``--keep-objects``]."""
     import cv2
     import numpy as np
 
@@ -331,6 +331,11 @@ def step_sheet(b: Bench, bundle: Path, data: Path, n: int, spread: float | None 
                   "--style-per-image", "--style-spread", f"{spread:g}", "--out", str(per_dir), "--overwrite",
                   logname="image")  # fmt: skip
         columns[f"ours, per-image styles ({spread:g})"] = per_dir
+        kept_dir = a.out / "image_foggy_kept"
+        b.edgecgl("image", str(src), "--to", TARGET, "--bundle", str(bundle), "--detector", str(a.detector),
+                  "--style-per-image", "--style-spread", f"{spread:g}", "--keep-objects", "--out",
+                  str(kept_dir), "--overwrite", logname="image")  # fmt: skip
+        columns["the same, --keep-objects"] = kept_dir
     stats = fog_colour_stats(data)
     names = list_photos(src)
     pick = [names[i] for i in np.linspace(0, len(names) - 1, min(n, len(names))).round().astype(int)]
@@ -658,9 +663,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     b.save()
             b.record("kept", rows={k: rows[k] for k in want}, chosen=chosen, without_near_floor=free)
     spread = b.data["steps"]["sampled"]["chosen"] if b.done("sampled") else None
-    if not b.done("sheet") or b.data["steps"]["sheet"].get("spread") != spread:
+    sheet_step = b.data["steps"].get("sheet", {})
+    if not sheet_step.get("done") or sheet_step.get("spread") != spread or not sheet_step.get("kept"):
         sheet = step_sheet(b, bundle, data, args.sheet_rows, spread)
-        b.record("sheet", path=str(sheet), spread=spread)
+        b.record("sheet", path=str(sheet), spread=spread, kept=spread is not None)
     if not b.done("video"):
         out = args.out / "video_foggy.mp4"
         cpu = b.edgecgl("video", str(args.video), "--to", TARGET, "--bundle", str(bundle), "--detector",
