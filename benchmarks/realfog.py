@@ -534,7 +534,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         help="the chosen spread must keep this %% of the near boxes of training photos (0, the default: "
-        "off; the 'kept' step's --keep-objects keeps them; session 13 used 80, 6 min per spread here)",
+        "off; the 'kept' step's --keep-objects keeps them; session 13 used 80; ~6 min wall per spread here)",
     )
     ap.add_argument("--near-photos", type=int, default=40, help="training photos for --min-near")
     ap.add_argument("--style-spread", type=float, default=1.0, help="with --eval-only: the spread to score")

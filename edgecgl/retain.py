@@ -70,17 +70,16 @@ def keep_objects(
     spread: float,
     tries: int = 3,
 ) -> tuple[np.ndarray, float]:
-    """``translate(spread)`` at ``lighter_spreads`` until every near box of ``ref`` (the input's
-    detections) is found again; the mean style, last, is not checked. Returns the translation and the
-    spread it was made with. Far and mid boxes are not checked: real fog hides them.
-    """
-    want = near(ref, height)
-    *checked, mean = lighter_spreads(spread, tries)
-    for s in checked:
-        out = translate(s)
-        if not want or all(kept(want, detect(out))):
-            return out, s
-    return translate(mean), mean
+    """One image: ``keep_objects_clip`` with the image as its only probe. Returns the translation and the
+    spread it was made with; each spread is translated once."""
+    made: dict[float, np.ndarray] = {}
+
+    def one(s: float) -> list[np.ndarray]:
+        made[s] = translate(s)
+        return [made[s]]
+
+    used = keep_objects_clip(one, detect, [ref], height, spread, tries)
+    return (made[used] if used in made else translate(used)), used
 
 
 def keep_objects_clip(
@@ -91,9 +90,10 @@ def keep_objects_clip(
     spread: float,
     tries: int = 3,
 ) -> float:
-    """One spread for a whole clip (a per-frame redraw would flicker): the first of ``lighter_spreads``
-    whose translations of the probe frames (``translate(spread)``, one per ``refs``) keep every near box,
-    else the mean (0)."""
+    """The first of ``lighter_spreads`` whose translations of the probe frames (``translate(spread)``, one
+    per ``refs``, the input's detections) keep every near box, else the mean (0), which is not checked.
+    Far and mid boxes are not checked: real fog hides them. A clip gets one spread (a per-frame redraw
+    would flicker)."""
     wants = [near(r, height) for r in refs]
     *checked, mean = lighter_spreads(spread, tries)
     for s in checked:

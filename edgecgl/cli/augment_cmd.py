@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log, progress
 from edgecgl.errors import EdgecglError
-
-if TYPE_CHECKING:
-    import numpy as np
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +50,6 @@ def register(app: typer.Typer) -> None:
         from edgecgl.augment import augment as run_augment
         from edgecgl.cli.image_cmd import encode_image
         from edgecgl.domains import parse_domains
-        from edgecgl.retain import keep_objects as keep_near_objects
         from edgecgl.translate import Translator, read_image
 
         targets = parse_domains(to, None)  # checked against the bundle's domains once it is loaded
@@ -114,21 +109,14 @@ def register(app: typer.Typer) -> None:
             tr, name = pipeline.translator, key.as_posix()
             if banks[target] is not None:
                 ro.per_image_reference(tr, banks[target], style_seed, name)
-            elif style_per_image or keep_objects:  # a redraw may have left a lighter style behind
-                ro.sampled_style(tr, style_seed, name, style_spread, style_per_image)
+            elif style_per_image:
+                ro.per_image_style(tr, style_seed, name, style_spread)
             img = read_image(item.image)
             res = pipeline(img)
             if not keep_objects:
                 return res.image, len(res.detections)
-
-            def again(
-                spread: float,
-            ) -> np.ndarray:  # the input's detections are reused: only the style changes
-                ro.sampled_style(tr, style_seed, name, spread, style_per_image)
-                return res.image if spread == style_spread else pipeline.render(img, res.detections).image
-
-            image, used = keep_near_objects(
-                again, pipeline.detector, res.detections, img.shape[0], style_spread
+            image, used = ro.redraw_to_keep(
+                pipeline, img, res, style_seed, name, style_spread, style_per_image
             )
             lighter[0] += used != style_spread
             return image, len(res.detections)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
@@ -11,11 +10,6 @@ from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log, progress
 from edgecgl.domains import IMAGE_SUFFIXES
 from edgecgl.errors import EdgecglError
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from edgecgl.pipeline import FrameResult
 
 
 def encode_image(image_rgb, suffix: str) -> bytes:  # noqa: ANN001 - numpy array
@@ -74,7 +68,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Translate still images (a file or a folder) to another weather domain."""
         from edgecgl.atomic import check_output, write_bytes_atomic
-        from edgecgl.retain import keep_objects as keep_near_objects
         from edgecgl.translate import read_image
 
         pairs = plan(Path(src), out, to.strip().lower())
@@ -107,26 +100,13 @@ def register(app: typer.Typer) -> None:
                     ro.per_image_reference(tr, bank, style_seed, a.name)
                 elif style_per_image:
                     ro.per_image_style(tr, style_seed, a.name, style_spread)
-                elif keep_objects:  # the last image may have left a lighter draw behind
-                    ro.sampled_style(tr, style_seed, a.name, style_spread, False)
                 img = read_image(a)
                 res = pipeline(img)
                 n_inst += len(res.detections)
                 out = res.image
                 if keep_objects:
-
-                    def translate(
-                        spread: float, a: Path = a, img: np.ndarray = img, res: FrameResult = res
-                    ) -> np.ndarray:  # the input's detections are reused: only the style changes
-                        ro.sampled_style(tr, style_seed, a.name, spread, style_per_image)
-                        return (
-                            res.image
-                            if spread == style_spread
-                            else pipeline.render(img, res.detections).image
-                        )
-
-                    out, used = keep_near_objects(
-                        translate, pipeline.detector, res.detections, img.shape[0], style_spread
+                    out, used = ro.redraw_to_keep(
+                        pipeline, img, res, style_seed, a.name, style_spread, style_per_image
                     )
                     n_lighter += used != style_spread
                 write_bytes_atomic(b, encode_image(out, b.suffix or ".png"))

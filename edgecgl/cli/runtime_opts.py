@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from edgecgl.cli.common import log
 from edgecgl.errors import EdgecglError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BUNDLES_ROOT = Path("bundles")
 
@@ -169,6 +173,35 @@ def sampled_style(
     tr = translator
     code = tr.bundle.style(tr.domain, "global", base_seed, spread)  # type: ignore[attr-defined]
     tr.use_style(code, f"seed {base_seed}, spread {spread:g}")  # type: ignore[attr-defined]
+
+
+def redraw_to_keep(
+    pipeline: object,
+    img: np.ndarray,
+    res: object,
+    base_seed: int | None,
+    name: str,
+    spread: float,
+    per_image: bool,
+) -> tuple[np.ndarray, float]:
+    """``--keep-objects`` for one image already translated (``res``): redraw its sampled style lighter
+    until the detector finds its near objects again; the input's detections are reused, only the style
+    changes. The translator gets the ``spread`` draw back, so the next image starts as drawn.
+    -> (image, spread it was made with)."""
+    from edgecgl.retain import keep_objects
+
+    tr = pipeline.translator  # type: ignore[attr-defined]
+
+    def again(s: float) -> np.ndarray:
+        if s == spread:
+            return res.image  # type: ignore[attr-defined]
+        sampled_style(tr, base_seed, name, s, per_image)
+        return pipeline.render(img, res.detections).image  # type: ignore[attr-defined]
+
+    image, used = keep_objects(again, pipeline.detector, res.detections, img.shape[0], spread)  # type: ignore[attr-defined]
+    if used != spread:
+        sampled_style(tr, base_seed, name, spread, per_image)
+    return image, used
 
 
 def newest_bundle(root: Path = BUNDLES_ROOT) -> Path:
