@@ -50,6 +50,7 @@ def register(app: typer.Typer) -> None:
         from edgecgl.augment import augment as run_augment
         from edgecgl.cli.image_cmd import encode_image
         from edgecgl.domains import parse_domains
+        from edgecgl.retain import KeepCounts
         from edgecgl.translate import Translator, read_image
 
         targets = parse_domains(to, None)  # checked against the bundle's domains once it is loaded
@@ -101,6 +102,7 @@ def register(app: typer.Typer) -> None:
             for t in targets
         }
         banks = {t: ro.reference_bank(tr, style_ref, style_spread) for t, tr in translators.items()}
+        kept = KeepCounts()
 
         def translate(target: str, item):  # noqa: ANN001, ANN202
             labels.item = item
@@ -115,13 +117,12 @@ def register(app: typer.Typer) -> None:
             res = pipeline(img)
             if not keep_objects:
                 return res.image, len(res.detections)
-            image, used = ro.redraw_to_keep(
+            image, choice = ro.redraw_to_keep(
                 pipeline, img, res, style_seed, name, style_spread, style_per_image
             )
-            lighter[0] += used != style_spread
+            kept.add(choice, style_spread)
             return image, len(res.detections)
 
-        lighter = [0]
         total = sum(1 for t in targets for it in ds.items if it.source != t)
         with progress() as bar:
             task = bar.add_task("augmenting", total=total, rate="")
@@ -134,5 +135,5 @@ def register(app: typer.Typer) -> None:
             log(f"skipped {len(rep.skipped)} unusable item(s), e.g. {rep.skipped[0]}")
         log(f"{rep.instances} instances translated")
         if keep_objects:
-            log(f"{lighter[0]} image(s) redrawn lighter to keep their near objects (--keep-objects)")
+            log(kept.summary())
         typer.echo(f"wrote {out}")

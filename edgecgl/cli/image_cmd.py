@@ -68,6 +68,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Translate still images (a file or a folder) to another weather domain."""
         from edgecgl.atomic import check_output, write_bytes_atomic
+        from edgecgl.retain import KeepCounts
         from edgecgl.translate import read_image
 
         pairs = plan(Path(src), out, to.strip().lower())
@@ -92,7 +93,8 @@ def register(app: typer.Typer) -> None:
         pipeline, _ = ro.build_pipeline(args, track=False)
         bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
         tr = pipeline.translator
-        n_inst = n_lighter = 0
+        n_inst = 0
+        kept = KeepCounts()
         with progress() as bar:
             task = bar.add_task("translating", total=len(pairs), rate="")
             for a, b in pairs:
@@ -105,13 +107,13 @@ def register(app: typer.Typer) -> None:
                 n_inst += len(res.detections)
                 out = res.image
                 if keep_objects:
-                    out, used = ro.redraw_to_keep(
+                    out, choice = ro.redraw_to_keep(
                         pipeline, img, res, style_seed, a.name, style_spread, style_per_image
                     )
-                    n_lighter += used != style_spread
+                    kept.add(choice, style_spread)
                 write_bytes_atomic(b, encode_image(out, b.suffix or ".png"))
                 bar.advance(task)
         log(f"{len(pairs)} image(s), {n_inst} instance(s) translated")
         if keep_objects:
-            log(f"{n_lighter} image(s) redrawn lighter to keep their near objects (--keep-objects)")
+            log(kept.summary())
         typer.echo(f"wrote {pairs[0][1] if len(pairs) == 1 else pairs[0][1].parent}")

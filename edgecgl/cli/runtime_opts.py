@@ -18,6 +18,8 @@ from edgecgl.errors import EdgecglError
 if TYPE_CHECKING:
     import numpy as np
 
+    from edgecgl.retain import Choice
+
 BUNDLES_ROOT = Path("bundles")
 
 BUNDLE = typer.Option(None, "--bundle", "-b", help="Bundle folder (default: the newest under bundles/).")
@@ -183,25 +185,29 @@ def redraw_to_keep(
     name: str,
     spread: float,
     per_image: bool,
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, Choice]:
     """``--keep-objects`` for one image already translated (``res``): redraw its sampled style lighter
     until the detector finds its near objects again; the input's detections are reused, only the style
     changes. The translator gets the ``spread`` draw back, so the next image starts as drawn.
-    -> (image, spread it was made with)."""
+    -> (image, the spread it was made with and the near objects it kept)."""
     from edgecgl.retain import keep_objects
 
     tr = pipeline.translator  # type: ignore[attr-defined]
 
+    redrawn = False
+
     def again(s: float) -> np.ndarray:
+        nonlocal redrawn
         if s == spread:
             return res.image  # type: ignore[attr-defined]
+        redrawn = True
         sampled_style(tr, base_seed, name, s, per_image)
         return pipeline.render(img, res.detections).image  # type: ignore[attr-defined]
 
-    image, used = keep_objects(again, pipeline.detector, res.detections, img.shape[0], spread)  # type: ignore[attr-defined]
-    if used != spread:
+    image, choice = keep_objects(again, pipeline.detector, res.detections, img.shape[0], spread)  # type: ignore[attr-defined]
+    if redrawn:  # also when the draw itself won after the lighter ones were tried
         sampled_style(tr, base_seed, name, spread, per_image)
-    return image, used
+    return image, choice
 
 
 def newest_bundle(root: Path = BUNDLES_ROOT) -> Path:

@@ -47,13 +47,14 @@ def keep_objects_spread(
         ro.sampled_style(tr, style_seed, src.name, s, False)
         return [pipeline.render(f, r).image for f, r in zip(probes, refs, strict=True)]  # type: ignore[attr-defined]
 
-    used = keep_objects_clip(translate, det, refs, probes[0].shape[0], spread)
-    ro.sampled_style(tr, style_seed, src.name, used, False)
+    choice = keep_objects_clip(translate, det, refs, probes[0].shape[0], spread)
+    ro.sampled_style(tr, style_seed, src.name, choice.spread, False)
+    what = "keeps" if choice.kept == choice.near else f"keeps the most ({choice.kept} of {choice.near}) of"
     log(
-        f"--keep-objects: spread {used:g} keeps the near objects of {len(probes)} probe frames"
-        + ("" if used == spread else f" (the draw at {spread:g} hid some)")
+        f"--keep-objects: spread {choice.spread:g} {what} the near objects of {len(probes)} probe frames"
+        + ("" if choice.spread == spread else f" (the draw at {spread:g} hid some)")
     )
-    return used
+    return choice.spread
 
 
 def register(app: typer.Typer) -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from edgecgl.detect import Detection
-from edgecgl.retain import band, keep_objects, keep_objects_clip, kept, lighter_spreads, near
+from edgecgl.retain import (
+    Choice,
+    KeepCounts,
+    band,
+    keep_objects,
+    keep_objects_clip,
+    kept,
+    lighter_spreads,
+    near,
+)
 
 H = 100
 CAR = Detection((10.0, 10.0, 60.0, 40.0), "car", 0.9)  # 30 % of the height: near
@@ -41,26 +50,55 @@ def fake(lost_above: float) -> tuple[list[float], object, object]:
 
 def test_a_kept_draw_is_not_redrawn() -> None:
     calls, translate, detect = fake(lost_above=10.0)
-    out, s = keep_objects(translate, detect, [CAR, FAR], H, 2.0)
-    assert s == 2.0 and calls == [2.0] and out[0, 0, 0] == 1
+    out, c = keep_objects(translate, detect, [CAR, FAR], H, 2.0)
+    assert c == Choice(2.0, 1, 1) and calls == [2.0] and out[0, 0, 0] == 1
 
 
 def test_a_lost_car_is_redrawn_at_half_the_spread_until_found() -> None:
     calls, translate, detect = fake(lost_above=0.6)
-    out, s = keep_objects(translate, detect, [CAR], H, 2.0)
-    assert calls == [2.0, 1.0, 0.5] and s == 0.5 and out[0, 0, 0] == 1
+    out, c = keep_objects(translate, detect, [CAR], H, 2.0)
+    assert calls == [2.0, 1.0, 0.5] and c == Choice(0.5, 1, 1) and out[0, 0, 0] == 1
 
 
 def test_the_last_try_is_the_mean_style() -> None:
-    calls, translate, detect = fake(lost_above=-1.0)  # lost at every spread, even the mean
-    _, s = keep_objects(translate, detect, [CAR], H, 2.0, tries=3)
-    assert calls == [2.0, 1.0, 0.5, 0.0] and s == 0.0
+    calls, translate, detect = fake(lost_above=0.0)  # found only at the mean
+    out, c = keep_objects(translate, detect, [CAR], H, 2.0, tries=3)
+    assert calls == [2.0, 1.0, 0.5, 0.0] and c == Choice(0.0, 1, 1) and out[0, 0, 0] == 1
+
+
+def test_lost_everywhere_the_draw_stands() -> None:
+    """The mean does not bring the car back either: it would only cost the draw its weather."""
+    calls, translate, detect = fake(lost_above=-1.0)
+    out, c = keep_objects(translate, detect, [CAR], H, 2.0, tries=3)
+    assert calls == [2.0, 1.0, 0.5, 0.0] and c == Choice(2.0, 0, 1) and out[0, 0, 0] == 0
+
+
+def test_none_keeps_all_the_one_that_keeps_most_wins() -> None:
+    other = Detection((50.0, 50.0, 95.0, 90.0), "car", 0.9)  # a second near car, lost at every spread
+    keeps = {2.0: [], 1.0: [CAR], 0.5: [], 0.0: [CAR]}  # the first car comes back at 1 and at the mean
+
+    def translate(spread: float) -> np.ndarray:
+        return np.full((H, H, 3), int(spread * 10), np.uint8)
+
+    def detect(img: np.ndarray) -> list[Detection]:
+        return keeps[img[0, 0, 0] / 10]
+
+    out, c = keep_objects(translate, detect, [CAR, other], H, 2.0)
+    assert c == Choice(1.0, 1, 2) and out[0, 0, 0] == 10  # the widest of the best
+
+
+def test_counts_add_up_choices() -> None:
+    counts = KeepCounts()
+    counts.add(Choice(2.0, 1, 1), 2.0)
+    counts.add(Choice(0.5, 2, 3), 2.0)
+    assert counts.as_dict() == {"images": 2, "redrawn": 1, "near": 4, "near_kept": 3}
+    assert counts.summary().startswith("--keep-objects: 1 of 2 image(s) redrawn lighter; 3 of 4 near")
 
 
 def test_only_near_objects_are_checked() -> None:
     calls, translate, detect = fake(lost_above=-1.0)
-    _, s = keep_objects(translate, detect, [FAR], H, 2.0)  # real fog may hide the far pedestrian
-    assert calls == [2.0] and s == 2.0
+    _, c = keep_objects(translate, detect, [FAR], H, 2.0)  # real fog may hide the far pedestrian
+    assert calls == [2.0] and c == Choice(2.0, 0, 0)
 
 
 def test_lighter_spreads_halve_then_reach_the_mean() -> None:
@@ -78,9 +116,9 @@ def test_a_clip_takes_the_first_spread_that_keeps_every_probes_near_objects() ->
     def detect(img: np.ndarray) -> list[Detection]:
         return [CAR] if img[0, 0, 0] else []
 
-    assert keep_objects_clip(translate, detect, [[CAR], [CAR, FAR]], H, 2.0) == 0.5
+    assert keep_objects_clip(translate, detect, [[CAR], [CAR, FAR]], H, 2.0) == Choice(0.5, 2, 2)
     assert calls == [2.0, 1.0, 0.5]
     calls.clear()  # probes without near objects: the draw stands
-    assert keep_objects_clip(translate, detect, [[FAR], []], H, 2.0) == 2.0 and calls == [2.0]
-    calls.clear()  # lost at every checked spread: the mean, which is not translated here
-    assert keep_objects_clip(lambda s: [np.zeros((H, H, 3), np.uint8)], detect, [[CAR]], H, 2.0) == 0.0
+    assert keep_objects_clip(translate, detect, [[FAR], []], H, 2.0) == Choice(2.0, 0, 0) and calls == [2.0]
+    lost = keep_objects_clip(lambda s: [np.zeros((H, H, 3), np.uint8)], detect, [[CAR]], H, 2.0)
+    assert lost == Choice(2.0, 0, 1)  # lost at every spread, the mean too: the draw stands

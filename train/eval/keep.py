@@ -2,14 +2,13 @@
 
 Each translation is checked with the detector at the resolution measured (the output size when there is
 one): where a near box of the input is not found again, the image's own draw is redone at half the
-spread, up to three times, then at the domain's mean (``edgecgl.retain.keep_objects``). So KID and domain
+spread, up to three times, then at the domain's mean; where none keeps them all, the one that kept the most
+(``edgecgl.retain.keep_objects``). So KID and domain
 accuracy are of the pictures a user gets, and the near boxes kept are counted on the same pictures. Eval
 translates whole frames only (no instance branch), unlike ``edgecgl image`` with a detector.
 """
 
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -17,18 +16,7 @@ from edgecgl.train.eval.translators import AtOutputResolution, SampledStyles
 
 from edgecgl.detect import DetectorLike
 from edgecgl.errors import EdgecglError
-from edgecgl.retain import keep_objects, kept, near
-
-
-@dataclass
-class KeepCounts:
-    images: int = 0
-    redrawn: int = 0  # images whose draw was made lighter
-    near: int = 0  # near boxes detected on the inputs
-    near_kept: int = 0  # of those, found again on the final translation
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+from edgecgl.retain import KeepCounts, keep_objects
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -83,12 +71,7 @@ class KeepObjects:
                 return to_uint8(made[s])
 
             x = to_uint8(images[i])
-            ref = self.detect(x)
-            final, used = keep_objects(translate, self.detect, ref, x.shape[0], spread, self.tries)
-            out[i] = made[used]
-            want = near(ref, x.shape[0])
-            c.images += 1
-            c.redrawn += used != spread
-            c.near += len(want)
-            c.near_kept += sum(kept(want, self.detect(final))) if want else 0
+            _, choice = keep_objects(translate, self.detect, self.detect(x), x.shape[0], spread, self.tries)
+            out[i] = made[choice.spread]
+            c.add(choice, spread)
         return out
