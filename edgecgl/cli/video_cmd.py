@@ -75,7 +75,8 @@ def register(app: typer.Typer) -> None:
             "--keep-objects",
             help="With --style-seed: check the clip's style on 8 frames spread over it; where the detector "
             "loses a near object of the input (box >= 15 %% of the height), use the same draw lighter (half "
-            "the spread, up to 3 times, then the mean style) for the whole clip.",
+            "the spread, up to 3 times, then the mean style; if none keeps them all, the one that kept the "
+            "most) for the whole clip.",
         ),
         no_instances: bool = ro.NO_INSTANCES,
         detector: Path | None = ro.DETECTOR,

@@ -62,6 +62,21 @@ def test_stats_and_train_take_the_domains_from_the_folders(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
+def test_the_shipped_realfog_recipe_trains_on_labelled_folders(tmp_path: Path) -> None:
+    """configs/realfog.yaml as shipped (per-domain multi-scale critic, the near-object structure term on the
+    labelled boxes): a few steps on a labelled two-domain folder run and keep a checkpoint."""
+    root = fog_folder(tmp_path / "ds")
+    r = edgecgl("train", "--config", "realfog", "--data", f"folder:{root}", "--out", str(tmp_path / "runs"),
+                "--iters", "2", "--set", "log.style_stats_images=4", "--set", "log.sample_every=0",
+                "--device", "cpu", "--quiet")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    run = next((tmp_path / "runs").glob("*-realfog"))
+    assert (run / "checkpoints" / "model.pt").is_file()
+    cfg = (run / "config.yaml").read_text()
+    assert "d_scales: 2" in cfg and "keep_objects: 2" in cfg and "- foggy" in cfg
+
+
+@pytest.mark.slow
 def test_train_export_augment_image_on_sunny_and_foggy(tmp_path: Path) -> None:
     from edgecgl.export.toy import make_toy_checkpoint
 
