@@ -128,10 +128,10 @@ def keep_objects_clip(
     tries: int = 3,
 ) -> Choice:
     """The first of ``lighter_spreads`` whose translations of the probe frames (``translate(spread)``, one
-    per ``refs``, the input's detections) keep every near box; when none does, the one that kept the most
-    (the widest on a tie): the domain's mean often loses the same car and is further from the weather than
-    the draw (docs/RESULTS.md, session 15). Far and mid boxes are not checked: real fog hides them. A clip
-    gets one spread (a per-frame redraw would flicker)."""
+    per ``refs``, the input's detections) keep every near box; when none does, the one that kept the most,
+    the lighter on a tie (a car the detector misses everywhere is still easiest to see in the lightest fog;
+    docs/RESULTS.md, session 15). Far and mid boxes are not checked: real fog hides them. A clip gets one
+    spread (a per-frame redraw would flicker)."""
     wants = [near(r, height) for r in refs]
     total = sum(len(w) for w in wants)
     best = Choice(spread, -1, total)
@@ -142,6 +142,6 @@ def keep_objects_clip(
         n = sum(sum(kept(w, detect(o))) for w, o in zip(wants, outs, strict=True) if w)
         if n == total:
             return Choice(s, n, total)
-        if n > best.kept:
+        if n >= best.kept:  # spreads go from the draw to the mean: on a tie the lighter wins
             best = Choice(s, n, total)
     return best

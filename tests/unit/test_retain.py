@@ -66,16 +66,16 @@ def test_the_last_try_is_the_mean_style() -> None:
     assert calls == [2.0, 1.0, 0.5, 0.0] and c == Choice(0.0, 1, 1) and out[0, 0, 0] == 1
 
 
-def test_lost_everywhere_the_draw_stands() -> None:
-    """The mean does not bring the car back either: it would only cost the draw its weather."""
+def test_lost_everywhere_the_mean_is_used() -> None:
+    """A car the detector misses in every try is still easiest to see in the lightest fog."""
     calls, translate, detect = fake(lost_above=-1.0)
     out, c = keep_objects(translate, detect, [CAR], H, 2.0, tries=3)
-    assert calls == [2.0, 1.0, 0.5, 0.0] and c == Choice(2.0, 0, 1) and out[0, 0, 0] == 0
+    assert calls == [2.0, 1.0, 0.5, 0.0] and c == Choice(0.0, 0, 1) and out[0, 0, 0] == 0
 
 
 def test_none_keeps_all_the_one_that_keeps_most_wins() -> None:
     other = Detection((50.0, 50.0, 95.0, 90.0), "car", 0.9)  # a second near car, lost at every spread
-    keeps = {2.0: [], 1.0: [CAR], 0.5: [], 0.0: [CAR]}  # the first car comes back at 1 and at the mean
+    keeps = {2.0: [], 1.0: [CAR], 0.5: [], 0.0: []}  # the first car comes back at 1 only
 
     def translate(spread: float) -> np.ndarray:
         return np.full((H, H, 3), int(spread * 10), np.uint8)
@@ -84,7 +84,10 @@ def test_none_keeps_all_the_one_that_keeps_most_wins() -> None:
         return keeps[img[0, 0, 0] / 10]
 
     out, c = keep_objects(translate, detect, [CAR, other], H, 2.0)
-    assert c == Choice(1.0, 1, 2) and out[0, 0, 0] == 10  # the widest of the best
+    assert c == Choice(1.0, 1, 2) and out[0, 0, 0] == 10  # not the mean, which keeps neither
+    keeps[0.5] = [CAR]
+    _, c = keep_objects(translate, detect, [CAR, other], H, 2.0)
+    assert c == Choice(0.5, 1, 2)  # a tie: the lighter
 
 
 def test_counts_add_up_choices() -> None:
@@ -121,4 +124,4 @@ def test_a_clip_takes_the_first_spread_that_keeps_every_probes_near_objects() ->
     calls.clear()  # probes without near objects: the draw stands
     assert keep_objects_clip(translate, detect, [[FAR], []], H, 2.0) == Choice(2.0, 0, 0) and calls == [2.0]
     lost = keep_objects_clip(lambda s: [np.zeros((H, H, 3), np.uint8)], detect, [[CAR]], H, 2.0)
-    assert lost == Choice(2.0, 0, 1)  # lost at every spread, the mean too: the draw stands
+    assert lost == Choice(0.0, 0, 1)  # lost at every spread, the mean too: the lightest, the mean
