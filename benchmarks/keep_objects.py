@@ -25,6 +25,7 @@ from typing import Any
 
 from benchmarks.common import ASSETS, ROOT, log, write_results
 from benchmarks.retention import retention, retention_detector
+from edgecgl.atomic import write_text_atomic
 from edgecgl.bench import cpu_name
 from edgecgl.domains import IMAGE_SUFFIXES
 
@@ -41,7 +42,7 @@ def translate(work: Path, out: Path, detector: Path, extra: list[str]) -> float:
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if r.returncode != 0:
         raise SystemExit(f"edgecgl image failed:\n{r.stderr[-2000:]}")
-    (out / "edgecgl_image.log").write_text(r.stderr)
+    write_text_atomic(out / "edgecgl_image.log", r.stderr)  # read back for the redraw counts
     return time.time() - t0
 
 
