@@ -2,10 +2,10 @@
 
 Each translation is checked with the detector at the resolution measured (the output size when there is
 one): where a near box of the input is not found again, the image's own draw is redone at half the
-spread, up to three times, then at the domain's mean; where none keeps them all, the one that kept the most
-(``edgecgl.retain.keep_objects``). So KID and domain
-accuracy are of the pictures a user gets, and the near boxes kept are counted on the same pictures. Eval
-translates whole frames only (no instance branch), unlike ``edgecgl image`` with a detector.
+spread, up to three times, then at the domain's mean; where none keeps them all, the one that kept the
+most (``edgecgl.retain.keep_objects``). So KID and domain accuracy are of the pictures a user gets, and
+the near boxes kept are counted on the same pictures, by the rule's own detections. Eval translates
+whole frames only (no instance branch), unlike ``edgecgl image`` with a detector.
 """
 
 from __future__ import annotations
