@@ -195,18 +195,14 @@ def redraw_to_keep(
 
     tr = pipeline.translator  # type: ignore[attr-defined]
 
-    redrawn = False
-
     def again(s: float) -> np.ndarray:
-        nonlocal redrawn
         if s == spread:
             return res.image  # type: ignore[attr-defined]
-        redrawn = True
         sampled_style(tr, base_seed, name, s, per_image)
         return pipeline.render(img, res.detections).image  # type: ignore[attr-defined]
 
     image, choice = keep_objects(again, pipeline.detector, res.detections, img.shape[0], spread)  # type: ignore[attr-defined]
-    if redrawn:  # also when the draw itself won after the lighter ones were tried
+    if choice.spread != spread or choice.kept < choice.near:  # lighter draws were tried
         sampled_style(tr, base_seed, name, spread, per_image)
     return image, choice
 
