@@ -99,29 +99,6 @@ class KeepCounts:
         return asdict(self)
 
 
-def nearer_mask(lost: list[Detection], height: int, ramp: float = 0.15) -> np.ndarray:
-    """[H,1,1] float32 weight of the lighter try in a redrawn image: 1 from the highest lost object's top
-    edge down, 0 above it, rising over ``ramp`` x height just above the edge. On a road camera the ground
-    below a near object's top is nearer than it, and real fog thins with nearness: the lost car and the
-    road in front of it get the lighter fog, the far scene keeps the draw (docs/RESULTS.md, session 16).
-    A rectangle around the car alone scored lower KID but showed as a clear patch in the fog."""
-    if not lost:
-        raise ValueError("nearer_mask needs at least one lost object")
-    top = min(d.box[1] for d in lost)
-    r = max(1.0, ramp * height)
-    rows = np.arange(height, dtype=np.float32) + 0.5
-    a = np.clip((rows - (top - r)) / r, 0.0, 1.0)
-    return (a * a * (3.0 - 2.0 * a))[:, None, None]  # smoothstep: no kink where the ramp starts
-
-
-def blend(drawn: np.ndarray, lighter: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """uint8 ``drawn`` with ``lighter`` where ``mask`` is 1, both HWC uint8 of one size."""
-    if drawn.shape != lighter.shape or drawn.dtype != np.uint8 or lighter.dtype != np.uint8:
-        raise ValueError(f"blend wants two uint8 images of one size, got {drawn.shape} and {lighter.shape}")
-    d = drawn.astype(np.float32)
-    return np.clip(np.rint(d + mask * (lighter.astype(np.float32) - d)), 0, 255).astype(np.uint8)
-
-
 def keep_objects(
     translate: Callable[[float], np.ndarray],
     detect: Callable[[np.ndarray], list[Detection]],
@@ -130,30 +107,15 @@ def keep_objects(
     spread: float,
     tries: int = 3,
 ) -> tuple[np.ndarray, Choice]:
-    """One image: ``keep_objects_clip`` with the image as its only probe, where each lighter try is the
-    draw with the lighter translation in the rows of and below the near objects the draw lost
-    (``nearer_mask``). Returns the picture and the choice it was made with; each spread is translated
-    and detected once."""
-    drawn = translate(spread)
-    if drawn.shape[0] != height:
-        raise ValueError(f"translation is {drawn.shape[0]} px high, the detections' image {height}")
-    found = detect(drawn)
-    wants = near(ref, height)
-    lost = [w for w, k in zip(wants, kept(wants, found), strict=True) if not k]
-    if not lost:
-        return drawn, Choice(spread, len(wants), len(wants))
-    mask = nearer_mask(lost, height)
-    made = {spread: drawn}
+    """One image: ``keep_objects_clip`` with the image as its only probe. Returns the translation and the
+    choice it was made with; each spread is translated once."""
+    made: dict[float, np.ndarray] = {}
 
     def one(s: float) -> list[np.ndarray]:
-        if s not in made:
-            made[s] = blend(drawn, translate(s), mask)
+        made[s] = translate(s)
         return [made[s]]
 
-    def detect_once(image: np.ndarray) -> list[Detection]:
-        return found if image is drawn else detect(image)
-
-    choice = keep_objects_clip(one, detect_once, [ref], height, spread, tries)
+    choice = keep_objects_clip(one, detect, [ref], height, spread, tries)
     return made[choice.spread], choice
 
 
@@ -169,7 +131,7 @@ def keep_objects_clip(
     per ``refs``, the input's detections) keep every near box; when none does, the one that kept the most,
     the lighter on a tie (a car the detector misses everywhere is still easiest to see in the lightest fog;
     docs/RESULTS.md, session 15). Far and mid boxes are not checked: real fog hides them. A clip gets one
-    spread over the whole frame (a per-frame redraw or mask would flicker)."""
+    spread (a per-frame redraw would flicker)."""
     wants = [near(r, height) for r in refs]
     total = sum(len(w) for w in wants)
     best = Choice(spread, -1, total)

@@ -95,8 +95,7 @@ def register(app: typer.Typer) -> None:
             False,
             "--keep-objects",
             help="With --style sample/reference: score what 'edgecgl image --keep-objects' delivers (where "
-            "the detector loses a near object of the input, the draw is redone lighter from that object's top "
-            "edge down); the results say "
+            "the detector loses a near object of the input, the draw is redone lighter); the results say "
             "how many images were redrawn and how many near boxes survived.",
         ),
         detector: Path | None = ro.DETECTOR,

@@ -56,9 +56,9 @@ KEEP_OBJECTS = typer.Option(
     False,
     "--keep-objects",
     help="With a sampled style: where the detector loses a near object of the input (box >= 15 %% of the "
-    "height) in the translation, redraw it lighter from the lost object's top edge down (the same draw at "
-    "half the spread, up to 3 times, then the mean style; if none keeps them all, the one that kept the "
-    "most; the far scene keeps the draw), so the labels stay true of the picture.",
+    "height) in the translation, redraw it lighter (the same draw at half the spread, up to 3 times, then "
+    "the mean style; if none keeps them all, the one that kept the most), so the labels stay true of the "
+    "picture.",
 )
 NO_INSTANCES = typer.Option(False, "--no-instances", help="Translate the whole frame only (no detector).")
 DETECTOR = typer.Option(

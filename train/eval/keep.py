@@ -2,8 +2,8 @@
 
 Each translation is checked with the detector at the resolution measured (the output size when there is
 one): where a near box of the input is not found again, the image's own draw is redone at half the
-spread, up to three times, then at the domain's mean, in the rows of the lost objects and below only;
-where none keeps them all, the one that kept the most (``edgecgl.retain.keep_objects``). So KID and domain accuracy are of the pictures a user gets, and
+spread, up to three times, then at the domain's mean; where none keeps them all, the one that kept the
+most (``edgecgl.retain.keep_objects``). So KID and domain accuracy are of the pictures a user gets, and
 the near boxes kept are counted on the same pictures, by the rule's own detections. Eval translates
 whole frames only (no instance branch), unlike ``edgecgl image`` with a detector.
 """
@@ -17,13 +17,6 @@ from edgecgl.train.eval.translators import AtOutputResolution, SampledStyles
 from edgecgl.detect import DetectorLike
 from edgecgl.errors import EdgecglError
 from edgecgl.retain import KeepCounts, keep_objects
-
-
-def from_uint8(image: np.ndarray) -> torch.Tensor:
-    """[H,W,3] uint8 RGB -> [3,H,W] float in [-1,1]."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an [H,W,3] uint8 image, got {image.shape} {image.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -78,10 +71,7 @@ class KeepObjects:
                 return to_uint8(made[s])
 
             x = to_uint8(images[i])
-            image, choice = keep_objects(
-                translate, self.detect, self.detect(x), x.shape[0], spread, self.tries
-            )
-            if choice.spread != spread:  # the draw, lighter in the rows of the lost objects and below
-                out[i] = from_uint8(image).to(out.dtype)
+            _, choice = keep_objects(translate, self.detect, self.detect(x), x.shape[0], spread, self.tries)
+            out[i] = made[choice.spread]
             c.add(choice, spread)
         return out
