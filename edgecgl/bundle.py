@@ -64,10 +64,28 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 @dataclass
 class StyleStats:
-    """Per-domain Gaussian of style codes: the runtime uses the mean, or samples with a seed."""
+    """Per-domain Gaussian of style codes: the runtime uses the mean, or samples with a seed. ``luma``:
+    the lowest and highest mean luma (Rec. 601, 0-255) of the photos the codes came from, which per-image
+    draws are kept inside (``edgecgl.brightness``); None in bundles exported before it existed."""
 
     mean: np.ndarray  # [S]
     cov: np.ndarray  # [S, S]
+    luma: tuple[float, float] | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StyleStats:
+        """From a manifest's or a checkpoint's entry: ``mean``, ``cov`` and, when present, ``luma``."""
+        lo_hi = None
+        if d.get("luma") is not None:
+            lo, hi = (float(v) for v in np.asarray(d["luma"], np.float64).ravel())
+            lo_hi = (lo, hi)
+        return cls(np.asarray(d["mean"], np.float64), np.asarray(d["cov"], np.float64), lo_hi)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mean": self.mean.tolist(), "cov": self.cov.tolist()}
+        if self.luma is not None:
+            out["luma"] = [float(self.luma[0]), float(self.luma[1])]
+        return out
 
     def sample(self, seed: int, spread: float = 1.0) -> np.ndarray:
         """One draw from N(mean, spread² · cov). ``spread`` > 1 widens the styles beyond what the encoder
@@ -143,18 +161,12 @@ def item_seed(base: int, *keys: str) -> int:
 def _stats_from_json(data: dict[str, Any]) -> dict[str, dict[str, StyleStats]]:
     out: dict[str, dict[str, StyleStats]] = {}
     for gran, per_domain in data.items():
-        out[gran] = {
-            d: StyleStats(np.asarray(v["mean"], np.float64), np.asarray(v["cov"], np.float64))
-            for d, v in per_domain.items()
-        }
+        out[gran] = {d: StyleStats.from_dict(v) for d, v in per_domain.items()}
     return out
 
 
 def stats_to_json(stats: dict[str, dict[str, StyleStats]]) -> dict[str, Any]:
-    return {
-        g: {d: {"mean": s.mean.tolist(), "cov": s.cov.tolist()} for d, s in per.items()}
-        for g, per in stats.items()
-    }
+    return {g: {d: s.to_dict() for d, s in per.items()} for g, per in stats.items()}
 
 
 def load_bundle(path: Path, verify: bool = True) -> Bundle:

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import onnx
 
 from edgecgl import __version__
@@ -56,10 +55,7 @@ def style_stats_from_checkpoint(
 ) -> dict[str, dict[str, StyleStats]]:
     out: dict[str, dict[str, StyleStats]] = {}
     for gran, per in raw.items():
-        out[gran] = {
-            d: StyleStats(np.asarray(s["mean"], np.float64), np.asarray(s["cov"], np.float64))
-            for d, s in per.items()
-        }
+        out[gran] = {d: StyleStats.from_dict(s) for d, s in per.items()}
     return out
 
 

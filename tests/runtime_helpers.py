@@ -7,6 +7,8 @@ session (cached under pytest's base temp folder) because exporting costs a few s
 from __future__ import annotations
 
 import fractions
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,15 @@ def tiny_checkpoint(root: Path) -> Path:
 def tiny_bundle_for(tmp_path_factory: object) -> Path:
     base = tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
     return make_tiny_bundle(Path(base) / "tiny_bundle")
+
+
+def with_luma_range(bundle: Path, dst: Path, domain: str, lo: float, hi: float) -> Path:
+    """A copy of ``bundle`` whose ``domain`` says its photos' mean luma ran from ``lo`` to ``hi``."""
+    shutil.copytree(bundle, dst)
+    m = json.loads((dst / MANIFEST).read_text())
+    m["style_stats"]["global"][domain]["luma"] = [lo, hi]
+    (dst / MANIFEST).write_text(json.dumps(m))
+    return dst
 
 
 def clip_frames(n: int, hw: tuple[int, int]) -> list[np.ndarray]:

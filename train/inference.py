@@ -6,7 +6,8 @@ This is the contract between the trainer (which writes it) and the exporter (whi
      "model": ModelConfig as a dict, "domains": [names in one-hot order],
      "resolution": {"frame": [H, W], "instance": [h, w]},
      "weights": state_dict of CGLModel.generator_modules() (the EMA copy when training keeps one),
-     "style_stats": {"global" | "instance": {domain: {"mean": Tensor[S], "cov": Tensor[S, S]}}},
+     "style_stats": {"global" | "instance": {domain: {"mean": Tensor[S], "cov": Tensor[S, S]}}}
+                    (+ "luma": Tensor[2] in "global": the frames' lowest and highest mean luma),
      "config_sha256": str, "step": int}
 """
 

@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         from edgecgl.atomic import check_output
         from edgecgl.augment import LabelBoxes, open_augment_dataset
         from edgecgl.augment import augment as run_augment
+        from edgecgl.brightness import RangeCounts
         from edgecgl.cli.image_cmd import encode_image
         from edgecgl.domains import parse_domains
         from edgecgl.retain import KeepCounts
@@ -103,6 +104,7 @@ def register(app: typer.Typer) -> None:
         }
         banks = {t: ro.reference_bank(tr, style_ref, style_spread) for t, tr in translators.items()}
         kept = KeepCounts()
+        in_range = RangeCounts()
 
         def translate(target: str, item):  # noqa: ANN001, ANN202
             labels.item = item
@@ -115,12 +117,14 @@ def register(app: typer.Typer) -> None:
                 ro.per_image_style(tr, style_seed, name, style_spread)
             img = read_image(item.image)
             res = pipeline(img)
+            spread = style_spread
+            if style_per_image and banks[target] is None and ro.luma_range(tr) is not None:
+                res, spread = ro.redraw_in_range(pipeline, img, res, style_seed, name, style_spread)
+                in_range.add(spread, style_spread)
             if not keep_objects:
                 return res.image, len(res.detections)
-            image, choice = ro.redraw_to_keep(
-                pipeline, img, res, style_seed, name, style_spread, style_per_image
-            )
-            kept.add(choice, style_spread)
+            image, choice = ro.redraw_to_keep(pipeline, img, res, style_seed, name, spread, style_per_image)
+            kept.add(choice, spread)
             return image, len(res.detections)
 
         total = sum(1 for t in targets for it in ds.items if it.source != t)
@@ -134,6 +138,8 @@ def register(app: typer.Typer) -> None:
         if rep.skipped:
             log(f"skipped {len(rep.skipped)} unusable item(s), e.g. {rep.skipped[0]}")
         log(f"{rep.instances} instances translated")
+        if in_range.images:
+            log(in_range.summary())
         if keep_objects:
             log(kept.summary())
         typer.echo(f"wrote {out}")

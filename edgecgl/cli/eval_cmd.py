@@ -76,7 +76,8 @@ def register(app: typer.Typer) -> None:
             "mean",
             "--style",
             help="Models' style per image: mean (the domain's mean style), sample (each image its own "
-            "draw from the domain, as edgecgl augment --style-per-image writes) or reference (each image "
+            "draw from the domain, as edgecgl augment --style-per-image writes, kept inside the domain's "
+            "brightness range the same way) or reference (each image "
             "the style of one photo of --style-refs).",
         ),
         style_spread: float = typer.Option(

@@ -68,6 +68,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Translate still images (a file or a folder) to another weather domain."""
         from edgecgl.atomic import check_output, write_bytes_atomic
+        from edgecgl.brightness import RangeCounts
         from edgecgl.retain import KeepCounts
         from edgecgl.translate import read_image
 
@@ -95,6 +96,8 @@ def register(app: typer.Typer) -> None:
         tr = pipeline.translator
         n_inst = 0
         kept = KeepCounts()
+        in_range = RangeCounts()
+        check_range = style_per_image and bank is None and ro.luma_range(tr) is not None
         with progress() as bar:
             task = bar.add_task("translating", total=len(pairs), rate="")
             for a, b in pairs:
@@ -105,15 +108,21 @@ def register(app: typer.Typer) -> None:
                 img = read_image(a)
                 res = pipeline(img)
                 n_inst += len(res.detections)
+                spread = style_spread
+                if check_range:
+                    res, spread = ro.redraw_in_range(pipeline, img, res, style_seed, a.name, style_spread)
+                    in_range.add(spread, style_spread)
                 out = res.image
                 if keep_objects:
                     out, choice = ro.redraw_to_keep(
-                        pipeline, img, res, style_seed, a.name, style_spread, style_per_image
+                        pipeline, img, res, style_seed, a.name, spread, style_per_image
                     )
-                    kept.add(choice, style_spread)
+                    kept.add(choice, spread)
                 write_bytes_atomic(b, encode_image(out, b.suffix or ".png"))
                 bar.advance(task)
         log(f"{len(pairs)} image(s), {n_inst} instance(s) translated")
+        if in_range.images:
+            log(in_range.summary())
         if keep_objects:
             log(kept.summary())
         typer.echo(f"wrote {pairs[0][1] if len(pairs) == 1 else pairs[0][1].parent}")

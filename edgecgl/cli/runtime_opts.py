@@ -43,7 +43,9 @@ STYLE_PER_IMAGE = typer.Option(
     False,
     "--style-per-image",
     help="Give every image its own style sampled from the domain (seeded by --style-seed and the file "
-    "name: reruns repeat it) instead of one style for all.",
+    "name: reruns repeat it) instead of one style for all. A draw whose picture is darker or brighter than "
+    "every photo of the domain the bundle was trained on is redone lighter (half the spread, a quarter, "
+    "then the mean).",
 )
 STYLE_REF = typer.Option(
     None,
@@ -152,6 +154,30 @@ def per_image_style(translator: object, base_seed: int | None, name: str, spread
     seed = item_seed(base_seed or 0, translator.domain, name)  # type: ignore[attr-defined]
     code = translator.bundle.style(translator.domain, "global", seed, spread)  # type: ignore[attr-defined]
     translator.use_style(code, f"per image (seed {base_seed or 0})")  # type: ignore[attr-defined]
+
+
+def luma_range(translator: object) -> tuple[float, float] | None:
+    """The target domain's brightness range from the bundle (None in bundles exported before it)."""
+    tr = translator
+    stats = tr.bundle.style_stats.get("global", {}).get(tr.domain)  # type: ignore[attr-defined]
+    return None if stats is None else stats.luma
+
+
+def redraw_in_range(
+    pipeline: object, img: np.ndarray, res: object, base_seed: int | None, name: str, spread: float
+) -> tuple[object, float]:
+    """``--style-per-image``: an image's draw whose translation is darker or brighter than every photo of
+    the target domain is redone lighter (``edgecgl.brightness``) -> (result, the spread it was made with).
+    The detections of ``res`` are reused; only the style changes."""
+    from edgecgl.brightness import first_in_range, mean_luma
+
+    tr = pipeline.translator  # type: ignore[attr-defined]
+
+    def again(s: float) -> object:
+        per_image_style(tr, base_seed, name, s)
+        return pipeline.render(img, res.detections)  # type: ignore[attr-defined]
+
+    return first_in_range(again, lambda r: mean_luma(r.image), spread, luma_range(tr), drawn=res)  # type: ignore[attr-defined]
 
 
 def check_keep_objects(

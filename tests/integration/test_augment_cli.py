@@ -12,7 +12,7 @@ import pytest
 
 from edgecgl.augment import Item, bdd_domain, instances_from_labels, open_augment_dataset
 from tests.cli import edgecgl
-from tests.runtime_helpers import clip_frames, tiny_bundle_for
+from tests.runtime_helpers import clip_frames, tiny_bundle_for, with_luma_range
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +74,15 @@ def test_augment_folder_carries_labels(bundle_dir: Path, tmp_path: Path) -> None
     assert r.returncode == 0, r.stderr
     assert not np.array_equal(cv2.imread(str(per / "night" / "sunny_a.png")), img)
     assert (per / "night" / "labels" / "sunny_a.txt").is_file()
+    # a bundle whose night photos were all near-black: every per-image draw is redone down to the mean
+    narrow = with_luma_range(bundle_dir, tmp_path / "narrow", "night", 0.0, 0.5)
+    r = edgecgl(
+        "augment", f"folder:{root}", "--to", "night", "--out", str(tmp_path / "aug-dim"), "--bundle",
+        str(narrow), "--style-per-image", "--style-spread", "2",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "2 of 2 per-image draw(s) outside the target domain's brightness range" in r.stderr
+    assert np.array_equal(cv2.imread(str(tmp_path / "aug-dim" / "night" / "sunny_a.png")), img)
     # --style-ref ROOT: the target's own photos (ROOT/night/ holds one, c.png) give each image its style
     refs = {}
     for name, ref in (("aug-refdir", root), ("aug-refone", root / "night" / "c.png")):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.cli import edgecgl
-from tests.runtime_helpers import clip_frames, tiny_bundle_for
+from tests.runtime_helpers import clip_frames, tiny_bundle_for, with_luma_range
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +102,33 @@ def test_image_folder_style_per_image(bundle_dir: Path, tmp_path: Path) -> None:
         "image", str(tmp_path / "in"), "--to", "night", "--bundle", str(bundle_dir), "--style-spread", "-1",
     )  # fmt: skip
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_per_image_draws_stay_inside_the_bundles_brightness_range(bundle_dir: Path, tmp_path: Path) -> None:
+    """A bundle whose night photos were all near-black admits no draw but the mean; one whose range
+    holds everything changes nothing; bundles without a range are not checked (the test above)."""
+    frame = clip_frames(1, (40, 64))[0]
+    for name in ("a.png", "b.png"):
+        write(tmp_path / "in" / name, frame)
+
+    def run(bundle: Path, out: str, *extra: str) -> tuple[dict[str, np.ndarray], str]:
+        r = edgecgl(
+            "image", str(tmp_path / "in"), "--to", "night", "--bundle", str(bundle), "--no-instances",
+            "--out", str(tmp_path / out), *extra,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return {n: cv2.imread(str(tmp_path / out / n)) for n in ("a.png", "b.png")}, r.stderr
+
+    mean, _ = run(bundle_dir, "mean")
+    per, log = run(bundle_dir, "per", "--style-per-image", "--style-seed", "4")
+    assert "per-image draw(s) outside" not in log and not np.array_equal(per["a.png"], mean["a.png"])
+    narrow = with_luma_range(bundle_dir, tmp_path / "narrow", "night", 0.0, 0.5)
+    dim, log = run(narrow, "dim", "--style-per-image", "--style-seed", "4")
+    assert "2 of 2 per-image draw(s) outside the target domain's brightness range" in log
+    assert all(np.array_equal(dim[n], mean[n]) for n in dim)  # redone lighter down to the mean
+    wide = with_luma_range(bundle_dir, tmp_path / "wide", "night", 0.0, 255.0)
+    same, log = run(wide, "same", "--style-per-image", "--style-seed", "4")
+    assert "0 of 2 per-image draw(s) outside" in log and all(np.array_equal(same[n], per[n]) for n in per)
 
 
 def test_keep_objects_needs_a_sampled_style_and_the_detector(bundle_dir: Path, tmp_path: Path) -> None:

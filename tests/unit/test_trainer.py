@@ -64,6 +64,9 @@ def test_two_steps_write_every_output(tmp_path: Path) -> None:
     assert set(inf.style_stats["global"]) == set(FakeDataset().domains)
     mean, cov = inf.style_stats["instance"]["night"]["mean"], inf.style_stats["instance"]["night"]["cov"]
     assert mean.shape == (8,) and cov.shape == (8, 8) and torch.allclose(cov, cov.T)
+    luma = inf.style_stats["global"]["night"]["luma"]  # the frames' brightness range, for per-image draws
+    assert luma.shape == (2,) and 0 <= float(luma[0]) <= float(luma[1]) <= 255
+    assert "luma" not in inf.style_stats["instance"]["night"]
 
 
 def test_global_only_and_no_cgc_variants_train(tmp_path: Path) -> None:

@@ -56,8 +56,8 @@ class KeepObjects:
         first = self.sampled.next_index(target)
         out = self.method.translate(images, target).clone()
         c = self.counts.setdefault(target, KeepCounts())
-        spread = self.sampled.spread
         for i in range(images.shape[0]):
+            spread = self.sampled.spread_of(target, first + i)  # lighter if it left the brightness range
             made = {spread: out[i]}
 
             def translate(s: float, i: int = i, made: dict[float, torch.Tensor] = made) -> np.ndarray:

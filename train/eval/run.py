@@ -172,6 +172,13 @@ def _crops(
     return out
 
 
+def sampled_styles(m: object) -> SampledStyles | None:
+    """The ``SampledStyles`` inside a method (bare, at the output resolution, with --keep-objects)."""
+    while not isinstance(m, SampledStyles) and hasattr(m, "method"):
+        m = m.method
+    return m if isinstance(m, SampledStyles) else None
+
+
 def evaluate(
     spec: str,
     models: Sequence[Method],
@@ -274,6 +281,10 @@ def evaluate(
         "seed": opts.seed,
     }
     for m in methods:
+        sampled = sampled_styles(m)
+        if sampled is not None and sampled.in_range:
+            meta.setdefault("brightness", {})[m.name] = {d: vars(c) for d, c in sampled.in_range.items()}
+            notes += [f"{m.name} -> {d}: {c.summary()}" for d, c in sampled.in_range.items()]
         if isinstance(m, KeepObjects):
             meta.setdefault("keep_objects", {})[m.name] = {d: c.as_dict() for d, c in m.counts.items()}
             for d, c in m.counts.items():

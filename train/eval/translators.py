@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from edgecgl.train.eval.baselines import DomainColourStats, reinhard_transfer
 
+from edgecgl.brightness import RangeCounts, first_in_range
 from edgecgl.bundle import StyleStats, widen_style
 from edgecgl.errors import EdgecglError
 from edgecgl.references import pick, reference_files
@@ -80,7 +81,7 @@ class TorchRun:
                 f"checkpoint has no global style statistics for '{target}'",
                 "re-save it with edgecgl train (style_stats are written at the end of training)",
             )
-        return StyleStats(np.asarray(stats["mean"], np.float64), np.asarray(stats["cov"], np.float64))
+        return StyleStats.from_dict(stats)
 
     @torch.inference_mode()
     def translate_styles(self, images: torch.Tensor, target: str, styles: np.ndarray) -> torch.Tensor:
@@ -166,6 +167,8 @@ class SampledStyles:
     style Gaussian (seeded by ``seed``, the target and i: the same on every run), widened by ``spread``.
     Seeded calls (LPIPS diversity) still use the model's N(0, I) prior."""
 
+    check_brightness = True  # draws outside the domain's brightness are redone lighter, as image does
+
     def __init__(self, method: TorchRun | BundleModel, seed: int = 0, spread: float = 1.0) -> None:
         self.method = method
         self.name = method.name
@@ -175,6 +178,12 @@ class SampledStyles:
         self.seed = seed
         self.spread = spread
         self._count: dict[str, int] = {}
+        self._used: dict[tuple[str, int], float] = {}  # (target, image index) -> spread, when not ``spread``
+        self.in_range: dict[str, RangeCounts] = {}
+
+    def spread_of(self, target: str, index: int) -> float:
+        """The spread image ``index``'s draw was delivered at (lighter when it left the brightness range)."""
+        return self._used.get((target, index), self.spread)
 
     def next_index(self, target: str) -> int:
         """The index the next batch for ``target`` starts at (image i's draw is seeded by i)."""
@@ -200,7 +209,34 @@ class SampledStyles:
             self._count[target] = first + images.shape[0]
         seeds = [item_seed(self.seed, target, str(i)) for i in range(first, first + images.shape[0])]
         s = self.spread if spread is None else spread
-        return self.method.translate_styles(images, target, self.styles(target, seeds, s))
+        out = self.method.translate_styles(images, target, self.styles(target, seeds, s))
+        if index is None and self.check_brightness:
+            out = self._in_range(images, target, out, first)
+        return out
+
+    def _in_range(self, images: torch.Tensor, target: str, out: torch.Tensor, first: int) -> torch.Tensor:
+        """``edgecgl.brightness`` on each image's draw, at the working size (where the bundle's range was
+        measured)."""
+        from edgecgl.train.style_stats import mean_luma
+
+        luma = self.method.style_stats(target).luma
+        if luma is None:
+            return out
+        counts = self.in_range.setdefault(target, RangeCounts())
+        out = out.clone()
+        for i in range(out.shape[0]):
+
+            def again(s: float, i: int = i) -> torch.Tensor:
+                return self.translate(images[i : i + 1], target, index=first + i, spread=s)[0]
+
+            y, used = first_in_range(
+                again, lambda t: float(mean_luma(t[None])[0]), self.spread, luma, drawn=out[i]
+            )
+            out[i] = y
+            counts.add(used, self.spread)
+            if used != self.spread:
+                self._used[(target, first + i)] = used
+        return out
 
     def styles(self, target: str, seeds: list[int], spread: float) -> np.ndarray:
         """One [S] code per seed: a draw from the domain's style Gaussian, widened by ``spread``."""
@@ -214,6 +250,8 @@ class ReferenceStyles(SampledStyles):
     domain's mean by ``spread``. The references' codes keep the real photos' variety (white-outs and
     dusk-grey fog side by side) where a Gaussian fitted to them smooths it into one blob (on real fog that
     measured no better than Gaussian draws of the same spread: docs/RESULTS.md, session 10)."""
+
+    check_brightness = False  # the user chose these photos' looks (image --style-ref is not checked either)
 
     def __init__(
         self, method: TorchRun | BundleModel, references: Path, seed: int = 0, spread: float = 1.0
