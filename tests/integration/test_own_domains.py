@@ -74,6 +74,13 @@ def test_the_shipped_realfog_recipe_trains_on_labelled_folders(tmp_path: Path) -
     assert (run / "checkpoints" / "model.pt").is_file()
     cfg = (run / "config.yaml").read_text()
     assert "d_scales: 2" in cfg and "keep_objects: 2" in cfg and "- foggy" in cfg
+    # the bundle carries each domain's brightness range, which per-image draws are kept inside
+    r = edgecgl("export", str(run / "checkpoints" / "model.pt"), "--out", str(tmp_path / "b"), "--no-pt2")
+    assert r.returncode == 0, r.stderr
+    stats = json.loads((tmp_path / "b" / "manifest.json").read_text())["style_stats"]["global"]
+    for d in ("sunny", "foggy"):
+        lo, hi = stats[d]["luma"]
+        assert 0 <= lo <= hi <= 255
 
 
 @pytest.mark.slow
