@@ -15,12 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from edgecgl.brightness import LUMA_WEIGHTS
+
 
 def mean_luma(x: Tensor) -> Tensor:
     """[B,3,H,W] RGB in [-1,1] -> [B] mean luma (Rec. 601) on the 0-255 scale."""
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected [B,3,H,W] images, got {tuple(x.shape)}")
-    y = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    r, g, b = LUMA_WEIGHTS
+    y = r * x[:, 0] + g * x[:, 1] + b * x[:, 2]
     return ((y.float() + 1.0) * 127.5).mean(dim=(1, 2))
 
 
