@@ -77,8 +77,10 @@ class StyleStats:
         """From a manifest's or a checkpoint's entry: ``mean``, ``cov`` and, when present, ``luma``."""
         lo_hi = None
         if d.get("luma") is not None:
-            lo, hi = (float(v) for v in np.asarray(d["luma"], np.float64).ravel())
-            lo_hi = (lo, hi)
+            v = np.asarray(d["luma"], np.float64).ravel()
+            if v.shape != (2,) or not np.isfinite(v).all() or v[0] > v[1]:
+                raise ValueError(f"'luma' must be [lowest, highest], got {d['luma']}")
+            lo_hi = (float(v[0]), float(v[1]))
         return cls(np.asarray(d["mean"], np.float64), np.asarray(d["cov"], np.float64), lo_hi)
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,6 +209,12 @@ def load_bundle(path: Path, verify: bool = True) -> Bundle:
                 f"bundle model '{role}' ({fp.name}) has no checksum in the manifest", "re-export the bundle"
             )
     res = m.get("resolution", {})
+    try:
+        stats = _stats_from_json(m.get("style_stats", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EdgecglError(
+            f"bundle {root}: malformed style statistics ({exc})", "re-export the bundle"
+        ) from None
     return Bundle(
         root=root,
         manifest=m,
@@ -216,7 +224,7 @@ def load_bundle(path: Path, verify: bool = True) -> Bundle:
         instance_size=tuple(res.get("instance", (128, 128))),  # type: ignore[arg-type]
         precision=str(m.get("precision", "fp32")),
         models=models,
-        style_stats=_stats_from_json(m.get("style_stats", {})),
+        style_stats=stats,
         upsampler=dict(m["upsampler"]) if isinstance(m.get("upsampler"), dict) else None,
     )
 

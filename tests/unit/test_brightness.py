@@ -3,12 +3,19 @@ brightness (the bundle's ``StyleStats.luma``), redone lighter when they leave it
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from edgecgl.train.eval.keep import KeepObjects, to_uint8
-from edgecgl.train.eval.run import sampled_styles
-from edgecgl.train.eval.translators import AtOutputResolution, ReferenceStyles, SampledStyles
+from edgecgl.train.eval.translators import (
+    AtOutputResolution,
+    ReferenceStyles,
+    SampledStyles,
+    sampled_styles,
+)
 from edgecgl.train.style_stats import mean_luma as mean_luma_t
 
 from edgecgl.brightness import RangeCounts, first_in_range, mean_luma
@@ -164,3 +171,17 @@ def test_the_eval_notes_find_the_sampled_styles_inside_wrappers() -> None:
     sampled = SampledStyles(DimModel(None), seed=0, spread=1.0)
     wrapped = AtOutputResolution(sampled, (16, 32), "resize")
     assert sampled_styles(wrapped) is sampled and sampled_styles(object()) is None
+
+
+@pytest.mark.parametrize("luma", [[1.0], [200.0, 100.0], [0.0, float("nan")]])
+def test_a_malformed_range_in_a_manifest_is_one_clear_error(tmp_path: Path, luma: list[float]) -> None:
+    from edgecgl.bundle import load_bundle
+    from edgecgl.errors import EdgecglError
+    from tests.runtime_helpers import make_tiny_bundle
+
+    bundle = make_tiny_bundle(tmp_path / "b", pt2=False)
+    m = json.loads((bundle / "manifest.json").read_text())
+    m["style_stats"]["global"]["night"]["luma"] = luma
+    (bundle / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(EdgecglError, match="malformed style statistics"):
+        load_bundle(bundle)

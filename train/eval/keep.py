@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from edgecgl.train.eval.translators import AtOutputResolution, SampledStyles
+from edgecgl.train.eval.translators import AtOutputResolution, SampledStyles, sampled_styles
 
 from edgecgl.detect import DetectorLike
 from edgecgl.errors import EdgecglError
@@ -35,8 +35,8 @@ class KeepObjects:
     def __init__(
         self, method: SampledStyles | AtOutputResolution, detect: DetectorLike, tries: int = 3
     ) -> None:
-        inner = method.method if isinstance(method, AtOutputResolution) else method
-        if not isinstance(inner, SampledStyles):
+        inner = sampled_styles(method)
+        if inner is None:
             raise EdgecglError(
                 "--keep-objects redraws a sampled style", "add --style sample (or --style reference)"
             )

@@ -33,6 +33,7 @@ from edgecgl.train.eval.translators import (
     ReferenceStyles,
     Reinhard,
     SampledStyles,
+    sampled_styles,
 )
 
 from edgecgl.detect import DetectorLike
@@ -170,13 +171,6 @@ def _crops(
             crop = img[:, rows, cols][None]
             out.append((i, F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False)[0]))
     return out
-
-
-def sampled_styles(m: object) -> SampledStyles | None:
-    """The ``SampledStyles`` inside a method (bare, at the output resolution, with --keep-objects)."""
-    while not isinstance(m, SampledStyles) and hasattr(m, "method"):
-        m = m.method
-    return m if isinstance(m, SampledStyles) else None
 
 
 def evaluate(

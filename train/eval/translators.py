@@ -365,3 +365,10 @@ class AtOutputResolution:
 def open_method(path: Path, name: str | None = None, device: str = "cpu") -> TorchRun | BundleModel:
     kind, p = resolve_model(path)
     return TorchRun(p, name, device) if kind == "run" else BundleModel(p, name)
+
+
+def sampled_styles(m: object) -> SampledStyles | None:
+    """The ``SampledStyles`` inside a method (bare, at the output resolution, with --keep-objects)."""
+    while not isinstance(m, SampledStyles) and hasattr(m, "method"):
+        m = m.method
+    return m if isinstance(m, SampledStyles) else None
