@@ -46,6 +46,7 @@ FP32, TRT, CPU, QDQ = (
     "int8 QDQ U8S8 (ORT-fused)",
 )
 QDQ_S8, QOP_S8 = "int8 QDQ S8S8 (symmetric)", "int8 QOperator S8S8 (symmetric)"
+QOP_U8S7 = "int8 QOperator U8S8, 7-bit weights (reduce_range)"
 
 
 def calib_set(ckpt: Path, domains: list[str], size: tuple[int, int], n: int) -> Path:
@@ -99,16 +100,19 @@ def int8_bundle(ckpt: Path, name: str, size: tuple[int, int], n: int) -> Path:
     return write_bundle(ckpt, out, "int8", "onnxslim", calib=calib, overwrite=True, pt2=False, log=log)
 
 
-def alternative(b: Bundle, calib: Path, fmt: str, act: str) -> dict[str, Path]:
+def alternative(b: Bundle, calib: Path, fmt: str, act: str, reduce_range: bool = False) -> dict[str, Path]:
     """A graph the product does not ship, same excluded nodes as the bundle's: ``fmt`` QDQ | QOperator,
     ``act`` u8 (asymmetric uint8 activations) | s8 (symmetric int8 activations and weights: the
-    Intel-era "ORT-style" graph); int32 bias and quantized conv outputs (ORT's defaults) either way."""
+    Intel-era "ORT-style" graph); int32 bias and quantized conv outputs (ORT's defaults) either way.
+    ``reduce_range``: 7-bit weights, ONNX Runtime's advice for U8S8 on x86 without VNNI, whose AVX2
+    ``vpmaddubsw`` adds two u8 x s8 products into a saturating int16 (255 x 127 x 2 > 32767)."""
     from edgecgl.calib.quantize import _reader, excluded_nodes
     from edgecgl.calib.sample import load_calib
     from edgecgl.export.verify import ort_session
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    out = {r: b.root.parent / f"{b.root.name}-{fmt.lower()}-{act}s8" / f"{r}.onnx" for r in ROLES}
+    tag = f"{fmt.lower()}-{act}s{7 if reduce_range else 8}"
+    out = {r: b.root.parent / f"{b.root.name}-{tag}" / f"{r}.onnx" for r in ROLES}
     if all(p.is_file() for p in out.values()):
         return out
     out["generator"].parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +142,7 @@ def alternative(b: Bundle, calib: Path, fmt: str, act: str) -> dict[str, Path]:
             quant_format=getattr(QuantFormat, fmt),
             op_types_to_quantize=["Conv"],
             per_channel=True,
+            reduce_range=reduce_range,
             activation_type=QuantType.QUInt8 if act == "u8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=keep,
@@ -225,7 +230,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def measure(
-    ckpt: Path, size: tuple[int, int], threads: list[int], repeats: int, n: int, s8s8: bool = False
+    ckpt: Path,
+    size: tuple[int, int],
+    threads: list[int],
+    repeats: int,
+    n: int,
+    s8s8: bool = False,
+    reduce_range: bool = False,
 ) -> dict[str, Any]:
     from edgecgl.train.inference import load_inference
 
@@ -244,6 +255,8 @@ def measure(
     if s8s8:
         paths[QDQ_S8] = alternative(b, calib, "QDQ", "s8")
         paths[QOP_S8] = alternative(b, calib, "QOperator", "s8")
+    if reduce_range:
+        paths[QOP_U8S7] = alternative(b, calib, "QOperator", "u8", reduce_range=True)
     assert all(p.name.endswith(".int8-cpu.onnx") for p in paths[CPU].values()), (
         "backend must pick the CPU graph"
     )
@@ -321,6 +334,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--calib-n", type=int, default=32)
     ap.add_argument("--s8s8", action="store_true", help="also time signed-activation graphs (QDQ, QOperator)")
+    ap.add_argument(
+        "--reduce-range",
+        action="store_true",
+        help="also the CPU graph with 7-bit weights (ONNX Runtime's advice for U8S8 without VNNI)",
+    )
     ap.add_argument("--out", default="int8_cpu")
     a = ap.parse_args(argv)
     size = tuple(int(v) for v in a.size.lower().split("x"))
@@ -333,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     for src in filter(None, a.trained.split(",")):
         p = Path(src)
         ckpt = p if p.is_file() else p / "checkpoints" / "model.pt"
-        res["models"].append(measure(ckpt, size, threads, a.repeats, a.calib_n, a.s8s8))  # type: ignore[arg-type]
+        res["models"].append(measure(ckpt, size, threads, a.repeats, a.calib_n, a.s8s8, a.reduce_range))  # type: ignore[arg-type]
     write_results(a.out, res)
 
 

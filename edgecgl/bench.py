@@ -385,15 +385,30 @@ class BenchOptions:
     settle_s: float = 0.05  # pause before each timed call (see time_interleaved)
 
 
-def cpu_name() -> str:
-    """The CPU's model name (what every number is written next to), from /proc/cpuinfo where it exists."""
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name and kind (what every number is written next to), from /proc/cpuinfo where it
+    exists: "AMD EPYC (family 25 model 1; avx2)". A cloud guest's model name can be just "AMD EPYC" for
+    Zen 3 (AVX2 only), Zen 4 and Zen 5 (AVX-512, VNNI): different speeds, and INT8 kernels that differ."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        text = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        text = ""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+        if not line.strip() and fields:
+            break  # the first processor is enough
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" not in fields:
+        return name
+    flags = set(fields.get("flags", "").split())
+    isa = [f for f in ISA_FLAGS if f in flags]
+    return f"{name} (family {fields['cpu family']} model {fields.get('model', '?')}; {' '.join(isa) or 'no AVX2'})"
 
 
 def machine_info(threads: int = 0) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pytest
 
 from edgecgl.bench import (
     bundle_precisions,
+    cpu_name,
     frame_flops,
     onnx_flops,
     precision_view,
@@ -209,3 +210,17 @@ def test_fraction_of_limit_never_above_one_and_the_table_says_why() -> None:
            "machine": {}, "results": [row]}  # fmt: skip
     text = format_table(res)
     assert "100.0%*" in text and "165" not in text and "underestimates" in text
+
+
+def test_cpu_name_names_the_kind_behind_a_generic_model_name() -> None:
+    zen4 = (
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+        "model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni avx512_bf16\n\n"
+        "processor\t: 1\ncpu family\t: 99\nmodel name\t: other\n"
+    )
+    assert cpu_name(zen4) == "AMD EPYC (family 25 model 17; avx2 avx512f avx512_vnni avx512_bf16)"
+    zen3 = "cpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx avx2 fma\n"
+    assert cpu_name(zen3) == "AMD EPYC (family 25 model 1; avx2)"
+    arm = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd\n"  # no model name, no family
+    assert cpu_name(arm)  # falls back to the platform's name
+    assert "family" not in cpu_name(arm)
