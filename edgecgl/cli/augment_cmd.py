@@ -117,14 +117,10 @@ def register(app: typer.Typer) -> None:
                 ro.per_image_style(tr, style_seed, name, style_spread)
             img = read_image(item.image)
             res = pipeline(img)
-            spread = style_spread
-            if style_per_image and banks[target] is None and ro.luma_range(tr) is not None:
-                res, spread = ro.redraw_in_range(pipeline, img, res, style_seed, name, style_spread)
-                in_range.add(spread, style_spread)
-            if not keep_objects:
-                return res.image, len(res.detections)
-            image, choice = ro.redraw_to_keep(pipeline, img, res, style_seed, name, spread, style_per_image)
-            kept.add(choice, spread)
+            check = style_per_image and banks[target] is None and ro.luma_range(tr) is not None
+            image = ro.deliver_draw(pipeline, img, res, style_seed, name, style_spread, check_range=check,
+                                    keep_objects=keep_objects, per_image=style_per_image,
+                                    in_range=in_range, kept=kept)  # fmt: skip
             return image, len(res.detections)
 
         total = sum(1 for t in targets for it in ds.items if it.source != t)

@@ -108,16 +108,9 @@ def register(app: typer.Typer) -> None:
                 img = read_image(a)
                 res = pipeline(img)
                 n_inst += len(res.detections)
-                spread = style_spread
-                if check_range:
-                    res, spread = ro.redraw_in_range(pipeline, img, res, style_seed, a.name, style_spread)
-                    in_range.add(spread, style_spread)
-                out = res.image
-                if keep_objects:
-                    out, choice = ro.redraw_to_keep(
-                        pipeline, img, res, style_seed, a.name, spread, style_per_image
-                    )
-                    kept.add(choice, spread)
+                out = ro.deliver_draw(pipeline, img, res, style_seed, a.name, style_spread,
+                                      check_range=check_range, keep_objects=keep_objects,
+                                      per_image=style_per_image, in_range=in_range, kept=kept)  # fmt: skip
                 write_bytes_atomic(b, encode_image(out, b.suffix or ".png"))
                 bar.advance(task)
         log(f"{len(pairs)} image(s), {n_inst} instance(s) translated")

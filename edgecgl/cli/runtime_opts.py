@@ -18,7 +18,8 @@ from edgecgl.errors import EdgecglError
 if TYPE_CHECKING:
     import numpy as np
 
-    from edgecgl.retain import Choice
+    from edgecgl.brightness import RangeCounts
+    from edgecgl.retain import Choice, KeepCounts
 
 BUNDLES_ROOT = Path("bundles")
 
@@ -231,6 +232,34 @@ def redraw_to_keep(
     if choice.spread != spread or choice.kept < choice.near:  # lighter draws were tried
         sampled_style(tr, base_seed, name, spread, per_image)
     return image, choice
+
+
+def deliver_draw(
+    pipeline: object,
+    img: np.ndarray,
+    res: object,
+    base_seed: int | None,
+    name: str,
+    spread: float,
+    *,
+    check_range: bool,
+    keep_objects: bool,
+    per_image: bool,
+    in_range: RangeCounts,
+    kept: KeepCounts,
+) -> np.ndarray:
+    """What ``image`` and ``augment`` write for one translated image (``res``): a per-image draw kept
+    inside the target's brightness range (``check_range``), then ``--keep-objects`` from the spread that
+    check left; both counted for the run's log lines."""
+    used = spread
+    if check_range:
+        res, used = redraw_in_range(pipeline, img, res, base_seed, name, spread)
+        in_range.add(used, spread)
+    if not keep_objects:
+        return res.image  # type: ignore[attr-defined]
+    image, choice = redraw_to_keep(pipeline, img, res, base_seed, name, used, per_image)
+    kept.add(choice, used)
+    return image
 
 
 def newest_bundle(root: Path = BUNDLES_ROOT) -> Path:
