@@ -18,6 +18,8 @@ small working size, so thousands of frames fit in minutes on two cores).
     python -m benchmarks.pipeline --preset small --max-frames 120
     python -m benchmarks.pipeline --preset small --max-frames 40 --detect-every 1,3
     python -m benchmarks.pipeline --preset small --max-frames 40 --detect-every 1,3 --threads 1,2
+    python -m benchmarks.pipeline --preset small --max-frames 40 --detect-every 2 --threads 2 --overlap \
+        --detector-models yolov8n-coco.pt,yolov8n-coco.onnx,yolov8n-coco.onnx@1 --rounds 3
     python -m benchmarks.pipeline --long 3000 --preset tiny --size 128x256
 """
 
@@ -201,13 +203,20 @@ def inprocess(
     calls: int,
     tmp: Path,
     overlap: bool = False,
+    detectors: tuple[str, ...] = (str(DETECTOR),),
+    rounds: int = 1,
 ) -> dict[str, Any]:
     """translate_video in process at ``threads`` (ORT intra-op and torch), alternating with model-only blocks:
     no instances, then the YOLO detector at each N of ``ns`` (and, with ``overlap``, again with the
-    instance crops on their own thread: ``--overlap-instances``)."""
+    instance crops on their own thread: ``--overlap-instances``), for each detector spec in turn. A spec is
+    a model file, ``FILE@N`` (an .onnx detector's ONNX Runtime session at N threads, no spin-wait; plain
+    FILE: one thread per core) or ``FILE@ultralytics`` (the session as Ultralytics opens it, spinning);
+    runs after the first spec are named with its tag (``_onnx``, ``_onnx@1``). With ``rounds`` > 1 the whole
+    plan repeats in a rotated order and each run reports its median frames/s."""
     import torch
+    from ultralytics import YOLO
 
-    from edgecgl.detect import DetectorConfig, load_detector
+    from edgecgl.detect import Detector, DetectorConfig, load_detector
     from edgecgl.pipeline import Pipeline, PipelineConfig
     from edgecgl.video import VideoOptions, translate_video
 
@@ -217,25 +226,46 @@ def inprocess(
     imgs = clip_frames(8)
     model_only_block(tr, imgs, 2)  # warm-up
     blocks = model_only_block(tr, imgs, calls)
+
+    def detector(spec: str, n: int) -> Detector:
+        path, _, opt = spec.partition("@")
+        cfg = DetectorConfig(frames_per_call=n, ort_threads=int(opt) if opt.isdigit() else 0)
+        det = Detector(YOLO(path, task="detect"), cfg) if opt == "ultralytics" else load_detector(path, cfg)
+        det.model.predict(np.ascontiguousarray(imgs[0][..., ::-1]), verbose=False)  # warm-up, no tracker
+        return det
+
+    plan: list[tuple[str, int, bool, str | None]] = [("no_instances", 0, False, None)]
+    for i, spec in enumerate(detectors):
+        path, _, opt = spec.partition("@")
+        tag = "" if i == 0 else "_" + Path(path).suffix.lstrip(".") + (f"@{opt}" if opt else "")
+        plan += [(f"detector_every_{n}{tag}", n, False, spec) for n in ns]
+        if overlap:
+            plan += [(f"detector_every_{n}_overlap{tag}", n, True, spec) for n in ns]
     runs: dict[str, Any] = {}
-    plan = [("no_instances", 0, False)] + [(f"detector_every_{n}", n, False) for n in ns]
-    if overlap:
-        plan += [(f"detector_every_{n}_overlap", n, True) for n in ns]
-    for name, n, ov in plan:
-        det = None
-        if n:
-            det = load_detector(DETECTOR, DetectorConfig(frames_per_call=n))
-            det.model.predict(np.ascontiguousarray(imgs[0][..., ::-1]), verbose=False)  # warm-up, no tracker
-        pipe = Pipeline(tr, det, PipelineConfig(detect_every=max(1, n), overlap_instances=ov))
-        res = translate_video(CLIP, tmp / "ip.mp4", pipe, VideoOptions(max_frames=frames), overwrite=True)
-        runs[name] = {**res.stats.summary(), "detect_every": n or None, "overlap_instances": ov}
-        blocks += model_only_block(tr, imgs, calls)
-        log(f"  {threads} thread(s) {name}: {runs[name]['fps']} frames/s")
+    fps: dict[str, list[float]] = {name: [] for name, *_ in plan}
+    for r in range(rounds):
+        for name, n, ov, spec in plan[r % len(plan) :] + plan[: r % len(plan)]:
+            det = detector(spec, n) if n and spec else None
+            pipe = Pipeline(tr, det, PipelineConfig(detect_every=max(1, n), overlap_instances=ov))
+            res = translate_video(CLIP, tmp / "ip.mp4", pipe, VideoOptions(max_frames=frames), overwrite=True)
+            summary = res.stats.summary()
+            fps[name].append(summary["fps"])  # type: ignore[arg-type]
+            runs[name] = {
+                **summary,
+                "fps": statistics.median(fps[name]),
+                "fps_rounds": fps[name],
+                "detect_every": n or None,
+                "overlap_instances": ov,
+                "detector": spec,
+            }
+            blocks += model_only_block(tr, imgs, calls)
+            log(f"  {threads} thread(s) round {r + 1} {name}: {summary['fps']} frames/s")
     model_ms = statistics.median(blocks)
-    for r in runs.values():
-        r["e2e_over_model_only"] = round(r["fps"] * model_ms / 1000.0, 3)
+    for run in runs.values():
+        run["e2e_over_model_only"] = round(run["fps"] * model_ms / 1000.0, 3)
     return {
         "threads": threads,
+        "rounds": rounds,
         "model_only": {**summarize(blocks), "fps": round(1000.0 / model_ms, 3)},
         "runs": runs,
     }
@@ -256,6 +286,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--overlap", action="store_true", help="--threads: each detector run again with --overlap-instances"
     )
+    ap.add_argument(
+        "--detector-models",
+        default=str(DETECTOR),
+        help="--threads: comma list of detector specs run in turn: FILE, FILE@N (an .onnx at N ORT threads), "
+        "FILE@ultralytics (the .onnx session as Ultralytics opens it)",
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="--threads: repeat the runs, report medians")
     ap.add_argument("--out", default="")
     a = ap.parse_args(argv)
     if not CLIP.is_file():
@@ -269,7 +306,10 @@ def main(argv: list[str] | None = None) -> None:
         load0 = load_average()
         per = []
         for t in [int(v) for v in a.threads.split(",")]:
-            per.append(inprocess(bpath, size, a.max_frames, t, ns, a.model_calls, tmp, a.overlap))  # type: ignore[arg-type]
+            dets = tuple(v for v in a.detector_models.split(",") if v)
+            per.append(
+                inprocess(bpath, size, a.max_frames, t, ns, a.model_calls, tmp, a.overlap, dets, a.rounds)  # type: ignore[arg-type]
+            )
             for name, r in per[-1]["runs"].items():
                 log(f"{t} thread(s) {name}: {100 * r['e2e_over_model_only']:.1f}% of model-only")
         write_results(

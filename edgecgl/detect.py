@@ -47,6 +47,8 @@ class DetectorConfig:
     smooth: float = 0.6  # EMA weight of the previous box; 0 = no smoothing
     forget_after: int = 30  # frames a track may vanish before its smoothed box is dropped
     frames_per_call: int = 1  # video frames between detector calls (--detect-every): see BoxSmoother
+    # an .onnx detector on ONNX Runtime's CPU provider: intra-op threads (0 = one per core)
+    ort_threads: int = 0
 
 
 @dataclass
@@ -205,9 +207,44 @@ def load_detector(
             else "give a model file Ultralytics can load (.pt, .onnx, .engine, .tflite)"
         )
         raise EdgecglError(f"cannot load detector {spec}: {first}", hint) from None
+    try:
+        note = quiet_onnx_session(model, spec, (cfg or DetectorConfig()).ort_threads)
+    except Exception as exc:  # noqa: BLE001 - an .onnx that loads but does not run is the user's to fix
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise EdgecglError(
+            f"cannot run detector {spec}: {first}",
+            "export it with Ultralytics (yolo export model=yolo26n.pt format=onnx), or give the .pt",
+        ) from None
     if log:
-        log(f"detector: {spec} ({'tracking' if cfg is None or cfg.track else 'no tracking'})")
+        log(f"detector: {spec} ({'tracking' if cfg is None or cfg.track else 'no tracking'}{note})")
     return Detector(model, cfg, base_seed, log)
+
+
+def quiet_onnx_session(model: Any, path: str, threads: int = 0) -> str:
+    """Reopen an .onnx detector's ONNX Runtime CPU session with spin-waiting off; '' if not one.
+
+    Ultralytics opens it with ORT's defaults, whose idle threads busy-wait after every call; on a CPU the
+    detector runs on its own stage beside the translator's sessions (which never spin), and the spinning
+    takes their cores (docs/PERFORMANCE.md, "An ONNX detector on CPU"). Ultralytics has no public option
+    for the session, so this replaces ``predictor.model.backend.session`` once a warm-up call has set the
+    predictor up; if a later Ultralytics lays it out otherwise, the detector runs as Ultralytics opened it
+    (tests/unit/test_detect.py pins the layout of the installed version).
+    """
+    if not path.endswith(".onnx"):
+        return ""
+    model.predict(np.zeros((64, 64, 3), np.uint8), verbose=False)  # sets up the predictor
+    inner = getattr(getattr(getattr(model, "predictor", None), "model", None), "backend", None)
+    session = getattr(inner, "session", None)
+    if session is None or list(session.get_providers()) != ["CPUExecutionProvider"]:
+        return ""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    inner.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    return f"; ONNX Runtime CPU, {threads or 'one per core'} thread(s), no spin-wait"
 
 
 def parse_classes(text: str | Sequence[str]) -> tuple[str, ...]:

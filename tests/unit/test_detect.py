@@ -8,7 +8,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edgecgl.detect import Detection, Detector, DetectorConfig, filter_detections, load_detector
+from edgecgl.detect import (
+    Detection,
+    Detector,
+    DetectorConfig,
+    filter_detections,
+    load_detector,
+    quiet_onnx_session,
+)
 from edgecgl.errors import EdgecglError
 
 NAMES = {0: "person", 2: "car", 9: "traffic light"}
@@ -119,3 +126,52 @@ def test_real_yolo_finds_and_tracks_cars(assets: Path) -> None:
     assert any(d.cls == "car" for d in first)
     if det.tracking:
         assert {d.track_id for d in again} & {d.track_id for d in first}
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_onnx_detector_runs_without_spin_wait_and_finds_what_the_pt_finds(
+    assets: Path, tmp_path: Path
+) -> None:
+    """An .onnx detector's ORT session is reopened quiet (spinning off, N threads): this pins the layout
+    of the installed Ultralytics (predictor.model.backend.session) and checks the boxes do not change."""
+    import shutil
+
+    import cv2
+    from ultralytics import YOLO
+
+    pt = tmp_path / "yolo.pt"
+    shutil.copy(assets / "models" / "yolov8n-coco.pt", pt)
+    onnx_path = Path(YOLO(str(pt)).export(format="onnx", imgsz=(192, 320), verbose=False))
+    det = load_detector(onnx_path, DetectorConfig(imgsz=320, ort_threads=1, track=False))
+    session = det.model.predictor.model.backend.session
+    opts = session.get_session_options()
+    assert opts.intra_op_num_threads == 1
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+    frame = cv2.cvtColor(cv2.imread(str(assets / "frames" / "bdd_sunny_1.jpg")), cv2.COLOR_BGR2RGB)
+    ref = load_detector(pt, DetectorConfig(imgsz=320, track=False))(frame)
+    got = det(frame)
+    cars = [d for d in ref if d.cls == "car"]
+    assert cars and len(got) == len(ref)
+
+    def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+        return w * h / union
+
+    for d in cars:  # same network, same letterbox: the boxes agree up to float rounding
+        assert max(iou(d.box, g.box) for g in got if g.cls == "car") > 0.95
+
+
+def test_quiet_onnx_session_leaves_other_models_alone() -> None:
+    model = FakeYOLO([[]])
+    assert quiet_onnx_session(model, "yolo.pt") == ""
+    assert model.calls == []  # a .pt (or .engine) model is not touched, not even warmed up
+
+
+def test_an_onnx_that_is_no_detector_is_one_clear_error(tiny_bundle: Path) -> None:
+    with pytest.raises(EdgecglError, match="detector") as ei:
+        load_detector(tiny_bundle / "content_encoder.onnx")
+    assert ei.value.hint
