@@ -205,6 +205,7 @@ def inprocess(
     overlap: bool = False,
     detectors: tuple[str, ...] = (str(DETECTOR),),
     rounds: int = 1,
+    only_overlap: bool = False,
 ) -> dict[str, Any]:
     """translate_video in process at ``threads`` (ORT intra-op and torch), alternating with model-only blocks:
     no instances, then the YOLO detector at each N of ``ns`` (and, with ``overlap``, again with the
@@ -229,7 +230,9 @@ def inprocess(
 
     def detector(spec: str, n: int) -> Detector:
         path, _, opt = spec.partition("@")
-        cfg = DetectorConfig(frames_per_call=n, ort_threads=int(opt) if opt.isdigit() else 0)
+        n_threads = int(opt) if opt.isdigit() else 0
+        torch.set_num_threads(n_threads if n_threads and path.endswith(".pt") else threads)  # for this run
+        cfg = DetectorConfig(frames_per_call=n, ort_threads=n_threads)
         det = Detector(YOLO(path, task="detect"), cfg) if opt == "ultralytics" else load_detector(path, cfg)
         det.model.predict(np.ascontiguousarray(imgs[0][..., ::-1]), verbose=False)  # warm-up, no tracker
         return det
@@ -241,6 +244,8 @@ def inprocess(
         plan += [(f"detector_every_{n}{tag}", n, False, spec) for n in ns]
         if overlap:
             plan += [(f"detector_every_{n}_overlap{tag}", n, True, spec) for n in ns]
+    if only_overlap:
+        plan = [p for p in plan if p[2] or not p[1]]
     runs: dict[str, Any] = {}
     fps: dict[str, list[float]] = {name: [] for name, *_ in plan}
     for r in range(rounds):
@@ -292,6 +297,9 @@ def main(argv: list[str] | None = None) -> None:
         help="--threads: comma list of detector specs run in turn: FILE, FILE@N (an .onnx at N ORT threads), "
         "FILE@ultralytics (the .onnx session as Ultralytics opens it)",
     )
+    ap.add_argument(
+        "--only-overlap", action="store_true", help="--threads: detector runs with the overlap only"
+    )
     ap.add_argument("--rounds", type=int, default=1, help="--threads: repeat the runs, report medians")
     ap.add_argument("--out", default="")
     a = ap.parse_args(argv)
@@ -308,7 +316,19 @@ def main(argv: list[str] | None = None) -> None:
         for t in [int(v) for v in a.threads.split(",")]:
             dets = tuple(v for v in a.detector_models.split(",") if v)
             per.append(
-                inprocess(bpath, size, a.max_frames, t, ns, a.model_calls, tmp, a.overlap, dets, a.rounds)  # type: ignore[arg-type]
+                inprocess(
+                    bpath,  # type: ignore[arg-type]
+                    size,  # type: ignore[arg-type]
+                    a.max_frames,
+                    t,
+                    ns,
+                    a.model_calls,
+                    tmp,
+                    a.overlap or a.only_overlap,
+                    dets,
+                    a.rounds,
+                    a.only_overlap,
+                )
             )
             for name, r in per[-1]["runs"].items():
                 log(f"{t} thread(s) {name}: {100 * r['e2e_over_model_only']:.1f}% of model-only")
