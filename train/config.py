@@ -76,6 +76,7 @@ class LogConfig:
     every: int = 50  # metrics.jsonl line
     sample_every: int = 1000  # samples/NNNNNN.png (0: off)
     checkpoint_every: int = 1000  # last.pt + model.pt
+    snapshots: bool = False  # also keep model-NNNNNN.pt at every checkpoint (to pick a step after training)
     tensorboard: bool = True  # if the tensorboard package is installed
     style_stats_images: int = 64  # per domain, for model.pt's style statistics
 

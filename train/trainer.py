@@ -21,6 +21,7 @@ import contextlib
 import copy
 import json
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from edgecgl.train.nets import CGLModel, count_parameters, init_weights
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from edgecgl.atomic import write_text_atomic
+from edgecgl.atomic import atomic_path, write_text_atomic
 from edgecgl.config import dump_yaml, to_dict
 from edgecgl.errors import EdgecglError
 
@@ -405,7 +406,10 @@ class Trainer:
         if self.is_main:
             save_checkpoint(self.ckpt_dir / "last.pt", {**self.state_dict(), "rng": states})
             if inference:
-                self.save_inference()
+                path = self.save_inference()
+                if self.cfg.log.snapshots:
+                    with atomic_path(path.with_name(f"model-{self.step:06d}.pt")) as tmp:
+                        shutil.copyfile(path, tmp)
         if self.distributed:
             dist.barrier()
 

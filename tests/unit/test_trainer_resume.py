@@ -70,3 +70,20 @@ def test_resume_without_checkpoint_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(EdgecglError, match="not a loadable"):
         Trainer(tiny_cfg(), FakeDataset(), tmp_path).resume()
+
+
+def test_snapshots_keep_an_inference_checkpoint_per_step(tmp_path: Path) -> None:
+    from edgecgl.train.inference import load_inference
+
+    Trainer(
+        tiny_cfg(iters=4, **{"log.checkpoint_every": 2, "log.snapshots": True}), FakeDataset(), tmp_path
+    ).run()
+    ckpt = tmp_path / "checkpoints"
+    assert sorted(p.name for p in ckpt.glob("model-*.pt")) == ["model-000002.pt", "model-000004.pt"]
+    assert load_inference(ckpt / "model-000002.pt").step == 2
+    assert (ckpt / "model-000004.pt").read_bytes() == (ckpt / "model.pt").read_bytes()
+
+
+def test_no_snapshots_by_default(tmp_path: Path) -> None:
+    Trainer(tiny_cfg(iters=2, **{"log.checkpoint_every": 1}), FakeDataset(), tmp_path).run()
+    assert not list((tmp_path / "checkpoints").glob("model-*.pt"))
