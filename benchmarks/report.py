@@ -6,6 +6,7 @@ python -m benchmarks.report            # every table whose results exist
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS
@@ -259,6 +260,25 @@ def detect_every(name: str = "detect_every") -> list[str]:
     return out
 
 
+def detector_cost(name: str) -> list[str]:
+    d = _load(name)
+    if not d:
+        return []
+    lines = [
+        f"{d['frames']} frames of `{d['clip']}`, {d['rounds']} rounds, {d['machine']['cpu']}; {_load_str(d)}.",
+        "",
+        "| detector (spec) | CPU ms per call | wall ms per call | CPU ms per round | boxes |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for spec, r in d["specs"].items():
+        path, _, opt = spec.partition("@")
+        rounds = ", ".join(f"{v:.0f}" for v in r["cpu_ms_rounds"])
+        lines.append(
+            f"| {Path(path).name}@{opt} | {r['cpu_ms_per_call']:.1f} | {r['wall_ms_per_call']:.1f} | {rounds} | {r['boxes']} |"
+        )
+    return lines
+
+
 def memory(name: str) -> list[str]:
     d = _load(name)
     if not d:
@@ -324,6 +344,7 @@ def main() -> None:
         by_threads = "by_threads" in (_load(p.stem) or {})  # --threads runs: one table per thread count
         tables.append((p.stem, (pipeline_threads if by_threads else pipeline)(p.stem)))
     tables.append(("detect every", detect_every()))
+    tables += [(p.stem, detector_cost(p.stem)) for p in sorted(RESULTS.glob("detector_cost*.json"))]
     tables += [(p.stem, memory(p.stem)) for p in sorted(RESULTS.glob("pipeline_memory_*.json"))]
     tables += [(p.stem, spin(p.stem)) for p in sorted(RESULTS.glob("pipeline_spin_*.json"))]
     tables.append(("train speed", train_speed()))
