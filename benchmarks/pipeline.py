@@ -210,8 +210,8 @@ def inprocess(
     """translate_video in process at ``threads`` (ORT intra-op and torch), alternating with model-only blocks:
     no instances, then the YOLO detector at each N of ``ns`` (and, with ``overlap``, again with the
     instance crops on their own thread: ``--overlap-instances``), for each detector spec in turn. A spec is
-    a model file, ``FILE@N`` (an .onnx detector's ONNX Runtime session at N threads, no spin-wait; plain
-    FILE: one thread per core) or ``FILE@ultralytics`` (the session as Ultralytics opens it, spinning);
+    a model file, ``FILE@N`` (the detector's runtime at N threads: torch for a .pt, ONNX Runtime without
+    spin-wait for an .onnx; plain FILE: ``threads`` / one per core) or ``FILE@ultralytics`` (the session as Ultralytics opens it, spinning);
     runs after the first spec are named with its tag (``_onnx``, ``_onnx@1``). With ``rounds`` > 1 the whole
     plan repeats in a rotated order and each run reports its median frames/s."""
     import torch
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--detector-models",
         default=str(DETECTOR),
-        help="--threads: comma list of detector specs run in turn: FILE, FILE@N (an .onnx at N ORT threads), "
+        help="--threads: comma list of detector specs run in turn: FILE, FILE@N (torch / ORT at N threads), "
         "FILE@ultralytics (the .onnx session as Ultralytics opens it)",
     )
     ap.add_argument(

@@ -225,7 +225,8 @@ def quiet_onnx_session(model: Any, path: str, threads: int = 0) -> str:
 
     Ultralytics opens it with ORT's defaults, whose idle threads busy-wait after every call; on a CPU the
     detector runs on its own stage beside the translator's sessions (which never spin), and the spinning
-    takes their cores (docs/PERFORMANCE.md, "An ONNX detector on CPU"). Ultralytics has no public option
+    is CPU time taken from them (~13 ms a YOLOv8n call on a 2-core AMD EPYC: docs/PERFORMANCE.md, "The
+    detector's own cost"). Ultralytics has no public option
     for the session, so this replaces ``predictor.model.backend.session`` once a warm-up call has set the
     predictor up; if a later Ultralytics lays it out otherwise, the detector runs as Ultralytics opened it
     (tests/unit/test_detect.py pins the layout of the installed version).
