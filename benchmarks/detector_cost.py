@@ -22,24 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import ASSETS, load_average, log, write_results
+from benchmarks.common import load_average, log, write_results
+from benchmarks.pipeline import CLIP, DETECTOR, clip_frames
 from edgecgl.bench import machine_info
 from edgecgl.detect import Detector, DetectorConfig, load_detector
-
-CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
-DETECTOR = ASSETS / "models" / "yolov8n-coco.pt"
-
-
-def clip_frames(n: int) -> list[np.ndarray]:
-    import av
-
-    out = []
-    with av.open(str(CLIP)) as c:
-        for f in c.decode(video=0):
-            out.append(f.to_ndarray(format="rgb24"))
-            if len(out) >= n:
-                break
-    return out
 
 
 def open_spec(spec: str) -> tuple[Detector, int]:
