@@ -26,7 +26,8 @@ subprocess of ``edgecgl`` so it measures what a user gets:
 (its outputs are on disk). ``--eval-only MODEL --data DIR`` runs step 6 (and 7) on other held-out photos
 (DIR/sunny, DIR/foggy) with the classifier of a previous run (or ``--classifier``).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/realfog.py --out runs/realfog --minutes 25
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/realfog.py --out runs/realfog    # the config's 6000 it.
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/realfog.py --out runs/realfog-25 --minutes 25
     .venv/bin/python benchmarks/realfog.py --eval-only runs/realfog/bundle --data /photos/heldout
 """
 
@@ -492,6 +493,19 @@ def plan(args: argparse.Namespace) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ main
+def config_iterations(config: str, sets: Sequence[str]) -> int:
+    """The training length the user gets from ``edgecgl train --config CONFIG`` (the default budget)."""
+    from edgecgl.train.config import TrainConfig
+
+    from edgecgl.config import load_config
+    from edgecgl.errors import EdgecglError
+
+    try:
+        return int(load_config(TrainConfig, config, list(sets)).iters)
+    except EdgecglError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "realfog", help="work folder")
@@ -499,8 +513,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--config", default="realfog")
     ap.add_argument("--set", action="append", default=[], help="extra --set for edgecgl train")
     budget = ap.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=float, default=25.0, help="training CPU minutes (default)")
-    budget.add_argument("--iterations", type=int, default=0, help="train to this step instead")
+    budget.add_argument("--minutes", type=float, default=None, help="training CPU minutes instead")
+    budget.add_argument(
+        "--iterations", type=int, default=0, help="train to this step (default: the config's iters)"
+    )
     ap.add_argument("--chunk", type=int, default=1000, help="iterations per train call under --minutes")
     ap.add_argument("--heldout", type=float, default=0.2, help="fraction of each domain held out")
     ap.add_argument("--seed", type=int, default=0)
@@ -555,6 +571,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.eval_only and args.data is None:
         ap.error("--eval-only needs --data DIR (DIR/sunny, DIR/foggy)")
+    if not args.eval_only and not args.iterations and args.minutes is None:
+        args.iterations = config_iterations(args.config, args.set)
     if args.json is None:
         args.json = RESULTS / ("realfog_eval.json" if args.eval_only else "realfog.json")
     args.out = args.out.resolve()

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from benchmarks import realfog
 from benchmarks.common import ROOT, display_path, write_results
@@ -74,6 +75,21 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
         [sys.executable, str(SCRIPT), "--dry-run", "--eval-only", "bundle"], capture_output=True, text=True
     )
     assert r.returncode == 2 and "--data" in r.stderr
+
+
+def test_default_budget_is_what_the_config_trains(tmp_path: Path) -> None:
+    """Without --minutes/--iterations the benchmark trains what ``edgecgl train --config X`` would."""
+    cfg = tmp_path / "short.yaml"
+    cfg.write_text("name: short\niters: 1234\n")
+    args = realfog.parse_args(["--config", str(cfg), "--out", str(tmp_path / "w")])
+    assert args.iterations == 1234 and args.minutes is None
+    args = realfog.parse_args(["--config", str(cfg), "--set", "iters=77", "--out", str(tmp_path / "w")])
+    assert args.iterations == 77
+    assert realfog.parse_args(["--minutes", "5", "--out", str(tmp_path / "w")]).iterations == 0
+    shipped = realfog.parse_args(["--out", str(tmp_path / "w")]).iterations
+    assert shipped == yaml.safe_load((ROOT / "configs" / "realfog.yaml").read_text())["iters"]
+    with pytest.raises(SystemExit, match="not found"):
+        realfog.parse_args(["--config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "w")])
 
 
 def test_results_path_outside_the_repository_is_shown_as_given(tmp_path: Path) -> None:
