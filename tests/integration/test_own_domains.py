@@ -68,12 +68,22 @@ def test_the_shipped_realfog_recipe_trains_on_labelled_folders(tmp_path: Path) -
     root = fog_folder(tmp_path / "ds")
     r = edgecgl("train", "--config", "realfog", "--data", f"folder:{root}", "--out", str(tmp_path / "runs"),
                 "--iters", "2", "--set", "log.style_stats_images=4", "--set", "log.sample_every=0",
-                "--device", "cpu", "--quiet")  # fmt: skip
+                "--set", "log.checkpoint_every=1", "--device", "cpu", "--quiet")  # fmt: skip
     assert r.returncode == 0, r.stderr
     run = next((tmp_path / "runs").glob("*-realfog"))
     assert (run / "checkpoints" / "model.pt").is_file()
     cfg = (run / "config.yaml").read_text()
     assert "d_scales: 2" in cfg and "keep_objects: 2" in cfg and "- foggy" in cfg
+    # the recipe keeps a snapshot per checkpoint, and one eval scores them as rows (README: pick the step)
+    snaps = [run / "checkpoints" / f"model-00000{i}.pt" for i in (1, 2)]
+    assert all(p.is_file() for p in snaps)
+    out = tmp_path / "pick"
+    r = edgecgl("eval", "run", *map(str, snaps), "--name", "s1,s2", "--data", f"folder:{root}", "--split", "all",
+                "--source", "sunny", "--targets", "foggy", "--style", "sample", "--style-spread", "2",
+                "--metrics", "kid", "--no-baselines", "--max-images", "1000", "--out", str(out))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((out / "results.json").read_text())["metrics"]["kid"]["rows"]
+    assert set(rows) == {"s1", "s2"} and all(isinstance(rows[k]["foggy"], float) for k in rows)
     # the bundle carries each domain's brightness range, which per-image draws are kept inside
     r = edgecgl("export", str(run / "checkpoints" / "model.pt"), "--out", str(tmp_path / "b"), "--no-pt2")
     assert r.returncode == 0, r.stderr
