@@ -26,7 +26,7 @@ subprocess of ``edgecgl`` so it measures what a user gets:
 (its outputs are on disk). ``--eval-only MODEL --data DIR`` runs step 6 (and 7) on other held-out photos
 (DIR/sunny, DIR/foggy) with the classifier of a previous run (or ``--classifier``).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/realfog.py --out runs/realfog    # the config's 6000 it.
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/realfog.py --out runs/realfog    # the config's iters
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/realfog.py --out runs/realfog-25 --minutes 25
     .venv/bin/python benchmarks/realfog.py --eval-only runs/realfog/bundle --data /photos/heldout
 """
