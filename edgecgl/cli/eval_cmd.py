@@ -35,6 +35,17 @@ def _csv(text: str | None) -> list[str] | None:
     return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
+def distinct_names(paths: list[Path]) -> list[str]:
+    """Row names for models whose default names collide (snapshots of one run, or two runs' model.pt):
+    the shortest path tails that tell them apart, without ``checkpoints/`` and ``.pt``."""
+    parts = [[q for q in (*Path(p).parent.parts, Path(p).stem) if q != "checkpoints"] for p in paths]
+    for k in range(1, max(len(x) for x in parts) + 1):
+        names = ["/".join(x[-k:]) for x in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [str(p) for p in paths]
+
+
 def register(app: typer.Typer) -> None:
     sub = typer.Typer(
         cls=_DefaultToRun,
@@ -167,6 +178,9 @@ def register(app: typer.Typer) -> None:
 
             detect = load_detector(detector, DetectorConfig(conf=conf, track=False), log=log)
         methods = [open_method(p, row_names[i] if row_names else None, device) for i, p in enumerate(models)]
+        if row_names is None and len({m.name for m in methods}) != len(methods):
+            for m, name in zip(methods, distinct_names([Path(p) for p in models]), strict=True):
+                m.name = name
         if len({m.name for m in methods}) != len(methods) or {m.name for m in methods} & {
             "identity",
             "reinhard",

@@ -74,16 +74,19 @@ def test_the_shipped_realfog_recipe_trains_on_labelled_folders(tmp_path: Path) -
     assert (run / "checkpoints" / "model.pt").is_file()
     cfg = (run / "config.yaml").read_text()
     assert "d_scales: 2" in cfg and "keep_objects: 2" in cfg and "- foggy" in cfg
-    # the recipe keeps a snapshot per checkpoint, and one eval scores them as rows (README: pick the step)
+    # the recipe keeps a snapshot per checkpoint, and one eval scores them as rows named by their files
+    # (README: pick the step)
     snaps = [run / "checkpoints" / f"model-00000{i}.pt" for i in (1, 2)]
     assert all(p.is_file() for p in snaps)
     out = tmp_path / "pick"
-    r = edgecgl("eval", "run", *map(str, snaps), "--name", "s1,s2", "--data", f"folder:{root}", "--split", "all",
+    r = edgecgl("eval", "run", *map(str, snaps), "--data", f"folder:{root}", "--split", "all",
                 "--source", "sunny", "--targets", "foggy", "--style", "sample", "--style-spread", "2",
                 "--metrics", "kid", "--no-baselines", "--max-images", "1000", "--out", str(out))  # fmt: skip
     assert r.returncode == 0, r.stderr
     rows = json.loads((out / "results.json").read_text())["metrics"]["kid"]["rows"]
-    assert set(rows) == {"s1", "s2"} and all(isinstance(rows[k]["foggy"], float) for k in rows)
+    assert set(rows) == {"model-000001", "model-000002"} and all(
+        isinstance(rows[k]["foggy"], float) for k in rows
+    )
     # the bundle carries each domain's brightness range, which per-image draws are kept inside
     r = edgecgl("export", str(run / "checkpoints" / "model.pt"), "--out", str(tmp_path / "b"), "--no-pt2")
     assert r.returncode == 0, r.stderr
