@@ -6,7 +6,10 @@ subprocess of ``edgecgl`` so it measures what a user gets:
 1. split   link the photos (``--src``, default ``$EDGECGL_ASSETS/realfog``) into ``OUT/data/train`` and
            ``OUT/data/heldout``: a seeded fifth of each domain folder is held out of everything that learns
 2. label   ``edgecgl data label`` (YOLO boxes, offline weights ``--detector``)
-3. train   ``edgecgl train --config realfog`` until ``--iterations`` or ``--minutes`` of training CPU time
+3. train   ``edgecgl train --config realfog`` until ``--iterations`` or ``--minutes`` of training CPU time,
+           once per ``--train-seeds`` (default two, side by side: the config trains on one thread)
+   pick    with two or more trainings, one ``edgecgl eval`` scores the snapshots of the last third of each
+           on the *training* photos (KID x100, style spread ``--pick-spread``); the lowest is exported
 4. export  ``edgecgl export`` (the ONNX bundle the vehicle runs)
 5. classifier  ``edgecgl eval classifier-train`` on the training photos (for domain accuracy)
 6. eval    ``edgecgl eval`` on the held-out photos: KID x100 and domain accuracy of sunny -> foggy, rows
@@ -37,12 +40,13 @@ import argparse
 import json
 import os
 import random
-import resource
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +63,7 @@ STEPS = (
     "split",
     "label",
     "train",
+    "pick",
     "export",
     "classifier",
     "eval",
@@ -123,46 +128,52 @@ class Bench:
         self.args = args
         self.json_path = json_path
         self.data: dict[str, Any] = {}
+        self.lock = threading.RLock()  # trainings run side by side and record as they go
         if json_path.is_file() and not args.eval_only:
             self.data = json.loads(json_path.read_text(encoding="utf-8"))
         self.data.setdefault("steps", {})
 
     def save(self) -> None:
-        self.json_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.json_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(self.json_path)
+        with self.lock:
+            self.json_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.json_path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
+            tmp.replace(self.json_path)
 
     def done(self, step: str) -> bool:
         return bool(self.data["steps"].get(step, {}).get("done"))
 
     def record(self, step: str, **info: Any) -> None:
-        self.data["steps"][step] = {"done": True, **info}
-        self.save()
+        with self.lock:
+            self.data["steps"][step] = {"done": True, **info}
+            self.save()
 
     def edgecgl(self, *argv: str, logname: str) -> float:
-        """Run ``edgecgl -q ARGV`` (one thread), log to OUT/logs/LOGNAME.log; -> CPU seconds it used."""
+        """Run ``edgecgl -q ARGV`` (one thread), log to OUT/logs/LOGNAME.log; -> CPU seconds it used (its
+        own, from ``wait4``: two of these may run side by side)."""
         cmd = [sys.executable, "-m", "edgecgl", "-q", *argv]
         log("$ " + shlex.join(["edgecgl", "-q", *argv]))
         logs = self.args.out / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        before = _children_cpu()
         with open(logs / f"{logname}.log", "ab") as fh:
             fh.write(("$ " + shlex.join(cmd) + "\n").encode())
             fh.flush()
-            rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+            rc, cpu = run_counted(cmd, fh, env)
         if rc != 0:
             tail = (logs / f"{logname}.log").read_text(errors="replace").splitlines()[-15:]
             raise SystemExit(
                 f"'{argv[0]}' failed (exit {rc}); {logs / logname}.log ends:\n" + "\n".join(tail)
             )
-        return _children_cpu() - before
+        return cpu
 
 
-def _children_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
+def run_counted(cmd: list[str], out: Any, env: dict[str, str]) -> tuple[int, float]:
+    """-> (exit code, user + system CPU seconds of that one process and the children it waited for)."""
+    p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, ru.ru_utime + ru.ru_stime
 
 
 def git_commit() -> str:
@@ -198,15 +209,23 @@ def trained_step(run: Path | None) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ steps
-def step_train(b: Bench, data: Path) -> Path:
+def train_key(a: argparse.Namespace, seed: int) -> str:
+    """The JSON step (and OUT folder suffix) of one training: ``train`` when there is one, as before."""
+    return "train" if len(a.train_seeds) == 1 else f"train-s{seed}"
+
+
+def step_train(b: Bench, data: Path, seed: int) -> Path:
     """Train in chunks (``--resume``) until the iteration or CPU-minute budget; CPU time is summed over
     the training processes (start-up and checkpoints included: what the user pays)."""
     a = b.args
-    runs = a.out / "runs"
-    info = b.data["steps"].get("train", {})
+    key = train_key(a, seed)
+    runs = a.out / ("runs" if key == "train" else f"runs-s{seed}")
+    info = b.data["steps"].get(key, {})
+    if info.get("done"):
+        return Path(info["run"])
     cpu = float(info.get("cpu_s", 0.0))
     base = ["train", "--config", a.config, "--data", f"folder:{data}", "--out", str(runs)]
-    base += [x for s in a.set for x in ("--set", s)]
+    base += [x for s in [*a.set, f"seed={seed}"] for x in ("--set", s)]
     while True:
         run = run_dir(runs)
         step = trained_step(run)
@@ -227,18 +246,20 @@ def step_train(b: Bench, data: Path) -> Path:
         argv = [*base, "--iters", str(target)]
         if run is not None:
             argv += ["--resume", str(run)]
-        cpu += b.edgecgl(*argv, logname="train")
-        b.data["steps"]["train"] = {
-            "done": False,
-            "cpu_s": round(cpu, 1),
-            "iterations": trained_step(run_dir(runs)),
-        }
-        b.save()
+        cpu += b.edgecgl(*argv, logname=key)
+        with b.lock:
+            b.data["steps"][key] = {
+                "done": False,
+                "cpu_s": round(cpu, 1),
+                "iterations": trained_step(run_dir(runs)),
+            }
+            b.save()
     run = run_dir(runs)
     assert run is not None
     cfg = (run / "config.yaml").read_text(encoding="utf-8") if (run / "config.yaml").is_file() else ""
     b.record(
-        "train",
+        key,
+        seed=seed,
         config_yaml=cfg,
         cpu_s=round(cpu, 1),
         cpu_minutes=round(cpu / 60, 1),
@@ -246,6 +267,50 @@ def step_train(b: Bench, data: Path) -> Path:
         run=str(run),
     )
     return run
+
+
+def train_all(b: Bench, data: Path) -> list[Path]:
+    """Every ``--train-seeds`` training, side by side (one thread each, as the config trains)."""
+    seeds = b.args.train_seeds
+    with ThreadPoolExecutor(max_workers=len(seeds)) as pool:
+        return list(pool.map(lambda s: step_train(b, data, s), seeds))
+
+
+def pick_candidates(run: Path) -> list[Path]:
+    """The snapshots a user compares (README): the last third of training, every sixth of it —
+    4000, 5000 and 6000 of 6000 steps; the final ``model.pt`` when no snapshot was kept."""
+    snaps = {int(p.stem.split("-")[1]): p for p in (run / "checkpoints").glob("model-*.pt")}
+    if not snaps:
+        return [run / "checkpoints" / "model.pt"]
+    last = max(snaps)
+    every = max(last // 6, 1)
+    return [snaps[k] for k in sorted(snaps) if 3 * k >= 2 * last and k % every == 0]
+
+
+def lowest_row(results: dict[str, Any]) -> tuple[str, float]:
+    """(name, KID x100) of the row with the lowest KID on the target (the first listed on a tie)."""
+    rows = results["metrics"]["kid"]["rows"]
+    name = min(rows, key=lambda n: rows[n][TARGET])
+    return name, float(rows[name][TARGET])
+
+
+def step_pick(b: Bench, runs: list[Path], train: Path) -> Path:
+    """One ``edgecgl eval`` of every training's late snapshots on the training photos; -> the lowest."""
+    a = b.args
+    cands = [p for r in runs for p in pick_candidates(r)]
+    out = a.out / "pick"
+    size = [] if a.output_size is None else ["--output-size", f"{a.output_size[0]}x{a.output_size[1]}"]
+    cpu = b.edgecgl("eval", "run", *map(str, cands), "--data", f"folder:{train}", "--split", "all",
+                    "--source", SOURCE, "--targets", TARGET, "--style", "sample", "--style-spread",
+                    f"{a.pick_spread:g}", "--metrics", "kid", "--no-baselines", *size, "--max-images", "1000",
+                    "--seed", "0", "--out", str(out), "--overwrite", logname="pick")  # fmt: skip
+    res = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    name, kid = lowest_row(res)
+    chosen = Path(res["meta"]["models"][name])
+    rows = {n: round(r[TARGET], 3) for n, r in res["metrics"]["kid"]["rows"].items()}
+    b.record("pick", chosen=str(chosen), name=name, kid_x100=round(kid, 3), rows=rows,
+             spread=a.pick_spread, cpu_s=round(cpu, 1))  # fmt: skip
+    return chosen
 
 
 def step_eval(
@@ -469,8 +534,8 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"split    {args.src}/{{{','.join(DOMAINS)}}} -> {d}/train, {d}/heldout "
         f"(a seeded fifth per domain held out, seed {args.seed})",
         f"label    edgecgl data label {d}/train --detector {args.detector}",
-        f"train    edgecgl train --config {args.config} --data folder:{d}/train --out {o}/runs {budget}",
-        f"export   edgecgl export RUN --out {o}/bundle --no-pt2",
+        *train_plan(args, d, budget),
+        f"export   edgecgl export {'RUN' if len(args.train_seeds) == 1 else 'PICKED'} --out {o}/bundle --no-pt2",
         f"classifier  edgecgl eval classifier-train --data folder:{d}/train --out {o}/classifier.pt",
         f"eval     edgecgl eval {o}/bundle --data folder:{d}/heldout --split all --metrics kid,is "
         f"--classifier {o}/classifier.pt (at the working size{s})",
@@ -489,6 +554,19 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"video    edgecgl video {args.video} --to {TARGET} --end {args.video_seconds} -> {o}/video_foggy.mp4",
         "retention  detector recall of each held-out sunny photo's boxes in its translations (Reinhard, ours)",
         f"results  {args.json}",
+    ]
+
+
+def train_plan(args: argparse.Namespace, d: Path, budget: str) -> list[str]:
+    o, seeds = args.out, args.train_seeds
+    if len(seeds) == 1:
+        return [f"train    edgecgl train --config {args.config} --data folder:{d}/train --out {o}/runs {budget} "
+                f"--set seed={seeds[0]}"]  # fmt: skip
+    return [
+        f"train    side by side, seed S in {seeds}: edgecgl train --config {args.config} --data folder:{d}/train "
+        f"--out {o}/runs-sS {budget} --set seed=S",
+        f"pick     edgecgl eval run <snapshots of the last third, every sixth, of each run> --data folder:{d}/train "
+        f"--style sample --style-spread {args.pick_spread:g} --metrics kid: the lowest row is exported",
     ]
 
 
@@ -518,6 +596,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--iterations", type=int, default=0, help="train to this step (default: the config's iters)"
     )
     ap.add_argument("--chunk", type=int, default=1000, help="iterations per train call under --minutes")
+    ap.add_argument(
+        "--train-seeds",
+        default="0,1",
+        help="one training per seed, side by side; with two or more the lowest late snapshot is exported",
+    )
+    ap.add_argument(
+        "--pick-spread", type=float, default=2.0, help="style spread of the snapshot pick (README: 2)"
+    )
     ap.add_argument("--heldout", type=float, default=0.2, help="fraction of each domain held out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--detector", type=Path, default=ASSETS / "models" / "yolov8n-coco.pt")
@@ -576,13 +662,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.json is None:
         args.json = RESULTS / ("realfog_eval.json" if args.eval_only else "realfog.json")
     args.out = args.out.resolve()
+    if any(s.strip().startswith("seed=") for s in args.set):
+        ap.error("the training seeds come from --train-seeds (e.g. --train-seeds 3), not --set seed=")
     try:
+        args.train_seeds = [int(v) for v in args.train_seeds.split(",")]
         args.style_seeds = (
             [] if args.style_seeds.lower() == "none" else [int(v) for v in args.style_seeds.split(",")]
         )
         args.spreads = [float(v) for v in args.spreads.split(",")]
     except ValueError:
-        ap.error("--style-seeds and --spreads take comma-separated numbers")
+        ap.error("--train-seeds, --style-seeds and --spreads take comma-separated numbers")
+    if not args.train_seeds or len(set(args.train_seeds)) != len(args.train_seeds):
+        ap.error("--train-seeds must be distinct integers")
     if not args.spreads or min(args.spreads) < 0:
         ap.error("--spreads must be non-negative numbers")
     if args.output_size.lower() == "none":
@@ -630,10 +721,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "data", "label", str(data / "train"), "--detector", str(args.detector), logname="label"
         )
         b.record("label", cpu_s=round(cpu, 1))
-    run = Path(b.data["steps"]["train"]["run"]) if b.done("train") else step_train(b, data / "train")
+    runs = train_all(b, data / "train")
+    if len(runs) == 1:
+        model = runs[0]
+    else:
+        model = (
+            Path(b.data["steps"]["pick"]["chosen"]) if b.done("pick") else step_pick(b, runs, data / "train")
+        )
     bundle = args.out / "bundle"
     if not b.done("export"):
-        cpu = b.edgecgl("export", str(run), "--out", str(bundle), "--no-pt2", "--overwrite", logname="export")
+        cpu = b.edgecgl(
+            "export", str(model), "--out", str(bundle), "--no-pt2", "--overwrite", logname="export"
+        )
         b.record("export", cpu_s=round(cpu, 1), bundle=str(bundle))
     clf = args.out / "classifier.pt"
     if not b.done("classifier"):
@@ -704,9 +803,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def summary(d: dict[str, Any]) -> dict[str, Any]:
     st = d["steps"]
     out: dict[str, Any] = {}
-    if "train" in st:
-        out["iterations"] = st["train"].get("iterations")
-        out["train_cpu_minutes"] = st["train"].get("cpu_minutes")
+    trains = {k: v for k, v in st.items() if k == "train" or k.startswith("train-s")}
+    if trains:
+        out["iterations"] = max(v.get("iterations") or 0 for v in trains.values())
+        out["train_cpu_minutes"] = {k: v.get("cpu_minutes") for k, v in trains.items()}
+    if "pick" in st:
+        out["picked"] = {k: st["pick"].get(k) for k in ("name", "kid_x100", "spread")}
     for where in ("working", "output"):
         ev = st.get("eval", {}).get(where)
         if ev:

@@ -237,3 +237,72 @@ def test_near_photos_are_the_ones_with_a_near_box(tmp_path: Path) -> None:
     assert realfog.near_photos(detect, tmp_path, 10, cache) == ["p3.png", "p4.png", "p5.png"]
     assert set(cache) == {f"p{i}.png" for i in range(6)}  # each input detected once, kept for retention
     assert realfog.near_photos(detect, tmp_path, 2, {}) == ["p3.png", "p5.png"]  # evenly spaced
+
+
+def test_pick_candidates_are_the_last_third_every_sixth(tmp_path: Path) -> None:
+    ck = tmp_path / "run" / "checkpoints"
+    ck.mkdir(parents=True)
+    for k in range(500, 6001, 500):
+        (ck / f"model-{k:06d}.pt").write_bytes(b"")
+    (ck / "model.pt").write_bytes(b"")
+    assert [p.name for p in realfog.pick_candidates(tmp_path / "run")] == [
+        "model-004000.pt",
+        "model-005000.pt",
+        "model-006000.pt",
+    ]
+    bare = tmp_path / "bare" / "checkpoints"
+    bare.mkdir(parents=True)
+    assert realfog.pick_candidates(tmp_path / "bare") == [bare / "model.pt"]
+
+
+def test_lowest_row_and_seed_arguments(tmp_path: Path) -> None:
+    res = {"metrics": {"kid": {"rows": {"a": {"foggy": 4.2}, "b": {"foggy": 3.9}, "c": {"foggy": 3.9}}}}}
+    assert realfog.lowest_row(res) == ("b", 3.9)
+    args = realfog.parse_args(["--out", str(tmp_path / "w"), "--iterations", "10"])
+    assert args.train_seeds == [0, 1] and [realfog.train_key(args, s) for s in (0, 1)] == [
+        "train-s0",
+        "train-s1",
+    ]
+    one = realfog.parse_args(["--out", str(tmp_path / "w"), "--iterations", "10", "--train-seeds", "3"])
+    assert realfog.train_key(one, 3) == "train"  # one training keeps the old JSON layout
+    for bad in (["--set", "seed=2"], ["--train-seeds", "1,1"], ["--train-seeds", "x"]):
+        with pytest.raises(SystemExit):
+            realfog.parse_args(["--out", str(tmp_path / "w"), "--iterations", "10", *bad])
+
+
+def test_cpu_is_counted_per_process_when_two_run_side_by_side(tmp_path: Path) -> None:
+    burn = [sys.executable, "-c", "import time\nt=time.process_time()\nwhile time.process_time()-t<0.3: pass"]
+    sleep = [sys.executable, "-c", "import time; time.sleep(0.3)"]
+    with open(tmp_path / "log", "wb") as fh:
+        rc_b, cpu_b = realfog.run_counted(burn, fh, dict(os.environ))
+        rc_s, cpu_s = realfog.run_counted(sleep, fh, dict(os.environ))
+        rc_f, _ = realfog.run_counted([sys.executable, "-c", "raise SystemExit(3)"], fh, dict(os.environ))
+    assert (rc_b, rc_s, rc_f) == (0, 0, 3)
+    assert cpu_b >= 0.3 and cpu_s < cpu_b
+
+
+@pytest.mark.slow
+def test_pick_exports_the_lowest_snapshot_of_two_runs(tmp_path: Path) -> None:
+    """Two toy 'trainings' with snapshots: one eval scores them all as rows and the lowest is chosen."""
+    from edgecgl.export.toy import make_toy_checkpoint
+
+    photos = tmp_path / "photos"
+    _photos(photos / "sunny", 4, foggy=False, seed=0)
+    _photos(photos / "foggy", 4, foggy=True, seed=1)
+    runs = []
+    for s in (0, 1):
+        ck = tmp_path / f"runs-s{s}" / "000-realfog" / "checkpoints"
+        ck.mkdir(parents=True)
+        for k in (2, 3):
+            make_toy_checkpoint(ck / f"model-{k:06d}.pt", "tiny", (64, 128), (32, 32), domains=("sunny", "foggy"),
+                                seed=10 * s + k)  # fmt: skip
+        runs.append(ck.parent)
+    args = realfog.parse_args(["--out", str(tmp_path / "w"), "--iterations", "3", "--output-size", "none"])
+    b = realfog.Bench(args, tmp_path / "r.json")
+    chosen = realfog.step_pick(b, runs, photos)
+    pick = json.loads((tmp_path / "r.json").read_text())["steps"]["pick"]
+    assert len(pick["rows"]) == 4 and pick["kid_x100"] == min(pick["rows"].values())
+    assert (
+        chosen == Path(pick["chosen"]) and chosen.is_file() and chosen.stem == pick["name"].rsplit("/", 1)[1]
+    )
+    assert pick["name"].startswith(("runs-s0/", "runs-s1/")) and pick["cpu_s"] > 0
