@@ -806,7 +806,10 @@ def summary(d: dict[str, Any]) -> dict[str, Any]:
     trains = {k: v for k, v in st.items() if k == "train" or k.startswith("train-s")}
     if trains:
         out["iterations"] = max(v.get("iterations") or 0 for v in trains.values())
-        out["train_cpu_minutes"] = {k: v.get("cpu_minutes") for k, v in trains.items()}
+        minutes = {k: v.get("cpu_minutes") for k, v in trains.items()}
+        out["train_cpu_minutes"] = (
+            minutes["train"] if list(minutes) == ["train"] else minutes
+        )  # as before for one
     if "pick" in st:
         out["picked"] = {k: st["pick"].get(k) for k in ("name", "kid_x100", "spread")}
     for where in ("working", "output"):
