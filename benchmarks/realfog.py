@@ -130,8 +130,15 @@ class Bench:
         self.data: dict[str, Any] = {}
         self.lock = threading.RLock()  # trainings run side by side and record as they go
         if json_path.is_file() and not args.eval_only:
-            self.data = json.loads(json_path.read_text(encoding="utf-8"))
+            old = json.loads(json_path.read_text(encoding="utf-8"))
+            # Resume only the run this work folder holds: steps recorded for another --out (the committed
+            # results) point at folders that are not here.
+            if old.get("out") == str(args.out):
+                self.data = old
+            else:
+                log(f"{json_path} records another work folder; starting a new record for {args.out}")
         self.data.setdefault("steps", {})
+        self.data["out"] = str(args.out)
 
     def save(self) -> None:
         with self.lock:

@@ -306,3 +306,15 @@ def test_pick_exports_the_lowest_snapshot_of_two_runs(tmp_path: Path) -> None:
         chosen == Path(pick["chosen"]) and chosen.is_file() and chosen.stem == pick["name"].rsplit("/", 1)[1]
     )
     assert pick["name"].startswith(("runs-s0/", "runs-s1/")) and pick["cpu_s"] > 0
+
+
+def test_results_of_another_work_folder_are_not_resumed(tmp_path: Path) -> None:
+    """The committed results name another --out: its 'done' steps must not skip this folder's split and label."""
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps({"out": "/elsewhere", "steps": {"split": {"done": True}}}))
+    args = realfog.parse_args(["--out", str(tmp_path / "w"), "--iterations", "3"])
+    assert not realfog.Bench(args, res).done("split")
+    res.write_text(json.dumps({"steps": {"split": {"done": True}}}))  # older files recorded no folder
+    assert not realfog.Bench(args, res).done("split")
+    res.write_text(json.dumps({"out": str(args.out), "steps": {"split": {"done": True}}}))
+    assert realfog.Bench(args, res).done("split")
