@@ -69,3 +69,19 @@ def test_performance_rows_come_from_the_results() -> None:
     assert "NVIDIA H200 (132 SMs), TensorRT 10.13.3.9" in rows[0]
     assert "| tensorrt fp16 frame | 1.5 | 1.7 | 2.0 |" in rows
     assert any("verify int8 frame" in r and "31.2" in r and "ok=True" in r for r in rows)
+
+
+def test_torch_steps_run_on_cpu_at_toy_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The no-TensorRT steps a GPU loan runs first, on the CPU at toy size: a typo must not cost the loan."""
+    monkeypatch.setattr(gpu_check, "WORK", tmp_path)
+    t = gpu_check.torch_timing(repeats=1, device="cpu", presets=("tiny",), frame=(64, 128), instance=(32, 32))
+    assert {"tiny fp32 frame", "tiny fp16 frame", "tiny bf16 frame"} <= set(t["rows"])
+    assert t["rows"]["tiny fp32 frame"]["vs_fp32"] == 1.0
+    assert t["rows"][f"tiny fp16 {gpu_check.CROPS_K} crops, one batch"]["vs_k_calls"] > 0
+    tr = gpu_check.train_on(device="cpu", runs=(("realfog", 4),), scenes=4)
+    assert tr["realfog"]["last"]["step"] == 4 and tr["realfog"]["losses_finite"]
+    rows = gpu_check.performance_rows(
+        {"environment": {}, "steps": {"torch timing": {"result": t}, "train cuda": {"result": tr}}}
+    )
+    assert any("| tiny fp16 frame |" in r for r in rows)
+    assert any("edgecgl train --config realfog --device cpu" in r for r in rows)
