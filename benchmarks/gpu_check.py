@@ -58,16 +58,32 @@ OUT = RESULTS / "gpu_check.json"
 class Run:
     """Steps against one deadline; the JSON is rewritten after every step."""
 
-    def __init__(self, budget_s: float, out: Path) -> None:
+    def __init__(self, budget_s: float, out: Path, resume: bool = False) -> None:
         self.t0 = time.monotonic()
         self.budget_s = budget_s
         self.out = out
         self.data: dict[str, Any] = {"budget_s": budget_s, "steps": {}}
+        # A loan is short and each start costs minutes: --resume keeps the steps an earlier run finished.
+        self.earlier: dict[str, Any] = {}
+        if resume and out.is_file():
+            self.earlier = json.loads(out.read_text(encoding="utf-8")).get("steps", {})
 
     def left(self) -> float:
         return self.budget_s - (time.monotonic() - self.t0)
 
-    def step(self, name: str, need_s: float, fn: Callable[[], Any]) -> Any:
+    def step(
+        self,
+        name: str,
+        need_s: float,
+        fn: Callable[[], Any],
+        still_valid: Callable[[Any], bool] | None = None,
+    ) -> Any:
+        """Run ``fn`` unless an earlier run's ok result is kept (``still_valid`` checks it, e.g. that the
+        files it names are on this machine)."""
+        prev = self.earlier.get(name, {})
+        if prev.get("status") == "ok" and (still_valid is None or still_valid(prev.get("result"))):
+            self._record(name, {**prev, "from_earlier_run": True})
+            return prev.get("result")
         if self.left() < need_s:
             self._record(name, {"status": "skipped", "reason": f"{self.left():.0f} s left of the budget"})
             return None
@@ -524,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--budget-s", type=float, default=BUDGET_S)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--resume", action="store_true", help="keep the ok steps already in --out")
     args = ap.parse_args(argv)
     if args.dry_run:
         print("gpu_check plan (nothing is run):")
@@ -539,14 +556,16 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("error: gpu_check needs a CUDA GPU (use --dry-run to see the plan)", file=sys.stderr)
         return 2
-    run = Run(args.budget_s, args.out)
+    run = Run(args.budget_s, args.out, resume=args.resume)
     env = run.step("environment", 5, environment)
     run.data["environment"] = env or {}
     trt = have_tensorrt()
     # What needs no TensorRT first: training on CUDA has never run elsewhere, and a loan may be short.
     run.step("train cuda", 90, train_on)
     run.step("torch timing", 40, lambda: torch_timing(args.repeats))
-    bundles = run.step("bundles", 60, lambda: make_bundles(trt))
+    bundles = run.step(
+        "bundles", 60, lambda: make_bundles(trt), lambda r: all(Path(p).is_dir() for p in (r or {}).values())
+    )
     if bundles:
         run.step("video torch", 60, lambda: video_torch(bundles["fp32"]))
         run.step("bench", 40, lambda: bench_cli(bundles["fp32"]))

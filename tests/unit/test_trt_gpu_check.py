@@ -85,3 +85,19 @@ def test_torch_steps_run_on_cpu_at_toy_size(tmp_path: Path, monkeypatch: pytest.
     )
     assert any("| tiny fp16 frame |" in r for r in rows)
     assert any("edgecgl train --config realfog --device cpu" in r for r in rows)
+
+
+def test_resume_keeps_finished_steps_and_reruns_the_rest(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    first = gpu_check.Run(budget_s=100, out=out)
+    first.step("train", 1, lambda: {"it_s": 5.0})
+    first.step("bundles", 1, lambda: {"fp32": str(tmp_path / "gone")})
+    first.step("video", 1, lambda: 1 / 0)
+    again = gpu_check.Run(budget_s=100, out=out, resume=True)
+    calls: list[str] = []
+    assert again.step("train", 1, lambda: calls.append("train")) == {"it_s": 5.0}
+    valid = lambda r: all(Path(p).is_dir() for p in r.values())  # noqa: E731
+    again.step("bundles", 1, lambda: calls.append("bundles") or {}, valid)  # its folder is not here: rebuilt
+    again.step("video", 1, lambda: calls.append("video"))  # failed before: run again
+    assert calls == ["bundles", "video"]
+    assert json.loads(out.read_text())["steps"]["train"]["from_earlier_run"] is True
