@@ -112,7 +112,9 @@ def plan() -> list[str]:
         f"{', '.join(f'--config {c} --iters {n}' for c, n in TRAIN_RUNS)}: it/s and finite losses",
         f"torch timing: {', '.join(TORCH_PRESETS)} encoder+generator as torch modules on CUDA, "
         f"{' / '.join(TORCH_DTYPES)}, one frame; {CROPS_K} crops as one batch vs {CROPS_K} calls",
-        "video torch: edgecgl video --backend torch (CUDA) on the real clip, --no-instances vs --detector",
+        "video torch: edgecgl video --backend torch (CUDA) on the real clip, --no-instances vs --detector "
+        "(every 2nd frame, every frame, every 4th)",
+        "detector: the detector alone on the clip's frames (Ultralytics' device), tracking and predict only",
         "bench: edgecgl bench BUNDLE --backend torch (the user's command on the GPU machine)",
         f"bundles: make_toy_checkpoint({PRESET!r}, frame {FRAME}, instance {INSTANCE}, shared encoders) -> "
         f"write_bundle {', '.join(PRECISIONS)} under {WORK.relative_to(ROOT)} (INT8 calibrated on {ASSETS / 'frames'}; "
@@ -428,20 +430,65 @@ def bench_cli(bundle: str) -> dict[str, Any]:
     return json.loads(out.read_text())
 
 
+def clip_frames(n: int) -> list[Any]:
+    """The real clip's first ``n`` frames, RGB uint8, decoded with PyAV as ``edgecgl video`` does."""
+    import av
+
+    out = []
+    with av.open(str(CLIP)) as box:
+        for fr in box.decode(video=0):
+            out.append(fr.to_ndarray(format="rgb24"))
+            if len(out) == n:
+                break
+    return out
+
+
+def detector_timing(repeats: int) -> dict[str, Any]:
+    """The detector alone on the real clip's frames, where Ultralytics puts it (the GPU when there is one):
+    with tracking (what ``edgecgl video`` runs) and predict only. Frames in order, one detector each."""
+    from edgecgl.bench import summarize
+    from edgecgl.detect import DetectorConfig, load_detector
+
+    frames = clip_frames(repeats + 3)
+    rows: dict[str, Any] = {}
+    for tag, track in (("track", True), ("predict", False)):
+        det = load_detector(DETECTOR, DetectorConfig(track=track))
+        ms = []
+        for i, f in enumerate(frames):
+            t = time.perf_counter()
+            det(f)
+            if i >= 3:
+                ms.append((time.perf_counter() - t) * 1000.0)
+        rows[tag] = summarize(ms)
+        rows[tag]["device"] = str(getattr(getattr(det.model, "predictor", None), "device", "?"))
+    return {"rows": rows, "frame": list(frames[0].shape[:2]), "detector": DETECTOR.name}
+
+
+VIDEO_RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("model-only", ("--no-instances",)),
+    ("detector", ("--detector", "{detector}")),  # every 2nd frame, the default
+    ("detector every 1", ("--detector", "{detector}", "--detect-every", "1")),
+    ("detector every 4", ("--detector", "{detector}", "--detect-every", "4")),
+)
+
+
 def video_torch(bundle: str) -> dict[str, Any]:
     """``edgecgl video`` on the real clip, torch backend on CUDA: with the detector (on the GPU), and
     model-only (``--no-instances``), one after the other; fps ratio = the detector pipeline's share."""
     if not CLIP.is_file() or not DETECTOR.is_file():
         raise FileNotFoundError(f"needs {CLIP} and {DETECTOR} (EDGECGL_ASSETS)")
     res: dict[str, Any] = {}
-    for tag, extra in (("model-only", ["--no-instances"]), ("detector", ["--detector", str(DETECTOR)])):
-        stats = WORK / f"video_{tag}.json"
+    for tag, opts in VIDEO_RUNS:
+        extra = [o.format(detector=DETECTOR) for o in opts]
+        stats = WORK / f"video_{tag.replace(' ', '-')}.json"
         argv = ["video", str(CLIP), "--to", "night", "--bundle", bundle, "--backend", "torch",
-                "--max-frames", str(VIDEO_FRAMES), "--out", str(WORK / f"night_{tag}.mp4"), "--overwrite",
+                "--max-frames", str(VIDEO_FRAMES), "--out", str(WORK / f"night_{tag.replace(' ', '-')}.mp4"), "--overwrite",
                 "--stats-json", str(stats), *extra]  # fmt: skip
         r = edgecgl_cli(*argv, timeout=150)
         res[tag] = {"command": "edgecgl " + " ".join(argv), "stats": json.loads(stats.read_text()),
                     "log_tail": r.stderr[-800:]}  # fmt: skip
+    for tag, _ in VIDEO_RUNS[1:]:
+        res[tag]["vs_model_only"] = round(res[tag]["stats"]["fps"] / res["model-only"]["stats"]["fps"], 3)
     res["detector_vs_model_only"] = round(
         res["detector"]["stats"]["fps"] / res["model-only"]["stats"]["fps"], 3
     )
@@ -521,12 +568,17 @@ def performance_rows(data: dict[str, Any]) -> list[str]:
     vt = (data["steps"].get("video torch") or {}).get("result") or {}
     if vt:
         lines.append("")
-        for tag in ("model-only", "detector"):
+        for tag in [t for t, _ in VIDEO_RUNS if t in vt]:
             st = vt[tag]["stats"]
             per = ", ".join(f"{k} {v['p50_ms']}" for k, v in st.get("stages_ms", {}).items())
             lines.append(f"- edgecgl video, torch CUDA, {tag}: {st['fps']} frames/s over {st['frames']} frames "
                          f"(stage p50 ms: {per})")  # fmt: skip
         lines.append(f"- with the detector / model-only: {vt['detector_vs_model_only']}")
+    dt = (data["steps"].get("detector") or {}).get("result") or {}
+    for tag, r in (dt.get("rows") or {}).items():
+        lines.append(
+            f"- detector alone ({dt['detector']}, {tag}, on {r['device']}): {r['median_ms']} ms median"
+        )
     tr = (data["steps"].get("train cuda") or {}).get("result") or {}
     for config, r in tr.items():
         lines.append(f"- edgecgl train --config {config} --device {r.get('device', 'cuda')}: {r['it_s_median']} it/s "
@@ -568,6 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if bundles:
         run.step("video torch", 60, lambda: video_torch(bundles["fp32"]))
+    run.step("detector", 20, lambda: detector_timing(args.repeats))
+    if bundles:
         run.step("bench", 40, lambda: bench_cli(bundles["fp32"]))
     if not trt:
         why = "tensorrt is not importable here (pip install -e .[trt])"
