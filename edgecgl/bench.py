@@ -482,6 +482,7 @@ def bench_bundle(
             log(f"skip {v.label}: {exc.message}")
             continue
         log(f"{v.label}: opened ({getattr(be, 'name', v.backend)})")
+        row["device"] = backend_device(v.backend, be)
 
         def model_only(be: Any = be) -> object:
             return be.generate(be.encode_content(x), style, dom)
@@ -502,10 +503,19 @@ def bench_bundle(
             r["psnr_db_vs_fp32"] = _psnr(outs[ref_key], outs[r["model_key"]])
     gemm = GemmLimit(opts.matmul_n, opts.threads or None)
     fns.update(gemm.fns())
+    # Rows on the GPU are bounded by the GPU's own GEMM, timed in the same rounds.
+    gpu_gemm = None
+    if any(r.get("device") == "cuda" for r in rows):
+        try:
+            gpu_gemm = GemmLimit(opts.matmul_n, only=("torch-cuda",))
+            fns.update(gpu_gemm.fns())
+        except ValueError:
+            log("no GPU GEMM reference (torch without CUDA): GPU rows get no % of a limit")
     log(f"timing {len(fns)} items x {opts.repeats} rounds (warm-up {opts.warmup}) at {size[0]}x{size[1]}")
     load_before = _load()
     times = time_interleaved(fns, opts.repeats, opts.warmup, opts.settle_s)
     limit = gemm.result(times)
+    gpu_limit = gpu_gemm.result(times) if gpu_gemm else None
     ref = next((r for r in rows if r.get("model_key") and r["backend"] == "torch"), None)
     ref_ms = statistics.median(times[ref["model_key"]]) if ref else None
     for row in rows:
@@ -516,9 +526,13 @@ def bench_bundle(
         row["model_only"] = model
         gflops = flops["total"] / (model["median_ms"] / 1000.0)
         row["gflop_per_s"] = round(gflops, 1)
-        row["fraction_of_matmul"], above = fraction_of_limit(gflops, limit)
-        if above:
-            row["above_gemm_limit"] = True
+        on_gpu = row.get("device") == "cuda"
+        if on_gpu and gpu_limit is None:
+            row["fraction_of_matmul"] = None
+        else:
+            row["fraction_of_matmul"], above = fraction_of_limit(gflops, gpu_limit if on_gpu else limit)
+            if above:
+                row["above_gemm_limit"] = True
         row["fps_model"] = round(1000.0 / model["median_ms"], 3)
         if ref_ms:
             row["speedup_vs_torch"] = round(ref_ms / model["median_ms"], 3)
@@ -542,6 +556,7 @@ def bench_bundle(
         "settle_s": opts.settle_s,
         "gflop_per_frame": {k: round(v, 3) for k, v in flops.items()},
         "matmul": limit,
+        "matmul_gpu": gpu_limit,
         "psnr_reference": ref_key.split("|")[0] if ref_key else None,
         "results": rows,
     }
@@ -555,6 +570,18 @@ def _psnr(ref: np.ndarray, out: np.ndarray) -> float | None:
     return None if mse == 0 else round(10 * np.log10(255.0**2 / mse), 2)
 
 
+def backend_device(kind: str, backend: Any) -> str:
+    """'cuda' or 'cpu': where an opened variant runs, so its row is held to that device's GEMM."""
+    if kind in ("onnxruntime-cuda", "tensorrt"):
+        return "cuda"
+    dev = getattr(backend, "device", None) or getattr(getattr(backend, "inner", None), "device", None)
+    return "cuda" if getattr(dev, "type", str(dev or "cpu")).startswith("cuda") else "cpu"
+
+
+def _percent(frac: float | None) -> str:
+    return f"{100 * frac:5.1f}%" if frac is not None else f"{'-':>6}"
+
+
 def format_table(res: dict[str, Any]) -> str:
     """The human summary printed by ``edgecgl bench``."""
     h, w = res["size"]
@@ -564,6 +591,11 @@ def format_table(res: dict[str, Any]) -> str:
         f"{res['matmul']['library']}; load {res['machine'].get('load_average_before')}",
         "GEMM references: "
         + ", ".join(f"{k} {v['gflop_per_s']:.0f}" for k, v in res["matmul"].get("references", {}).items()),
+        *(
+            [f"GPU rows: limit {g['gflop_per_s']:.0f} GFLOP/s, {g['library']}"]
+            if (g := res.get("matmul_gpu"))
+            else []
+        ),
         f"{'variant':<24} {'model ms':>9} {'fps':>7} {'GFLOP/s':>8} {'% lim':>7} {'x torch':>8} "
         f"{'e2e ms':>8} {'e2e fps':>8} {'PSNR dB':>8}",
     ]
@@ -577,7 +609,7 @@ def format_table(res: dict[str, Any]) -> str:
             continue
         lines.append(
             f"{r['variant']:<24} {r['model_only']['median_ms']:9.2f} {r['fps_model']:7.2f} "
-            f"{r['gflop_per_s']:8.1f} {100 * r['fraction_of_matmul']:5.1f}%{'*' if r.get('above_gemm_limit') else ' '}"
+            f"{r['gflop_per_s']:8.1f} {_percent(r.get('fraction_of_matmul'))}{'*' if r.get('above_gemm_limit') else ' '}"
             f"{num(r.get('speedup_vs_torch'), 8)} "
             f"{num(r.get('end_to_end', {}).get('median_ms'), 8)} {num(r.get('fps_end_to_end'), 8)} "
             f"{num(r.get('psnr_db_vs_fp32'), 8) if r.get('psnr_db_vs_fp32') is not None else f'{chr(8734):>8}'}"

@@ -69,6 +69,31 @@ def _torch_ref(a: np.ndarray, b: np.ndarray, threads: int | None, reps: int) -> 
     return GemmReference("torch", f"torch.mm ({torch.get_num_threads()} threads)", run, 2.0 * n**3 * reps)
 
 
+def _torch_cuda_ref(a: np.ndarray, b: np.ndarray, reps: int) -> GemmReference | None:
+    """fp32 torch.mm on the GPU, synchronised: the limit of the rows that run there (a CPU GEMM would
+    let a GPU network pass 100 % at any speed). TF32 stays as torch leaves it (off for matmul): the
+    limit is true fp32, so fp16/bf16/int8 rows can exceed it and are flagged."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    ta, tb = torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda()
+    tc = torch.empty_like(ta)
+
+    def run() -> object:
+        for _ in range(reps):
+            torch.mm(ta, tb, out=tc)
+        torch.cuda.synchronize()
+        return tc
+
+    n = a.shape[0]
+    tf32 = "TF32 on" if torch.backends.cuda.matmul.allow_tf32 else "no TF32"
+    label = f"torch.mm on {torch.cuda.get_device_name()} (fp32, {tf32})"
+    return GemmReference("torch-cuda", label, run, 2.0 * n**3 * reps)
+
+
 def _numpy_ref(a: np.ndarray, b: np.ndarray, reps: int) -> GemmReference:
     c = np.empty_like(a)
 
@@ -132,6 +157,7 @@ class GemmLimit:
             "torch": lambda: _torch_ref(a, b, self.threads, self.reps),
             "numpy": lambda: _numpy_ref(a, b, self.reps),
             "onnxruntime": lambda: _ort_ref(a, b, self.threads, self.reps),
+            "torch-cuda": lambda: _torch_cuda_ref(a, b, self.reps),
         }
         self.refs = [r for k in self.only if (r := makers[k]()) is not None]
         if not self.refs:

@@ -212,6 +212,42 @@ def test_fraction_of_limit_never_above_one_and_the_table_says_why() -> None:
     assert "100.0%*" in text and "165" not in text and "underestimates" in text
 
 
+def test_gpu_rows_are_held_to_the_gpu_gemm_not_the_cpu_one() -> None:
+    """On a GPU machine a CUDA row against the CPU's GEMM passed 100 % at any speed (H200, session 22)."""
+    import types
+
+    import torch
+
+    from edgecgl.bench import backend_device, format_table
+    from edgecgl.gemm_limit import GemmLimit
+
+    cuda = types.SimpleNamespace(device=torch.device("cuda", 0))
+    cpu = types.SimpleNamespace(device=torch.device("cpu"))
+    assert backend_device("torch", cuda) == "cuda" and backend_device("torch", cpu) == "cpu"
+    assert backend_device("torch", types.SimpleNamespace(inner=cuda)) == "cuda"  # autocast wraps the backend
+    assert (
+        backend_device("tensorrt", object()) == "cuda"
+        and backend_device("onnxruntime-cuda", object()) == "cuda"
+    )
+    assert backend_device("onnxruntime-cpu", object()) == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError):
+            GemmLimit(n=64, only=("torch-cuda",))
+    limit = {"gflop_per_s": 1300.0, "library": "torch.mm (16 threads)", "references": {}}
+    gpu = {"gflop_per_s": 50000.0, "library": "torch.mm on NVIDIA H200 (fp32, no TF32)"}
+    rows = [
+        {"variant": "torch fp32", "model_only": {"median_ms": 11.0}, "fps_model": 90.0, "gflop_per_s": 7000.0,
+         "fraction_of_matmul": 0.14, "device": "cuda"},
+        {"variant": "torch fp16", "model_only": {"median_ms": 11.0}, "fps_model": 90.0, "gflop_per_s": 7000.0,
+         "fraction_of_matmul": None, "device": "cuda"},
+    ]  # fmt: skip
+    res = {"bundle": "b", "size": [256, 512], "gflop_per_frame": {"total": 77.0}, "matmul": limit,
+           "matmul_gpu": gpu, "machine": {}, "results": rows}  # fmt: skip
+    text = format_table(res)
+    assert "GPU rows: limit 50000 GFLOP/s, torch.mm on NVIDIA H200" in text and " 14.0%" in text
+    assert "100.0%" not in text
+
+
 def test_cpu_name_names_the_kind_behind_a_generic_model_name() -> None:
     zen4 = (
         "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
