@@ -114,7 +114,7 @@ def plan() -> list[str]:
         f"{' / '.join(TORCH_DTYPES)}, one frame; {CROPS_K} crops as one batch vs {CROPS_K} calls",
         "video torch: edgecgl video --backend torch (CUDA) on the real clip, --no-instances vs --detector "
         "(every 2nd frame, every frame, every 4th)",
-        "detector: the detector alone on the clip's frames (Ultralytics' device), tracking and predict only",
+        "detector: the detector alone on the clip's frames (Ultralytics' device): ByteTrack, Ultralytics' default tracker, predict only",
         "bench: edgecgl bench BUNDLE --backend torch (the user's command on the GPU machine)",
         f"bundles: make_toy_checkpoint({PRESET!r}, frame {FRAME}, instance {INSTANCE}, shared encoders) -> "
         f"write_bundle {', '.join(PRECISIONS)} under {WORK.relative_to(ROOT)} (INT8 calibrated on {ASSETS / 'frames'}; "
@@ -451,16 +451,22 @@ def detector_timing(repeats: int) -> dict[str, Any]:
 
     frames = clip_frames(repeats + 3)
     rows: dict[str, Any] = {}
-    for tag, track in (("track", True), ("predict", False)):
-        det = load_detector(DETECTOR, DetectorConfig(track=track))
-        ms = []
+    variants = (
+        ("track, ByteTrack (edgecgl's)", DetectorConfig()),
+        ("track, TrackTrack (Ultralytics 8.4's default)", DetectorConfig(tracker="tracktrack.yaml")),
+        ("predict", DetectorConfig(track=False)),
+    )
+    for tag, cfg in variants:
+        det = load_detector(DETECTOR, cfg)
+        ms, boxes = [], 0
         for i, f in enumerate(frames):
             t = time.perf_counter()
-            det(f)
+            boxes += len(det(f))
             if i >= 3:
                 ms.append((time.perf_counter() - t) * 1000.0)
         rows[tag] = summarize(ms)
         rows[tag]["device"] = str(getattr(getattr(det.model, "predictor", None), "device", "?"))
+        rows[tag]["boxes_per_frame"] = round(boxes / len(frames), 2)
     return {"rows": rows, "frame": list(frames[0].shape[:2]), "detector": DETECTOR.name}
 
 
@@ -577,7 +583,8 @@ def performance_rows(data: dict[str, Any]) -> list[str]:
     dt = (data["steps"].get("detector") or {}).get("result") or {}
     for tag, r in (dt.get("rows") or {}).items():
         lines.append(
-            f"- detector alone ({dt['detector']}, {tag}, on {r['device']}): {r['median_ms']} ms median"
+            f"- detector alone ({dt['detector']}, {tag}, on {r['device']}): {r['median_ms']} ms median, "
+            f"{r.get('boxes_per_frame', '?')} boxes a frame"
         )
     tr = (data["steps"].get("train cuda") or {}).get("result") or {}
     for config, r in tr.items():

@@ -44,6 +44,10 @@ class DetectorConfig:
     max_instances: int = 8
     imgsz: int = 640
     track: bool = True
+    # Ultralytics' tracker, named: its default changes between releases, and 8.4's (TrackTrack: new tracks
+    # only at >= 0.7 confidence, confirmed after 3 frames) kept 1.17 boxes a frame of the real clip where
+    # predict finds 2.35 at conf 0.35; ByteTrack keeps 2.05 and has no global-motion step on the host.
+    tracker: str = "bytetrack.yaml"
     smooth: float = 0.6  # EMA weight of the previous box; 0 = no smoothing
     forget_after: int = 30  # frames a track may vanish before its smoothed box is dropped
     frames_per_call: int = 1  # video frames between detector calls (--detect-every): see BoxSmoother
@@ -164,7 +168,9 @@ class Detector:
         bgr = np.ascontiguousarray(frame[..., ::-1])
         kw = {"conf": self.cfg.conf, "classes": self.class_ids, "imgsz": self.cfg.imgsz, "verbose": False}
         results = (
-            self.model.track(bgr, persist=True, **kw) if self.tracking else self.model.predict(bgr, **kw)
+            self.model.track(bgr, persist=True, tracker=self.cfg.tracker, **kw)
+            if self.tracking
+            else self.model.predict(bgr, **kw)
         )
         dets = filter_detections(results_to_detections(results[0], self.names), self.cfg)
         return self.smoother.update(dets, max(1, self.cfg.frames_per_call))
