@@ -5,7 +5,14 @@
     python benchmarks/gpu_check.py --dry-run   # the plan, on any machine (CI runs this)
 
 Steps, each recorded in the JSON as it finishes (``ok``, ``failed`` with the error, or ``skipped`` with
-the reason), so a run that hits the budget still reports what it did:
+the reason), so a run that hits the budget still reports what it did; ``--resume`` keeps the finished
+steps of an earlier run in ``--out`` (a loan is short and each machine start costs minutes).
+
+First what needs no TensorRT (a GPU machine without it still measures these; the H200 of session 22 had
+none): ``train cuda`` (``edgecgl train --device cuda`` on generated SynthWeather, it/s and finite
+losses), ``torch timing`` (the network as torch modules at fp32/fp16/bf16, K crops batched vs K calls),
+``video torch`` (``edgecgl video --backend torch`` with and without the detector), ``detector`` (the
+detector alone, three tracker settings) and ``bench`` (``edgecgl bench``). Then, with TensorRT:
 
 1. ``bundles``: a random-init ``small`` checkpoint (shared encoders; 256x512 frames, 128x128 crops;
    reflect padding as shipped, its decoder exported in the exact sub-pixel form), exported by the real
