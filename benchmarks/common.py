@@ -55,6 +55,21 @@ def toy_checkpoint(bundle: Path) -> Path:
     return CACHE / f"{Path(bundle).name}-model.pt"
 
 
+def clip_frames(path: Path, n: int, step: int = 1) -> list[np.ndarray]:
+    """The first ``n`` RGB uint8 frames of a video, every ``step``-th, decoded with PyAV as ``edgecgl video``
+    reads them."""
+    import av
+
+    out = []
+    with av.open(str(path)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i % step == 0:
+                out.append(f.to_ndarray(format="rgb24"))
+            if len(out) >= n:
+                break
+    return out
+
+
 def real_frames(size: tuple[int, int], n: int = 4) -> np.ndarray:
     """[n,3,H,W] float32 in [-1,1]: BDD100K frames from EDGECGL_ASSETS letterboxed to ``size``
     (synthetic gradients where the assets are absent, said on stderr)."""

@@ -437,26 +437,14 @@ def bench_cli(bundle: str) -> dict[str, Any]:
     return json.loads(out.read_text())
 
 
-def clip_frames(n: int) -> list[Any]:
-    """The real clip's first ``n`` frames, RGB uint8, decoded with PyAV as ``edgecgl video`` does."""
-    import av
-
-    out = []
-    with av.open(str(CLIP)) as box:
-        for fr in box.decode(video=0):
-            out.append(fr.to_ndarray(format="rgb24"))
-            if len(out) == n:
-                break
-    return out
-
-
 def detector_timing(repeats: int) -> dict[str, Any]:
     """The detector alone on the real clip's frames, where Ultralytics puts it (the GPU when there is one):
     with tracking (what ``edgecgl video`` runs) and predict only. Frames in order, one detector each."""
+    from benchmarks.common import clip_frames
     from edgecgl.bench import summarize
     from edgecgl.detect import DetectorConfig, load_detector
 
-    frames = clip_frames(repeats + 3)
+    frames = clip_frames(CLIP, repeats + 3)
     rows: dict[str, Any] = {}
     variants = (
         ("track, ByteTrack (edgecgl's)", DetectorConfig()),
@@ -502,9 +490,6 @@ def video_torch(bundle: str) -> dict[str, Any]:
                     "log_tail": r.stderr[-800:]}  # fmt: skip
     for tag, _ in VIDEO_RUNS[1:]:
         res[tag]["vs_model_only"] = round(res[tag]["stats"]["fps"] / res["model-only"]["stats"]["fps"], 3)
-    res["detector_vs_model_only"] = round(
-        res["detector"]["stats"]["fps"] / res["model-only"]["stats"]["fps"], 3
-    )
     return res
 
 
@@ -586,7 +571,8 @@ def performance_rows(data: dict[str, Any]) -> list[str]:
             per = ", ".join(f"{k} {v['p50_ms']}" for k, v in st.get("stages_ms", {}).items())
             lines.append(f"- edgecgl video, torch CUDA, {tag}: {st['fps']} frames/s over {st['frames']} frames "
                          f"(stage p50 ms: {per})")  # fmt: skip
-        lines.append(f"- with the detector / model-only: {vt['detector_vs_model_only']}")
+        for tag in [t for t, _ in VIDEO_RUNS[1:] if t in vt]:
+            lines.append(f"- {tag} / model-only: {vt[tag]['vs_model_only']}")
     dt = (data["steps"].get("detector") or {}).get("result") or {}
     for tag, r in (dt.get("rows") or {}).items():
         lines.append(

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks.common import ASSETS, load_average, log, write_results
+from benchmarks.common import ASSETS, clip_frames, load_average, log, write_results
 from edgecgl.backends import select_backend
 from edgecgl.bundle import load_bundle
 from edgecgl.detect import DetectorConfig, load_detector
@@ -32,19 +32,6 @@ VARIANTS = {
     "guided": ("guided", True),
     "guided, no colour match": ("guided", False),
 }
-
-
-def clip_frames(path: Path, n: int, step: int) -> list[np.ndarray]:
-    import av
-
-    out = []
-    with av.open(str(path)) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i % step == 0:
-                out.append(f.to_ndarray(format="rgb24"))
-            if len(out) >= n:
-                break
-    return out
 
 
 def measure(

@@ -136,16 +136,11 @@ def test_tracking_keeps_the_cars_that_detection_finds(assets: Path) -> None:
     """The tracker must not drop what the detector finds: Ultralytics 8.4's default tracker (TrackTrack)
     returned half the boxes of predict on the real clip. Over the clip's first frames the tracked boxes
     stay close to the detected ones (a new track waits one frame to be confirmed)."""
-    import av
+    from benchmarks.common import clip_frames
 
     if importlib.util.find_spec("lap") is None:
         pytest.skip("lap is not installed: no tracking")
-    frames = []
-    with av.open(str(assets / "video" / "highway_960x540_audio.mp4")) as box:
-        for fr in box.decode(video=0):
-            frames.append(fr.to_ndarray(format="rgb24"))
-            if len(frames) == 24:
-                break
+    frames = clip_frames(assets / "video" / "highway_960x540_audio.mp4", 24)
     model = assets / "models" / "yolov8n-coco.pt"
     found = [len(load_detector(model, DetectorConfig(track=False))(f)) for f in frames]
     tracker = load_detector(model, DetectorConfig(smooth=0.0))
