@@ -8,6 +8,7 @@ interleaved rounds as every dense fp32 GEMM reference of the device (edgecgl.gem
 ratio to the default arm, GFLOP/s and the fraction of the fastest GEMM.
 
     OMP_NUM_THREADS=1 python -m benchmarks.fast_decoder --preset small --size 256x512 --threads 1
+    python -m benchmarks.fast_decoder --preset small --threads 2 --arms 2,6   # the phase-domain tail
 """
 
 from __future__ import annotations
@@ -31,14 +32,26 @@ from benchmarks.common import load_average, log, write_results
 from edgecgl.bench import machine_info, onnx_flops, summarize, time_interleaved
 from edgecgl.gemm_limit import GemmLimit, fraction_of_limit, split_times
 
-# name -> (model.upsample, model.padding, rewritten by the export); the first arm is the reference: the
-# default network in the form it trains in (what every bundle shipped before session 12)
+# name -> (model.upsample, model.padding, rewritten by the export, with the phase-domain tail); the first
+# arm is the reference: the default network in the form it trains in (every bundle before session 12).
+# Arm 2 is what bundles of sessions 12-22 hold; arm 6 what `edgecgl export` writes since session 23.
 ARMS = {
-    "default (nearest_conv5, reflect) as trained": ("nearest_conv5", "reflect", False),
-    "default (nearest_conv5, reflect), exported sub-pixel + exact edges": ("nearest_conv5", "reflect", True),
-    "nearest_conv5, replicate (exported sub-pixel)": ("nearest_conv5", "replicate", True),
-    "nearest_conv5, zero (exported sub-pixel)": ("nearest_conv5", "zero", True),
-    "subpixel, reflect": ("subpixel", "reflect", True),
+    "default (nearest_conv5, reflect) as trained": ("nearest_conv5", "reflect", False, False),
+    "default (nearest_conv5, reflect), exported sub-pixel + exact edges": (
+        "nearest_conv5",
+        "reflect",
+        True,
+        False,
+    ),
+    "nearest_conv5, replicate (exported sub-pixel)": ("nearest_conv5", "replicate", True, False),
+    "nearest_conv5, zero (exported sub-pixel)": ("nearest_conv5", "zero", True, False),
+    "subpixel, reflect": ("subpixel", "reflect", True, False),
+    "default (nearest_conv5, reflect), exported sub-pixel + phase-domain output conv": (
+        "nearest_conv5",
+        "reflect",
+        True,
+        True,
+    ),
 }
 
 
@@ -52,22 +65,22 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
 
 def build_arm(
     preset: str,
-    arm: tuple[str, str, bool],
+    arm: tuple[str, str, bool, bool],
     size: tuple[int, int],
     threads: int,
     root: Path,
 ) -> dict[str, Any]:
     """Export the arm's per-frame roles; -> {fn, gflop} with fn running content encoder + generator."""
-    upsample, padding, rewrite = arm
+    upsample, padding, rewrite, tail = arm
     torch.manual_seed(0)
     model = CGLModel(ModelConfig(preset=preset, upsample=upsample, padding=padding)).eval()
     cfg = model.cfg
     if rewrite and can_rewrite(model.gen.decoder, padding, upsample):  # what edgecgl export writes
-        model.gen.decoder = subpixel_decoder(model.gen.decoder, padding)
+        model.gen.decoder = subpixel_decoder(model.gen.decoder, padding, tail)
     dims = Dims(cfg.content_channels, cfg.style_dim, cfg.n_domains)
     enc_ex = example_inputs("content_encoder", dims, size)
     gen_ex = example_inputs("generator", dims, size)
-    tag = f"{upsample}-{padding}-{int(rewrite)}"
+    tag = f"{upsample}-{padding}-{int(rewrite)}{int(tail)}"
     enc_p = export_onnx(model.content_enc, "content_encoder", root / f"enc-{tag}.onnx", enc_ex)
     gen_p = export_onnx(model.gen, "generator", root / f"gen-{tag}.onnx", gen_ex)
     for p in (enc_p, gen_p):  # what a bundle ships (export/bundle.py's default simplifier)
@@ -116,7 +129,10 @@ def main(argv: list[str] | None = None) -> None:
         limit = GemmLimit(threads=args.threads)
         log(f"timing {len(arms)} arms + {len(limit.refs)} GEMM references, {args.repeats} rounds")
         times = time_interleaved(
-            {**{n: a["fn"] for n, a in arms.items()}, **limit.fns()}, args.repeats, warmup=2
+            {**{n: a["fn"] for n, a in arms.items()}, **limit.fns()},
+            args.repeats,
+            warmup=2,
+            settle_s=0.1,  # thread pools spin a while after a call (docs/PERFORMANCE.md, pitfalls)
         )
     lim = limit.result(times)
     nets = split_times(times)
@@ -134,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
             "upsample": ARMS[name][0],
             "padding": ARMS[name][1],
             "exported_subpixel": ARMS[name][2],
+            "phase_tail": ARMS[name][3],
             "ms": summarize(nets[name]),
             "frames_per_s": round(1000.0 / med, 2),
             "speedup_vs_default": round(base / med, 3),

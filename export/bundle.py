@@ -111,7 +111,7 @@ def fast_decoder(im: InferenceModel, dims: Dims, log: Callable[[str], None]) -> 
     """Swap the generator's decoder for its exact sub-pixel form where one exists (export/fast_decoder.py);
     returns what the manifest records. Checked against the trained form on random inputs."""
     import torch
-    from edgecgl.export.fast_decoder import can_rewrite, subpixel_decoder
+    from edgecgl.export.fast_decoder import PhaseTail, can_rewrite, subpixel_decoder
     from edgecgl.export.onnx import example_inputs
 
     gen = im.modules["gen"]
@@ -127,10 +127,12 @@ def fast_decoder(im: InferenceModel, dims: Dims, log: Callable[[str], None]) -> 
             f"sub-pixel decoder differs from the trained one by {err:.2e}", "report this as a bug"
         )
     gen.decoder = fast
+    tail = any(isinstance(m, PhaseTail) for m in fast.up)
     log(
-        f"generator: up-convolutions exported in the sub-pixel form (exact for {im.cfg.padding} padding, {err:.1e})"
+        f"generator: up-convolutions exported in the sub-pixel form"
+        f"{', the output conv on its phases' if tail else ''} (exact for {im.cfg.padding} padding, {err:.1e})"
     )
-    return f"subpixel (from nearest_conv5, {im.cfg.padding})"
+    return f"subpixel (from nearest_conv5, {im.cfg.padding})" + (", phase-domain output conv" if tail else "")
 
 
 def write_bundle(

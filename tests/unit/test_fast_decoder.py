@@ -193,8 +193,10 @@ def test_export_writes_the_exact_subpixel_form_for_replicate_models(padding: str
     out = write_bundle(ckpt, tmp_path / "bundle", pt2=False)
     manifest = json.loads((out / "manifest.json").read_text())
     ops = [n.op_type for n in onnx.load(str(out / "generator.onnx")).graph.node]
-    assert manifest["decoder"] == f"subpixel (from nearest_conv5, {padding})"
-    assert ops.count("DepthToSpace") == 2
+    tail = ", phase-domain output conv" if padding == "reflect" else ""
+    assert manifest["decoder"] == f"subpixel (from nearest_conv5, {padding}){tail}"
+    # reflect: the first up-conv's, the 3-channel output's and the four border strips'
+    assert ops.count("DepthToSpace") == (6 if padding == "reflect" else 2)
     # reflect: the edge strips are upsampled along one axis (2 Resize per layer), never the whole map
     assert ops.count("Resize") == (4 if padding == "reflect" else 0)
     im = load_inference(ckpt)
@@ -260,4 +262,41 @@ def test_flops_of_the_reflect_subpixel_generator(tmp_path: Path) -> None:
         macs = c * (c // 2)
         saved += 2 * macs * (25 * 4 * h * w - 36 * h * w - 25 * (2 * 2 * w + 2 * 2 * h))
         c, h, w = c // 2, 2 * h, 2 * w
+    # the output conv (c -> 3, 7x7 at h x w): a 4x4 conv on the phases (4c -> 12 at h/2+1 x w/2+1) and
+    # four 4-pixel strips through the 7x7 conv (5 rows or columns each before the crop)
+    saved += 2 * 3 * c * 49 * h * w
+    saved -= 2 * 12 * 4 * c * 16 * (h // 2 + 1) * (w // 2 + 1)
+    saved -= 2 * 3 * c * 49 * (2 * 5 * w + 2 * 5 * h)
     assert slow - fast == pytest.approx(saved, rel=1e-9)
+
+
+@pytest.mark.parametrize("size", [(4, 4), (4, 9), (7, 5), (12, 20)])
+def test_phase_tail_equals_the_trained_tail(size: tuple[int, int]) -> None:
+    """Every output pixel, the 4-pixel borders and corners included, on minimal and odd map sizes."""
+    from edgecgl.export.fast_decoder import PhaseTail, ReflectSubpixel
+
+    torch.manual_seed(4)
+    conv5, out = torch.nn.Conv2d(6, 5, 5), torch.nn.Conv2d(5, 3, 7)
+    norm = torch.nn.GroupNorm(1, 5)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-0.5, 0.5)
+    up = ReflectSubpixel(conv5)
+    trained = torch.nn.Sequential(
+        up, norm, torch.nn.ReLU(), torch.nn.ReflectionPad2d(3), out, torch.nn.Tanh()
+    )
+    x = torch.randn(2, 6, *size)
+    with torch.no_grad():
+        want, got = trained(x), PhaseTail(up, norm, out)(x)
+    assert got.shape == want.shape == (2, 3, 2 * size[0], 2 * size[1])
+    assert (got - want).abs().max() < 1e-5
+
+
+def test_phase_tail_refuses_a_map_too_small_for_its_strips() -> None:
+    from edgecgl.export.fast_decoder import PhaseTail, ReflectSubpixel
+
+    tail = PhaseTail(
+        ReflectSubpixel(torch.nn.Conv2d(4, 2, 5)), torch.nn.GroupNorm(1, 2), torch.nn.Conv2d(2, 3, 7)
+    )
+    with pytest.raises(ValueError, match="at least 4x4"):
+        tail(torch.randn(1, 4, 3, 8))
