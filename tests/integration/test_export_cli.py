@@ -85,7 +85,10 @@ def test_export_decoder_form_fast_by_default_trained_on_request(workdir: Path) -
         sess = ort.InferenceSession(str(root / "generator.onnx"), providers=["CPUExecutionProvider"])
         outs[form] = sess.run(None, feeds)[0]
         if form == "fast":
-            assert m["decoder"] == "subpixel (from nearest_conv5, reflect), phase-domain output conv" and "DepthToSpace" in ops
+            assert (
+                m["decoder"] == "subpixel (from nearest_conv5, reflect), phase-domain output conv"
+                and "DepthToSpace" in ops
+            )
         else:
             assert m["decoder"] == "nearest_conv5" and "DepthToSpace" not in ops
     assert np.abs(outs["fast"] - outs["trained"]).max() < 1e-4
