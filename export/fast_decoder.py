@@ -130,18 +130,28 @@ class PhaseTail(nn.Module):
         y = self.phase(r)  # [B, 4k, h+1, w+1]: output phase (py, px) is rows py.., columns px..
         parts = [y[:, g * k : (g + 1) * k, py : py + h, px : px + w] for g, (py, px) in enumerate(PHASES)]
         inner = F.pixel_shuffle(torch.stack(parts, 2).reshape(x.shape[0], 4 * k, h, w), 2)
-        # the strips, and the assembly by overlapping concats: narrow() with sizes that are never 0 or 1
-        # (torch.export keeps H and W dynamic from a 2x2 content map up)
-        top = self.out(F.pad(F.pixel_shuffle(r.narrow(2, 0, b), 2), (3, 3, 3, 0), mode="reflect"))
-        bottom = self.out(F.pad(F.pixel_shuffle(r.narrow(2, h - b, b), 2), (3, 3, 0, 3), mode="reflect"))
-        left = self.out(F.pad(F.pixel_shuffle(F.pad(r, (0, b - w)), 2), (3, 0, 3, 3), mode="reflect"))
-        right = self.out(F.pad(F.pixel_shuffle(F.pad(r, (b - w, 0)), 2), (0, 3, 3, 3), mode="reflect"))
+        # the strips, and the assembly by overlapping concats with sizes that are never 0 or 1 (torch.export
+        # keeps H and W dynamic from a 2x2 content map up)
+        top = self.out(F.pad(F.pixel_shuffle(crop(r, 2, 0, b), 2), (3, 3, 3, 0), mode="reflect"))
+        bottom = self.out(F.pad(F.pixel_shuffle(crop(r, 2, h - b, b), 2), (3, 3, 0, 3), mode="reflect"))
+        left = self.out(F.pad(F.pixel_shuffle(crop(r, 3, 0, b), 2), (3, 0, 3, 3), mode="reflect"))
+        right = self.out(F.pad(F.pixel_shuffle(crop(r, 3, w - b, b), 2), (0, 3, 3, 3), mode="reflect"))
         full_h, full_w = 2 * h, 2 * w
         out = torch.cat([left.narrow(3, 0, b), inner.narrow(3, b, full_w - b)], 3)
         out = torch.cat([out.narrow(3, 0, full_w - b), right.narrow(3, 1, b)], 3)
         out = torch.cat([top.narrow(2, 0, b), out.narrow(2, b, full_h - b)], 2)
         out = torch.cat([out.narrow(2, 0, full_h - b), bottom.narrow(2, 1, b)], 2)
         return torch.tanh(out)
+
+
+def crop(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """``length`` rows (``dim`` 2) or columns (3) of ``x`` from ``start``: a Slice in ONNX; for torch.export a
+    crop by negative padding, since a view (narrow) of a dimension that may be exactly ``length`` long pins
+    the dynamic size."""
+    if torch.onnx.is_in_onnx_export():
+        return x.narrow(dim, start, length)
+    end = x.shape[dim] - start - length
+    return F.pad(x, (-start, -end) if dim == 3 else (0, 0, -start, -end))
 
 
 def phase_conv_weight(w7: Tensor) -> Tensor:

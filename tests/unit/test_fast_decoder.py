@@ -300,3 +300,29 @@ def test_phase_tail_refuses_a_map_too_small_for_its_strips() -> None:
     )
     with pytest.raises(ValueError, match="at least 4x4"):
         tail(torch.randn(1, 4, 3, 8))
+
+
+def test_phase_tail_generator_exports_to_pt2_with_dynamic_sizes(tmp_path: Path) -> None:
+    """The .pt2 program keeps batch, H and W dynamic down to a 2x2 content map (the strips then cover the
+    whole 8-pixel output) and matches the trained generator there and at an odd size."""
+    from edgecgl.export.fast_decoder import PhaseTail, subpixel_decoder
+    from edgecgl.export.onnx import export_pt2
+
+    m = _model("nearest_conv5", "reflect")
+    trained = m.gen
+    fast = CGLModel(m.cfg).eval()
+    fast.load_state_dict(m.state_dict())
+    fast.gen.decoder = subpixel_decoder(fast.gen.decoder, "reflect")
+    assert any(isinstance(layer, PhaseTail) for layer in fast.gen.decoder.up)
+    dims = _dims(m)
+    path = export_pt2(
+        fast.gen, "generator", tmp_path / "g.pt2", example_inputs("generator", dims, (32, 48), batch=2)
+    )
+    program = torch.export.load(str(path)).module()
+    for hw, batch in (((8, 8), 1), ((12, 20), 3)):
+        content, style, domain = example_inputs("generator", dims, hw, batch=batch, seed=2)
+        with torch.no_grad():
+            want = trained(content, style, domain)
+            got = program(content, style, domain)
+        assert got.shape == want.shape
+        assert (got - want).abs().max() < 1e-4
