@@ -174,7 +174,8 @@ def cpu_int8_violations(model: onnx.ModelProto, fp32: onnx.ModelProto) -> list[s
 
 def excluded_nodes(model: onnx.ModelProto) -> list[str]:
     """Nodes that stay unquantized: the style MLP (Gemm/MatMul), the first conv of a 3-channel image and
-    the last conv to RGB (found by their weight shapes [out, in/groups, kh, kw])."""
+    the last conv to RGB (found by their weight shapes [out, in/groups, kh, kw]); the last conv also in
+    its phase-domain form (export/fast_decoder.py ``PhaseTail``: 4 RGB phases, a 4x4 stride-1 conv)."""
     from onnx import numpy_helper
 
     inits = {i.name: i for i in model.graph.initializer}
@@ -185,7 +186,9 @@ def excluded_nodes(model: onnx.ModelProto) -> list[str]:
         elif n.op_type == "Conv" and len(n.input) > 1 and n.input[1] in inits:
             w = numpy_helper.to_array(inits[n.input[1]])
             group = next((a.i for a in n.attribute if a.name == "group"), 1)
-            if w.ndim == 4 and (w.shape[0] == 3 or (w.shape[1] == 3 and group == 1)):
+            strides = next((list(a.ints) for a in n.attribute if a.name == "strides"), [1, 1])
+            rgb_phases = w.ndim == 4 and w.shape[0] == 12 and w.shape[2:] == (4, 4) and strides == [1, 1]
+            if w.ndim == 4 and (w.shape[0] == 3 or (w.shape[1] == 3 and group == 1) or rgb_phases):
                 out.append(n.name)
     return out
 

@@ -154,3 +154,25 @@ def test_modelopt_absent_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("EDGECGL_MODELOPT_PYTHON", raising=False)
     with pytest.raises(EdgecglError, match="ModelOpt is not installed"):
         modelopt_python()
+
+
+def test_the_phase_domain_output_conv_stays_float(tmp_path: Path) -> None:
+    """The last conv to RGB stays float in its phase-domain form too (4x4 conv to 4 RGB phases), and so do
+    the border strips' 7x7 convs; the up-convolutions are quantized."""
+    from edgecgl.export.fast_decoder import subpixel_decoder
+
+    torch.manual_seed(0)
+    model = CGLModel(ModelConfig(preset="tiny")).eval()
+    model.gen.decoder = subpixel_decoder(model.gen.decoder, "reflect")
+    dims = Dims(model.cfg.content_channels, model.cfg.style_dim, model.cfg.n_domains)
+    path = export_onnx(
+        model.gen, "generator", tmp_path / "g.onnx", example_inputs("generator", dims, (32, 32))
+    )
+    m = simplify(onnx.load(str(path)), "onnxslim")
+    keep = set(excluded_nodes(m))
+    convs = [n.name for n in m.graph.node if n.op_type == "Conv"]
+    phase = [n for n in convs if "/phase/" in n]
+    strips = [n for n in convs if "/out" in n and "/up." in n]
+    assert len(phase) == 1 and len(strips) == 4
+    assert set(phase) | set(strips) <= keep
+    assert any("/fast/" in n and n not in keep for n in convs)
