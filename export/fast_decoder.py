@@ -103,12 +103,14 @@ class PhaseTail(nn.Module):
             raise ValueError(f"expected a LayerNorm (GroupNorm of 1 group), got {norm}")
         c = up.edge.out_channels
         self.channels, self.out_channels = c, out_conv.out_channels
-        self.fast = copy.deepcopy(up.fast)  # channel 4*c + g: phase g of channel c (PixelShuffle's order)
-        self.edge = copy.deepcopy(up.edge)
+        self.fast, self.edge = (
+            up.fast,
+            up.edge,
+        )  # fast: channel 4*c + g is phase g of c (PixelShuffle's order)
         self.norm = nn.GroupNorm(1, 4 * c, eps=norm.eps)  # same statistics; affine repeated per phase
         self.norm.weight.data.copy_(norm.weight.repeat_interleave(4))
         self.norm.bias.data.copy_(norm.bias.repeat_interleave(4))
-        self.out = copy.deepcopy(out_conv)
+        self.out = out_conv  # the trained 7x7, for the border strips
         self.phase = nn.Conv2d(4 * c, 4 * self.out_channels, 4, padding=2)
         self.phase.weight.data.copy_(phase_conv_weight(out_conv.weight))
         self.phase.bias.data.copy_(out_conv.bias.repeat(4))
