@@ -29,19 +29,39 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def shipped_instance_size(preset: str) -> tuple[int, int]:
+    """The crop size the shipped configs train ``preset`` with (what a user's bundle translates crops at).
+
+    Until session 24 the benchmark bundles used 128x128 crops, four times the pixels of the shipped
+    ``small`` and ``paper`` configs' 64x64, so the pipeline benchmarks overcharged the instance stage.
+    """
+    import yaml
+
+    sizes = set()
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        cfg = yaml.safe_load(path.read_text()) or {}
+        if (cfg.get("model") or {}).get("preset") == preset and "instance_size" in (cfg.get("data") or {}):
+            sizes.add(tuple(int(v) for v in cfg["data"]["instance_size"]))
+    if len(sizes) != 1:
+        raise SystemExit(f"the shipped configs give preset {preset} instance sizes {sorted(sizes)}, want one")
+    return sizes.pop()  # type: ignore[return-value]
+
+
 def toy_bundle(
     preset: str,
     frame: tuple[int, int] = (256, 512),
-    instance: tuple[int, int] = (128, 128),
+    instance: tuple[int, int] | None = None,
     pt2: bool = False,
 ) -> Path:
-    """A cached FP32 bundle of a random-init ``preset`` (the exporter's real path, parity-checked)."""
+    """A cached FP32 bundle of a random-init ``preset`` (the exporter's real path, parity-checked), with
+    crops at ``instance`` (default: the shipped configs' size for the preset)."""
     from edgecgl.export.bundle import write_bundle
     from edgecgl.export.toy import make_toy_checkpoint
 
     from edgecgl.bundle import MANIFEST
 
-    name = f"{preset}-{frame[0]}x{frame[1]}"
+    instance = instance or shipped_instance_size(preset)
+    name = f"{preset}-{frame[0]}x{frame[1]}-i{instance[0]}x{instance[1]}"
     out = CACHE / "bundles" / name
     if (out / MANIFEST).is_file():
         return out

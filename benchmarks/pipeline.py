@@ -339,6 +339,7 @@ def main(argv: list[str] | None = None) -> None:
                 "command": command,
                 "preset": a.preset,
                 "size": list(size),
+                "instance_size": list(load_bundle(bpath).instance_size),
                 "clip": CLIP.name,
                 "load_average_before": load0,
                 "load_average_after": load_average(),

@@ -213,13 +213,20 @@ def _stage_row(name: str, r: dict[str, Any], tail: str = "|") -> str:
     )
 
 
+def _crops_str(d: dict[str, Any]) -> str:
+    """The crop size, where the result records it (128x128 before session 24, not recorded)."""
+    inst = d.get("instance_size")
+    return f" (crops {inst[0]}x{inst[1]})" if inst else ""
+
+
 def pipeline_threads(name: str) -> list[str]:
     """benchmarks/pipeline.py --threads: translate_video in process per thread count."""
     d = _load(name)
     if not d:
         return []
     out = [
-        f"{d['preset']} at {d['size'][0]}x{d['size'][1]} on `{d['clip']}`, {d['machine']['cpu']}; {_load_str(d)}.",
+        f"{d['preset']} at {d['size'][0]}x{d['size'][1]}{_crops_str(d)} on `{d['clip']}`, {d['machine']['cpu']}; "
+        f"{_load_str(d)}.",
         "",
     ]
     out += [
