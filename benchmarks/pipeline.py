@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,21 @@ def model_only_block(tr: Translator, frames: list[np.ndarray], n: int) -> list[f
         t0 = time.perf_counter()
         be.generate(be.encode_content(xs[i % len(xs)]), tr.style[None], tr.domain_onehot)
         out.append((time.perf_counter() - t0) * 1000.0)
+    return out
+
+
+def model_only_parallel(tr: Translator, frames: list[np.ndarray], n: int, workers: int) -> list[float]:
+    """Like ``model_only_block`` with ``workers`` threads calling the network at once (as ``edgecgl
+    video --workers`` does): per block of ``workers`` calls, the wall ms divided by ``workers``, so the
+    values are ms per frame of throughput, comparable with one stream's."""
+    if workers == 1:
+        return model_only_block(tr, frames, n)
+    out: list[float] = []
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            list(pool.map(lambda i: model_only_block(tr, frames[i:] + frames[:i], 1), range(workers)))
+            out.append((time.perf_counter() - t0) * 1000.0 / workers)
     return out
 
 
@@ -206,6 +222,7 @@ def inprocess(
     detectors: tuple[str, ...] = (str(DETECTOR),),
     rounds: int = 1,
     only_overlap: bool = False,
+    workers: tuple[int, ...] = (1,),
 ) -> dict[str, Any]:
     """translate_video in process at ``threads`` (ORT intra-op and torch), alternating with model-only blocks:
     no instances, then the YOLO detector at each N of ``ns`` (and, with ``overlap``, again with the
@@ -213,7 +230,11 @@ def inprocess(
     a model file, ``FILE@N`` (the detector's runtime at N threads: torch for a .pt, ONNX Runtime without
     spin-wait for an .onnx; plain FILE: ``threads`` / one per core) or ``FILE@ultralytics`` (the session as Ultralytics opens it, spinning);
     runs after the first spec are named with its tag (``_onnx``, ``_onnx@1``). With ``rounds`` > 1 the whole
-    plan repeats in a rotated order and each run reports its median frames/s."""
+    plan repeats in a rotated order and each run reports its median frames/s. Each of ``workers`` > 1 runs
+    the plan again with ``PipelineConfig.workers`` frames at once (runs named ``_workers{W}``), each on
+    ``threads // W`` ORT threads, beside its own model-only blocks (W calls at once, ms per frame of
+    throughput); ``e2e_over_model_only`` stays against one stream at ``threads``, ``e2e_over_best_model_only``
+    is against the fastest model-only of the run."""
     import torch
     from ultralytics import YOLO
 
@@ -223,10 +244,17 @@ def inprocess(
 
     torch.set_num_threads(threads)
     bundle = load_bundle(bpath)
-    tr = Translator(OnnxRuntimeBackend(bundle, "cpu", threads=threads), bundle, "night", frame_size=size)
+    trs = {
+        w: Translator(
+            OnnxRuntimeBackend(bundle, "cpu", threads=max(1, threads // w)), bundle, "night", frame_size=size
+        )
+        for w in workers
+    }
     imgs = clip_frames(8)
-    model_only_block(tr, imgs, 2)  # warm-up
-    blocks = model_only_block(tr, imgs, calls)
+    blocks: dict[int, list[float]] = {}
+    for w, t in trs.items():
+        model_only_parallel(t, imgs, 2, w)  # warm-up
+        blocks[w] = model_only_parallel(t, imgs, calls, w)
 
     def detector(spec: str, n: int) -> Detector:
         path, _, opt = spec.partition("@")
@@ -237,21 +265,27 @@ def inprocess(
         det.model.predict(np.ascontiguousarray(imgs[0][..., ::-1]), verbose=False)  # warm-up, no tracker
         return det
 
-    plan: list[tuple[str, int, bool, str | None]] = [("no_instances", 0, False, None)]
+    one: list[tuple[str, int, bool, str | None]] = [("no_instances", 0, False, None)]
     for i, spec in enumerate(detectors):
         path, _, opt = spec.partition("@")
         tag = "" if i == 0 else "_" + Path(path).suffix.lstrip(".") + (f"@{opt}" if opt else "")
-        plan += [(f"detector_every_{n}{tag}", n, False, spec) for n in ns]
+        one += [(f"detector_every_{n}{tag}", n, False, spec) for n in ns]
         if overlap:
-            plan += [(f"detector_every_{n}_overlap{tag}", n, True, spec) for n in ns]
+            one += [(f"detector_every_{n}_overlap{tag}", n, True, spec) for n in ns]
     if only_overlap:
-        plan = [p for p in plan if p[2] or not p[1]]
+        one = [p for p in one if p[2] or not p[1]]
+    plan = [
+        (name + (f"_workers{w}" if w > 1 else ""), n, ov, spec, w)
+        for w in workers
+        for name, n, ov, spec in one
+    ]
     runs: dict[str, Any] = {}
     fps: dict[str, list[float]] = {name: [] for name, *_ in plan}
     for r in range(rounds):
-        for name, n, ov, spec in plan[r % len(plan) :] + plan[: r % len(plan)]:
+        for name, n, ov, spec, w in plan[r % len(plan) :] + plan[: r % len(plan)]:
             det = detector(spec, n) if n and spec else None
-            pipe = Pipeline(tr, det, PipelineConfig(detect_every=max(1, n), overlap_instances=ov))
+            cfg = PipelineConfig(detect_every=max(1, n), overlap_instances=ov, workers=w)
+            pipe = Pipeline(trs[w], det, cfg)
             res = translate_video(CLIP, tmp / "ip.mp4", pipe, VideoOptions(max_frames=frames), overwrite=True)
             summary = res.stats.summary()
             fps[name].append(summary["fps"])  # type: ignore[arg-type]
@@ -262,18 +296,33 @@ def inprocess(
                 "detect_every": n or None,
                 "overlap_instances": ov,
                 "detector": spec,
+                "workers": w,
             }
-            blocks += model_only_block(tr, imgs, calls)
+            for bw, t in trs.items():
+                blocks[bw] += model_only_parallel(t, imgs, calls, bw)
             log(f"  {threads} thread(s) round {r + 1} {name}: {summary['fps']} frames/s")
-    model_ms = statistics.median(blocks)
+    model_ms = {w: statistics.median(v) for w, v in blocks.items()}
+    best_ms = min(model_ms.values())
     for run in runs.values():
-        run["e2e_over_model_only"] = round(run["fps"] * model_ms / 1000.0, 3)
-    return {
+        run["e2e_over_model_only"] = round(run["fps"] * model_ms[min(workers)] / 1000.0, 3)
+        if len(workers) > 1:
+            run["e2e_over_best_model_only"] = round(run["fps"] * best_ms / 1000.0, 3)
+    res: dict[str, Any] = {
         "threads": threads,
         "rounds": rounds,
-        "model_only": {**summarize(blocks), "fps": round(1000.0 / model_ms, 3)},
+        "model_only": {**summarize(blocks[min(workers)]), "fps": round(1000.0 / model_ms[min(workers)], 3)},
         "runs": runs,
     }
+    if len(workers) > 1:
+        res["model_only_workers"] = {
+            str(w): {
+                **summarize(v),
+                "fps": round(1000.0 / model_ms[w], 3),
+                "threads_each": max(1, threads // w),
+            }
+            for w, v in blocks.items()
+        }
+    return res
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -301,6 +350,9 @@ def main(argv: list[str] | None = None) -> None:
         "--only-overlap", action="store_true", help="--threads: detector runs with the overlap only"
     )
     ap.add_argument("--rounds", type=int, default=1, help="--threads: repeat the runs, report medians")
+    ap.add_argument(
+        "--workers", default="1", help="--threads: comma list of frames at once (edgecgl video --workers)"
+    )
     ap.add_argument("--out", default="")
     a = ap.parse_args(argv)
     if not CLIP.is_file():
@@ -328,6 +380,7 @@ def main(argv: list[str] | None = None) -> None:
                     dets,
                     a.rounds,
                     a.only_overlap,
+                    tuple(int(v) for v in a.workers.split(",") if v),
                 )
             )
             for name, r in per[-1]["runs"].items():

@@ -206,8 +206,11 @@ def _stage_row(name: str, r: dict[str, Any], tail: str = "|") -> str:
         n = st[s].get("n", r["frames"])
         return f"{st[s]['p50_ms']:.1f}" + (f" ({n} fr.)" if n != r["frames"] else "")
 
+    ratio = f"{100 * r['e2e_over_model_only']:.0f}%"
+    if "e2e_over_best_model_only" in r:  # --workers: also against the fastest model-only of the run
+        ratio += f" ({100 * r['e2e_over_best_model_only']:.0f}% of best)"
     return (
-        f"| {name} | {r['frames']} | {r['fps']:.2f} | {100 * r['e2e_over_model_only']:.0f}% | {p50('decode')} "
+        f"| {name} | {r['frames']} | {r['fps']:.2f} | {ratio} | {p50('decode')} "
         f"| {p50('detect')} | {p50('frame')} | {p50('instances')} | {p50('upsample')} | {p50('compose')} "
         f"| {p50('encode')} {tail}"
     )
@@ -239,6 +242,13 @@ def pipeline_threads(name: str) -> list[str]:
         out.append(
             f"| {t['threads']} | model-only | - | {mo['fps']:.2f} | 100% ({mo['median_ms']:.0f} ms) | | | | | | | |"
         )
+        for w, m in t.get("model_only_workers", {}).items():
+            if w != "1":
+                pct = 100 * m["fps"] / mo["fps"]
+                out.append(
+                    f"| {t['threads']} | model-only, {w} at once ({m['threads_each']} thread each) | - | "
+                    f"{m['fps']:.2f} | {pct:.0f}% ({m['median_ms']:.0f} ms a frame) | | | | | | | |"
+                )
         out += [f"| {t['threads']} " + _stage_row(k, r) for k, r in t["runs"].items()]
     return out
 

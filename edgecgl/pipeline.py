@@ -50,6 +50,9 @@ class PipelineConfig:
     # edgecgl.video: translate the instance crops on their own thread, overlapping the frame's network
     # (where the backend runs concurrent calls: ONNX Runtime, torch; not TensorRT's one stream per role)
     overlap_instances: bool = False
+    # edgecgl.video: frames rendered at once, each on its own thread (ONNX Runtime, torch); with ONNX
+    # Runtime on a CPU each call then gets 1/workers of the cores (edgecgl.cli.runtime_opts)
+    workers: int = 1
 
 
 @dataclass
@@ -157,6 +160,8 @@ class Pipeline:
         self.cfg = cfg or PipelineConfig()
         if self.cfg.detect_every < 1:
             raise EdgecglError(f"--detect-every must be at least 1, got {self.cfg.detect_every}")
+        if self.cfg.workers < 1:
+            raise EdgecglError(f"--workers must be at least 1, got {self.cfg.workers}")
         self.predictor = BoxPredictor()
         self._frame = 0
 

@@ -7,6 +7,11 @@ frame's network. Items flow in demux order: passthrough packets travel through t
 so the output interleaves like the input. The detect stage passes (frame, detections) on; the instances
 stage adds the translated crops, which inference pastes onto the translated frame.
 
+``PipelineConfig.workers`` > 1 renders that many frames at once (``edgecgl video --workers``): inference
+hands each frame to a thread pool and passes its future on in order, so encode still sees demux order.
+Rendering is stateless (tracks and boxes live in the detect stage), so frames may finish out of order.
+On a CPU, N frames each on 1/N of the cores beat one frame on all of them (docs/PERFORMANCE.md).
+
 Kept from the input: every frame (output frame count = input frame count), each frame's timestamp,
 the frame rate, the display rotation, and every audio/subtitle packet byte for byte.
 """
@@ -18,6 +23,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -92,6 +99,17 @@ def _get(q: queue.Queue, stop: threading.Event) -> Any:
         try:
             return q.get(timeout=0.1)
         except queue.Empty:
+            continue
+
+
+def _result(fut: Future, stop: threading.Event) -> Any:
+    """A pool frame's rendered item; a render error is raised here, in the encode thread."""
+    while True:
+        if stop.is_set():
+            raise _Stop
+        try:
+            return fut.result(timeout=0.1)
+        except FutureTimeout:
             continue
 
 
@@ -264,6 +282,7 @@ def _run(
     detect_stage = getattr(pipeline, "detector", None) is not None
     cfg = getattr(pipeline, "cfg", None)
     instance_stage = detect_stage and bool(getattr(cfg, "overlap_instances", False))
+    workers = int(getattr(cfg, "workers", 1))
     stop = threading.Event()
     errors: list[BaseException] = []
     bad = [0]  # packets the decoder or demuxer rejected (a cut or corrupt file)
@@ -294,6 +313,17 @@ def _run(
                 item.instances = pipeline.translate_instances(item.image, item.detections)
             _put(q_ins, item, stop)
 
+    def render(item: _Frame) -> _Frame:
+        t0 = time.perf_counter()
+        if item.detections is not None:
+            item.result = pipeline.render(item.image, item.detections, item.detect_ms, item.instances)
+        else:
+            item.result = pipeline(item.image)
+        item.infer_ms = (time.perf_counter() - t0) * 1000.0
+        return item
+
+    pool = ThreadPoolExecutor(workers, "edgecgl-render") if workers > 1 else None
+
     def worker() -> None:
         q_in = q_ins if instance_stage else q_det if detect_stage else q_dec
         while True:
@@ -301,13 +331,10 @@ def _run(
             if item is _END:
                 break
             if isinstance(item, _Frame):
-                t0 = time.perf_counter()
-                if item.detections is not None:
-                    item.result = pipeline.render(item.image, item.detections, item.detect_ms, item.instances)
-                else:
-                    item.result = pipeline(item.image)
-                item.infer_ms = (time.perf_counter() - t0) * 1000.0
-            _put(q_inf, item, stop)
+                # with a pool the future goes on in demux order; the encode thread waits for it there
+                _put(q_inf, pool.submit(render, item) if pool is not None else render(item), stop)
+            else:
+                _put(q_inf, item, stop)
 
     threads = [_stage(reader, q_dec, stop, errors)]
     if detect_stage:
@@ -340,6 +367,8 @@ def _run(
             item = _get(q_inf, stop)
             if item is _END:
                 break
+            if isinstance(item, Future):
+                item = _result(item, stop)
             if not isinstance(item, _Frame):
                 pkt = item
                 pkt.stream = passthrough[pkt.stream_index]
@@ -393,6 +422,8 @@ def _run(
         raise EdgecglError("video translation stopped") from None
     finally:
         stop.set()
+        if pool is not None:  # frames not started yet are dropped; running ones finish in the background
+            pool.shutdown(wait=False, cancel_futures=True)
         for t in threads:
             t.join(timeout=5)
     result.stats.wall_s = time.perf_counter() - t_start

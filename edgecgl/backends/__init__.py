@@ -29,11 +29,11 @@ def _tensorrt(bundle: Bundle) -> Backend:
     return TensorRTBackend(bundle)
 
 
-def _ort(device: str) -> Callable[[Bundle], Backend]:
+def _ort(device: str, threads: int = 0) -> Callable[[Bundle], Backend]:
     def make(bundle: Bundle) -> Backend:
         from edgecgl.backends.onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(bundle, device=device)
+        return OnnxRuntimeBackend(bundle, device=device, threads=threads if device == "cpu" else 0)
 
     return make
 
@@ -50,8 +50,12 @@ def _ort_cuda_available() -> bool:
     return "CUDAExecutionProvider" in available_providers()
 
 
-def select_backend(bundle: Bundle, name: str = "auto", log: Callable[[str], None] | None = None) -> Backend:
-    """Open ``bundle`` on the named backend; ``auto`` falls back in order and says what it picked."""
+def select_backend(
+    bundle: Bundle, name: str = "auto", log: Callable[[str], None] | None = None, cpu_threads: int = 0
+) -> Backend:
+    """Open ``bundle`` on the named backend; ``auto`` falls back in order and says what it picked.
+
+    ``cpu_threads``: ONNX Runtime's threads per call on the CPU (0: its default, one per core)."""
     say = log or (lambda _m: None)
     key = name.strip().lower()
     if key not in CHOICES:
@@ -59,20 +63,20 @@ def select_backend(bundle: Bundle, name: str = "auto", log: Callable[[str], None
     if key == "tensorrt":
         backend = _tensorrt(bundle)
     elif key == "onnxruntime":
-        backend = _ort("cuda" if _ort_cuda_available() else "cpu")(bundle)
+        backend = _ort("cuda" if _ort_cuda_available() else "cpu", cpu_threads)(bundle)
     elif key == "onnxruntime-cuda":
         backend = _ort("cuda")(bundle)
     elif key == "onnxruntime-cpu":
-        backend = _ort("cpu")(bundle)
+        backend = _ort("cpu", cpu_threads)(bundle)
     elif key == "torch":
         backend = _torch(bundle)
     else:
-        backend = _auto(bundle, say)
+        backend = _auto(bundle, say, cpu_threads)
     say(f"backend: {backend.name}")
     return backend
 
 
-def _auto(bundle: Bundle, say: Callable[[str], None]) -> Backend:
+def _auto(bundle: Bundle, say: Callable[[str], None], cpu_threads: int = 0) -> Backend:
     skipped: list[str] = []
     for label, make, usable in (
         ("tensorrt", _tensorrt, lambda: importlib.util.find_spec("tensorrt") is not None),
@@ -87,7 +91,7 @@ def _auto(bundle: Bundle, say: Callable[[str], None]) -> Backend:
             skipped.append(f"{label}: {exc.message}")
     if skipped:
         say(f"backend auto: {'; '.join(skipped)}")
-    return _ort("cpu")(bundle)
+    return _ort("cpu", cpu_threads)(bundle)
 
 
 __all__ = ["CHOICES", "Backend", "select_backend"]

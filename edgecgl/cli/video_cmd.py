@@ -83,6 +83,7 @@ def register(app: typer.Typer) -> None:
         conf: float = ro.CONF,
         detect_every: int = ro.DETECT_EVERY,
         overlap_instances: bool = ro.OVERLAP_INSTANCES,
+        workers: int = ro.WORKERS,
         backend: str = ro.BACKEND,
         size: str | None = ro.SIZE,
         upsample: str = ro.UPSAMPLE,
@@ -123,6 +124,7 @@ def register(app: typer.Typer) -> None:
             detect_every,
             style_spread,
             overlap_instances,
+            workers,
         )
         pipeline, _ = ro.build_pipeline(args)
         bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)

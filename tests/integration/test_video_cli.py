@@ -160,6 +160,21 @@ def test_cli_generated_clip_preview(bundle_dir: Path, clip: Path, tmp_path: Path
     assert r2.returncode == 2 and "--overwrite" in r2.stderr
 
 
+def test_cli_workers(bundle_dir: Path, clip: Path, tmp_path: Path) -> None:
+    """``--workers 3``: three frames at once, the log says so, every frame and audio packet is written."""
+    out = tmp_path / "w.mp4"
+    r = edgecgl(
+        "video", str(clip), "--to", "night", "--bundle", str(bundle_dir), "--no-instances",
+        "--backend", "onnxruntime-cpu", "--workers", "3", "--out", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "workers: 3 frames at once" in r.stderr
+    frames, _, _ = frames_of(out)
+    assert len(frames) == 12 and packets(out, "audio") == packets(clip, "audio")
+    bad = edgecgl("video", str(clip), "--to", "night", "--bundle", str(bundle_dir), "--workers", "-1")
+    assert bad.returncode == 2 and "--workers" in bad.stderr and "Traceback" not in bad.stderr
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -1,0 +1,163 @@
+"""``edgecgl video --workers N``: N frames rendered at once, written in input order, same pixels."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from edgecgl.backends import select_backend
+from edgecgl.bundle import load_bundle
+from edgecgl.errors import EdgecglError
+from edgecgl.pipeline import Pipeline, PipelineConfig
+from edgecgl.translate import Translator
+from edgecgl.video import VideoOptions, translate_video
+from tests.runtime_helpers import make_clip, tiny_bundle_for
+from tests.unit.test_detect_every import HW, SquareDetector, square
+
+
+@pytest.fixture(scope="module")
+def translator(tmp_path_factory: pytest.TempPathFactory) -> Translator:
+    bundle = load_bundle(tiny_bundle_for(tmp_path_factory))
+    return Translator(select_backend(bundle, "onnxruntime-cpu"), bundle, "night")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", n=13, hw=HW, audio=True)
+
+
+def _run(
+    translator: Translator, clip: Path, out: Path, workers: int, slow_even: bool = False
+) -> tuple[list[tuple[int, object]], set[int]]:
+    """The clip through the detector pipeline; the frames handed to on_frame and the render threads.
+
+    ``slow_even``: even frames' networks take 60 ms longer, so with workers the odd frame after each
+    finishes first and only the pipeline's ordering can put them back in order."""
+    pipe = Pipeline(
+        translator, SquareDetector(), PipelineConfig(detect_every=2, harmonize=False, workers=workers)
+    )
+    threads: set[int] = set()
+    orig = translator.translate_frame
+
+    def spy(frame: np.ndarray) -> np.ndarray:
+        threads.add(threading.get_ident())
+        if slow_even and round(square(frame)[0] / 4) % 2 == 0:  # the square moves 4 px a frame
+            time.sleep(0.06)
+        return orig(frame)
+
+    translator.translate_frame = spy  # type: ignore[method-assign]
+    seen: list[tuple[int, object]] = []
+    try:
+        translate_video(
+            clip, out, pipe, VideoOptions(queue_size=2, crf=0),
+            on_frame=lambda i, x, r: seen.append((i, r)),
+        )  # fmt: skip
+    finally:
+        del translator.translate_frame
+    return seen, threads
+
+
+def _decoded(path: Path) -> tuple[list[np.ndarray], list[str]]:
+    with av.open(str(path)) as c:
+        kinds = [s.type for s in c.streams]
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)], kinds
+
+
+def test_workers_render_frames_at_once_and_write_them_in_order(
+    translator: Translator, clip: Path, tmp_path: Path
+) -> None:
+    one, one_threads = _run(translator, clip, tmp_path / "one.mp4", 1)
+    three, three_threads = _run(translator, clip, tmp_path / "three.mp4", 3, slow_even=True)
+    assert len(one_threads) == 1 and len(three_threads) > 1  # frames rendered on several threads
+    assert [i for i, _ in three] == list(range(13))  # handed on in input order despite finishing out of it
+    for (_, a), (_, b) in zip(one, three, strict=True):
+        assert a.windows == b.windows and len(a.windows) == 1  # type: ignore[attr-defined]
+        assert np.array_equal(a.image, b.image)  # type: ignore[attr-defined]
+    frames_one, kinds_one = _decoded(tmp_path / "one.mp4")
+    frames_three, kinds_three = _decoded(tmp_path / "three.mp4")
+    assert kinds_three == kinds_one == ["video", "audio"]  # audio still passes through
+    assert len(frames_three) == 13
+    for a, b in zip(frames_one, frames_three, strict=True):
+        assert np.array_equal(a, b)  # --crf 0: the same video
+
+
+def test_a_render_error_with_workers_stops_the_run_and_leaves_no_output(
+    translator: Translator, clip: Path, tmp_path: Path
+) -> None:
+    pipe = Pipeline(translator, None, PipelineConfig(workers=2))
+    calls = [0]
+    orig = translator.translate_frame
+
+    def fails_on_the_fifth(frame: np.ndarray) -> np.ndarray:
+        calls[0] += 1
+        if calls[0] == 5:
+            raise EdgecglError("the network ran out of memory", "use a smaller --size")
+        return orig(frame)
+
+    translator.translate_frame = fails_on_the_fifth  # type: ignore[method-assign]
+    out = tmp_path / "o.mp4"
+    try:
+        with pytest.raises(EdgecglError, match="ran out of memory"):
+            translate_video(clip, out, pipe, VideoOptions(queue_size=2))
+    finally:
+        del translator.translate_frame
+    assert not out.exists() and not list(tmp_path.iterdir())  # no partial file either
+
+
+def test_workers_below_one_are_refused() -> None:
+    with pytest.raises(EdgecglError, match="--workers must be at least 1"):
+        Pipeline(None, None, PipelineConfig(workers=0))  # type: ignore[arg-type]
+
+
+def _threads(pipe: Pipeline) -> set[int]:
+    """ONNX Runtime's intra-op threads of the pipeline's sessions (0: ORT's default, one per core)."""
+    sessions = pipe.translator.backend._sessions.values()  # type: ignore[attr-defined]
+    return {s.get_session_options().intra_op_num_threads for s in sessions}
+
+
+def test_build_pipeline_splits_the_cores_between_workers(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgecgl.backends as backends_mod
+    from edgecgl.cli import runtime_opts as ro
+
+    bundle = tiny_bundle_for(tmp_path_factory)
+    monkeypatch.setattr(ro, "usable_cpus", lambda: 4)
+    said: list[str] = []
+    args = ro.RuntimeArgs(bundle, "night", backend="onnxruntime-cpu", no_instances=True, workers=2)
+    pipe, _ = ro.build_pipeline(args, log_fn=said.append)
+    assert pipe.cfg.workers == 2 and _threads(pipe) == {2}
+    assert any("2 frames at once, 2 ONNX Runtime thread(s) each" in m for m in said)
+
+    args = ro.RuntimeArgs(bundle, "night", backend="onnxruntime-cpu", no_instances=True)
+    pipe, _ = ro.build_pipeline(args, log_fn=said.append)
+    assert pipe.cfg.workers == 1 and _threads(pipe) == {0}  # image/augment: one call, ORT's own default
+    auto = ro.RuntimeArgs(bundle, "night", backend="onnxruntime-cpu", no_instances=True, workers=0)
+    pipe, _ = ro.build_pipeline(auto, log_fn=said.append)
+    assert pipe.cfg.workers == ro.AUTO_WORKERS == 2 and _threads(pipe) == {2}  # video's default, 4 cores
+    monkeypatch.setattr(ro, "usable_cpus", lambda: 1)
+    pipe, _ = ro.build_pipeline(auto, log_fn=said.append)
+    assert pipe.cfg.workers == 1 and _threads(pipe) == {0}  # one core: nothing to split
+
+    class TensorRTLike:  # a backend other than ONNX Runtime on the CPU renders one frame at a time
+        name, concurrent = "tensorrt", False
+
+        def __init__(self, be: object) -> None:
+            self._be = be
+
+        def __getattr__(self, k: str) -> object:
+            return getattr(self._be, k)
+
+    real = backends_mod.select_backend
+    monkeypatch.setattr(backends_mod, "select_backend", lambda *a, **k: TensorRTLike(real(*a, **k)))
+    said.clear()
+    pipe, _ = ro.build_pipeline(args.__class__(**{**vars(args), "workers": 2}), log_fn=said.append)
+    assert pipe.cfg.workers == 1 and any("workers: 1" in m and "tensorrt" in m for m in said)
+    said.clear()
+    pipe, _ = ro.build_pipeline(auto, log_fn=said.append)
+    assert pipe.cfg.workers == 1 and not any("workers" in m for m in said)  # auto: nothing to say
