@@ -7,8 +7,12 @@ and timed per frame (content encoder + generator, batch 1, ORT_ENABLE_ALL, spin-
 interleaved rounds as every dense fp32 GEMM reference of the device (edgecgl.gemm_limit): frames/s, the
 ratio to the default arm, GFLOP/s and the fraction of the fastest GEMM.
 
+``--streams N`` also times each arm as N frames at once, each on threads // N ORT threads (what ``edgecgl
+video --workers N`` does), in frames/s of throughput, against a limit that also includes N GEMMs at once.
+
     OMP_NUM_THREADS=1 python -m benchmarks.fast_decoder --preset small --size 256x512 --threads 1
     python -m benchmarks.fast_decoder --preset small --threads 2 --arms 2,6   # the phase-domain tail
+    python -m benchmarks.fast_decoder --preset small --threads 2 --arms 6 --streams 2
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +74,10 @@ def build_arm(
     size: tuple[int, int],
     threads: int,
     root: Path,
+    streams: int = 1,
 ) -> dict[str, Any]:
-    """Export the arm's per-frame roles; -> {fn, gflop} with fn running content encoder + generator."""
+    """Export the arm's per-frame roles; -> {fn, gflop} with fn running content encoder + generator, and
+    with ``streams`` > 1 {fn_streams}: that many frames at once on threads // streams each."""
     upsample, padding, rewrite, tail = arm
     torch.manual_seed(0)
     model = CGLModel(ModelConfig(preset=preset, upsample=upsample, padding=padding)).eval()
@@ -90,9 +97,19 @@ def build_arm(
     image = enc_ex[0].numpy()
     style, domain = gen_ex[1].numpy(), gen_ex[2].numpy()
 
+    def run(e: ort.InferenceSession, g: ort.InferenceSession) -> np.ndarray:
+        (content,) = e.run(None, {e.get_inputs()[0].name: image})
+        return g.run(None, dict(zip(gen_names, (content, style, domain), strict=True)))[0]
+
     def frame() -> np.ndarray:
-        (content,) = enc.run(None, {enc.get_inputs()[0].name: image})
-        return gen.run(None, dict(zip(gen_names, (content, style, domain), strict=True)))[0]
+        return run(enc, gen)
+
+    extra: dict[str, Any] = {}
+    if streams > 1:
+        each = max(1, threads // streams)
+        enc_s, gen_s = _session(enc_p, each), _session(gen_p, each)
+        pool = ThreadPoolExecutor(streams)
+        extra["fn_streams"] = lambda: list(pool.map(lambda _i: run(enc_s, gen_s), range(streams)))
 
     h, w = size
     flops = onnx_flops(enc_p, {"image": (1, 3, h, w)})["total"]
@@ -104,7 +121,7 @@ def build_arm(
             gen_names[2]: tuple(domain.shape),
         },
     )["total"]
-    return {"fn": frame, "gflop": flops / 1e9}
+    return {"fn": frame, "gflop": flops / 1e9, **extra}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--out", default="fast_decoder", help="name of the JSON in benchmarks/results/")
     ap.add_argument("--arms", default="", help="comma-separated arm numbers (1 = the reference, always run)")
+    ap.add_argument("--streams", type=int, default=1, help="also time N frames at once, threads // N each")
     args = ap.parse_args(argv)
     names = list(ARMS)
     picked = [int(v) for v in args.arms.split(",") if v.strip()] if args.arms else range(1, len(names) + 1)
@@ -124,9 +142,14 @@ def main(argv: list[str] | None = None) -> None:
     load_start = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         arms = {
-            name: build_arm(args.preset, ARMS[name], (h, w), args.threads, Path(tmp)) for name in arms_wanted
+            name: build_arm(args.preset, ARMS[name], (h, w), args.threads, Path(tmp), args.streams)
+            for name in arms_wanted
         }
-        limit = GemmLimit(threads=args.threads)
+        if args.streams > 1:  # N frames a call: per-frame ms and FLOPs below are per call / N
+            for name in list(arms):
+                a = arms[name]
+                arms[f"{name} [{args.streams} at once]"] = {"fn": a.pop("fn_streams"), "gflop": a["gflop"]}
+        limit = GemmLimit(threads=args.threads, streams=args.streams)
         log(f"timing {len(arms)} arms + {len(limit.refs)} GEMM references, {args.repeats} rounds")
         times = time_interleaved(
             {**{n: a["fn"] for n, a in arms.items()}, **limit.fns()},
@@ -136,6 +159,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     lim = limit.result(times)
     nets = split_times(times)
+    per = f" [{args.streams} at once]"
+    nets = {k: [v / args.streams for v in t] if k.endswith(per) else t for k, t in nets.items()}
     first = names[0]
     base = statistics.median(nets[first])
     rows = {}
@@ -146,11 +171,13 @@ def main(argv: list[str] | None = None) -> None:
         # the default's work done in this arm's time: what the frame costs against the limit whatever
         # the graph's own FLOPs (a sub-pixel decoder does 24 % fewer for the same function)
         eq_frac, eq_above = fraction_of_limit(arms[first]["gflop"] / (med / 1000.0), lim)
+        arm = ARMS[name.removesuffix(per)]
         rows[name] = {
-            "upsample": ARMS[name][0],
-            "padding": ARMS[name][1],
-            "exported_subpixel": ARMS[name][2],
-            "phase_tail": ARMS[name][3],
+            "upsample": arm[0],
+            "padding": arm[1],
+            "exported_subpixel": arm[2],
+            "phase_tail": arm[3],
+            "streams": args.streams if name.endswith(per) else 1,
             "ms": summarize(nets[name]),
             "frames_per_s": round(1000.0 / med, 2),
             "speedup_vs_default": round(base / med, 3),
@@ -172,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
             "preset": args.preset,
             "size": [h, w],
             "repeats": args.repeats,
+            "streams": args.streams,
             "machine": machine_info(args.threads),
             "load_average_start": load_start,
             "load_average_end": load_average(),

@@ -69,6 +69,27 @@ def _torch_ref(a: np.ndarray, b: np.ndarray, threads: int | None, reps: int) -> 
     return GemmReference("torch", f"torch.mm ({torch.get_num_threads()} threads)", run, 2.0 * n**3 * reps)
 
 
+def _concurrent(refs: list[GemmReference], blas_threads: int = 0) -> GemmReference:
+    """The references at once, one Python thread each (their libraries drop the GIL; each has its own
+    output): the limit of a network run as that many streams (``edgecgl video --workers``).
+    ``blas_threads``: hold numpy's BLAS at that many threads while they run (process-wide: only then)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(len(refs))
+
+    def run() -> object:
+        if blas_threads:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(blas_threads, user_api="blas"):
+                return list(pool.map(lambda r: r.fn(), refs))
+        return list(pool.map(lambda r: r.fn(), refs))
+
+    one = refs[0]
+    label = f"{len(refs)} x {one.label} at once"
+    return GemmReference(f"{one.key}-x{len(refs)}", label, run, one.flops * len(refs))
+
+
 def _torch_cuda_ref(a: np.ndarray, b: np.ndarray, reps: int) -> GemmReference | None:
     """fp32 torch.mm on the GPU, synchronised: the limit of the rows that run there (a CPU GEMM would
     let a GPU network pass 100 % at any speed). TF32 stays as torch leaves it (off for matmul): the
@@ -147,6 +168,8 @@ class GemmLimit:
     threads: int | None = None
     reps: int = 2
     only: tuple[str, ...] = ("torch", "numpy", "onnxruntime")
+    # also time ``streams`` 1-thread GEMMs at once (numpy, ONNX Runtime), each on threads // streams
+    streams: int = 1
     refs: list[GemmReference] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -160,6 +183,14 @@ class GemmLimit:
             "torch-cuda": lambda: _torch_cuda_ref(a, b, self.reps),
         }
         self.refs = [r for k in self.only if (r := makers[k]()) is not None]
+        if self.streams > 1:
+            each = max(1, (self.threads or os.cpu_count() or 1) // self.streams)
+            if "numpy" in self.only:
+                nps = [_numpy_ref(a, b, self.reps) for _ in range(self.streams)]
+                nps[0].label = f"{nps[0].label} held at {each} thread(s)"
+                self.refs.append(_concurrent(nps, blas_threads=each))
+            if "onnxruntime" in self.only and (ort1 := _ort_ref(a, b, each, self.reps)) is not None:
+                self.refs.append(_concurrent([ort1] * self.streams))  # run() allocates its outputs
         if not self.refs:
             raise ValueError(f"no GEMM reference available among {self.only}")
 

@@ -197,6 +197,27 @@ def test_gemm_limit_is_the_fastest_reference() -> None:
     assert split_times(times) == {"net": [9.0]}
 
 
+def test_gemm_limit_with_streams_also_times_gemms_at_once() -> None:
+    """``streams``: N GEMMs at once on threads // N each join the references (the limit of a network run
+    as N streams, ``edgecgl video --workers``); each really multiplies, and its FLOPs count N products."""
+    import numpy as np
+
+    from edgecgl.gemm_limit import PREFIX, GemmLimit
+
+    g = GemmLimit(n=64, threads=2, reps=1, streams=2)
+    keys = [r.key for r in g.refs]
+    assert keys == ["torch", "numpy", "onnxruntime", "numpy-x2", "onnxruntime-x2"]
+    by = {r.key: r for r in g.refs}
+    assert by["numpy-x2"].flops == 2 * by["numpy"].flops and "held at 1 thread" in by["numpy-x2"].label
+    assert "2 x onnxruntime MatMul (1 threads" in by["onnxruntime-x2"].label
+    outs = by["numpy-x2"].fn()
+    assert len(outs) == 2 and outs[0] is not outs[1] and np.array_equal(outs[0], outs[1])  # type: ignore[index]
+    assert len(by["onnxruntime-x2"].fn()) == 2  # type: ignore[arg-type]
+    times = {PREFIX + k: [4.0] for k in keys} | {PREFIX + "onnxruntime-x2": [3.0]}
+    assert g.result(times)["winner"] == "onnxruntime-x2"  # 2 products in 3 ms beat 1 in 4 ms
+    assert [r.key for r in GemmLimit(n=64, threads=2, reps=1).refs] == ["torch", "numpy", "onnxruntime"]
+
+
 def test_fraction_of_limit_never_above_one_and_the_table_says_why() -> None:
     from edgecgl.bench import format_table
     from edgecgl.gemm_limit import fraction_of_limit
