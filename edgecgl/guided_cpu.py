@@ -20,6 +20,9 @@ path against it when it loads a bundle.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -140,6 +143,31 @@ def _blas() -> Any:
     return ThreadpoolController()
 
 
+_BLAS_LOCK = threading.Lock()
+_blas_users: list[Any] = []  # [count, threadpoolctl limiter of the first user] while anyone is inside
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS held at one thread while any thread is inside. The limit is process-wide, so
+    concurrent callers (``--workers``, the instance thread) share one: the first in sets it, the last out
+    restores it. Nested ``threadpool_limits`` from two threads left BLAS at 1 thread for good (the second
+    saved the first's 1 as "original") and then slowed every later numpy GEMM in the process by half."""
+    with _BLAS_LOCK:
+        if not _blas_users:
+            limiter = _blas().limit(limits=1, user_api="blas")
+            _blas_users[:] = [0, limiter]
+        _blas_users[0] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _blas_users[0] -= 1
+            if _blas_users[0] == 0:
+                _blas_users[1].restore_original_limits()
+                _blas_users.clear()
+
+
 def apply(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """uint8 [H,W,3] (a view of a larger frame is fine) and the grid's ``(A, B)`` -> uint8 [H,W,3]:
     ``A * I + B`` with A, B bilinearly upsampled to H x W, saturated and rounded."""
@@ -158,7 +186,7 @@ def apply(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     prod = np.empty((rows, cols), np.float32)
     # BLAS on one thread: OpenBLAS threads a strip's tiny matmul past a size threshold, and its
     # spinning workers then starve OpenCV's: 400-770 ms instead of 10 ms per 1080p frame on 2 cores.
-    with _blas().limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         for s, e, r0, r1, w in strip_plan(gh, hgt, rows):
             n = e - s
             c, p = coef[:n], prod[:n]
