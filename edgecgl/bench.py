@@ -18,6 +18,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,7 @@ class Variant:
     precision: str
     open: Callable[[], Any]
     skipped: str | None = None  # why it cannot run here
+    streams: int = 1  # frames at once, each on threads // streams (edgecgl video --workers)
 
 
 # The roles that run on every frame; a precision is judged on these. The style encoders run once per
@@ -246,11 +248,21 @@ def bundle_precisions(bundle: Bundle) -> list[str]:
     return out
 
 
-def variants(bundle: Bundle, threads: int = 0, only: list[str] | None = None) -> list[Variant]:
-    """Every backend x precision this bundle and this machine could run, with a reason for each skip."""
+def variants(
+    bundle: Bundle, threads: int = 0, only: list[str] | None = None, workers: int = 1
+) -> list[Variant]:
+    """Every backend x precision this bundle and this machine could run, with a reason for each skip.
+
+    ``workers`` > 1 adds, after each ONNX Runtime CPU variant, the same run as ``workers`` frames at once on
+    ``threads // workers`` threads each: what ``edgecgl video --workers`` does."""
     import importlib.util
 
-    from edgecgl.backends.onnxruntime import OnnxRuntimeBackend, available_providers, has_cpu_int8
+    from edgecgl.backends.onnxruntime import (
+        OnnxRuntimeBackend,
+        available_providers,
+        has_cpu_int8,
+        usable_cpus,
+    )
 
     found: list[Variant] = []
     providers = available_providers()
@@ -274,6 +286,14 @@ def variants(bundle: Bundle, threads: int = 0, only: list[str] | None = None) ->
                     "re-export with edgecgl export --int8 for the CPU graphs"
                 )
             found.append(Variant(label, f"onnxruntime-{device}", prec, make, skip))
+            if device == "cpu" and workers > 1:
+                each = max(1, (threads or usable_cpus()) // workers)
+
+                def make_each(p: str = prec, n: int = each) -> Any:
+                    return OnnxRuntimeBackend(precision_view(bundle, p), device="cpu", threads=n)
+
+                label_w = f"{label} x{workers} at once"
+                found.append(Variant(label_w, "onnxruntime-cpu", prec, make_each, skip, workers))
     has_pt2 = all(
         (bundle.manifest.get("models", {}).get(r) or {}).get("torch")
         for r in ("content_encoder", "generator")
@@ -383,6 +403,7 @@ class BenchOptions:
     only: list[str] = field(default_factory=list)
     end_to_end: bool = True
     settle_s: float = 0.05  # pause before each timed call (see time_interleaved)
+    workers: int = 1  # > 1: also each ONNX Runtime CPU variant as that many frames at once
 
 
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile")
@@ -468,8 +489,18 @@ def bench_bundle(
 
     fns: dict[str, Callable[[], object]] = {}
     rows: list[dict[str, Any]] = []
-    for v in variants(bundle, opts.threads, opts.only or None):
+    pool = ThreadPoolExecutor(opts.workers) if opts.workers > 1 else None
+
+    def at_once(fn: Callable[[], object], n: int) -> Callable[[], object]:
+        """``n`` calls of ``fn`` at once (one timing item; its ms are divided by ``n`` afterwards)."""
+        if n == 1 or pool is None:
+            return fn
+        return lambda: list(pool.map(lambda _i: fn(), range(n)))
+
+    for v in variants(bundle, opts.threads, opts.only or None, opts.workers):
         row: dict[str, Any] = {"variant": v.label, "backend": v.backend, "precision": v.precision}
+        if v.streams > 1:
+            row["streams"] = v.streams
         rows.append(row)
         if v.skipped:
             row["skipped"] = v.skipped
@@ -487,21 +518,26 @@ def bench_bundle(
         def model_only(be: Any = be) -> object:
             return be.generate(be.encode_content(x), style, dom)
 
-        fns[f"{v.label}|model"] = model_only
+        fns[f"{v.label}|model"] = at_once(model_only, v.streams)
         row["model_key"] = f"{v.label}|model"
         if opts.end_to_end:
             tr = Translator(be, precision_view(bundle, v.precision), domain_name, frame_size=size)  # type: ignore[arg-type]
-            fns[f"{v.label}|e2e"] = lambda tr=tr: tr.translate_frame(frame)
+            fns[f"{v.label}|e2e"] = at_once(lambda tr=tr: tr.translate_frame(frame), v.streams)
             row["e2e_key"] = f"{v.label}|e2e"
     if not fns:
         raise EdgecglError("no backend of this bundle can run on this machine", "see the skip reasons above")
     # Accuracy on the same input before timing: every variant against the first fp32 one (uint8 PSNR).
-    outs = {r["model_key"]: np.asarray(fns[r["model_key"]]()) for r in rows if r.get("model_key")}
+    outs = {
+        r["model_key"]: np.asarray(_first(fns[r["model_key"]](), r.get("streams", 1)))
+        for r in rows
+        if r.get("model_key")
+    }
     ref_key = next((r["model_key"] for r in rows if r.get("model_key") and r["precision"] == "fp32"), None)
     for r in rows:
         if r.get("model_key") and ref_key:
             r["psnr_db_vs_fp32"] = _psnr(outs[ref_key], outs[r["model_key"]])
-    gemm = GemmLimit(opts.matmul_n, opts.threads or None)
+    streams = max((r.get("streams", 1) for r in rows if r.get("model_key")), default=1)
+    gemm = GemmLimit(opts.matmul_n, opts.threads or None, streams=streams)  # N GEMMs at once too
     fns.update(gemm.fns())
     # Rows on the GPU are bounded by the GPU's own GEMM, timed in the same rounds.
     gpu_gemm = None
@@ -514,6 +550,12 @@ def bench_bundle(
     log(f"timing {len(fns)} items x {opts.repeats} rounds (warm-up {opts.warmup}) at {size[0]}x{size[1]}")
     load_before = _load()
     times = time_interleaved(fns, opts.repeats, opts.warmup, opts.settle_s)
+    if pool is not None:
+        pool.shutdown()
+    for r in rows:  # N frames a call: ms per frame of throughput
+        for k in ("model_key", "e2e_key"):
+            if r.get(k) and r.get("streams", 1) > 1:
+                times[r[k]] = [t / r["streams"] for t in times[r[k]]]
     limit = gemm.result(times)
     gpu_limit = gpu_gemm.result(times) if gpu_gemm else None
     ref = next((r for r in rows if r.get("model_key") and r["backend"] == "torch"), None)
@@ -562,6 +604,11 @@ def bench_bundle(
     }
 
 
+def _first(out: object, streams: int) -> object:
+    """One frame's output of a timing item (the first of ``streams`` calls made at once)."""
+    return out[0] if streams > 1 else out  # type: ignore[index]
+
+
 def _psnr(ref: np.ndarray, out: np.ndarray) -> float | None:
     """dB between two [-1, 1] network outputs after the runtime's uint8 conversion (None: identical)."""
     from edgecgl.compose import to_uint8
@@ -596,7 +643,7 @@ def format_table(res: dict[str, Any]) -> str:
             if (g := res.get("matmul_gpu"))
             else []
         ),
-        f"{'variant':<24} {'model ms':>9} {'fps':>7} {'GFLOP/s':>8} {'% lim':>7} {'x torch':>8} "
+        f"{'variant':<32} {'model ms':>9} {'fps':>7} {'GFLOP/s':>8} {'% lim':>7} {'x torch':>8} "
         f"{'e2e ms':>8} {'e2e fps':>8} {'PSNR dB':>8}",
     ]
 
@@ -605,10 +652,10 @@ def format_table(res: dict[str, Any]) -> str:
 
     for r in res["results"]:
         if "skipped" in r:
-            lines.append(f"{r['variant']:<24} skipped: {r['skipped']}")
+            lines.append(f"{r['variant']:<32} skipped: {r['skipped']}")
             continue
         lines.append(
-            f"{r['variant']:<24} {r['model_only']['median_ms']:9.2f} {r['fps_model']:7.2f} "
+            f"{r['variant']:<32} {r['model_only']['median_ms']:9.2f} {r['fps_model']:7.2f} "
             f"{r['gflop_per_s']:8.1f} {_percent(r.get('fraction_of_matmul'))}{'*' if r.get('above_gemm_limit') else ' '}"
             f"{num(r.get('speedup_vs_torch'), 8)} "
             f"{num(r.get('end_to_end', {}).get('median_ms'), 8)} {num(r.get('fps_end_to_end'), 8)} "
@@ -616,6 +663,11 @@ def format_table(res: dict[str, Any]) -> str:
         )
     if any(r.get("above_gemm_limit") for r in res["results"]):
         lines.append("* faster than every GEMM reference measured: the limit underestimates this device")
+    if any(r.get("streams", 1) > 1 for r in res["results"]):
+        lines.append(
+            "x N at once: N frames at a time on 1/N of the threads each (edgecgl video --workers); "
+            "ms are per frame of throughput"
+        )
     return "\n".join(lines)
 
 

@@ -33,6 +33,13 @@ def register(app: typer.Typer) -> None:
             "720x1280", "--source", help="Camera frame size HxW for the end-to-end (resize + model) timing."
         ),
         model_only: bool = typer.Option(False, "--model-only", help="Skip the end-to-end timing."),
+        workers: int = typer.Option(
+            0,
+            "--workers",
+            min=0,
+            help="Also time each ONNX Runtime CPU variant as N frames at once, each on 1/N of the threads "
+            "(what edgecgl video --workers does; 0: video's default, 1: off).",
+        ),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
     ) -> None:
         """Benchmark a bundle on this device: ms/frame of every backend and precision it can run.
@@ -42,8 +49,10 @@ def register(app: typer.Typer) -> None:
         matmul (timed in the same rounds), and each variant's speed relative to torch.
         """
         from edgecgl.atomic import check_output, write_text_atomic
+        from edgecgl.backends.onnxruntime import usable_cpus
         from edgecgl.bench import BenchOptions, bench_bundle, format_table
         from edgecgl.bundle import load_bundle
+        from edgecgl.cli.runtime_opts import AUTO_WORKERS
         from edgecgl.translate import parse_size
 
         existing_dir(bundle, "bundle")
@@ -58,6 +67,7 @@ def register(app: typer.Typer) -> None:
             threads=threads,
             only=list(backend),
             end_to_end=not model_only,
+            workers=workers or min(AUTO_WORKERS, threads or usable_cpus()),
         )
         res = bench_bundle(b, opts, log=log)
         typer.echo(format_table(res))

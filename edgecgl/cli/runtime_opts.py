@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from edgecgl.backends.onnxruntime import usable_cpus
 from edgecgl.cli.common import log
 from edgecgl.errors import EdgecglError
 
@@ -128,14 +128,6 @@ class RuntimeArgs:
     style_spread: float = 1.0  # scales a sampled style's distance from the domain mean
     overlap_instances: bool = False  # video only: the crops' network on its own thread
     workers: int = 1  # video only: frames rendered at once (0: auto, see WORKERS)
-
-
-def usable_cpus() -> int:
-    """Logical CPUs this process may run on (a container's or taskset's limit, not the host's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def check_style_choice(style_per_image: bool, style_ref: Path | None) -> None:

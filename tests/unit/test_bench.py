@@ -112,6 +112,12 @@ def test_variants_say_why_they_skip(bundle_dir: Path) -> None:
     if "tensorrt" not in sys.modules:
         assert vs["tensorrt fp32"].skipped
     assert [v.label for v in variants(b, only=["cpu"])] == ["onnxruntime-cpu fp32"]
+    two = variants(b, only=["cpu"], workers=2)  # edgecgl video --workers 2: ORT CPU only
+    assert [(v.label, v.streams) for v in two] == [
+        ("onnxruntime-cpu fp32", 1),
+        ("onnxruntime-cpu fp32 x2 at once", 2),
+    ]
+    assert [v.label for v in variants(b, only=["torch fp32"], workers=2)] == ["torch fp32"]
     with pytest.raises(EdgecglError, match="no backend matches"):
         variants(b, only=["nosuch"])
 
@@ -162,6 +168,27 @@ def test_cli_bench_writes_results_for_every_variant(bundle_dir: Path, tmp_path: 
     assert again.returncode == 2 and "already exists" in again.stderr
     bad = _cli("bench", str(bundle_dir), "--size", "30x64", cwd=tmp_path)
     assert bad.returncode == 2 and "multiple of 4" in bad.stderr
+
+
+@pytest.mark.slow
+def test_cli_bench_workers_times_frames_at_once(bundle_dir: Path, tmp_path: Path) -> None:
+    """``--workers 2``: each ONNX Runtime CPU variant again as 2 frames at once on 1 thread each, in ms
+    per frame of throughput, against a limit that also times 2 GEMMs at once."""
+    out = tmp_path / "w.json"
+    r = _cli(
+        "bench", str(bundle_dir), "--size", "32x64", "--source", "48x96", "--repeats", "3", "--warmup",
+        "0", "--threads", "2", "--workers", "2", "--backend", "cpu fp32", "--out", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    rows = {row["variant"]: row for row in res["results"]}
+    assert set(rows) == {"onnxruntime-cpu fp32", "onnxruntime-cpu fp32 x2 at once"}
+    one, two = rows["onnxruntime-cpu fp32"], rows["onnxruntime-cpu fp32 x2 at once"]
+    assert two["streams"] == 2 and "streams" not in one
+    assert two["psnr_db_vs_fp32"] is None or two["psnr_db_vs_fp32"] > 60  # same graph, 1 thread
+    assert two["model_only"]["n"] == 3 and 0 < two["fraction_of_matmul"] <= 1.0
+    assert {"numpy-x2", "onnxruntime-x2"} <= set(res["matmul"]["references"])
+    assert "x2 at once" in r.stdout and "per frame of throughput" in r.stdout
 
 
 def test_bench_module_does_not_import_training_code() -> None:
