@@ -191,6 +191,25 @@ def test_cli_bench_workers_times_frames_at_once(bundle_dir: Path, tmp_path: Path
     assert "x2 at once" in r.stdout and "per frame of throughput" in r.stdout
 
 
+def test_cpu_rows_names_results_by_cpu_kind_and_runs_real_benchmarks() -> None:
+    """benchmarks/cpu_rows.py: one tag per CPU kind, and every step names a benchmark module that exists
+    with options that module accepts (a typo would only show an hour into an Intel session)."""
+    import importlib
+
+    from benchmarks.cpu_rows import STEPS, cpu_tag
+
+    assert cpu_tag("AMD EPYC (family 25 model 17; avx2 avx512f avx512_vnni avx512_bf16)") == "amd-f25m17"
+    assert cpu_tag("AMD EPYC (family 25 model 1; avx2)") == "amd-f25m1"
+    xeon = "Intel(R) Xeon(R) Platinum 8480+ (family 6 model 143; avx512f amx_tile)"
+    assert cpu_tag(xeon) == "intel-xeon-platinum-8480"
+    for step, module, args in STEPS:
+        src = importlib.import_module(f"benchmarks.{module}").__file__
+        text = Path(str(src)).read_text()
+        for opt in (x for x in args if x.startswith("--")):
+            assert f'"{opt}"' in text, (step, opt)
+        assert "{out}" in args, step
+
+
 def test_bench_module_does_not_import_training_code() -> None:
     code = (
         "import sys, edgecgl.bench, edgecgl.cli.bench_cmd; "

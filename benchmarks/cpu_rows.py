@@ -1,0 +1,93 @@
+"""Every CPU measurement behind issue 17's targets, on this machine, one after another, resumable.
+
+Sessions land on different CPU kinds (AMD EPYC Zen 3/4/5, Intel Sapphire Rapids); docs/PERFORMANCE.md
+needs each target's same-run ratios per kind. This runs the commands that produced the AMD EPYC rows,
+each writing ``benchmarks/results/<step>_<tag>.json`` (tag: the CPU kind, e.g. ``amd-f25m17``), and skips
+a step whose result already exists, so a session that ends mid-way resumes where it stopped. Run it in the
+background on a quiet machine (nothing else running: the steps time both cores); about an hour on 2 cores.
+
+    python -m benchmarks.cpu_rows              # every step
+    python -m benchmarks.cpu_rows --list       # what it would run, and what is done
+    python -m benchmarks.cpu_rows --only pipeline_workers
+
+The INT8 step times the random-init ``small`` (speed only): accuracy needs a trained model
+(``python -m benchmarks.int8 --trained RUN``, docs/PERFORMANCE.md "INT8 on ONNX Runtime CPU").
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+
+from benchmarks.common import CACHE, RESULTS, ROOT, log, toy_bundle, toy_checkpoint
+from edgecgl.bench import cpu_name
+
+# (step, benchmark module, its arguments; "{out}" is the result name)
+STEPS: list[tuple[str, str, list[str]]] = [
+    ("fast_decoder_small_streams", "fast_decoder", ["--preset", "small", "--threads", "2", "--arms", "6", "--streams", "2", "--out", "{out}"]),
+    ("fast_decoder_small_1t", "fast_decoder", ["--preset", "small", "--threads", "1", "--arms", "2,6", "--out", "{out}"]),
+    ("fast_decoder_paper_streams", "fast_decoder", ["--preset", "paper", "--threads", "2", "--arms", "6", "--streams", "2", "--repeats", "8", "--out", "{out}"]),
+    ("pipeline_workers", "pipeline", ["--preset", "small", "--max-frames", "40", "--detect-every", "2", "--threads", "2", "--workers", "1,2", "--overlap", "--rounds", "3", "--out", "{out}"]),
+    ("pipeline_overlap_1t", "pipeline", ["--preset", "small", "--max-frames", "40", "--detect-every", "2", "--threads", "1", "--overlap", "--rounds", "3", "--out", "{out}"]),
+    ("upsampler_stages", "upsampler_cost", ["--stages", "--threads", "1,2", "--repeats", "15", "--name", "{out}"]),
+    ("int8_cpu_small", "int8", ["--trained", "{small_model}", "--threads", "1,2", "--repeats", "5", "--out", "{out}"]),
+    ("backends", "backends", ["--presets", "small,paper", "--threads", "2", "--out", "{out}"]),
+]  # fmt: skip
+
+
+def cpu_tag(name: str | None = None) -> str:
+    """A file-name tag for this CPU kind: ``amd-f25m17`` for an AMD EPYC Zen 4, the model name's words
+    for others (an Intel Xeon's model name already says which)."""
+    name = name or cpu_name()
+    fam = re.search(r"family (\d+) model (\d+)", name)
+    vendor = name.split()[0].lower() if name.split() else "cpu"
+    if fam and vendor == "amd":
+        return f"amd-f{fam.group(1)}m{fam.group(2)}"
+    words = re.sub(r"\(.*?\)|@.*", " ", name).lower()
+    return re.sub(r"[^a-z0-9]+", "-", words).strip("-")[:40] or "cpu"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tag", default="", help="result-name suffix (default: this CPU kind)")
+    ap.add_argument("--only", default="", help="comma list of steps")
+    ap.add_argument("--list", action="store_true", help="print the plan and what is done, run nothing")
+    a = ap.parse_args(argv)
+    tag = a.tag or cpu_tag()
+    only = {s for s in a.only.split(",") if s}
+    unknown = only - {s for s, _, _ in STEPS}
+    if unknown:
+        raise SystemExit(f"unknown steps {sorted(unknown)}; steps: {', '.join(s for s, _, _ in STEPS)}")
+    plan = [(s, m, args) for s, m, args in STEPS if not only or s in only]
+    log(f"CPU: {cpu_name()} -> tag {tag}")
+    small_model = ""
+    for step, module, args in plan:
+        out = f"{step}_{tag}"
+        done = (RESULTS / f"{out}.json").is_file()
+        if a.list:
+            shown = " ".join(x.replace("{out}", out) for x in args)
+            print(f"{'done' if done else 'todo'}  {out}: python -m benchmarks.{module} {shown}")
+            continue
+        if done:
+            log(f"{out}: done, skipped")
+            continue
+        if "{small_model}" in args and not small_model:
+            small_model = str(toy_checkpoint(toy_bundle("small")))  # exports it once if not cached
+        cmd = [sys.executable, "-m", f"benchmarks.{module}"]
+        cmd += [x.replace("{out}", out).replace("{small_model}", small_model) for x in args]
+        (CACHE / "cpu_rows").mkdir(parents=True, exist_ok=True)
+        logf = CACHE / "cpu_rows" / f"{out}.log"
+        log(f"{out}: {' '.join(cmd[1:])} (log {logf.relative_to(ROOT)})")
+        t0 = time.time()
+        with logf.open("w") as fh:
+            rc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT).returncode
+        log(f"{out}: {'ok' if rc == 0 else f'FAILED ({rc})'} in {time.time() - t0:.0f} s")
+        if rc != 0:
+            raise SystemExit(f"{out} failed; see {logf}")
+
+
+if __name__ == "__main__":
+    main()
