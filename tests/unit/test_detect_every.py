@@ -87,6 +87,18 @@ class SquareDetector:
         return [Detection(box, "car", 0.9, 1)]
 
 
+class OneAtATime:
+    """A backend that declares what TensorRTBackend declares: one call at a time per network."""
+
+    name, concurrent = "tensorrt", False
+
+    def __init__(self, be: object) -> None:
+        self._be = be
+
+    def __getattr__(self, k: str) -> object:
+        return getattr(self._be, k)
+
+
 def square(frame: np.ndarray) -> tuple[float, float, float, float]:
     red = (frame[..., 0] > 150) & (frame[..., 2] < 65)  # make_clip's background has blue 90 everywhere
     ys, xs = np.nonzero(red)
@@ -240,15 +252,6 @@ def test_overlap_is_refused_quietly_where_the_backend_runs_one_call_at_a_time(
     args = ro.RuntimeArgs(bundle, "night", backend="onnxruntime-cpu", overlap_instances=True)
     pipe, _ = ro.build_pipeline(args, detector=SquareDetector(), log_fn=said.append)
     assert pipe.cfg.overlap_instances and any("own thread" in m for m in said)
-
-    class OneAtATime:  # declares what TensorRTBackend declares
-        name, concurrent = "tensorrt", False
-
-        def __init__(self, be: object) -> None:
-            self._be = be
-
-        def __getattr__(self, k: str) -> object:
-            return getattr(self._be, k)
 
     real = backends_mod.select_backend
     monkeypatch.setattr(backends_mod, "select_backend", lambda *a, **k: OneAtATime(real(*a, **k)))

@@ -10,25 +10,16 @@ import av
 import numpy as np
 import pytest
 
-from edgecgl.backends import select_backend
-from edgecgl.bundle import load_bundle
 from edgecgl.errors import EdgecglError
 from edgecgl.pipeline import Pipeline, PipelineConfig
 from edgecgl.translate import Translator
 from edgecgl.video import VideoOptions, translate_video
-from tests.runtime_helpers import make_clip, tiny_bundle_for
-from tests.unit.test_detect_every import HW, SquareDetector, square
+from tests.runtime_helpers import tiny_bundle_for
+from tests.unit import test_detect_every as detect_every
+from tests.unit.test_detect_every import OneAtATime, SquareDetector, square
 
-
-@pytest.fixture(scope="module")
-def translator(tmp_path_factory: pytest.TempPathFactory) -> Translator:
-    bundle = load_bundle(tiny_bundle_for(tmp_path_factory))
-    return Translator(select_backend(bundle, "onnxruntime-cpu"), bundle, "night")
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", n=13, hw=HW, audio=True)
+# the same module-scoped fixtures: a tiny bundle's translator, 13 frames of a moving red square with audio
+translator, clip = detect_every.translator, detect_every.clip
 
 
 def _run(
@@ -144,17 +135,8 @@ def test_build_pipeline_splits_the_cores_between_workers(
     pipe, _ = ro.build_pipeline(auto, log_fn=said.append)
     assert pipe.cfg.workers == 1 and _threads(pipe) == {0}  # one core: nothing to split
 
-    class TensorRTLike:  # a backend other than ONNX Runtime on the CPU renders one frame at a time
-        name, concurrent = "tensorrt", False
-
-        def __init__(self, be: object) -> None:
-            self._be = be
-
-        def __getattr__(self, k: str) -> object:
-            return getattr(self._be, k)
-
     real = backends_mod.select_backend
-    monkeypatch.setattr(backends_mod, "select_backend", lambda *a, **k: TensorRTLike(real(*a, **k)))
+    monkeypatch.setattr(backends_mod, "select_backend", lambda *a, **k: OneAtATime(real(*a, **k)))
     said.clear()
     pipe, _ = ro.build_pipeline(args.__class__(**{**vars(args), "workers": 2}), log_fn=said.append)
     assert pipe.cfg.workers == 1 and any("workers: 1" in m and "tensorrt" in m for m in said)
