@@ -20,6 +20,8 @@ small working size, so thousands of frames fit in minutes on two cores).
     python -m benchmarks.pipeline --preset small --max-frames 40 --detect-every 1,3 --threads 1,2
     python -m benchmarks.pipeline --preset small --max-frames 40 --detect-every 2 --threads 2 --overlap \
         --detector-models yolov8n-coco.pt,yolov8n-coco.onnx,yolov8n-coco.onnx@1 --rounds 3
+    python -m benchmarks.pipeline --preset small --max-frames 40 --detect-every 2 --threads 2 --workers 1,2 \
+        --overlap --rounds 3                                   # edgecgl video --workers (frames at once)
     python -m benchmarks.pipeline --long 3000 --preset tiny --size 128x256
 """
 
