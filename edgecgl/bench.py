@@ -549,7 +549,7 @@ def bench_bundle(
             log("no GPU GEMM reference (torch without CUDA): GPU rows get no % of a limit")
     log(f"timing {len(fns)} items x {opts.repeats} rounds (warm-up {opts.warmup}) at {size[0]}x{size[1]}")
     load_before = _load()
-    times = time_interleaved(fns, opts.repeats, opts.warmup, opts.settle_s)
+    times = _timed_with_one_opencv_thread(fns, opts)
     if pool is not None:
         pool.shutdown()
     for r in rows:  # N frames a call: ms per frame of throughput
@@ -596,12 +596,29 @@ def bench_bundle(
             "load_average_after": _load(),
         },
         "settle_s": opts.settle_s,
+        "opencv_threads_while_timing": 1,
         "gflop_per_frame": {k: round(v, 3) for k, v in flops.items()},
         "matmul": limit,
         "matmul_gpu": gpu_limit,
         "psnr_reference": ref_key.split("|")[0] if ref_key else None,
         "results": rows,
     }
+
+
+def _timed_with_one_opencv_thread(
+    fns: dict[str, Callable[[], object]], opts: BenchOptions
+) -> dict[str, list[float]]:
+    """``time_interleaved`` with OpenCV held at one thread. Its pool, woken by an end-to-end item's resizes
+    and guided upsampling, kept taking CPU from the next item: on 2 cores the one-call model row read
+    377 ms instead of 299 (docs/PERFORMANCE.md); ``edgecgl video``'s frames/s do not depend on it."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return time_interleaved(fns, opts.repeats, opts.warmup, opts.settle_s)
+    finally:
+        cv2.setNumThreads(before)
 
 
 def _first(out: object, streams: int) -> object:

@@ -151,8 +151,9 @@ _blas_users: list[Any] = []  # [count, threadpoolctl limiter of the first user] 
 def one_blas_thread() -> Iterator[None]:
     """numpy's BLAS held at one thread while any thread is inside. The limit is process-wide, so
     concurrent callers (``--workers``, the instance thread) share one: the first in sets it, the last out
-    restores it. Nested ``threadpool_limits`` from two threads left BLAS at 1 thread for good (the second
-    saved the first's 1 as "original") and then slowed every later numpy GEMM in the process by half."""
+    restores it (nested ``threadpool_limits`` from two threads made the second save the first's 1 as its
+    "original"). OpenBLAS itself can still drop to one thread after concurrent calls from worker threads
+    (docs/PERFORMANCE.md, "edgecgl bench on your device")."""
     with _BLAS_LOCK:
         if not _blas_users:
             limiter = _blas().limit(limits=1, user_api="blas")

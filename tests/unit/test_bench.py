@@ -191,6 +191,32 @@ def test_cli_bench_workers_times_frames_at_once(bundle_dir: Path, tmp_path: Path
     assert "x2 at once" in r.stdout and "per frame of throughput" in r.stdout
 
 
+def test_bench_times_with_opencv_at_one_thread_and_restores_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenCV's pool, woken by the end-to-end items, took CPU from the next timed item (docs/PERFORMANCE.md):
+    the timing holds it at one thread and gives the user's setting back afterwards, also on an error."""
+    import cv2
+
+    from edgecgl import bench
+
+    seen: list[int] = []
+    monkeypatch.setattr(bench, "time_interleaved", lambda *a, **k: seen.append(cv2.getNumThreads()) or {})
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    try:
+        assert bench._timed_with_one_opencv_thread({}, bench.BenchOptions()) == {}
+        assert seen == [1] and cv2.getNumThreads() == 3
+
+        def boom(*a: object, **k: object) -> None:
+            raise RuntimeError("timing failed")
+
+        monkeypatch.setattr(bench, "time_interleaved", boom)
+        with pytest.raises(RuntimeError):
+            bench._timed_with_one_opencv_thread({}, bench.BenchOptions())
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
+
+
 def test_cpu_rows_names_results_by_cpu_kind_and_runs_real_benchmarks() -> None:
     """benchmarks/cpu_rows.py: one tag per CPU kind, and every step names a benchmark module that exists
     with options that module accepts (a typo would only show an hour into an Intel session)."""

@@ -208,8 +208,7 @@ def test_the_strip_matmuls_run_on_one_blas_thread(monkeypatch: pytest.MonkeyPatc
 def test_one_blas_thread_is_shared_by_concurrent_callers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two threads inside at once, leaving in the order that broke nested ``threadpool_limits`` (the
     first in leaves first): one limit is set when the first enters and restored when the last leaves.
-    Before, each thread set and restored its own, the second saving the first's 1 as its "original", and
-    numpy's GEMM ran on one thread for the rest of the process (``edgecgl bench``: 104 vs 204 GFLOP/s)."""
+    Before, each thread set and restored its own, the second saving the first's 1 as its "original"."""
     import threading
 
     from edgecgl import guided_cpu
