@@ -115,7 +115,9 @@ def _torch_cuda_ref(a: np.ndarray, b: np.ndarray, reps: int) -> GemmReference | 
     return GemmReference("torch-cuda", label, run, 2.0 * n**3 * reps)
 
 
-def _numpy_ref(a: np.ndarray, b: np.ndarray, reps: int) -> GemmReference:
+def _numpy_ref(a: np.ndarray, b: np.ndarray, reps: int, threads: int | None = None) -> GemmReference:
+    """numpy's matmul; with ``threads``, BLAS is held at that many threads while it runs (numpy has no
+    thread argument: without the hold a 1-thread network was compared with a 2-thread GEMM)."""
     c = np.empty_like(a)
 
     def run() -> object:
@@ -123,7 +125,19 @@ def _numpy_ref(a: np.ndarray, b: np.ndarray, reps: int) -> GemmReference:
             np.matmul(a, b, out=c)
         return c
 
-    return GemmReference("numpy", _blas_label(), run, 2.0 * a.shape[0] ** 3 * reps)
+    label = _blas_label()
+    if threads:
+        from threadpoolctl import ThreadpoolController
+
+        controller = ThreadpoolController()
+        plain = run
+
+        def run() -> object:
+            with controller.limit(limits=threads, user_api="blas"):
+                return plain()
+
+        label += f" held at {threads} thread(s)"
+    return GemmReference("numpy", label, run, 2.0 * a.shape[0] ** 3 * reps)
 
 
 def _ort_ref(a: np.ndarray, b: np.ndarray, threads: int | None, reps: int) -> GemmReference | None:
@@ -178,7 +192,7 @@ class GemmLimit:
         b = rng.standard_normal((self.n, self.n), dtype=np.float32)
         makers: dict[str, Callable[[], GemmReference | None]] = {
             "torch": lambda: _torch_ref(a, b, self.threads, self.reps),
-            "numpy": lambda: _numpy_ref(a, b, self.reps),
+            "numpy": lambda: _numpy_ref(a, b, self.reps, self.threads),
             "onnxruntime": lambda: _ort_ref(a, b, self.threads, self.reps),
             "torch-cuda": lambda: _torch_cuda_ref(a, b, self.reps),
         }

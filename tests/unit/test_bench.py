@@ -269,6 +269,38 @@ def test_gemm_limit_is_the_fastest_reference() -> None:
     assert split_times(times) == {"net": [9.0]}
 
 
+def test_gemm_limit_numpy_runs_at_the_threads_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy has no thread argument: a 1-thread limit held its BLAS at 1 thread only while it runs (a
+    2-thread numpy GEMM once bounded a 1-thread network: 48 % "of the limit" for 94 %)."""
+    import numpy as np
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from edgecgl.gemm_limit import GemmLimit
+
+    def blas() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"}
+
+    seen: list[set[int]] = []
+    real = np.matmul
+
+    def spy(*a: object, **k: object) -> object:
+        seen.append(blas())
+        return real(*a, **k)  # type: ignore[call-overload]
+
+    with threadpool_limits(2, user_api="blas"):
+        g = GemmLimit(n=32, threads=1, reps=1, only=("numpy",))
+        assert "held at 1 thread" in g.refs[0].label
+        monkeypatch.setattr(np, "matmul", spy)
+        g.refs[0].fn()
+        monkeypatch.undo()
+        assert seen == [{1}] and blas() == {2}
+        seen.clear()
+        monkeypatch.setattr(np, "matmul", spy)
+        GemmLimit(n=32, reps=1, only=("numpy",)).refs[0].fn()  # no threads given: numpy's own setting
+        monkeypatch.undo()
+        assert seen == [{2}]
+
+
 def test_gemm_limit_with_streams_also_times_gemms_at_once() -> None:
     """``streams``: N GEMMs at once on threads // N each join the references (the limit of a network run
     as N streams, ``edgecgl video --workers``); each really multiplies, and its FLOPs count N products."""
