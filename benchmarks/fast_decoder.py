@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from edgecgl.export.simplify import simplify
 from edgecgl.train.nets import CGLModel, ModelConfig
 
 from benchmarks.common import load_average, log, write_results
-from edgecgl.bench import machine_info, onnx_flops, summarize, time_interleaved
+from edgecgl.bench import at_once, machine_info, onnx_flops, summarize, time_interleaved
 from edgecgl.gemm_limit import GemmLimit, fraction_of_limit, split_times
 
 # name -> (model.upsample, model.padding, rewritten by the export, with the phase-domain tail); the first
@@ -108,8 +107,7 @@ def build_arm(
     if streams > 1:
         each = max(1, threads // streams)
         enc_s, gen_s = _session(enc_p, each), _session(gen_p, each)
-        pool = ThreadPoolExecutor(streams)
-        extra["fn_streams"] = lambda: list(pool.map(lambda _i: run(enc_s, gen_s), range(streams)))
+        extra["fn_streams"] = at_once(lambda: run(enc_s, gen_s), streams)
 
     h, w = size
     flops = onnx_flops(enc_p, {"image": (1, 3, h, w)})["total"]

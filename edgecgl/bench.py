@@ -489,14 +489,6 @@ def bench_bundle(
 
     fns: dict[str, Callable[[], object]] = {}
     rows: list[dict[str, Any]] = []
-    pool = ThreadPoolExecutor(opts.workers) if opts.workers > 1 else None
-
-    def at_once(fn: Callable[[], object], n: int) -> Callable[[], object]:
-        """``n`` calls of ``fn`` at once (one timing item; its ms are divided by ``n`` afterwards)."""
-        if n == 1 or pool is None:
-            return fn
-        return lambda: list(pool.map(lambda _i: fn(), range(n)))
-
     for v in variants(bundle, opts.threads, opts.only or None, opts.workers):
         row: dict[str, Any] = {"variant": v.label, "backend": v.backend, "precision": v.precision}
         if v.streams > 1:
@@ -550,8 +542,6 @@ def bench_bundle(
     log(f"timing {len(fns)} items x {opts.repeats} rounds (warm-up {opts.warmup}) at {size[0]}x{size[1]}")
     load_before = _load()
     times = _timed_with_one_opencv_thread(fns, opts)
-    if pool is not None:
-        pool.shutdown()
     for r in rows:  # N frames a call: ms per frame of throughput
         for k in ("model_key", "e2e_key"):
             if r.get(k) and r.get("streams", 1) > 1:
@@ -603,6 +593,15 @@ def bench_bundle(
         "psnr_reference": ref_key.split("|")[0] if ref_key else None,
         "results": rows,
     }
+
+
+def at_once(fn: Callable[[], object], n: int) -> Callable[[], object]:
+    """One timing item making ``n`` calls of ``fn`` at once, one thread each (as ``edgecgl video
+    --workers`` does); the caller divides its ms by ``n`` for ms per frame of throughput."""
+    if n == 1:
+        return fn
+    pool = ThreadPoolExecutor(n)  # idle threads between calls; they end with the process
+    return lambda: list(pool.map(lambda _i: fn(), range(n)))
 
 
 def _timed_with_one_opencv_thread(
@@ -691,6 +690,7 @@ def format_table(res: dict[str, Any]) -> str:
 __all__ = [
     "BenchOptions",
     "Variant",
+    "at_once",
     "bench_bundle",
     "bundle_precisions",
     "cpu_name",

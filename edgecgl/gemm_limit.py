@@ -198,7 +198,9 @@ class GemmLimit:
         }
         self.refs = [r for k in self.only if (r := makers[k]()) is not None]
         if self.streams > 1:
-            each = max(1, (self.threads or os.cpu_count() or 1) // self.streams)
+            from edgecgl.backends.onnxruntime import usable_cpus
+
+            each = max(1, (self.threads or usable_cpus()) // self.streams)
             if "numpy" in self.only:
                 nps = [_numpy_ref(a, b, self.reps) for _ in range(self.streams)]
                 nps[0].label = f"{nps[0].label} held at {each} thread(s)"

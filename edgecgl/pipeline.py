@@ -50,8 +50,8 @@ class PipelineConfig:
     # edgecgl.video: translate the instance crops on their own thread, overlapping the frame's network
     # (where the backend runs concurrent calls: ONNX Runtime, torch; not TensorRT's one stream per role)
     overlap_instances: bool = False
-    # edgecgl.video: frames rendered at once, each on its own thread (ONNX Runtime, torch); with ONNX
-    # Runtime on a CPU each call then gets 1/workers of the cores (edgecgl.cli.runtime_opts)
+    # edgecgl.video: frames rendered at once, each on its own thread; the CLI sets it only for ONNX Runtime
+    # on the CPU, whose sessions then get 1/workers of the cores each (edgecgl.cli.runtime_opts)
     workers: int = 1
 
 

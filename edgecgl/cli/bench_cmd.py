@@ -49,10 +49,9 @@ def register(app: typer.Typer) -> None:
         matmul (timed in the same rounds), and each variant's speed relative to torch.
         """
         from edgecgl.atomic import check_output, write_text_atomic
-        from edgecgl.backends.onnxruntime import usable_cpus
         from edgecgl.bench import BenchOptions, bench_bundle, format_table
         from edgecgl.bundle import load_bundle
-        from edgecgl.cli.runtime_opts import AUTO_WORKERS
+        from edgecgl.cli.runtime_opts import resolve_workers
         from edgecgl.translate import parse_size
 
         existing_dir(bundle, "bundle")
@@ -67,7 +66,7 @@ def register(app: typer.Typer) -> None:
             threads=threads,
             only=list(backend),
             end_to_end=not model_only,
-            workers=workers or min(AUTO_WORKERS, threads or usable_cpus()),
+            workers=resolve_workers(workers, threads),
         )
         res = bench_bundle(b, opts, log=log)
         typer.echo(format_table(res))

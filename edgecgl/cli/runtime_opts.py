@@ -102,6 +102,13 @@ OVERLAP_INSTANCES = typer.Option(
 # benchmarks/pipeline.py --workers 1,2, small at 256x512 on the real clip (AMD EPYC Zen 4, 2 cores, quiet):
 # 2 frames at once on 1 thread each vs 1 frame on 2 threads: 2.52 -> 2.83 frames/s with the detector
 AUTO_WORKERS = 2
+
+
+def resolve_workers(workers: int, cpus: int | None = None) -> int:
+    """``--workers``: as given, or for 0 the default (AUTO_WORKERS where there are that many CPUs)."""
+    return workers or min(AUTO_WORKERS, cpus or usable_cpus())
+
+
 WORKERS = typer.Option(
     0,
     "--workers",
@@ -319,7 +326,7 @@ def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log
     )  # unknown domain -> error listing the valid ones, before loading nets
     ref_file = args.style_ref if args.style_ref is not None and not args.style_ref.is_dir() else None
     ref = read_image(ref_file) if ref_file is not None else None
-    workers = args.workers or min(AUTO_WORKERS, usable_cpus())
+    workers = resolve_workers(args.workers)
     cpu_threads = max(1, usable_cpus() // workers) if workers > 1 else 0
     backend = select_backend(bundle, args.backend, log=log_fn, cpu_threads=cpu_threads)
     translator = Translator(
