@@ -7,6 +7,7 @@ Single process: ``edgecgl train ...``. Many GPUs / nodes: ``torchrun --nproc_per
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -142,6 +143,9 @@ def train(
         return _train(cfg, rank, local, run_dir, resume, out, log, progress)
     finally:
         if owns_group and dist.is_initialized():
+            # A trainer left in a reference cycle keeps its DDP model, which holds the group: collect it
+            # now, while the interpreter is whole. A gloo group freed during interpreter exit can abort.
+            gc.collect()
             dist.destroy_process_group()
 
 
