@@ -38,9 +38,10 @@ def time_interleaved(
     """Milliseconds per call for each fn, measured in rounds; each round runs every fn once.
 
     The order rotates every round so no fn always follows the same neighbour (cache and frequency
-    effects of the previous item are spread evenly). ``settle_s`` sleeps before each timed call: thread
-    pools (ONNX Runtime's, OpenMP's) keep spinning for a while after a call returns, and without a pause
-    they steal the cores from whatever is timed next.
+    effects of the previous item are spread evenly). ``settle_s`` > 0 pauses before each timed call at
+    least that long and until the process is idle: thread pools keep spinning after a call returns
+    (OpenBLAS's for ~0.1 s, longer than the bench's 0.05 s pause) and steal the cores from whatever is
+    timed next.
     """
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
@@ -53,11 +54,25 @@ def time_interleaved(
         k = r % len(names) if names else 0
         for n in names[k:] + names[:k]:
             if settle_s > 0:
-                time.sleep(settle_s)
+                settle(settle_s)
             t0 = time.perf_counter()
             fns[n]()
             out[n].append((time.perf_counter() - t0) * 1000.0)
     return out
+
+
+def settle(
+    at_least_s: float, idle_share: float = 0.1, window_s: float = 0.01, at_most_s: float = 0.5
+) -> None:
+    """Sleep ``at_least_s``, then until this process burns under ``idle_share`` of a core over a
+    ``window_s`` window (its pools have stopped spinning), or ``at_most_s`` in all."""
+    t_end = time.perf_counter() + at_most_s
+    time.sleep(at_least_s)
+    while time.perf_counter() < t_end:
+        c0 = time.process_time()
+        time.sleep(window_s)
+        if time.process_time() - c0 < idle_share * window_s:
+            return
 
 
 def summarize(ms: list[float]) -> dict[str, float]:
@@ -609,13 +624,18 @@ def _timed_with_one_opencv_thread(
 ) -> dict[str, list[float]]:
     """``time_interleaved`` with OpenCV held at one thread. Its pool, woken by an end-to-end item's resizes
     and guided upsampling, kept taking CPU from the next item: on 2 cores the one-call model row read
-    377 ms instead of 299 (docs/PERFORMANCE.md); ``edgecgl video``'s frames/s do not depend on it."""
+    377 ms instead of 299 (docs/PERFORMANCE.md); ``edgecgl video``'s frames/s do not depend on it.
+    numpy's BLAS is held at one thread from here as ``edgecgl video`` holds it, so the x2 rows' threads
+    never set it (the GEMM references hold their own count)."""
     import cv2
+
+    from edgecgl.guided_cpu import one_blas_thread
 
     before = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        return time_interleaved(fns, opts.repeats, opts.warmup, opts.settle_s)
+        with one_blas_thread():
+            return time_interleaved(fns, opts.repeats, opts.warmup, opts.settle_s)
     finally:
         cv2.setNumThreads(before)
 

@@ -14,6 +14,7 @@ import os
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,18 +31,24 @@ class GemmReference:
 
 
 def _blas_label() -> str:
-    """numpy's BLAS as threadpoolctl sees it (library, version, kernel, threads), and a forced kernel."""
+    """numpy's BLAS as threadpoolctl sees it (library, version, kernel), and a forced kernel. Its thread
+    count is the reference's hold, added by the caller."""
     label = "numpy matmul"
     try:
         from threadpoolctl import threadpool_info
 
         blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-        if blas:
-            b = blas[0]
-            label += (
-                f" ({b.get('internal_api')} {b.get('version')}, kernel {b.get('architecture', '?')}, "
-                f"{b.get('num_threads')} threads)"
-            )
+        # numpy's own copy first: OpenCV's wheel brings another OpenBLAS (0.3.15 next to numpy's 0.3.31)
+        here = Path(np.__file__).resolve().parent
+        own = [
+            i
+            for i in blas
+            if Path(i.get("filepath", "")).resolve().is_relative_to(here.parent / "numpy.libs")
+        ]
+        own += [i for i in blas if Path(i.get("filepath", "")).resolve().is_relative_to(here)]
+        if own or blas:
+            b = (own or blas)[0]
+            label += f" ({b.get('internal_api')} {b.get('version')}, kernel {b.get('architecture', '?')})"
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         pass
     forced = os.environ.get("OPENBLAS_CORETYPE")
@@ -187,19 +194,20 @@ class GemmLimit:
     refs: list[GemmReference] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
+        from edgecgl.backends.onnxruntime import usable_cpus
+
         rng = np.random.default_rng(0)
         a = rng.standard_normal((self.n, self.n), dtype=np.float32)
         b = rng.standard_normal((self.n, self.n), dtype=np.float32)
         makers: dict[str, Callable[[], GemmReference | None]] = {
             "torch": lambda: _torch_ref(a, b, self.threads, self.reps),
-            "numpy": lambda: _numpy_ref(a, b, self.reps, self.threads),
+            # held at an explicit count: a caller (edgecgl video, bench) may hold BLAS at one thread around it
+            "numpy": lambda: _numpy_ref(a, b, self.reps, self.threads or usable_cpus()),
             "onnxruntime": lambda: _ort_ref(a, b, self.threads, self.reps),
             "torch-cuda": lambda: _torch_cuda_ref(a, b, self.reps),
         }
         self.refs = [r for k in self.only if (r := makers[k]()) is not None]
         if self.streams > 1:
-            from edgecgl.backends.onnxruntime import usable_cpus
-
             each = max(1, (self.threads or usable_cpus()) // self.streams)
             if "numpy" in self.only:
                 nps = [_numpy_ref(a, b, self.reps) for _ in range(self.streams)]

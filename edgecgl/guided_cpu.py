@@ -144,29 +144,32 @@ def _blas() -> Any:
 
 
 _BLAS_LOCK = threading.Lock()
-_blas_users: list[Any] = []  # [count, threadpoolctl limiter of the first user] while anyone is inside
+_blas_depth = 0  # callers inside one_blas_thread, any thread
 
 
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
-    """numpy's BLAS held at one thread while any thread is inside. The limit is process-wide, so
-    concurrent callers (``--workers``, the instance thread) share one: the first in sets it, the last out
-    restores it (nested ``threadpool_limits`` from two threads made the second save the first's 1 as its
-    "original"). OpenBLAS itself can still drop to one thread after concurrent calls from worker threads
-    (docs/PERFORMANCE.md, "edgecgl bench on your device")."""
+    """numpy's BLAS held at one thread while inside. The limit is process-wide, and threadpoolctl (3.8+)
+    lets one thread at a time set a pthreads OpenBLAS's: another thread's set is silently dropped. So the
+    first caller in sets it and restores it itself on the way out (as a ``with``, which also hands the
+    control back); callers arriving meanwhile share it, and finish at the default if it leaves first. Before, the last caller out restored it: from
+    another thread that was a no-op, and BLAS stayed at one thread for the process, numpy's GEMM at
+    half speed (docs/PERFORMANCE.md, "edgecgl bench on your device"). A run calling this from several
+    threads (``edgecgl video --workers``, the instance thread, ``edgecgl bench``'s x2 rows) holds it
+    around the whole run from its own thread, so its workers never set or restore anything."""
+    global _blas_depth
     with _BLAS_LOCK:
-        if not _blas_users:
-            limiter = _blas().limit(limits=1, user_api="blas")
-            _blas_users[:] = [0, limiter]
-        _blas_users[0] += 1
+        first = _blas_depth == 0
+        _blas_depth += 1
     try:
-        yield
+        if first:
+            with _blas().limit(limits=1, user_api="blas"):
+                yield
+        else:
+            yield
     finally:
         with _BLAS_LOCK:
-            _blas_users[0] -= 1
-            if _blas_users[0] == 0:
-                _blas_users[1].restore_original_limits()
-                _blas_users.clear()
+            _blas_depth -= 1
 
 
 def apply(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

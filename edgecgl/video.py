@@ -35,6 +35,7 @@ import numpy as np
 from edgecgl.atomic import atomic_path, check_output
 from edgecgl.detect import Detection
 from edgecgl.errors import EdgecglError
+from edgecgl.guided_cpu import one_blas_thread
 from edgecgl.pipeline import FrameResult, Instances, Pipeline, RunStats
 
 _END = object()
@@ -225,7 +226,9 @@ def translate_video(
             except (av.error.FFmpegError, ValueError) as exc:
                 raise EdgecglError(f"cannot write {dst}: {exc}", "use a .mp4, .mkv or .mov output") from None
             try:
-                result = _run(inp, vin, out, pipeline, opts, rate, (H, W), on_frame, on_progress, say)
+                # BLAS held here, once, for every thread of the run (guided_cpu.one_blas_thread)
+                with one_blas_thread():
+                    result = _run(inp, vin, out, pipeline, opts, rate, (H, W), on_frame, on_progress, say)
             finally:
                 out.close()
         result.out = dst

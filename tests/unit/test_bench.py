@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,38 @@ def test_interleaved_rounds_rotate_and_count_every_call() -> None:
     assert all(t >= 0 for v in times.values() for t in v)
     with pytest.raises(ValueError):
         time_interleaved(fns, repeats=0)
+
+
+def test_settle_waits_until_the_process_stops_spinning() -> None:
+    """OpenBLAS's threads spin ~0.1 s after a call, longer than the bench's pause: a spinning thread
+    (here a Python one) keeps settle waiting until it stops, up to its cap; an idle process does not."""
+    import threading
+
+    from edgecgl.bench import settle
+
+    def spin(until: float, stop: threading.Event) -> None:
+        while time.perf_counter() < until and not stop.is_set():
+            pass
+
+    stop = threading.Event()
+    t0 = time.perf_counter()
+    th = threading.Thread(target=spin, args=(t0 + 0.3, stop))
+    th.start()
+    settle(0.01)
+    waited = time.perf_counter() - t0
+    th.join()
+    assert waited >= 0.25  # not while it spun
+    t0 = time.perf_counter()
+    settle(0.01)
+    assert time.perf_counter() - t0 < 0.2  # idle: the pause and a window or two
+    th = threading.Thread(target=spin, args=(time.perf_counter() + 5.0, stop))
+    th.start()
+    t0 = time.perf_counter()
+    settle(0.01, at_most_s=0.2)
+    capped = time.perf_counter() - t0
+    stop.set()
+    th.join()
+    assert capped < 1.0
 
 
 def test_summarize_known_values() -> None:
@@ -294,11 +327,18 @@ def test_gemm_limit_numpy_runs_at_the_threads_it_is_given(monkeypatch: pytest.Mo
         g.refs[0].fn()
         monkeypatch.undo()
         assert seen == [{1}] and blas() == {2}
+    from edgecgl.backends.onnxruntime import usable_cpus
+
+    # no threads given: every core this process may use, whatever the caller holds BLAS at (edgecgl video
+    # and bench hold it at one thread around their runs; a reference read there once ran at half speed)
+    with threadpool_limits(1, user_api="blas"):
         seen.clear()
+        g = GemmLimit(n=32, reps=1, only=("numpy",))
+        assert f"held at {usable_cpus()} thread" in g.refs[0].label and "openblas" in g.refs[0].label
         monkeypatch.setattr(np, "matmul", spy)
-        GemmLimit(n=32, reps=1, only=("numpy",)).refs[0].fn()  # no threads given: numpy's own setting
+        g.refs[0].fn()
         monkeypatch.undo()
-        assert seen == [{2}]
+        assert seen == [{usable_cpus()}] and blas() == {1}
 
 
 def test_gemm_limit_with_streams_also_times_gemms_at_once() -> None:

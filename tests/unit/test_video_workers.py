@@ -100,6 +100,37 @@ def test_a_render_error_with_workers_stops_the_run_and_leaves_no_output(
     assert not out.exists() and not list(tmp_path.iterdir())  # no partial file either
 
 
+def test_the_run_holds_blas_at_one_thread_for_all_its_threads(
+    translator: Translator, clip: Path, tmp_path: Path
+) -> None:
+    """The guided upsampler's tiny matmuls want BLAS on one thread; with workers, each thread setting and
+    restoring it left OpenBLAS at one thread for good (threadpoolctl drops a non-controlling thread's
+    call). translate_video holds it once, from its own thread, around the run, and gives it back."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    with threadpool_limits(2, user_api="blas"):  # as on a 2-core machine (the suite may run at 1)
+        if blas_threads() != {2}:
+            pytest.skip(f"BLAS threads cannot be set to 2 here ({blas_threads()})")
+        seen: list[set[int]] = []
+        orig = translator.translate_frame
+
+        def spy(frame: np.ndarray) -> np.ndarray:
+            seen.append(blas_threads())  # on a render thread, outside any guard of its own
+            return orig(frame)
+
+        translator.translate_frame = spy  # type: ignore[method-assign]
+        try:
+            pipe = Pipeline(translator, None, PipelineConfig(workers=2))
+            translate_video(clip, tmp_path / "o.mp4", pipe, VideoOptions(queue_size=2))
+        finally:
+            del translator.translate_frame
+        assert len(seen) == 13 and all(s == {1} for s in seen)
+        assert blas_threads() == {2}
+
+
 def test_workers_below_one_are_refused() -> None:
     with pytest.raises(EdgecglError, match="--workers must be at least 1"):
         Pipeline(None, None, PipelineConfig(workers=0))  # type: ignore[arg-type]
