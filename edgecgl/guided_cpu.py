@@ -150,13 +150,14 @@ _blas_depth = 0  # callers inside one_blas_thread, any thread
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """numpy's BLAS held at one thread while inside. The limit is process-wide, and threadpoolctl (3.8+)
-    lets one thread at a time set a pthreads OpenBLAS's: another thread's set is silently dropped. So the
-    first caller in sets it and restores it itself on the way out (as a ``with``, which also hands the
-    control back); callers arriving meanwhile share it, and finish at the default if it leaves first. Before, the last caller out restored it: from
-    another thread that was a no-op, and BLAS stayed at one thread for the process, numpy's GEMM at
-    half speed (docs/PERFORMANCE.md, "edgecgl bench on your device"). A run calling this from several
-    threads (``edgecgl video --workers``, the instance thread, ``edgecgl bench``'s x2 rows) holds it
-    around the whole run from its own thread, so its workers never set or restore anything."""
+    lets one thread at a time set a pthreads OpenBLAS's: another thread's set is silently dropped. So
+    the first caller in sets it and restores it itself on the way out (a ``with``, which also hands the
+    control back); callers arriving meanwhile share it, and finish at the default if it leaves first.
+    Before, the last caller out restored it: from another thread that was a no-op, and BLAS stayed at
+    one thread for the process (numpy's GEMM at half speed; docs/PERFORMANCE.md, "edgecgl bench on your
+    device"). A run calling this from several threads (``edgecgl video``'s workers and instance thread,
+    ``edgecgl bench``'s x2 rows) holds it around the whole run from its own thread, so its workers never
+    set or restore anything."""
     global _blas_depth
     with _BLAS_LOCK:
         first = _blas_depth == 0
