@@ -1,7 +1,7 @@
 """One 2-thread ONNX Runtime call per frame, in several fresh processes: is a slow run the process's state?
 
 ``edgecgl bench``'s one-call row read ~295 ms in most runs and ~370 in some, with the same minimum. This
-runs the bundle's content encoder + generator (plain ONNX Runtime sessions, as the backend opens them) for
+runs the bundle's content encoder + generator (plain ONNX Runtime sessions at ``--threads``) for
 ``--calls`` frames in each of ``--processes`` new processes, spin-waiting off (the runtime's setting) and
 on, alternating, and reports each process's median, minimum and slow calls (over 1.12x its minimum).
 

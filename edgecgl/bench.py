@@ -556,7 +556,7 @@ def bench_bundle(
             log("no GPU GEMM reference (torch without CUDA): GPU rows get no % of a limit")
     log(f"timing {len(fns)} items x {opts.repeats} rounds (warm-up {opts.warmup}) at {size[0]}x{size[1]}")
     load_before = _load()
-    times = _timed_with_one_opencv_thread(fns, opts)
+    times = _timed_with_one_library_thread(fns, opts)
     for r in rows:  # N frames a call: ms per frame of throughput
         for k in ("model_key", "e2e_key"):
             if r.get(k) and r.get("streams", 1) > 1:
@@ -619,10 +619,10 @@ def at_once(fn: Callable[[], object], n: int) -> Callable[[], object]:
     return lambda: list(pool.map(lambda _i: fn(), range(n)))
 
 
-def _timed_with_one_opencv_thread(
+def _timed_with_one_library_thread(
     fns: dict[str, Callable[[], object]], opts: BenchOptions
 ) -> dict[str, list[float]]:
-    """``time_interleaved`` with OpenCV held at one thread. Its pool, woken by an end-to-end item's resizes
+    """``time_interleaved`` with OpenCV and numpy's BLAS held at one thread. OpenCV's pool, woken by an end-to-end item's resizes
     and guided upsampling, kept taking CPU from the next item: on 2 cores the one-call model row read
     377 ms instead of 299 (docs/PERFORMANCE.md); ``edgecgl video``'s frames/s do not depend on it.
     numpy's BLAS is held at one thread from here as ``edgecgl video`` holds it, so the x2 rows' threads

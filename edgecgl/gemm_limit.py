@@ -40,12 +40,8 @@ def _blas_label() -> str:
         blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
         # numpy's own copy first: OpenCV's wheel brings another OpenBLAS (0.3.15 next to numpy's 0.3.31)
         here = Path(np.__file__).resolve().parent
-        own = [
-            i
-            for i in blas
-            if Path(i.get("filepath", "")).resolve().is_relative_to(here.parent / "numpy.libs")
-        ]
-        own += [i for i in blas if Path(i.get("filepath", "")).resolve().is_relative_to(here)]
+        homes = (here, here.parent / "numpy.libs")
+        own = [i for i in blas if any(Path(i.get("filepath", "")).resolve().is_relative_to(h) for h in homes)]
         if own or blas:
             b = (own or blas)[0]
             label += f" ({b.get('internal_api')} {b.get('version')}, kernel {b.get('architecture', '?')})"

@@ -236,7 +236,7 @@ def test_bench_times_with_opencv_at_one_thread_and_restores_it(monkeypatch: pyte
     before = cv2.getNumThreads()
     cv2.setNumThreads(3)
     try:
-        assert bench._timed_with_one_opencv_thread({}, bench.BenchOptions()) == {}
+        assert bench._timed_with_one_library_thread({}, bench.BenchOptions()) == {}
         assert seen == [1] and cv2.getNumThreads() == 3
 
         def boom(*a: object, **k: object) -> None:
@@ -244,7 +244,7 @@ def test_bench_times_with_opencv_at_one_thread_and_restores_it(monkeypatch: pyte
 
         monkeypatch.setattr(bench, "time_interleaved", boom)
         with pytest.raises(RuntimeError):
-            bench._timed_with_one_opencv_thread({}, bench.BenchOptions())
+            bench._timed_with_one_library_thread({}, bench.BenchOptions())
         assert cv2.getNumThreads() == 3
     finally:
         cv2.setNumThreads(before)
