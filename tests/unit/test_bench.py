@@ -425,3 +425,29 @@ def test_cpu_name_names_the_kind_behind_a_generic_model_name() -> None:
     arm = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd\n"  # no model name, no family
     assert cpu_name(arm)  # falls back to the platform's name
     assert "family" not in cpu_name(arm)
+
+
+def test_cpu_rows_trains_the_int8_rows_small_once_and_resumes(tmp_path: Path) -> None:
+    """The INT8 row is judged on a trained ``small``: cpu_rows trains one to the step asked (resuming a
+    shorter run) and reuses it when it is there."""
+    import cv2
+    import numpy as np
+
+    from benchmarks.cpu_rows import trained_small
+    from benchmarks.realfog import trained_step
+
+    rng = np.random.default_rng(0)
+    for domain in ("sunny", "foggy"):
+        (tmp_path / "photos" / domain).mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(
+                str(tmp_path / "photos" / domain / f"{i}.jpg"), rng.integers(0, 255, (72, 136, 3), np.uint8)
+            )
+    kw = {"root": tmp_path / "int8-small", "photos": tmp_path / "photos"}
+    run = trained_small(tmp_path / "train.log", iters=1, **kw)
+    assert trained_step(run) == 1
+    again = trained_small(tmp_path / "train.log", iters=2, **kw)
+    assert again == run and trained_step(run) == 2  # resumed, not a second run
+    log_size = (tmp_path / "train.log").stat().st_size
+    assert trained_small(tmp_path / "train.log", iters=2, **kw) == run
+    assert (tmp_path / "train.log").stat().st_size == log_size  # nothing trained the third time
