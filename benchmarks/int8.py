@@ -106,7 +106,7 @@ def alternative(b: Bundle, calib: Path, fmt: str, act: str, reduce_range: bool =
     Intel-era "ORT-style" graph); int32 bias and quantized conv outputs (ORT's defaults) either way.
     ``reduce_range``: 7-bit weights, ONNX Runtime's advice for U8S8 on x86 without VNNI, whose AVX2
     ``vpmaddubsw`` adds two u8 x s8 products into a saturating int16 (255 x 127 x 2 > 32767)."""
-    from edgecgl.calib.quantize import _reader, excluded_nodes
+    from edgecgl.calib.quantize import _reader, cpu_float_nodes
     from edgecgl.calib.sample import load_calib
     from edgecgl.export.verify import ort_session
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -134,7 +134,7 @@ def alternative(b: Bundle, calib: Path, fmt: str, act: str, reduce_range: bool =
     for role, dst in out.items():
         src = fp32_path(b, role)
         m = onnx.load(str(src))
-        keep = [n.name for n in m.graph.node if "Normalization" in n.op_type] + excluded_nodes(m)
+        keep = [n.name for n in m.graph.node if "Normalization" in n.op_type] + cpu_float_nodes(m)
         quantize_static(
             str(src),
             str(dst),

@@ -20,8 +20,10 @@ Why a separate CPU graph: ONNX Runtime's CPU provider runs the TensorRT Q/DQ gra
 between extra Q/DQ passes (fp32 bias, fp32 conv outputs: no QLinearConv fusion), 0.76x FP32 on an AMD
 EPYC. The CPU graph is QOperator format (explicit ``QLinearConv``, nothing left to a fusion pass), uint8
 asymmetric activations with int8 per-channel weights (U8S8: the VNNI / ARM dot-product kernels) and the
-same nodes left float (norms, style MLP, first and last conv); docs/PERFORMANCE.md "INT8 on ONNX Runtime
-CPU" has the measurements.
+same nodes left float (norms, style MLP, first and last conv), plus the generator's last stage, the
+convolutions that feed the conv to RGB (``cpu_float_nodes``: a ``QLinearConv`` rounds its output to
+uint8 too, and there that rounding reaches the pixels); docs/PERFORMANCE.md "INT8 on ONNX Runtime CPU"
+has the measurements.
 
 The generator is calibrated on what it sees at run time: content codes from the FP32 content encoders on
 calibration frames and crops, paired with every domain's mean style and seeded samples of its style
@@ -100,11 +102,13 @@ def quantize_int8(src: Path, dst: Path, batches: list[dict[str, np.ndarray]], me
 def quantize_int8_cpu(
     src: Path, dst: Path, batches: list[dict[str, np.ndarray]], method: str = "minmax"
 ) -> Path:
-    """FP32 ONNX + calibration feeds -> QOperator U8S8 INT8 ONNX for ONNX Runtime's CPU provider."""
+    """FP32 ONNX + calibration feeds -> QOperator U8S8 INT8 ONNX for ONNX Runtime's CPU provider, with
+    ``cpu_float_nodes`` left float."""
     from onnxruntime.quantization import QuantFormat, QuantType
 
     return _quantize_static(
         src, dst, batches, method,
+        keep=cpu_float_nodes,
         quant_format=QuantFormat.QOperator,
         activation_type=QuantType.QUInt8,  # U8S8: VNNI / dot-product kernels do not saturate it
         extra_options={"CalibMovingAverage": False},
@@ -125,17 +129,23 @@ def _method(name: str) -> Any:
 
 
 def _quantize_static(
-    src: Path, dst: Path, batches: list[dict[str, np.ndarray]], method: str, **fmt: Any
+    src: Path,
+    dst: Path,
+    batches: list[dict[str, np.ndarray]],
+    method: str,
+    keep: Callable[[onnx.ModelProto], list[str]] | None = None,
+    **fmt: Any,
 ) -> Path:
-    """What both INT8 graphs share: int8 per-channel weights of ``QUANTIZED_OPS``, the norms and
-    ``excluded_nodes`` left float, the same calibration; ``fmt`` is the format's own arguments."""
+    """What both INT8 graphs share: int8 per-channel weights of ``QUANTIZED_OPS``, the norms and ``keep``
+    (default ``excluded_nodes``) left float, the same calibration; ``fmt`` is the format's own arguments."""
     from onnxruntime.quantization import QuantType, quantize_static
 
     calibrate = _method(method)
     if not batches:
         raise EdgecglError("the calibration set is empty", "make one with edgecgl calib DATA --out calib.npz")
     model = onnx.load(str(src))
-    keep = [n.name for n in model.graph.node if "Normalization" in n.op_type] + excluded_nodes(model)
+    norms = [n.name for n in model.graph.node if "Normalization" in n.op_type]
+    keep_float = norms + (keep or excluded_nodes)(model)
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_static warns on the root logger to run its pre-processing
@@ -148,7 +158,7 @@ def _quantize_static(
             per_channel=True,
             reduce_range=False,
             weight_type=QuantType.QInt8,
-            nodes_to_exclude=keep,
+            nodes_to_exclude=keep_float,
             calibrate_method=calibrate,
             **fmt,
         )
@@ -159,14 +169,14 @@ def _quantize_static(
 
 def cpu_int8_violations(model: onnx.ModelProto, fp32: onnx.ModelProto) -> list[str]:
     """What would keep the CPU graph from running int8 convolutions (empty = fine): every convolution of
-    ``fp32`` is a ``QLinearConv``, except the ones ``excluded_nodes`` keeps float; those stay ``Conv``."""
-    keep = set(excluded_nodes(fp32))
+    ``fp32`` is a ``QLinearConv``, except the ones ``cpu_float_nodes`` keeps float; those stay ``Conv``."""
+    keep = set(cpu_float_nodes(fp32))
     convs = {n.name for n in fp32.graph.node if n.op_type == "Conv"}
     ops = {n.name: n.op_type for n in model.graph.node}
     bad = []
     for name in sorted(convs):
         if name in keep and ops.get(name) != "Conv":
-            bad.append(f"{name} (first/last conv) is not a float Conv")
+            bad.append(f"{name} (first/last conv or the last stage) is not a float Conv")
         elif name not in keep and ops.get(f"{name}_quant") != "QLinearConv":
             bad.append(f"{name} is not a QLinearConv")
     return bad
@@ -176,21 +186,68 @@ def excluded_nodes(model: onnx.ModelProto) -> list[str]:
     """Nodes that stay unquantized: the style MLP (Gemm/MatMul), the first conv of a 3-channel image and
     the last conv to RGB (found by their weight shapes [out, in/groups, kh, kw]); the last conv also in
     its phase-domain form (export/fast_decoder.py ``PhaseTail``: 4 RGB phases, a 4x4 stride-1 conv)."""
+    out = [n.name for n in model.graph.node if n.op_type in UNQUANTIZED_OPS]
+    return out + [n.name for n, role in _rgb_convs(model) if role in ("first", "last")]
+
+
+def cpu_float_nodes(model: onnx.ModelProto) -> list[str]:
+    """What the CPU graph keeps float: ``excluded_nodes`` and the last stage's convolutions, the ones that
+    feed the convolution to RGB. A ``QLinearConv`` also quantizes its output (uint8, one range per tensor);
+    the last stage's output reaches the pixels through nothing but a LayerNorm and the RGB conv, so its
+    rounding shows: on a trained ``small`` the generator fell to 29.1 dB worst frame against FP32 (the
+    TensorRT graph, whose conv outputs stay float, 41.2 dB), and to 42.4 dB with this stage float, at
+    x2.1 instead of x2.3 FP32's speed (docs/PERFORMANCE.md "INT8 on ONNX Runtime CPU")."""
+    keep = excluded_nodes(model)
+    last = [n.name for n, role in _rgb_convs(model) if role == "last"]
+    return keep + [c for c in _convs_before(model, last) if c not in keep]
+
+
+def _rgb_convs(model: onnx.ModelProto) -> list[tuple[onnx.NodeProto, str]]:
+    """(conv, "first" | "last") for the convolutions that read a 3-channel image or write RGB."""
     from onnx import numpy_helper
 
     inits = {i.name: i for i in model.graph.initializer}
     out = []
     for n in model.graph.node:
-        if n.op_type in UNQUANTIZED_OPS:
-            out.append(n.name)
-        elif n.op_type == "Conv" and len(n.input) > 1 and n.input[1] in inits:
-            w = numpy_helper.to_array(inits[n.input[1]])
-            group = next((a.i for a in n.attribute if a.name == "group"), 1)
-            strides = next((list(a.ints) for a in n.attribute if a.name == "strides"), [1, 1])
-            rgb_phases = w.ndim == 4 and w.shape[0] == 12 and w.shape[2:] == (4, 4) and strides == [1, 1]
-            if w.ndim == 4 and (w.shape[0] == 3 or (w.shape[1] == 3 and group == 1) or rgb_phases):
-                out.append(n.name)
+        if n.op_type != "Conv" or len(n.input) < 2 or n.input[1] not in inits:
+            continue
+        w = numpy_helper.to_array(inits[n.input[1]])
+        if w.ndim != 4:
+            continue
+        group = next((a.i for a in n.attribute if a.name == "group"), 1)
+        strides = next((list(a.ints) for a in n.attribute if a.name == "strides"), [1, 1])
+        rgb_phases = w.shape[0] == 12 and w.shape[2:] == (4, 4) and strides == [1, 1]
+        if w.shape[0] == 3 or rgb_phases:
+            out.append((n, "last"))
+        elif w.shape[1] == 3 and group == 1:
+            out.append((n, "first"))
     return out
+
+
+# ops whose only value input is their first (the rest are shapes, pads, indices, scales or norm weights)
+_DATA_FIRST = {"Reshape", "Slice", "Pad", "Resize", "Gather", "Unsqueeze", "Squeeze", "DepthToSpace", "Expand",
+               "Tile", "InstanceNormalization", "Transpose", "Cast"}  # fmt: skip
+_NO_VALUES = {"Shape", "Size", "Constant", "ConstantOfShape", "Range"}
+
+
+def _convs_before(model: onnx.ModelProto, names: list[str]) -> list[str]:
+    """The convolutions whose output reaches the nodes ``names`` without passing another convolution,
+    following values only (never a Shape: the sub-pixel decoder's edge arithmetic reads earlier shapes)."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    todo = [n.input[0] for n in model.graph.node if n.name in names]
+    seen: set[str] = set()
+    found: list[str] = []
+    while todo:
+        t = todo.pop()
+        p = producer.get(t)
+        if t in seen or p is None or p.op_type in _NO_VALUES:
+            continue
+        seen.add(t)
+        if p.op_type == "Conv":
+            found += [] if p.name in found else [p.name]
+        else:
+            todo += list(p.input[:1] if p.op_type in _DATA_FIRST else p.input)
+    return found
 
 
 def _axis(node: onnx.NodeProto) -> int:

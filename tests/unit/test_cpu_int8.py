@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from edgecgl.calib.quantize import cpu_int8_violations, excluded_nodes
+from edgecgl.calib.quantize import cpu_float_nodes, cpu_int8_violations, excluded_nodes
 from edgecgl.calib.sample import CalibSet, save_calib
 
 from edgecgl.backends.onnxruntime import OnnxRuntimeBackend, cpu_graph, has_cpu_int8
@@ -47,7 +47,7 @@ def test_export_writes_a_cpu_graph_per_int8_role(int8_bundle: Path) -> None:
         fp32 = onnx.load(str(int8_bundle / e["fp32"]))
         assert cpu_int8_violations(m, fp32) == []
         ops = [n.op_type for n in m.graph.node]
-        keep = set(excluded_nodes(fp32))
+        keep = set(cpu_float_nodes(fp32))
         quantizable = [n for n in fp32.graph.node if n.op_type == "Conv" and n.name not in keep]
         assert quantizable and ops.count("QLinearConv") == len(quantizable)
         assert ops.count("Conv") == sum(n.op_type == "Conv" for n in fp32.graph.node) - len(quantizable)
@@ -55,6 +55,21 @@ def test_export_writes_a_cpu_graph_per_int8_role(int8_bundle: Path) -> None:
             n.op_type == "InstanceNormalization" for n in fp32.graph.node
         )
     assert has_cpu_int8(b)
+
+
+def test_cpu_graph_keeps_the_last_stage_float(int8_bundle: Path) -> None:
+    """The generator's CPU graph keeps float the convolutions that feed the conv to RGB (their uint8
+    output rounding reaches the pixels), and only those beyond ``excluded_nodes``: the residual blocks and
+    the first up stage stay int8, and the content encoder has no such stage."""
+    fp32 = onnx.load(str(int8_bundle / "generator.onnx"))
+    extra = [n for n in cpu_float_nodes(fp32) if n not in set(excluded_nodes(fp32))]
+    assert extra and all("/decoder/up/up.1/" in n for n in extra), extra
+    up1 = {n.name for n in fp32.graph.node if n.op_type == "Conv" and "/decoder/up/up.1/" in n.name}
+    assert set(extra) == up1 - set(excluded_nodes(fp32))
+    enc = onnx.load(str(int8_bundle / "content_encoder.onnx"))
+    assert cpu_float_nodes(enc) == excluded_nodes(enc)
+    cpu = onnx.load(str(int8_bundle / "generator.int8-cpu.onnx"))
+    assert {n.name for n in cpu.graph.node if n.op_type == "Conv"} >= set(extra)
 
 
 def test_checker_catches_a_float_conv(int8_bundle: Path) -> None:
@@ -106,7 +121,7 @@ def test_benchmark_sees_int8_kernels_run(int8_bundle: Path, tmp_path: Path) -> N
     quantized = 0
     for r in ROLES:
         fp32 = onnx.load(str(int8_bundle / b.manifest["models"][r]["fp32"]))
-        keep = set(excluded_nodes(fp32))
+        keep = set(cpu_float_nodes(fp32))
         quantized += sum(n.op_type == "Conv" and n.name not in keep for n in fp32.graph.node)
     x = to_nchw(np.stack(clip_frames(1, FRAME)))
     graphs = {
