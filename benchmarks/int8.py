@@ -47,6 +47,7 @@ FP32, TRT, CPU, QDQ = (
 )
 QDQ_S8, QOP_S8 = "int8 QDQ S8S8 (symmetric)", "int8 QOperator S8S8 (symmetric)"
 QOP_U8S7 = "int8 QOperator U8S8, 7-bit weights (reduce_range)"
+QOP_LAST8 = "int8 QOperator U8S8, last stage int8 (before session 26)"
 
 
 def calib_set(ckpt: Path, domains: list[str], size: tuple[int, int], n: int) -> Path:
@@ -100,18 +101,22 @@ def int8_bundle(ckpt: Path, name: str, size: tuple[int, int], n: int) -> Path:
     return write_bundle(ckpt, out, "int8", "onnxslim", calib=calib, overwrite=True, pt2=False, log=log)
 
 
-def alternative(b: Bundle, calib: Path, fmt: str, act: str, reduce_range: bool = False) -> dict[str, Path]:
-    """A graph the product does not ship, same excluded nodes as the bundle's: ``fmt`` QDQ | QOperator,
+def alternative(
+    b: Bundle, calib: Path, fmt: str, act: str, reduce_range: bool = False, last_stage_int8: bool = False
+) -> dict[str, Path]:
+    """A graph the product does not ship, same float nodes as the bundle's CPU graph: ``fmt`` QDQ | QOperator,
     ``act`` u8 (asymmetric uint8 activations) | s8 (symmetric int8 activations and weights: the
     Intel-era "ORT-style" graph); int32 bias and quantized conv outputs (ORT's defaults) either way.
     ``reduce_range``: 7-bit weights, ONNX Runtime's advice for U8S8 on x86 without VNNI, whose AVX2
-    ``vpmaddubsw`` adds two u8 x s8 products into a saturating int16 (255 x 127 x 2 > 32767)."""
-    from edgecgl.calib.quantize import _reader, cpu_float_nodes
+    ``vpmaddubsw`` adds two u8 x s8 products into a saturating int16 (255 x 127 x 2 > 32767).
+    ``last_stage_int8``: the generator's last stage quantized too (the CPU graph before session 26).
+    Calibrated on the set's frames with mean styles (the export also uses crops and sampled styles)."""
+    from edgecgl.calib.quantize import _reader, cpu_float_nodes, excluded_nodes
     from edgecgl.calib.sample import load_calib
     from edgecgl.export.verify import ort_session
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    tag = f"{fmt.lower()}-{act}s{7 if reduce_range else 8}"
+    tag = f"{fmt.lower()}-{act}s{7 if reduce_range else 8}" + ("-last-int8" if last_stage_int8 else "")
     out = {r: b.root.parent / f"{b.root.name}-{tag}" / f"{r}.onnx" for r in ROLES}
     if all(p.is_file() for p in out.values()):
         return out
@@ -134,7 +139,8 @@ def alternative(b: Bundle, calib: Path, fmt: str, act: str, reduce_range: bool =
     for role, dst in out.items():
         src = fp32_path(b, role)
         m = onnx.load(str(src))
-        keep = [n.name for n in m.graph.node if "Normalization" in n.op_type] + cpu_float_nodes(m)
+        floats = excluded_nodes(m) if last_stage_int8 else cpu_float_nodes(m)
+        keep = [n.name for n in m.graph.node if "Normalization" in n.op_type] + floats
         quantize_static(
             str(src),
             str(dst),
@@ -237,6 +243,7 @@ def measure(
     n: int,
     s8s8: bool = False,
     reduce_range: bool = False,
+    last_stage_int8: bool = False,
 ) -> dict[str, Any]:
     from edgecgl.train.inference import load_inference
 
@@ -257,6 +264,8 @@ def measure(
         paths[QOP_S8] = alternative(b, calib, "QOperator", "s8")
     if reduce_range:
         paths[QOP_U8S7] = alternative(b, calib, "QOperator", "u8", reduce_range=True)
+    if last_stage_int8:
+        paths[QOP_LAST8] = alternative(b, calib, "QOperator", "u8", last_stage_int8=True)
     assert all(p.name.endswith(".int8-cpu.onnx") for p in paths[CPU].values()), (
         "backend must pick the CPU graph"
     )
@@ -339,6 +348,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also the CPU graph with 7-bit weights (ONNX Runtime's advice for U8S8 without VNNI)",
     )
+    ap.add_argument(
+        "--last-stage-int8",
+        action="store_true",
+        help="also the CPU graph with the generator's last stage in int8 (what the export shipped before)",
+    )
     ap.add_argument("--out", default="int8_cpu")
     a = ap.parse_args(argv)
     size = tuple(int(v) for v in a.size.lower().split("x"))
@@ -351,7 +365,9 @@ def main(argv: list[str] | None = None) -> None:
     for src in filter(None, a.trained.split(",")):
         p = Path(src)
         ckpt = p if p.is_file() else p / "checkpoints" / "model.pt"
-        res["models"].append(measure(ckpt, size, threads, a.repeats, a.calib_n, a.s8s8, a.reduce_range))  # type: ignore[arg-type]
+        res["models"].append(
+            measure(ckpt, size, threads, a.repeats, a.calib_n, a.s8s8, a.reduce_range, a.last_stage_int8)
+        )  # type: ignore[arg-type]
     write_results(a.out, res)
 
 

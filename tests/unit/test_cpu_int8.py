@@ -150,3 +150,19 @@ def test_benchmark_cache_key_is_per_checkpoint(tmp_path: Path) -> None:
     assert len(keys) == 4
     assert cache_key(a).startswith("small-model-") and cache_key(run_a).startswith("000-realfog-")
     assert cache_key(a) == cache_key(tmp_path / "." / "small-model.pt")  # same file, same key
+
+
+def test_benchmark_can_quantize_the_last_stage_as_before(int8_bundle: Path) -> None:
+    """benchmarks/int8.py --last-stage-int8 (and the int8 sheet) compare against the graph the export
+    shipped before: the same CPU graph with the generator's last stage as QLinearConv too."""
+    from benchmarks.int8 import alternative
+
+    b = load_bundle(int8_bundle)
+    fp32 = onnx.load(str(int8_bundle / "generator.onnx"))
+    last = [n for n in cpu_float_nodes(fp32) if n not in set(excluded_nodes(fp32))]
+    before = alternative(b, int8_bundle.parent / "calib.npz", "QOperator", "u8", last_stage_int8=True)
+    now = onnx.load(str(int8_bundle / "generator.int8-cpu.onnx"))
+    old = onnx.load(str(before["generator"]))
+    count = lambda m: sum(n.op_type == "QLinearConv" for n in m.graph.node)  # noqa: E731
+    assert count(old) == count(now) + len(last)
+    assert {f"{n}_quant" for n in last} <= {n.name for n in old.graph.node if n.op_type == "QLinearConv"}
