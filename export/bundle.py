@@ -219,8 +219,9 @@ def write_bundle(
             from edgecgl.calib.quantize import quantize_bundle_models
 
             quantize_bundle_models(
-                tmp, entries, Path(calib), im.domains, dims, im.style_stats, log=log, quantizer=quantizer
-            )
+                tmp, entries, Path(calib), im.domains, dims, im.style_stats, log=log, quantizer=quantizer,
+                frame_size=im.frame_size, instance_size=im.instance_size,
+            )  # fmt: skip
         from edgecgl.export.upsampler import UpsamplerConfig
 
         ucfg = upsampler or UpsamplerConfig.for_working_size(im.frame_size)

@@ -165,3 +165,26 @@ def test_position_rows_model_exports_and_verifies_in_fp16(tmp_path: Path) -> Non
     rows = [line.split() for line in (r.stdout + r.stderr).splitlines() if line.startswith("onnxruntime-cpu")]
     assert {(x[1], x[2]) for x in rows} >= {("fp16", "frame"), ("fp16", "instance")}
     assert all(x[-1] == "yes" for x in rows), r.stderr
+
+
+@pytest.mark.slow
+def test_int8_export_samples_calibration_data_with_the_models_domains(tmp_path: Path) -> None:
+    """`edgecgl export --int8 --calib folder:DATA` on a model of its own domains (a fog model: sunny,
+    foggy) labels the sampled set with those domains; it used to sample with the four BDD100K domains and
+    then refuse its own set."""
+    import cv2
+    import numpy as np
+
+    make_toy_checkpoint(
+        tmp_path / "runs/train/000-fog/checkpoints/model.pt", frame_size=(32, 64), domains=("sunny", "foggy")
+    )
+    rng = np.random.default_rng(0)
+    for d in ("sunny", "foggy"):
+        (tmp_path / "data" / d).mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / "data" / d / f"{i}.jpg"), rng.integers(0, 255, (40, 72, 3), np.uint8))
+    r = run_cli("export", "--int8", "--calib", "folder:data", "--out", "b8", "--no-pt2", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "calibration: 6 frames, 6 crops from folder:data" in r.stderr
+    m = json.loads((tmp_path / "b8/manifest.json").read_text())
+    assert m["models"]["generator"]["precision"] == "int8" and m["domains"] == ["sunny", "foggy"]
