@@ -341,14 +341,12 @@ def quantize_bundle_models(
     seed: int = 0,
     log: Callable[[str], None] = lambda s: None,
     quantizer: str = "ort",
-    frame_size: tuple[int, int] = (128, 256),
-    instance_size: tuple[int, int] = (64, 64),
 ) -> None:
     """Quantize the content encoders and the generator of a staged bundle; style encoders stay FP32
     (they run once per video or per reference image, not per frame). ``quantizer``: ``ort`` (ONNX
     Runtime, in process) or ``modelopt`` (NVIDIA ModelOpt, in its own process). ``calib`` is an
-    ``edgecgl calib`` set (.npz) or data to sample one from, at the bundle's ``frame_size`` and
-    ``instance_size`` and labelled with the model's ``domains``."""
+    ``edgecgl calib`` set (.npz) or data to sample one from as ``edgecgl calib`` does, labelled with the
+    model's ``domains``."""
     if quantizer not in QUANTIZERS:
         raise EdgecglError(f"unknown quantizer '{quantizer}'", f"choose {', '.join(QUANTIZERS)}")
     if quantizer == "modelopt":
@@ -359,10 +357,7 @@ def quantize_bundle_models(
     if Path(calib).suffix == ".npz":
         cs = load_calib(Path(calib))
     else:
-        cs = sample_calibration(
-            calib, n=256, size=frame_size, instance_size=instance_size, domains=list(domains),
-            default_domain=domains[0], log=log,
-        )  # fmt: skip
+        cs = sample_calibration(calib, n=256, domains=list(domains), default_domain=domains[0], log=log)
     if cs.meta.get("domains") and list(cs.meta["domains"]) != list(domains):
         raise EdgecglError(
             f"calibration set domains {cs.meta['domains']} differ from the model's {domains}",

@@ -219,9 +219,8 @@ def write_bundle(
             from edgecgl.calib.quantize import quantize_bundle_models
 
             quantize_bundle_models(
-                tmp, entries, Path(calib), im.domains, dims, im.style_stats, log=log, quantizer=quantizer,
-                frame_size=im.frame_size, instance_size=im.instance_size,
-            )  # fmt: skip
+                tmp, entries, Path(calib), im.domains, dims, im.style_stats, log=log, quantizer=quantizer
+            )
         from edgecgl.export.upsampler import UpsamplerConfig
 
         ucfg = upsampler or UpsamplerConfig.for_working_size(im.frame_size)
