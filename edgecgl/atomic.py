@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +40,10 @@ def atomic_path(final: Path, suffix: str | None = None) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     sfx = suffix if suffix is not None else final.suffix
     fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".partial{sfx}", dir=final.parent)
-    os.close(fd)
+    try:  # mkstemp makes 0600: give the file the mode a plain open() would (or the one it replaces)
+        os.fchmod(fd, stat.S_IMODE(final.stat().st_mode) if final.is_file() else 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -50,6 +54,15 @@ def atomic_path(final: Path, suffix: str | None = None) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask can only set it, and that races threads)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
 
 
 def write_bytes_atomic(final: Path, data: bytes) -> None:
@@ -71,7 +84,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
-    tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are shared with other users and machines
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; outputs are shared with other users and machines
     try:
         yield tmp
         if final.exists():

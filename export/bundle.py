@@ -83,7 +83,6 @@ def write_manifest(root: Path, manifest: dict[str, Any]) -> Path:
     manifest = dict(manifest)
     manifest["files"] = file_checksums(root)
     write_text_atomic(root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    (root / MANIFEST).chmod(0o644)  # mkstemp creates 0600; a bundle is copied to other users' machines
     return root / MANIFEST
 
 

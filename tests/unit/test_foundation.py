@@ -131,6 +131,32 @@ def test_atomic_path_keeps_nothing_on_failure(tmp_path: Path) -> None:
     assert final.read_bytes() == b"new"
 
 
+def test_atomic_outputs_get_the_mode_a_plain_write_would(tmp_path: Path) -> None:
+    """mkstemp/mkdtemp make 0600/0700: a video written for a team must follow the umask like any other
+    file, and replacing a file keeps the mode its owner gave it."""
+    import os
+    import stat
+
+    from edgecgl.atomic import _umask, atomic_dir
+
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    old = os.umask(0o027)
+    try:
+        assert _umask() == 0o027
+        with atomic_path(tmp_path / "new.mp4") as tmp:
+            tmp.write_bytes(b"x")
+        assert mode(tmp_path / "new.mp4") == 0o640
+        (tmp_path / "new.mp4").chmod(0o604)
+        with atomic_path(tmp_path / "new.mp4") as tmp:
+            tmp.write_bytes(b"y")
+        assert mode(tmp_path / "new.mp4") == 0o604
+        with atomic_dir(tmp_path / "bundle") as tmp:
+            (tmp / "a").write_text("a")
+        assert mode(tmp_path / "bundle") == 0o750
+    finally:
+        os.umask(old)
+
+
 def test_check_output_refuses_input_and_existing(tmp_path: Path) -> None:
     src = tmp_path / "in.mp4"
     src.write_bytes(b"x")

@@ -113,7 +113,6 @@ def render_clip(
     frames, boxes = render_frames(seed, n_frames, size, fps, (domain,))
     with atomic_path(out) as tmp:
         _encode(tmp, frames[domain], fps, audio)
-    out.chmod(0o644)
     return boxes
 
 
@@ -138,8 +137,6 @@ def write_clips(
     for d, p in zip(domains, paths, strict=True):
         with atomic_path(p) as tmp:
             _encode(tmp, frames[d], fps, audio)
-        p.chmod(0o644)
     meta = {"seed": seed, "fps": fps, "size": list(size), "frames": n_frames, "boxes": boxes}
     write_text_atomic(box_path, json.dumps(meta) + "\n")
-    box_path.chmod(0o644)
     return [*paths, box_path]
