@@ -199,7 +199,9 @@ def sample_calibration(
                 labels.append(items[i][1])
                 crops.append(_instance_crop(img, np.zeros((0, 4)), instance_size, rng))
     if len(frames) < n:
-        log(f"calibration: the source has {len(frames)} usable frames, fewer than --n {n}; using all of them")
+        log(
+            f"calibration: the source has {len(frames)} usable frames, fewer than the {n} asked for; using all of them"
+        )
     counts = {doms[k]: int(v) for k, v in zip(*np.unique(labels, return_counts=True), strict=True)}
     meta = {
         "source": spec,
