@@ -355,7 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--out", default="int8_cpu")
     a = ap.parse_args(argv)
-    size = tuple(int(v) for v in a.size.lower().split("x"))
+    h, w = (int(v) for v in a.size.lower().split("x"))
+    size = (h, w)
     threads = [int(t) for t in a.threads.split(",")]
     res: dict[str, Any] = {
         "machine": machine_info(max(threads)),
@@ -367,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
         ckpt = p if p.is_file() else p / "checkpoints" / "model.pt"
         res["models"].append(
             measure(ckpt, size, threads, a.repeats, a.calib_n, a.s8s8, a.reduce_range, a.last_stage_int8)
-        )  # type: ignore[arg-type]
+        )
     write_results(a.out, res)
 
 

@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     p = Path(a.trained)
     ckpt = p if p.is_file() else p / "checkpoints" / "model.pt"
-    size = tuple(int(v) for v in a.size.lower().split("x"))
-    img, db = sheet(ckpt, size, a.domain)  # type: ignore[arg-type]
+    h, w = (int(v) for v in a.size.lower().split("x"))
+    img, db = sheet(ckpt, (h, w), a.domain)
     with atomic_path(a.out) as tmp:
         cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
     print(f"wrote {a.out}: last stage int8 {db['before']:.1f} dB, as exported {db['now']:.1f} dB")

@@ -244,7 +244,7 @@ def _convs_before(model: onnx.ModelProto, names: list[str]) -> list[str]:
             continue
         seen.add(t)
         if p.op_type == "Conv":
-            found += [] if p.name in found else [p.name]
+            found.append(p.name)  # once: a Conv has one output and each tensor is visited once
         else:
             todo += list(p.input[:1] if p.op_type in _DATA_FIRST else p.input)
     return found
