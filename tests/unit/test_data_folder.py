@@ -76,6 +76,14 @@ def test_empty_domain_fails_at_start(tmp_path: Path) -> None:
         open_dataset(f"folder:{root}", domains=["..", "sunny"])
 
 
+def test_no_image_for_any_domain_names_what_is_there(tmp_path: Path) -> None:
+    """A folder of other domains (a fog model calibrated on BDD folders) says which it looked for."""
+    root = make_folder(tmp_path / "ds", n=1, domains=("sunny", "night"))
+    with pytest.raises(EdgecglError, match="no images for the domains clear, foggy") as e:
+        open_dataset(f"folder:{root}", domains=["clear", "foggy"], size=None, split="all")
+    assert "folders with images there: night, sunny" in str(e.value.hint)
+
+
 def test_split_is_disjoint_paired_and_deterministic(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "ds", n=10)
     tr = open_dataset(f"folder:{root}", split="train", val_fraction=0.2, seed=3)

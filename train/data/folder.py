@@ -188,6 +188,13 @@ def load_folder(
             records.append(
                 Record(path=str(img), domain=di, boxes=boxes, normalized=True, name=img.stem, categories=cats)
             )
+    if not records:
+        found = sorted(p.name for p in root.iterdir() if p.is_dir() and list_images(p))
+        raise EdgecglError(
+            f"no images for the domains {', '.join(domains)} in {root}",
+            f"expected {root}/<domain>/*.jpg; "
+            + (f"folders with images there: {', '.join(found)}" if found else "no folder there has images"),
+        )
     if bad_files:
         warnings.warn(
             f"{report.rejected_labels} malformed label line(s) rejected in {len(bad_files)} file(s), "
