@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -26,7 +27,54 @@ def check_output(out: Path, inputs: list[Path] | tuple[Path, ...] = (), overwrit
             raise EdgecglError(f"output {out} is the input file", "choose another --out path")
     if out.exists() and not overwrite:
         raise EdgecglError(f"output {out} already exists", "pass --overwrite to replace it")
+    check_writable(out)
     return out
+
+
+WRITE_HINT = "choose a writable --out"
+
+
+def cannot_write(path: Path, exc: OSError, folder: Path | None = None) -> EdgecglError:
+    """The one-line error for an OS refusal to create ``path``, with the OS's reason.
+
+    Special folders such as /proc answer ENOENT for a file that could not be created in them; saying
+    "No such file or directory" about an existing folder would send the user looking for a typo.
+    """
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOENT and folder is not None and folder.is_dir():
+        reason = f"{folder} does not accept new files"
+    return EdgecglError(f"cannot write {path}: {reason}", WRITE_HINT)
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest folder above ``path`` that exists; a file in the way is the user's mistake."""
+    for anc in path.parents:
+        if anc.exists():
+            if not anc.is_dir():
+                raise EdgecglError(f"cannot write {path}: {anc} is a file, not a folder", WRITE_HINT)
+            return anc
+    return Path(".")
+
+
+def check_writable(out: Path) -> None:
+    """Fail before the expensive work if ``out`` could not be created: create and remove a probe file
+    in the nearest existing folder (os.access says yes to root on /proc and on read-only mounts)."""
+    out = Path(out)
+    folder = _existing_ancestor(out.absolute())
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.probe-", dir=folder)
+    except OSError as exc:
+        raise cannot_write(out, exc, folder) from exc
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _make_parent(final: Path) -> None:
+    _existing_ancestor(final.absolute())
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_write(final, exc) from exc
 
 
 @contextlib.contextmanager
@@ -37,9 +85,12 @@ def atomic_path(final: Path, suffix: str | None = None) -> Iterator[Path]:
     folder, so the rename is atomic on POSIX.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(final)
     sfx = suffix if suffix is not None else final.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".partial{sfx}", dir=final.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".partial{sfx}", dir=final.parent)
+    except OSError as exc:
+        raise cannot_write(final, exc, final.parent) from exc
     try:  # mkstemp makes 0600: give the file the mode a plain open() would (or the one it replaces)
         os.fchmod(fd, stat.S_IMODE(final.stat().st_mode) if final.is_file() else 0o666 & ~_umask())
     finally:
@@ -82,8 +133,11 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     aside before the rename and deleted after it, so at every moment ``final`` is whole: old or new.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    _make_parent(final)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    except OSError as exc:
+        raise cannot_write(final, exc, final.parent) from exc
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; outputs are shared with other users and machines
     try:
         yield tmp

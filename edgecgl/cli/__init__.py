@@ -6,6 +6,8 @@ traceback. Nothing here imports training code at import time (the runtime must n
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 import traceback
 
@@ -95,6 +97,28 @@ def hoist_root_flags(args: list[str]) -> list[str]:
     return head + rest + args[cut:]
 
 
+USER_ERRNOS = (
+    errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+    errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG,
+)  # fmt: skip
+
+
+def is_users_os_error(exc: OSError) -> bool:
+    """A path the user named that the OS refused (or a full disk): theirs to fix, not a bug. Checks in
+    the commands catch most of these early; this is the last resort so none ends in a traceback."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return exc.errno in USER_ERRNOS and exc.filename is not None
+
+
+def os_error_line(exc: OSError) -> str:
+    reason = exc.strerror or os.strerror(exc.errno or 0)
+    if exc.filename is None:
+        return f"{reason} (free some space, or write --out elsewhere)"
+    where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else str(exc.filename)
+    return f"{where}: {reason} (check the path and its permissions; --debug shows where it happened)"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = hoist_root_flags(list(sys.argv[1:] if argv is None else argv))
     if "--debug" in args:
@@ -115,6 +139,13 @@ def main(argv: list[str] | None = None) -> None:
     except cx.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        if not is_users_os_error(exc):
+            raise
+        if STATE.debug:
+            traceback.print_exc()
+        console.print(f"[bold red]error:[/] {escape(os_error_line(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         console.print("error: interrupted", highlight=False)
         sys.exit(130)

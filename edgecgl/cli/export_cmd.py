@@ -93,6 +93,9 @@ def register(app: typer.Typer) -> None:
         else:
             if out is None:
                 raise EdgecglError("no --out bundle folder given", "e.g. --out bundles/synth")
+            from edgecgl.atomic import check_writable
+
+            check_writable(out)  # before the export, not after it
             if engine:
                 _require_tensorrt()
             ckpt = resolve_checkpoint(source)
