@@ -10,6 +10,7 @@ import typer
 
 from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log, progress
+from edgecgl.errors import EdgecglError
 
 
 def default_out(src: Path, domain: str) -> Path:
@@ -55,6 +56,24 @@ def keep_objects_spread(
         + ("" if choice.spread == spread else f" (the draw at {spread:g} hid some)")
     )
     return choice.spread
+
+
+def check_stats_json(path: Path, src: Path, dst: Path, overwrite: bool) -> None:
+    """--stats-json is an output like --out: checked before any work, so it never replaces the input,
+    the video this run writes, or an existing file without --overwrite."""
+    from edgecgl.atomic import check_output
+
+    for other, what in ((src, "input video"), (dst, "--out video")):
+        same = path.resolve() == other.resolve()
+        if not same and path.exists() and other.exists():
+            same = path.samefile(other)
+        if same:
+            raise EdgecglError(
+                f"--stats-json {path} is the {what}", "give the stats their own file, e.g. stats.json"
+            )
+    if path.is_dir():
+        raise EdgecglError(f"--stats-json {path} is a folder", "give a file name, e.g. stats.json")
+    check_output(path, [], overwrite)
 
 
 def register(app: typer.Typer) -> None:
@@ -110,6 +129,8 @@ def register(app: typer.Typer) -> None:
         ro.check_keep_objects(keep_objects, style_seed is not None, no_instances, style_ref, True)
         dst = out or default_out(src, to.strip().lower())
         check_output(dst, [src], overwrite)
+        if stats_json is not None:
+            check_stats_json(stats_json, src, dst, overwrite)
         args = ro.RuntimeArgs(
             bundle,
             to,
