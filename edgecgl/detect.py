@@ -203,14 +203,19 @@ def load_detector(
         raise EdgecglError(
             "ultralytics is not installed", "pip install ultralytics, or use --no-instances"
         ) from None
+    if not is_default_name:
+        check_model_format(spec)
     try:
         model = YOLO(spec, task="detect")
+        _ = model.names  # loads an exported model (.onnx, .engine) now, not on the first frame
     except Exception as exc:  # noqa: BLE001 - download/parse failures are the user's to fix
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         hint = (
             "this machine may be offline: give a local model with --detector PATH, or use --no-instances"
             if is_default_name
-            else "give a model file Ultralytics can load (.pt, .onnx, .engine, .tflite)"
+            else f"install {exc.name} to run this format, or give a .pt with --detector"
+            if isinstance(exc, ModuleNotFoundError) and exc.name
+            else f"--detector takes {MODEL_FORMS}; or use --no-instances"
         )
         raise EdgecglError(f"cannot load detector {spec}: {first}", hint) from None
     try:
@@ -224,6 +229,26 @@ def load_detector(
     if log:
         log(f"detector: {spec} ({'tracking' if cfg is None or cfg.track else 'no tracking'}{note})")
     return Detector(model, cfg, base_seed, log)
+
+
+MODEL_FORMS = "a .pt, .onnx or .engine file, or another Ultralytics export format"
+
+
+def check_model_format(spec: str) -> None:
+    """Refuse a file that is no Ultralytics model format (say a .jpg) by its name, before the run.
+
+    Ultralytics accepts any path when it builds the model and fails on the first frame with a TypeError;
+    its own table of export suffixes (.pt, .onnx, .engine, _openvino_model, ...) decides what it can run.
+    """
+    from ultralytics.engine.exporter import export_formats
+
+    suffixes = tuple(str(s) for s in export_formats()["Suffix"])
+    name = Path(spec).name.lower()
+    if not name.endswith(suffixes):
+        raise EdgecglError(
+            f"detector {spec} is not a model Ultralytics can load",
+            f"--detector takes {MODEL_FORMS}; or use --no-instances",
+        )
 
 
 def quiet_onnx_session(model: Any, path: str, threads: int = 0) -> str:

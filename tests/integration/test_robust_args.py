@@ -133,3 +133,29 @@ def test_bundle_copy_without_damage_works(tiny_bundle: Path, still: Path, tmp_pa
         str(tmp_path / "o.png"),
     )
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("name", "fragments"),
+    [
+        (
+            "photo.jpg",
+            ["is not a model Ultralytics can load", "--detector takes a .pt, .onnx or .engine file"],
+        ),
+        ("yolo.pt", ["cannot load detector", "--detector takes a .pt, .onnx or .engine file"]),
+        ("yolo.onnx", ["cannot load detector", "--detector takes a .pt, .onnx or .engine file"]),
+    ],
+)
+def test_detector_that_is_not_a_model(
+    tiny_bundle: Path, still: Path, tmp_path: Path, name: str, fragments: list[str]
+) -> None:
+    """A photo given as --detector (or saved under a model's name) is refused before the first frame."""
+    det = tmp_path / name
+    shutil.copy(still, det)
+    out = tmp_path / "o.png"
+    r = cli(
+        "image", str(still), "--to", "night", "--bundle", str(tiny_bundle), "--backend", "onnxruntime-cpu",
+        "--detector", str(det), "--out", str(out),
+    )  # fmt: skip
+    assert_user_error(r, str(det), *fragments)
+    assert not out.exists()
