@@ -39,11 +39,26 @@ from edgecgl.guided_cpu import one_blas_thread
 from edgecgl.pipeline import FrameResult, Instances, Pipeline, RunStats
 
 _END = object()
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 _NO_VIDEO_HINT = "an audio-only file, or an MP4 cut off before its index (moov) was written"
 
 
 @dataclass
 class VideoOptions:
+    """Encoder and range settings, checked when made: a bad --preset otherwise fails in avcodec_open2
+    after the bundle, the detector and the video have been opened."""
+
     crf: int = 20
     preset: str = "veryfast"
     start: float | None = None  # seconds
@@ -51,6 +66,29 @@ class VideoOptions:
     max_frames: int | None = None
     preview: bool = False  # write input | output side by side
     queue_size: int = 8
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise EdgecglError for the first flag libx264 or the range would refuse."""
+        if not 0 <= self.crf <= 51:
+            raise EdgecglError(
+                f"--crf {self.crf} is out of range", "libx264 takes 0 (lossless) .. 51 (worst)"
+            )
+        if self.preset not in X264_PRESETS:
+            raise EdgecglError(
+                f"unknown --preset '{self.preset}'", f"choose one of {', '.join(X264_PRESETS)}"
+            )
+        for flag, t in (("--start", self.start), ("--end", self.end)):
+            if t is not None and not (math.isfinite(t) and t >= 0):
+                raise EdgecglError(f"{flag} {t} is not a time in the clip", "give seconds >= 0")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise EdgecglError(f"--end {self.end} is not after --start {self.start}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise EdgecglError(f"--max-frames {self.max_frames} must be at least 1")
+        if self.queue_size < 1:
+            raise EdgecglError(f"queue size {self.queue_size} must be at least 1")
 
 
 @dataclass
@@ -209,10 +247,7 @@ def translate_video(
     if not src.is_file():
         raise EdgecglError(f"video {src} does not exist")
     check_output(dst, [src], overwrite)
-    if opts.start is not None and opts.end is not None and opts.end <= opts.start:
-        raise EdgecglError(f"--end {opts.end} is not after --start {opts.start}")
-    if opts.max_frames is not None and opts.max_frames < 1:
-        raise EdgecglError("--max-frames must be at least 1")
+    opts.validate()  # again: fields may have been changed since it was made
 
     inp = _open_input(src)
     try:

@@ -159,3 +159,25 @@ def test_detector_that_is_not_a_model(
     )  # fmt: skip
     assert_user_error(r, str(det), *fragments)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragments"),
+    [
+        (["--preset", "bogus"], ["unknown --preset 'bogus'", "ultrafast", "placebo"]),
+        (["--crf", "99"], ["--crf 99 is out of range", "0 (lossless) .. 51"]),
+        (["--start", "5", "--end", "2"], ["--end 2.0 is not after --start 5.0"]),
+        (["--max-frames", "0"], ["--max-frames 0 must be at least 1"]),
+    ],
+)
+def test_video_encoder_and_range_flags(tiny_bundle: Path, tmp_path: Path, extra, fragments) -> None:
+    """Refused in one line with no output; before this a bad --preset failed in avcodec_open2 mid-run."""
+    from tests.runtime_helpers import make_clip
+
+    clip = make_clip(tmp_path / "c.mp4", n=3)
+    out = tmp_path / "o.mp4"
+    r = cli(
+        "video", str(clip), "--bundle", str(tiny_bundle), "--to", "night", *RUNTIME, *extra, "--out", str(out)
+    )
+    assert_user_error(r, *fragments)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4"]
