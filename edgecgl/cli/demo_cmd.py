@@ -163,6 +163,49 @@ def contact_sheet(
     return sheet
 
 
+DEMO_KIND = "edgecgl demo"  # summary.json's "kind": how --overwrite knows a folder is a demo's
+DEMO_ENTRIES = frozenset(
+    {
+        "data",
+        "runs",
+        "bundles",
+        "calib.npz",
+        "videos",
+        "real_night_still.jpg",
+        "contact_sheet.png",
+        "summary.json",
+    }
+)
+
+
+def is_demo_folder(folder: Path) -> bool:
+    """Whether ``folder`` is an earlier demo output: only the demo's own entries, and its summary.json
+    (or, for a demo interrupted before this check existed, its SynthWeather set)."""
+    if not {p.name for p in folder.iterdir()} <= DEMO_ENTRIES:
+        return False
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return (folder / "data" / "synth" / "pairs.json").is_file()
+    return isinstance(summary, dict) and (
+        summary.get("kind") == DEMO_KIND or {"out", "steps", "files"} <= summary.keys()
+    )
+
+
+def _retarget(work: Path, final: Path) -> None:
+    """Point the paths the run recorded (training config, bundle manifests, summary) at the final folder:
+    the demo is built under a temporary name and renamed at the end."""
+    pairs = [(str(work), str(final)), (json.dumps(str(work))[1:-1], json.dumps(str(final))[1:-1])]
+    for p in work.rglob("*"):
+        if p.suffix in (".json", ".yaml", ".jsonl") and p.is_file():
+            text = p.read_text(encoding="utf-8")
+            new = text
+            for a, b in pairs:
+                new = new.replace(a, b)
+            if new != text:
+                p.write_text(new, encoding="utf-8")
+
+
 def run_demo(
     out: Path,
     minutes: float = 4.0,
@@ -172,8 +215,32 @@ def run_demo(
     overwrite: bool = False,
     say: Callable[[str], None] = log,
 ) -> dict:
-    import shutil
+    """Check ``out`` before any work, build the demo under a temporary name beside it and rename it into
+    place at the end: an interrupted demo leaves no half-built folder, and --overwrite replaces only an
+    earlier demo (never the current folder, one above it, or a folder holding anything else)."""
+    from edgecgl.atomic import atomic_dir
+    from edgecgl.outdir import check_output_dir
 
+    final = Path(os.path.abspath(out))
+    check_output_dir(Path(out), overwrite, "demo folder", is_demo_folder)
+    with atomic_dir(final) as work:
+        summary = _build_demo(
+            work, minutes, scenes, clip_frames, real_frames, lambda m: say(m.replace(str(work), str(final)))
+        )
+        summary["out"] = str(final)
+        (work / "summary.json").write_text(json.dumps(summary, indent=1))
+        _retarget(work, final)
+    return json.loads((final / "summary.json").read_text(encoding="utf-8"))
+
+
+def _build_demo(
+    out: Path,
+    minutes: float,
+    scenes: int,
+    clip_frames: int,
+    real_frames: int,
+    say: Callable[[str], None],
+) -> dict:
     from edgecgl.backends import select_backend
     from edgecgl.bundle import load_bundle
     from edgecgl.calib.sample import sample_calibration, save_calib
@@ -186,16 +253,8 @@ def run_demo(
     from edgecgl.translate import Translator
     from edgecgl.video import VideoOptions, translate_video
 
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise EdgecglError(
-                f"{out} already exists", "pass --overwrite to replace it, or --out another folder"
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
     timer = _Timer()
-    summary: dict = {"out": str(out.resolve()), "steps": {}, "files": {}}
+    summary: dict = {"kind": DEMO_KIND, "out": str(out), "steps": {}, "files": {}}
 
     data = out / "data" / "synth"
     say(f"[1/6] SynthWeather: {scenes} scenes x {len(DOMAINS)} domains at {SIZE[0]}x{SIZE[1]} -> {data}")
@@ -310,7 +369,6 @@ def run_demo(
     )
     summary["steps"] = {k: round(v, 1) for k, v in timer.steps}
     summary["total_s"] = round(total, 1)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
@@ -322,7 +380,9 @@ def register(app: typer.Typer) -> None:
         scenes: int = typer.Option(160, "--scenes", help="SynthWeather scenes to generate (x4 domains)."),
         clip_frames: int = typer.Option(50, "--clip-frames", help="Frames of the synthetic clip."),
         real_frames: int = typer.Option(100, "--real-frames", help="Frames of the real clip to translate."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing demo folder."),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Replace an earlier demo folder (never one holding anything else)."
+        ),
     ) -> None:
         """Run the whole chain offline: generate data, train, export FP32+INT8, translate clips -> demo/."""
         s = run_demo(out, minutes, scenes, clip_frames, real_frames, overwrite)

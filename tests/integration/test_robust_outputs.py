@@ -4,9 +4,15 @@ folder outputs appear whole or not at all, and --overwrite replaces only a folde
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from tests.integration.test_robust_inputs import RUNTIME, assert_user_error, cli
+import pytest
+
+from tests.integration.test_robust_inputs import ENV, RUNTIME, assert_user_error, cli
 from tests.runtime_helpers import make_clip
 
 
@@ -28,3 +34,68 @@ def test_video_stats_json_is_checked_like_out(tiny_bundle: Path, tmp_path: Path)
     r = cli(*run, "--out", str(out), "--stats-json", str(stats), "--overwrite")
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(stats.read_text())["frames"] == 4 and out.stat().st_size > 0
+
+
+# ------------------------------------------------------------------ demo --out
+def user_folder(root: Path) -> Path:
+    """A folder a user cares about: a project with a .git and a source file."""
+    (root / ".git").mkdir(parents=True)
+    (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (root / "src").mkdir()
+    (root / "src" / "a.py").write_text("print('mine')\n")
+    return root
+
+
+def untouched(root: Path) -> bool:
+    return (root / "src" / "a.py").read_text() == "print('mine')\n" and (root / ".git" / "HEAD").is_file()
+
+
+def test_demo_never_replaces_the_current_folder_or_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    proj = user_folder(tmp_path / "proj")
+    r = cli("demo", "--out", ".", "--overwrite", cwd=proj)
+    assert_user_error(r, "--out . is the current folder")
+    r = cli("demo", "--out", str(tmp_path), "--overwrite", cwd=proj)
+    assert_user_error(r, "is a folder above the current one")
+    other = user_folder(tmp_path / "other")
+    r = cli("demo", "--out", str(other), "--overwrite", cwd=proj)
+    assert_user_error(r, "--overwrite replaces only an earlier demo folder", "holds .git/")
+    assert untouched(proj) and untouched(other)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "proj"]  # no temporary folder left
+
+
+DEMO_TOY = ("--minutes", "0.05", "--scenes", "8", "--clip-frames", "6", "--real-frames", "4")
+
+
+@pytest.mark.slow
+def test_demo_overwrite_replaces_an_earlier_demo_and_records_its_final_paths(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    (out / "videos").mkdir(parents=True)
+    (out / "videos" / "old.mp4").write_bytes(b"an earlier demo's clip")
+    (out / "summary.json").write_text(json.dumps({"out": str(out), "steps": {}, "files": {}}))  # older demo
+    r = cli("demo", "--out", str(out), *DEMO_TOY, "--overwrite", timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not (out / "videos" / "old.mp4").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kind"] == "edgecgl demo" and summary["out"] == str(out)
+    assert all(Path(p).exists() and Path(p).is_relative_to(out) for p in summary["files"].values())
+    config = next((out / "runs" / "train").glob("*/config.yaml")).read_text()
+    assert f"folder:{out / 'data' / 'synth'}" in config  # a resumed run finds its data
+    assert ".partial" not in config + r.stderr and sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+
+
+@pytest.mark.slow
+def test_interrupted_demo_leaves_no_half_built_folder(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgecgl", "demo", "--out", str(out), *DEMO_TOY],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    t0 = time.monotonic()
+    while not list(tmp_path.glob(".demo.partial-*/runs")):  # training has started
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.monotonic() - t0 < 120, "the demo never started training"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "error: interrupted" in err, err[-2000:]
+    assert list(tmp_path.iterdir()) == []  # neither the final name nor the temporary folder
