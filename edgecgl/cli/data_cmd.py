@@ -49,7 +49,9 @@ def register(app: typer.Typer) -> None:
         audio: bool = typer.Option(
             False, "--audio", help="Add a quiet sine AAC track to the clips (--video)."
         ),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Replace an earlier SynthWeather set (or, with --video, its clips)."
+        ),
     ) -> None:
         """Generate SynthWeather: paired dashcam scenes in four weathers, with boxes."""
         hw = parse_size(size)
@@ -58,7 +60,8 @@ def register(app: typer.Typer) -> None:
             from edgecgl.train.data.clip import write_clips
 
             paths = write_clips(out, frames, hw, seed, fps=fps, audio=audio, overwrite=overwrite)
-            log(f"wrote {len(paths)} clips of {frames} frames to {out} in {time.perf_counter() - t0:.1f}s")
+            clips = sum(p.suffix == ".mp4" for p in paths)  # the rest is boxes.json
+            log(f"wrote {clips} clips of {frames} frames to {out} in {time.perf_counter() - t0:.1f}s")
             return
         from edgecgl.train.data.synth_writer import write_synth
 

@@ -99,3 +99,29 @@ def test_interrupted_demo_leaves_no_half_built_folder(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "error: interrupted" in err, err[-2000:]
     assert list(tmp_path.iterdir()) == []  # neither the final name nor the temporary folder
+
+
+# ------------------------------------------------------------------ data synth --out
+def test_data_synth_overwrite_replaces_only_a_synthweather_set(tmp_path: Path) -> None:
+    proj = user_folder(tmp_path / "proj")
+    small = ("--n", "2", "--size", "16x32", "--workers", "1")
+    r = cli("data", "synth", "--out", str(proj), *small, "--overwrite")
+    assert_user_error(r, "--overwrite replaces only an earlier SynthWeather set", "holds .git/")
+    r = cli("data", "synth", "--out", ".", *small, "--overwrite", cwd=proj)
+    assert_user_error(r, "--out . is the current folder")
+    assert untouched(proj) and sorted(p.name for p in proj.iterdir()) == [".git", "src"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]  # no '..old-XXXX' or partial folder
+    ours = tmp_path / "synth"
+    assert cli("data", "synth", "--out", str(ours), *small).returncode == 0
+    r = cli("data", "synth", "--out", str(ours), "--n", "3", "--size", "16x32", "--overwrite")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(json.loads((ours / "pairs.json").read_text())["scenes"]) == 3
+
+
+def test_data_synth_video_counts_only_the_clips(tmp_path: Path) -> None:
+    r = cli("data", "synth", "--video", "--frames", "3", "--size", "16x32", "--out", str(tmp_path / "clips"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "wrote 4 clips of 3 frames" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == [
+        "boxes.json", "cloudy.mp4", "night.mp4", "rainy.mp4", "sunny.mp4",
+    ]  # fmt: skip

@@ -22,6 +22,7 @@ from edgecgl.train.data.records import order_key
 from edgecgl.atomic import atomic_dir
 from edgecgl.domains import DOMAINS
 from edgecgl.errors import EdgecglError
+from edgecgl.outdir import check_output_dir
 
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]
 
@@ -41,6 +42,16 @@ def val_scenes(names: list[str], seed: int, val_fraction: float) -> list[str]:
     if val_fraction > 0 and len(order) >= 2:
         k = min(max(k, 1), len(order) - 1)
     return sorted(order[:k])
+
+
+def is_synth_set(folder: Path) -> bool:
+    """Whether ``folder`` is a SynthWeather set (its pairs.json says so): the only folder that
+    ``--overwrite`` replaces as a whole."""
+    try:
+        pairs = json.loads((Path(folder) / "pairs.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(pairs, dict) and pairs.get("format") == "synthweather"
 
 
 def _render_one(args: tuple[str, int, int, tuple[int, int], tuple[str, ...]]) -> tuple[str, int]:
@@ -77,9 +88,7 @@ def write_synth(
         raise EdgecglError(f"--n must be at least 1, got {n}")
     if size[0] < 16 or size[1] < 16:
         raise EdgecglError(f"size {size[0]}x{size[1]} is too small", "use at least 16x16, e.g. 128x256")
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not overwrite:
-        raise EdgecglError(f"output {out} already exists", "pass --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out, overwrite, "SynthWeather set", is_synth_set)
     with atomic_dir(out) as tmp:
         for d in domains:
             (tmp / d / "labels").mkdir(parents=True)
