@@ -115,29 +115,57 @@ def _read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def _video_frames(paths: list[Path], n: int, size: tuple[int, int]) -> list[tuple[str, np.ndarray]]:
-    """``n`` frames spread evenly over the videos (deterministic: by frame index, not by time)."""
-    import av
+def _video_frames(
+    paths: list[Path], n: int, size: tuple[int, int], log: Callable[[str], None] = lambda s: None
+) -> list[tuple[str, np.ndarray]]:
+    """``n`` frames spread evenly over the videos (deterministic: by frame index, not by time).
 
-    counts = []
-    for p in paths:
-        with av.open(str(p)) as c:
-            s = c.streams.video[0]
-            counts.append(s.frames or int((float(c.duration or 0) / 1e6) * float(s.average_rate or 25)))
+    A cut or corrupt video gives every frame FFmpeg can decode, as ``edgecgl video`` does: when the
+    file ends before the frames its header promised, the frames are picked again over those that
+    decoded, and a warning says so.
+    """
+    from edgecgl.video import probe
+
+    counts = [int(probe(p)["frames"]) for p in paths]  # the headers' promise; decoding checks it
     total = sum(counts)
     if total <= 0:
         raise EdgecglError(f"no video frames in {', '.join(map(str, paths))}")
     out: list[tuple[str, np.ndarray]] = []
     for p, cnt in zip(paths, counts, strict=True):
         k = max(1, round(n * cnt / total))
-        want = set(np.linspace(0, max(cnt - 1, 0), num=min(k, cnt), dtype=int).tolist())
-        with av.open(str(p)) as c:
-            for i, fr in enumerate(c.decode(video=0)):
-                if i in want:
-                    out.append((f"{p.name}#{i}", cover_crop(fr.to_ndarray(format="rgb24"), size)))
-                if i >= max(want):
-                    break
+        picked, decoded, bad = _pick_frames(p, cnt, k, size)
+        if len(picked) < min(k, cnt):  # it ended early
+            if decoded == 0:
+                raise EdgecglError(f"no decodable video frames in {p}", "the file is truncated or corrupt")
+            picked, _, _ = _pick_frames(p, decoded, k, size)  # bad packets: counted by the first pass
+            log(
+                f"warning: {p} is truncated or corrupt: sampled {len(picked)} frame(s) from its "
+                f"{decoded} decodable frames (of {cnt}), skipped {bad} bad packet(s)"
+            )
+        elif bad:
+            log(f"warning: {p} is corrupt: skipped {bad} bad packet(s)")
+        out += picked
     return out[:n]
+
+
+def _pick_frames(
+    path: Path, count: int, k: int, size: tuple[int, int]
+) -> tuple[list[tuple[str, np.ndarray]], int, int]:
+    """``k`` frames at even indices in ``0..count-1``, how many frames were decoded to get them (all
+    that decode, when the file ends first), and how many bad packets were skipped."""
+    from edgecgl.video import decodable_frames
+
+    want = set(np.linspace(0, max(count - 1, 0), num=min(k, count), dtype=int).tolist())
+    picked: list[tuple[str, np.ndarray]] = []
+    bad = [0]
+    decoded = 0
+    for i, fr in enumerate(decodable_frames(path, bad)):
+        decoded = i + 1
+        if i in want:
+            picked.append((f"{path.name}#{i}", cover_crop(fr.to_ndarray(format="rgb24"), size)))
+            if len(picked) == len(want):
+                break
+    return picked, decoded, bad[0]
 
 
 def sample_calibration(
@@ -168,7 +196,7 @@ def sample_calibration(
     if videos:
         kind = "video"
         d = doms.index(default_domain)
-        for _, img in _video_frames(videos, n, size):
+        for _, img in _video_frames(videos, n, size, log):
             frames.append(img)
             labels.append(d)
             crops.append(_instance_crop(img, np.zeros((0, 4)), instance_size, rng))

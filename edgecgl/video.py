@@ -22,7 +22,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -162,6 +162,8 @@ def probe(path: Path) -> dict[str, Any]:
         frames = v.frames
         if not frames and v.duration and v.time_base and rate:
             frames = int(round(float(v.duration * v.time_base) * float(rate)))
+        if not frames and c.duration and rate:  # e.g. Matroska: only the container knows its length
+            frames = int(round(float(c.duration) / av.time_base * float(rate)))
         return {
             "frames": int(frames or 0),
             "fps": rate,
@@ -593,6 +595,27 @@ def _read(
             bad[0] += 1
             tail = []
         frames(tail, time.perf_counter())
+
+
+def decodable_frames(path: Path, bad: list[int]) -> Iterator[Any]:
+    """Every frame FFmpeg can decode from the first video stream of ``path``, in order, for readers
+    other than the translation loop (calibration sets). Packets it rejects and a container that breaks
+    off are counted in ``bad[0]``, as ``edgecgl video`` does; an unreadable file or one with no video
+    stream is an EdgecglError."""
+    import av
+
+    inp = _open_input(Path(path))
+    try:
+        vin = _video_stream(inp, Path(path))
+        for pkt in _demux(inp, [vin], bad):
+            try:
+                yield from pkt.decode()  # the demuxer's last (empty) packet flushes the decoder
+            except EOFError:
+                return
+            except av.error.FFmpegError:
+                bad[0] += 1
+    finally:
+        inp.close()
 
 
 def _demux(inp: Any, streams: list[Any], bad: list[int]) -> Any:

@@ -76,3 +76,44 @@ def test_video_frames_are_spread_over_the_clip(assets: Path) -> None:
     assert cs.meta["kind"] == "video" and cs.frames.shape == (6, 32, 64, 3)
     assert set(cs.domains.tolist()) == {1}
     assert len({f.tobytes() for f in cs.frames}) == 6, "distinct frames, not one frame repeated"
+
+
+def _audio_only(path: Path) -> Path:
+    import av
+
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("aac", rate=16000)
+        for i in range(10):
+            fr = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            fr.sample_rate, fr.pts = 16000, i * 1024
+            out.mux(s.encode(fr))
+        out.mux(s.encode(None))
+    return path
+
+
+def test_unreadable_and_audio_only_videos_are_one_line_errors(tmp_path: Path) -> None:
+    """A text file named .mp4 and an audio-only .mp4 raised InvalidDataError and IndexError."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_text("not a video\n")
+    with pytest.raises(EdgecglError, match="cannot open video .*junk.mp4"):
+        sample_calibration(junk, n=4, size=(32, 64))
+    with pytest.raises(EdgecglError, match="has no video stream"):
+        sample_calibration(_audio_only(tmp_path / "audio.mp4"), n=4, size=(32, 64))
+
+
+@pytest.mark.assets
+def test_truncated_video_gives_its_decodable_frames_with_a_warning(assets: Path, tmp_path: Path) -> None:
+    """``head -c 300000`` of the real clip: its header promises 221 frames, ~23 decode (this raised
+    InvalidDataError in avcodec_send_packet)."""
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes((assets / "video" / "highway_960x540_audio.mp4").read_bytes()[:300_000])
+    said: list[str] = []
+    cs = sample_calibration(cut, n=8, size=(32, 64), instance_size=(16, 16), log=said.append)
+    assert cs.frames.shape == (8, 32, 64, 3)
+    assert len({f.tobytes() for f in cs.frames}) == 8, "distinct frames spread over the decodable part"
+    warning = [s for s in said if s.startswith("warning:")]
+    assert (
+        len(warning) == 1
+        and "is truncated or corrupt" in warning[0]
+        and "decodable frames (of 221)" in warning[0]
+    )
