@@ -30,23 +30,26 @@ def _protected(path: Path) -> str | None:
     return None
 
 
-def first_entry(folder: Path) -> str:
-    """One entry of ``folder`` to name in a message (folders before files, sorted)."""
-    entries = sorted(folder.iterdir(), key=lambda p: (not p.is_dir(), p.name))
-    return entries[0].name + ("/" if entries[0].is_dir() else "") if entries else ""
+def holding(folder: Path, ok: Callable[[Path], bool] = lambda _p: False, otherwise: str = "") -> str | None:
+    """For messages: "it holds NAME", naming the first entry of ``folder`` that ``ok`` rejects (folders
+    first), else ``otherwise`` (None when that is empty: nothing foreign)."""
+    for p in sorted(folder.iterdir(), key=lambda p: (not p.is_dir(), p.name)):
+        if not ok(p):
+            return f"it holds {p.name}{'/' if p.is_dir() else ''}"
+    return otherwise or None
 
 
 def check_output_dir(
     out: Path,
     overwrite: bool,
     what: str,
-    is_ours: Callable[[Path], bool],
+    foreign: Callable[[Path], str | None],
     inputs: tuple[Path, ...] = (),
 ) -> Path:
     """Refuse, before any work, an ``out`` folder whose replacement could lose something the user owns.
 
-    ``what`` names the command's output in messages ("demo folder"); ``is_ours`` says whether an existing
-    folder is one the command wrote (only those are replaced with ``--overwrite``).
+    ``what`` names the command's output in messages ("demo folder"); ``foreign`` says why an existing
+    folder is not one the command wrote, or None when it is (only those are replaced with --overwrite).
     """
     out = Path(out)
     why = _protected(out)
@@ -68,9 +71,10 @@ def check_output_dir(
         return out
     if not overwrite:
         raise EdgecglError(f"output {out} already exists", "pass --overwrite to replace it")
-    if not is_ours(out):
+    reason = foreign(out)
+    if reason is not None:
         raise EdgecglError(
-            f"--overwrite replaces only an earlier {what}, and {out} is not one (it holds {first_entry(out)})",
+            f"--overwrite replaces only an earlier {what}, and {out} is not one ({reason})",
             "choose another --out, or remove the folder yourself",
         )
     check_writable(out)

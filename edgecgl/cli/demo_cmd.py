@@ -20,6 +20,7 @@ import typer
 
 from edgecgl.cli.common import log
 from edgecgl.errors import EdgecglError
+from edgecgl.outdir import holding
 
 SIZE = (64, 128)  # synth-tiny's working resolution
 CLIP_SIZE = (128, 256)  # the synthetic clip is rendered larger than the network sees it
@@ -192,6 +193,13 @@ def is_demo_folder(folder: Path) -> bool:
     )
 
 
+def not_a_demo(folder: Path) -> str | None:
+    """Why ``folder`` is not an earlier demo output, for --overwrite's refusal (None when it is one)."""
+    if is_demo_folder(folder):
+        return None
+    return holding(folder, lambda p: p.name in DEMO_ENTRIES, "it has no demo summary.json")
+
+
 def _retarget(work: Path, final: Path) -> None:
     """Point the paths the run recorded (training config, bundle manifests, summary) at the final folder:
     the demo is built under a temporary name and renamed at the end."""
@@ -222,7 +230,7 @@ def run_demo(
     from edgecgl.outdir import check_output_dir
 
     final = Path(os.path.abspath(out))
-    check_output_dir(Path(out), overwrite, "demo folder", is_demo_folder)
+    check_output_dir(Path(out), overwrite, "demo folder", not_a_demo)
     with atomic_dir(final) as work:
         summary = _build_demo(
             work, minutes, scenes, clip_frames, real_frames, lambda m: say(m.replace(str(work), str(final)))

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from edgecgl.errors import EdgecglError
-from edgecgl.outdir import check_output_dir
+from edgecgl.outdir import check_output_dir, holding
 
 
-def never(_: Path) -> bool:
-    return False
+def never(folder: Path) -> str | None:
+    return holding(folder)
 
 
-def always(_: Path) -> bool:
-    return True
+def always(_: Path) -> str | None:
+    return None
 
 
 def test_never_the_cwd_its_parents_home_or_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,7 +44,7 @@ def test_existing_folder_needs_overwrite_and_must_be_ours(tmp_path: Path) -> Non
     (out / "a.txt").write_text("mine")
     with pytest.raises(EdgecglError, match="already exists"):
         check_output_dir(out, False, "x", always)
-    with pytest.raises(EdgecglError, match="replaces only an earlier demo folder.*holds a.txt"):
+    with pytest.raises(EdgecglError, match="replaces only an earlier demo folder.*it holds a.txt"):
         check_output_dir(out, True, "demo folder", never)
     assert check_output_dir(out, True, "x", always) == out
     with pytest.raises(EdgecglError, match="holds the input"):

@@ -22,7 +22,7 @@ from edgecgl.train.data.records import order_key
 from edgecgl.atomic import atomic_dir
 from edgecgl.domains import DOMAINS
 from edgecgl.errors import EdgecglError
-from edgecgl.outdir import check_output_dir
+from edgecgl.outdir import check_output_dir, holding
 
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]
 
@@ -52,6 +52,13 @@ def is_synth_set(folder: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(pairs, dict) and pairs.get("format") == "synthweather"
+
+
+def not_a_synth_set(folder: Path) -> str | None:
+    """Why ``folder`` is not a SynthWeather set, for --overwrite's refusal (None when it is one)."""
+    return (
+        None if is_synth_set(folder) else holding(folder, lambda p: p.name in DOMAINS, "it has no pairs.json")
+    )
 
 
 def _render_one(args: tuple[str, int, int, tuple[int, int], tuple[str, ...]]) -> tuple[str, int]:
@@ -88,7 +95,7 @@ def write_synth(
         raise EdgecglError(f"--n must be at least 1, got {n}")
     if size[0] < 16 or size[1] < 16:
         raise EdgecglError(f"size {size[0]}x{size[1]} is too small", "use at least 16x16, e.g. 128x256")
-    check_output_dir(out, overwrite, "SynthWeather set", is_synth_set)
+    check_output_dir(out, overwrite, "SynthWeather set", not_a_synth_set)
     with atomic_dir(out) as tmp:
         for d in domains:
             (tmp / d / "labels").mkdir(parents=True)
