@@ -28,6 +28,10 @@ from edgecgl.detect import Detection
 from edgecgl.domains import IMAGE_SUFFIXES, folder_domains
 from edgecgl.errors import EdgecglError
 
+# Written last into every augmented dataset: how --overwrite knows a folder is one (not a .json, so no
+# loader globbing for labels JSON picks it up).
+MARKER = ".edgecgl-augment"
+
 # The folder format's YOLO class ids (the same table the training loader uses).
 FOLDER_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "person", "motorcycle", "bicycle")
 BDD_INSTANCE_CATEGORIES = ("car", "truck", "bus", "person", "rider", "bike", "motor", "motorcycle", "bicycle")
@@ -203,6 +207,19 @@ class AugmentReport:
     instances: int = 0
 
 
+def is_augment_output(folder: Path) -> bool:
+    """Whether ``folder`` is a dataset ``edgecgl augment`` wrote (its marker file): the only folder
+    ``--overwrite`` replaces as a whole."""
+    return (Path(folder) / MARKER).is_file()
+
+
+def not_augment_output(folder: Path) -> str | None:
+    """Why ``folder`` is not an augmented dataset, for --overwrite's refusal (None when it is one)."""
+    from edgecgl.outdir import holding
+
+    return None if is_augment_output(folder) else holding(folder, otherwise=f"it has no {MARKER}")
+
+
 def plan_outputs(ds: Dataset, targets: list[str], out: Path) -> Iterator[tuple[str, Item, Path]]:
     for target in targets:
         for item in ds.items:
@@ -239,7 +256,8 @@ def augment(
     encode: Callable[[np.ndarray, str], bytes],
     on_item: Callable[[], None] | None = None,
 ) -> AugmentReport:
-    """Translate every item to every target (skipping its own domain) and write images + labels."""
+    """Translate every item to every target (skipping its own domain) and write images + labels into
+    ``out``, then the marker; the caller builds ``out`` under a temporary name (``atomic_dir``)."""
     from edgecgl.atomic import write_bytes_atomic
 
     rep = AugmentReport(skipped=list(ds.skipped))
@@ -262,4 +280,6 @@ def augment(
             on_item()
     if ds.kind == "bdd100k":
         finish_bdd(ds, out, entries)
+    marker = {"format": ds.kind, "source": str(ds.root), "targets": targets, "written": rep.written}
+    (out / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
     return rep

@@ -9,6 +9,7 @@ import typer
 from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log, progress
 from edgecgl.errors import EdgecglError
+from edgecgl.outdir import check_output_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -45,8 +46,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = ro.OVERWRITE,
     ) -> None:
         """Translate a labelled dataset (folder+YOLO or BDD100K), carrying its labels over unchanged."""
-        from edgecgl.atomic import check_output
-        from edgecgl.augment import LabelBoxes, open_augment_dataset
+        from edgecgl.atomic import atomic_dir
+        from edgecgl.augment import LabelBoxes, not_augment_output, open_augment_dataset
         from edgecgl.augment import augment as run_augment
         from edgecgl.brightness import RangeCounts
         from edgecgl.cli.image_cmd import encode_image
@@ -64,7 +65,7 @@ def register(app: typer.Typer) -> None:
         ro.check_style_choice(style_per_image, style_ref)
         sampled = style_per_image or style_seed is not None
         ro.check_keep_objects(keep_objects, sampled, no_instances, style_ref, detector is not None)
-        check_output(out, [], overwrite)
+        check_output_dir(out, overwrite, "augmented dataset", not_augment_output, (root,))
         log(f"dataset: {ds.kind} {ds.root}, {len(ds.items)} images; targets: {', '.join(targets)}")
         labels = LabelBoxes()
         use_labels = detector is None and not no_instances
@@ -124,9 +125,9 @@ def register(app: typer.Typer) -> None:
             return image, len(res.detections)
 
         total = sum(1 for t in targets for it in ds.items if it.source != t)
-        with progress() as bar:
+        with progress() as bar, atomic_dir(out) as tmp:  # Ctrl-C never leaves a partial set under --out
             task = bar.add_task("augmenting", total=total, rate="")
-            rep = run_augment(ds, targets, out, translate, encode_image, on_item=lambda: bar.advance(task))
+            rep = run_augment(ds, targets, tmp, translate, encode_image, on_item=lambda: bar.advance(task))
         for t in targets:
             log(f"{t}: {rep.written.get(t, 0)} images")
         if rep.skipped_same_domain:

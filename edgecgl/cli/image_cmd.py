@@ -23,6 +23,18 @@ def encode_image(image_rgb, suffix: str) -> bytes:  # noqa: ANN001 - numpy array
     return buf.tobytes()
 
 
+def is_image(p: Path) -> bool:
+    return p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+
+
+def not_an_image_folder(folder: Path) -> str | None:
+    """Why ``folder`` is not an earlier output of ``edgecgl image`` on a folder (image files and nothing
+    else), for --overwrite's refusal: only such a folder is replaced as a whole."""
+    from edgecgl.outdir import holding
+
+    return holding(folder, is_image)
+
+
 def plan(src: Path, out: Path | None, domain: str) -> list[tuple[Path, Path]]:
     """(input, output) pairs: a file -> one pair; a folder -> its images, same names in the out folder."""
     if src.is_file():
@@ -67,14 +79,20 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = ro.OVERWRITE,
     ) -> None:
         """Translate still images (a file or a folder) to another weather domain."""
-        from edgecgl.atomic import check_output, write_bytes_atomic
+        from contextlib import nullcontext
+
+        from edgecgl.atomic import atomic_dir, check_output, write_bytes_atomic
         from edgecgl.brightness import RangeCounts
+        from edgecgl.outdir import check_output_dir
         from edgecgl.retain import KeepCounts
         from edgecgl.translate import read_image
 
         pairs = plan(Path(src), out, to.strip().lower())
-        for a, b in pairs:
-            check_output(b, [a], overwrite)
+        folder = pairs[0][1].parent if Path(src).is_dir() else None
+        if folder is None:
+            check_output(pairs[0][1], [pairs[0][0]], overwrite)
+        else:  # the folder is one output: written whole under a temporary name, then renamed into place
+            check_output_dir(folder, overwrite, "folder of translated images", not_an_image_folder, (src,))
         ro.check_style_choice(style_per_image, style_ref)
         sampled = style_per_image or style_seed is not None
         ro.check_keep_objects(keep_objects, sampled, no_instances, style_ref, True)
@@ -98,24 +116,42 @@ def register(app: typer.Typer) -> None:
         kept = KeepCounts()
         in_range = RangeCounts()
         check_range = style_per_image and bank is None and ro.luma_range(tr) is not None
-        with progress() as bar:
+        unreadable: list[str] = []
+        with progress() as bar, atomic_dir(folder) if folder is not None else nullcontext() as tmp:
             task = bar.add_task("translating", total=len(pairs), rate="")
             for a, b in pairs:
                 if bank is not None:
                     ro.per_image_reference(tr, bank, style_seed, a.name)
                 elif style_per_image:
                     ro.per_image_style(tr, style_seed, a.name, style_spread)
-                img = read_image(a)
+                try:
+                    img = read_image(a)
+                except EdgecglError:
+                    if tmp is None:  # the one file asked for
+                        raise
+                    unreadable.append(str(a))  # a folder: count it, say so at the end
+                    bar.advance(task)
+                    continue
                 res = pipeline(img)
                 n_inst += len(res.detections)
                 out = ro.deliver_draw(pipeline, img, res, style_seed, a.name, style_spread,
                                       check_range=check_range, keep_objects=keep_objects,
                                       per_image=style_per_image, in_range=in_range, kept=kept)  # fmt: skip
-                write_bytes_atomic(b, encode_image(out, b.suffix or ".png"))
+                data = encode_image(out, b.suffix or ".png")
+                if tmp is None:
+                    write_bytes_atomic(b, data)
+                else:
+                    (tmp / b.name).write_bytes(data)
                 bar.advance(task)
-        log(f"{len(pairs)} image(s), {n_inst} instance(s) translated")
+            if len(unreadable) == len(pairs):
+                raise EdgecglError(
+                    f"none of the {len(pairs)} image(s) in {src} could be read", f"e.g. {unreadable[0]}"
+                )
+        log(f"{len(pairs) - len(unreadable)} image(s), {n_inst} instance(s) translated")
+        if unreadable:
+            log(f"warning: skipped {len(unreadable)} unreadable image(s), e.g. {unreadable[0]}")
         if in_range.images:
             log(in_range.summary())
         if keep_objects:
             log(kept.summary())
-        typer.echo(f"wrote {pairs[0][1] if len(pairs) == 1 else pairs[0][1].parent}")
+        typer.echo(f"wrote {pairs[0][1] if folder is None else folder}")

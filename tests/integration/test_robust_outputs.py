@@ -10,10 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import pytest
 
-from tests.integration.test_robust_inputs import ENV, RUNTIME, assert_user_error, cli
-from tests.runtime_helpers import make_clip
+from tests.integration.test_robust_inputs import ENV, RUNTIME, assert_user_error, cli, no_partials
+from tests.runtime_helpers import clip_frames, make_clip
 
 
 # ------------------------------------------------------------------ video --stats-json
@@ -125,3 +126,157 @@ def test_data_synth_video_counts_only_the_clips(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == [
         "boxes.json", "cloudy.mp4", "night.mp4", "rainy.mp4", "sunny.mp4",
     ]  # fmt: skip
+
+
+# ------------------------------------------------------------------ image FOLDER / augment: whole or nothing
+def image_folder(root: Path, n: int, bad: tuple[str, ...] = ()) -> Path:
+    root.mkdir(parents=True)
+    for i, f in enumerate(clip_frames(n, (48, 64))):
+        cv2.imwrite(str(root / f"f{i:03d}.png"), f)
+    for name in bad:
+        (root / name).write_bytes(b"not an image")
+    return root
+
+
+def test_image_folder_skips_and_counts_unreadable_images(tiny_bundle: Path, tmp_path: Path) -> None:
+    mix = image_folder(tmp_path / "mix", 2, bad=("b.jpg",))
+    out = tmp_path / "out" / "dir"
+    run = ("--to", "night", "--bundle", str(tiny_bundle), *RUNTIME)
+    r = cli("image", str(mix), *run, "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["f000.png", "f001.png"]
+    assert "warning: skipped 1 unreadable image(s), e.g." in r.stderr and "b.jpg" in r.stderr
+    bad = image_folder(tmp_path / "bad", 0, bad=("x.jpg", "y.png"))
+    r = cli("image", str(bad), *run, "--out", str(tmp_path / "bad_out"))
+    assert_user_error(r, "none of the 2 image(s)", "could be read")
+    assert not (tmp_path / "bad_out").exists() and not no_partials(tmp_path)
+
+
+def test_image_folder_output_is_replaced_whole_and_only_with_overwrite(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    src = image_folder(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.png").write_bytes(b"an earlier run's image")
+    run = ("image", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
+    assert_user_error(cli(*run), "already exists", "--overwrite")
+    r = cli(*run, "--overwrite")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "f000.png",
+        "f001.png",
+    ]  # old.png went with the old folder
+    (out / "notes.txt").write_text("mine")
+    assert_user_error(
+        cli(*run, "--overwrite"), "replaces only an earlier folder of translated images", "notes.txt"
+    )
+    assert (out / "notes.txt").read_text() == "mine"
+    r = cli(
+        "image",
+        str(src),
+        "--to",
+        "night",
+        "--bundle",
+        str(tiny_bundle),
+        "--out",
+        str(tmp_path),
+        "--overwrite",
+    )
+    assert_user_error(r, "holds the input")
+
+
+def interrupt_when_started(cmd: list[str], parent: Path, final: str) -> tuple[int, str]:
+    """Run ``edgecgl CMD``; Ctrl-C once its temporary folder holds a file; (exit code, stderr)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgecgl", *cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    t0 = time.monotonic()
+    while not any(p.is_file() for d in parent.glob(f".{final}.partial-*") for p in d.rglob("*")):
+        if proc.poll() is not None:
+            pytest.fail(f"finished before it could be interrupted: {proc.stderr.read()[-2000:]}")
+        assert time.monotonic() - t0 < 120, "no temporary folder appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
+@pytest.mark.slow
+def test_interrupted_image_folder_leaves_no_partial_folder(tiny_bundle: Path, tmp_path: Path) -> None:
+    src = image_folder(tmp_path / "in", 400)
+    cmd = [
+        "image",
+        str(src),
+        "--to",
+        "night",
+        "--bundle",
+        str(tiny_bundle),
+        *RUNTIME,
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    rc, err = interrupt_when_started(cmd, tmp_path, "out")
+    if (tmp_path / "out").exists():  # the signal landed after the rename: then the folder is whole
+        assert len(list((tmp_path / "out").iterdir())) == 400, err[-2000:]
+        return
+    assert rc == 130 and "error: interrupted" in err, err[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+@pytest.mark.slow
+def test_interrupted_augment_leaves_no_partial_dataset(tiny_bundle: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    image_folder(root / "sunny", 200)
+    out = tmp_path / "aug"
+    cmd = [
+        "augment",
+        f"folder:{root}",
+        "--to",
+        "night,rainy",
+        "--bundle",
+        str(tiny_bundle),
+        *RUNTIME,
+        "--out",
+        str(out),
+    ]
+    rc, err = interrupt_when_started(cmd, tmp_path, "aug")
+    if out.exists():
+        assert len(list(out.glob("*/*.png"))) == 400, err[-2000:]
+        return
+    assert rc == 130 and "error: interrupted" in err, err[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+    r = cli(*cmd)  # the rerun does not meet an 'already exists' half set
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(list(out.glob("*/*.png"))) == 400
+
+
+def test_augment_overwrite_replaces_only_an_augmented_dataset(tiny_bundle: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    image_folder(root / "sunny", 2)
+    out = tmp_path / "aug"
+    run = (
+        "augment",
+        f"folder:{root}",
+        "--to",
+        "night",
+        "--bundle",
+        str(tiny_bundle),
+        *RUNTIME,
+        "--out",
+        str(out),
+    )
+    assert cli(*run).returncode == 0
+    (out / "night" / "stale.png").write_bytes(b"from an earlier run")
+    assert_user_error(cli(*run), "already exists", "--overwrite")
+    r = cli(*run, "--overwrite")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in (out / "night").iterdir()) == ["sunny_f000.png", "sunny_f001.png"]
+    mine = user_folder(tmp_path / "mine")
+    r = cli(*run[:-1], str(mine), "--overwrite")
+    assert_user_error(r, "replaces only an earlier augmented dataset", "holds .git/")
+    assert untouched(mine)
