@@ -35,18 +35,46 @@ def not_an_image_folder(folder: Path) -> str | None:
     return holding(folder, is_image)
 
 
+def check_image_suffix(dst: Path) -> None:
+    """Refuse, before the bundle loads, an output name OpenCV cannot encode (no suffix means PNG)."""
+    import cv2
+
+    if dst.suffix and not cv2.haveImageWriter(f"x{dst.suffix.lower()}"):
+        raise EdgecglError(
+            f"cannot write {dst}: {dst.suffix} is not an image format",
+            f"end --out in {', '.join(IMAGE_SUFFIXES)}",
+        )
+
+
+def no_images_hint(src: Path) -> str:
+    """What to do with a folder that has no image at its top level (a dataset root, most often)."""
+    from edgecgl.domains import folder_domains
+
+    subs = folder_domains(src)
+    if not subs:
+        return f"expected files ending in {', '.join(IMAGE_SUFFIXES)}"
+    named = ", ".join(f"{s}/" for s in subs[:4]) + (", ..." if len(subs) > 4 else "")
+    return f"its sub-folders {named} hold images: give one of them, or for a dataset use edgecgl augment folder:{src}"
+
+
 def plan(src: Path, out: Path | None, domain: str) -> list[tuple[Path, Path]]:
     """(input, output) pairs: a file -> one pair; a folder -> its images, same names in the out folder."""
     if src.is_file():
         dst = out or src.with_name(f"{src.stem}_{domain}{src.suffix}")
         if dst.is_dir():
             dst = dst / src.name
+        check_image_suffix(dst)
         return [(src, dst)]
     if not src.is_dir():
         raise EdgecglError(f"{src} does not exist", "give an image file or a folder of images")
     files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise EdgecglError(f"no images in {src}", f"expected files ending in {', '.join(IMAGE_SUFFIXES)}")
+        raise EdgecglError(f"no images in {src}", no_images_hint(src))
+    if out is not None and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
+        raise EdgecglError(
+            f"--out {out} names an image file, but {src} is a folder",
+            "give --out a folder for the translated images",
+        )
     dst_dir = out or src.with_name(f"{src.name}_{domain}")
     if dst_dir.resolve() == src.resolve():
         raise EdgecglError(f"output folder {dst_dir} is the input folder", "choose another --out")

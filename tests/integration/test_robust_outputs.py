@@ -280,3 +280,22 @@ def test_augment_overwrite_replaces_only_an_augmented_dataset(tiny_bundle: Path,
     r = cli(*run[:-1], str(mine), "--overwrite")
     assert_user_error(r, "replaces only an earlier augmented dataset", "holds .git/")
     assert untouched(mine)
+
+
+# ------------------------------------------------------------------ image --out names checked up front
+def test_image_out_names_are_checked_before_any_work(tiny_bundle: Path, tmp_path: Path) -> None:
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), clip_frames(1, (48, 64))[0])
+    run = ("--to", "night", "--bundle", str(tiny_bundle), *RUNTIME)
+    r = cli("image", str(still), *run, "--out", str(tmp_path / "out" / "x.txt"))
+    assert_user_error(r, ".txt is not an image format", "end --out in .jpg, .jpeg, .png")
+    assert "translated" not in r.stderr and not (tmp_path / "out").exists()  # refused before translating
+    frames = image_folder(tmp_path / "frames", 2)
+    r = cli("image", str(frames), *run, "--out", str(tmp_path / "out" / "fr.jpg"))
+    assert_user_error(r, "names an image file", "is a folder")
+    assert not (tmp_path / "out").exists()
+    ds = tmp_path / "ds"
+    image_folder(ds / "sunny", 1)
+    image_folder(ds / "night", 1)
+    r = cli("image", str(ds), *run)
+    assert_user_error(r, f"no images in {ds}", "sunny/, night/", f"edgecgl augment folder:{ds}")
