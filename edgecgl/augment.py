@@ -9,6 +9,7 @@ Formats read (no training code needed, this runs on the vehicle-side install too
 
     folder:   ROOT/<domain>/<name>.jpg|jpeg|png  +  ROOT/<domain>/labels/<name>.txt (YOLO)
               -> OUT/<target>/<source>_<name>.<ext>  +  OUT/<target>/labels/<source>_<name>.txt
+    synth:    a SynthWeather set: the folder format plus pairs.json, read as folder:
     bdd100k:  a labels JSON (list of frames: name, attributes, labels[].box2d) and the images it names,
               found by file name anywhere under the JSON's folder or its parent's images/ folder
               -> OUT/<target>/images/<name>  +  OUT/<target>/labels.json (the same frame entries)
@@ -17,6 +18,7 @@ Formats read (no training code needed, this runs on the vehicle-side install too
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -58,13 +60,20 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)
 
 
+READS = "folder:ROOT, synth:ROOT (SynthWeather) or bdd100k:LABELS.json"
+
+
 def parse_spec(spec: str) -> tuple[str, Path]:
+    """KIND:PATH or a plain path -> (format, path). A SynthWeather set is the folder format plus
+    pairs.json, so ``synth:`` reads as ``folder:``; other kinds (``init:``) are training-only."""
     kind, sep, rest = str(spec).partition(":")
-    if sep and kind in ("folder", "bdd100k"):
-        return kind, Path(rest)
+    if sep and kind in ("folder", "synth", "bdd100k"):
+        return ("bdd100k" if kind == "bdd100k" else "folder"), Path(rest)
     p = Path(spec)
     if not p.exists():
-        raise EdgecglError(f"dataset {spec} does not exist", "give folder:PATH or bdd100k:LABELS.json")
+        if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", kind):
+            raise EdgecglError(f"edgecgl augment cannot read {kind}: datasets", f"give {READS}")
+        raise EdgecglError(f"dataset {spec} does not exist", f"give {READS}")
     if p.is_file() and p.suffix == ".json":
         return "bdd100k", p
     if p.is_dir() and folder_domains(p):

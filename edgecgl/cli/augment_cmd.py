@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
     def augment_(
         dataset: str = typer.Argument(
             ...,
-            help="folder:ROOT (ROOT/<domain>/*.jpg + labels/*.txt) or bdd100k:LABELS.json.",
+            help="folder:ROOT (ROOT/<domain>/*.jpg + labels/*.txt), synth:ROOT (SynthWeather) or "
+            "bdd100k:LABELS.json.",
             show_default=False,
         ),
         to: str = typer.Option(..., "--to", "-t", help="Target domains, comma-separated (e.g. night,rainy)."),

@@ -299,3 +299,23 @@ def test_image_out_names_are_checked_before_any_work(tiny_bundle: Path, tmp_path
     image_folder(ds / "night", 1)
     r = cli("image", str(ds), *run)
     assert_user_error(r, f"no images in {ds}", "sunny/, night/", f"edgecgl augment folder:{ds}")
+
+
+# ------------------------------------------------------------------ augment dataset kinds
+def test_augment_reads_synth_and_names_what_it_reads(tiny_bundle: Path, tmp_path: Path) -> None:
+    synth = tmp_path / "data" / "synth"
+    r = cli("data", "synth", "--out", str(synth), "--n", "2", "--size", "32x64", "--workers", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = tmp_path / "aug"
+    run = ("--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
+    r = cli("augment", f"synth:{synth}", *run)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in (out / "night").glob("*.png")) == [
+        "cloudy_000000.png", "cloudy_000001.png", "rainy_000000.png", "rainy_000001.png",
+        "sunny_000000.png", "sunny_000001.png",
+    ]  # fmt: skip
+    assert (out / "night" / "labels" / "sunny_000000.txt").read_bytes() == (
+        synth / "sunny" / "labels" / "000000.txt"
+    ).read_bytes()
+    r = cli("augment", f"init:{tmp_path / 'data' / 'init'}", *run[:-1], str(tmp_path / "aug2"))
+    assert_user_error(r, "edgecgl augment cannot read init: datasets", "folder:ROOT, synth:ROOT")
