@@ -489,11 +489,15 @@ def bench_bundle(
     """Open every runnable variant, then time them all interleaved with the matmul limit."""
     from edgecgl.compose import letterbox, to_nchw
     from edgecgl.domains import one_hot
-    from edgecgl.translate import Translator
+    from edgecgl.translate import Translator, check_frame_size
 
     size = tuple(opts.size or bundle.frame_size)
-    if size[0] % 4 or size[1] % 4:
-        raise EdgecglError(f"size {size[0]}x{size[1]} is not a multiple of 4", "the network stride is 4")
+    if size[0] % bundle.stride or size[1] % bundle.stride:
+        raise EdgecglError(
+            f"--size {size[0]}x{size[1]} is not a multiple of {bundle.stride}",
+            f"the network stride is {bundle.stride}",
+        )
+    check_frame_size(size, bundle)  # type: ignore[arg-type]
     flops = frame_flops(bundle, size)  # type: ignore[arg-type]
     frame = _test_frame(opts.source)
     canvas, _ = letterbox(frame, size)  # type: ignore[arg-type]

@@ -128,6 +128,24 @@ class Bundle:
     upsampler: dict[str, Any] | None = None  # the guided upsampler's parameters; None in older bundles
 
     @property
+    def stride(self) -> int:
+        """How much the content encoder downsamples (4: two stride-2 convolutions)."""
+        return int(self.manifest.get("stride", 4))
+
+    @property
+    def min_frame_side(self) -> int:
+        """The smallest working height or width: the bottleneck (side / stride) needs 2 pixels for its
+        reflect pads, and the torch programs were exported for no fewer."""
+        return 2 * self.stride
+
+    @property
+    def min_style_side(self) -> int:
+        """The smallest image side the style encoder reads: its deepest map (side / style_stride) needs
+        2 pixels (reflect pads; torch.export specialised a size of 1 away). Bundles that predate the
+        manifest's ``style_stride`` were all exported with 4 stride-2 convolutions (16)."""
+        return 2 * int(self.manifest.get("style_stride", 16))
+
+    @property
     def has_upsampler(self) -> bool:
         return self.upsampler is not None and "upsampler" in self.models
 

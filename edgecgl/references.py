@@ -50,7 +50,7 @@ class ReferenceBank:
         self.files = reference_files(folder, tr.domain)  # type: ignore[attr-defined]
         codes = [
             tr.backend.encode_style(  # type: ignore[attr-defined]
-                to_nchw(resize(read_image(f), tr.frame_size)),  # type: ignore[attr-defined]
+                to_nchw(resize(read_image(f), tr.style_size)),  # type: ignore[attr-defined]
                 tr.domain_onehot,  # type: ignore[attr-defined]
                 "global",
             )[0]

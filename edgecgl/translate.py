@@ -34,13 +34,28 @@ def parse_size(text: str, flag: str = "--size", stride: int = 4) -> tuple[int, i
         h, w = (int(p) for p in parts)
     except ValueError:
         raise EdgecglError(f"bad {flag} '{text}'", f"give HxW, e.g. {flag} 256x512") from None
-    if h <= 0 or w <= 0 or h % stride or w % stride:
+    if h <= 0 or w <= 0:
+        raise EdgecglError(f"{flag} {h}x{w} must be positive in both sides", f"give HxW, e.g. {flag} 256x512")
+    if h % stride or w % stride:
         s = stride
         raise EdgecglError(
             f"{flag} {h}x{w} is not a multiple of {s} in both sides",
             f"the network stride is {s}; try {flag} {max(s, round(h / s) * s)}x{max(s, round(w / s) * s)}",
         )
     return h, w
+
+
+def check_frame_size(size: tuple[int, int], bundle: Bundle, flag: str = "--size") -> None:
+    """Refuse a working size too small for the bundle's network (a 4x4 frame parses, then fails deep in
+    ONNX Runtime's reflect Pad or a torch guard)."""
+    h, w = size
+    m = bundle.min_frame_side
+    if h < m or w < m:
+        fh, fw = bundle.frame_size
+        raise EdgecglError(
+            f"{flag} {h}x{w} is too small for this bundle: it needs at least {m}x{m}",
+            f"the network downsamples by {bundle.stride} and pads the result; it was trained at {fh}x{fw}",
+        )
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -73,11 +88,17 @@ class Translator:
         self.bundle = bundle
         self.domain = bundle.domains[domain_index(domain, bundle.domains)]
         self.domain_onehot = one_hot(domain_index(self.domain, bundle.domains), len(bundle.domains))
+        if frame_size is not None:
+            check_frame_size(frame_size, bundle)
         self.frame_size = tuple(frame_size or bundle.frame_size)
         self.instance_size = tuple(bundle.instance_size)
+        # the size reference photos are encoded at: the working size, raised to what the style encoder
+        # can read (its codes are pooled statistics, so a small working size needs no small canvas)
+        m = bundle.min_style_side
+        self.style_size = (max(self.frame_size[0], m), max(self.frame_size[1], m))
         self.style_ref = style_ref  # the photo the style came from: other targets encode it again
         if style_ref is not None:
-            canvas = resize(style_ref, self.frame_size)  # pooled statistics: aspect does not matter here
+            canvas = resize(style_ref, self.style_size)  # pooled statistics: aspect does not matter here
             self.use_style(
                 backend.encode_style(to_nchw(canvas), self.domain_onehot, "global")[0], "reference image"
             )

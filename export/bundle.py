@@ -232,7 +232,9 @@ def write_bundle(
             "style_dim": im.cfg.style_dim,
             "content_channels": im.cfg.content_channels,
             "decoder": written,
-            "stride": 4,
+            "stride": 2**im.cfg.n_down,
+            "style_stride": 2
+            ** im.cfg.style_down,  # the runtime's smallest style canvas (Bundle.min_style_side)
             "shared_encoders": "content_enc_inst" not in im.modules,
             "resolution": {"frame": list(im.frame_size), "instance": list(im.instance_size)},
             "normalization": {"layout": "NCHW", "color": "RGB", "range": [-1.0, 1.0], "dtype": "float32"},

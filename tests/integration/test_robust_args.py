@@ -36,6 +36,9 @@ def copy_bundle(src: Path, dst: Path) -> Path:
         (["--to", "snowy"], ["unknown domain 'snowy'", "valid domains: sunny, night, cloudy, rainy"]),
         (["--to", "night", "--size", "30x62"], ["not a multiple of 4", "try --size 32x64"]),
         (["--to", "night", "--size", "big"], ["bad --size 'big'"]),
+        (["--to", "night", "--size", "0x0"], ["--size 0x0 must be positive"]),
+        (["--to", "night", "--size", "4x4"], ["--size 4x4 is too small for this bundle", "at least 8x8"]),
+        (["--to", "night", "--size", "4x4", "--backend", "torch"], ["--size 4x4 is too small"]),
     ],
 )
 def test_runtime_argument_errors(tiny_bundle: Path, still: Path, tmp_path: Path, extra, fragments) -> None:
@@ -181,3 +184,8 @@ def test_video_encoder_and_range_flags(tiny_bundle: Path, tmp_path: Path, extra,
     )
     assert_user_error(r, *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4"]
+
+
+def test_bench_size_too_small_for_the_bundle(tiny_bundle: Path) -> None:
+    r = cli("bench", str(tiny_bundle), "--size", "4x4", "--backend", "onnxruntime-cpu")
+    assert_user_error(r, "--size 4x4 is too small for this bundle", "at least 8x8")
