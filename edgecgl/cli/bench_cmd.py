@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         b = load_bundle(bundle)
         opts = BenchOptions(
             size=parse_size(size) if size else None,
-            source=parse_size(source),
+            source=parse_size(source, "--source", stride=1),  # a camera frame: any size
             repeats=repeats,
             warmup=warmup,
             threads=threads,

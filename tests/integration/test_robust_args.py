@@ -189,3 +189,13 @@ def test_video_encoder_and_range_flags(tiny_bundle: Path, tmp_path: Path, extra,
 def test_bench_size_too_small_for_the_bundle(tiny_bundle: Path) -> None:
     r = cli("bench", str(tiny_bundle), "--size", "4x4", "--backend", "onnxruntime-cpu")
     assert_user_error(r, "--size 4x4 is too small for this bundle", "at least 8x8")
+
+
+def test_bench_source_is_a_camera_size_without_stride(tiny_bundle: Path, tmp_path: Path) -> None:
+    """--source 375x1242 (KITTI) was refused as "--size ... is not a multiple of 4"."""
+    out = tmp_path / "b.json"
+    run = ("bench", str(tiny_bundle), "--backend", "onnxruntime-cpu", "--repeats", "1", "--warmup", "0")
+    r = cli(*run, "--source", "375x1242", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(out.read_text())["source_size"] == [375, 1242]
+    assert_user_error(cli(*run, "--source", "0x720"), "--source 0x720 must be positive")
