@@ -296,6 +296,35 @@ def save_calib(path: Path, cs: CalibSet) -> Path:
     return Path(path)
 
 
+def check_calib_source(calib: str | Path) -> None:
+    """Cheap checks on ``export --int8 --calib`` before the export spends minutes: the .npz exists and
+    is an archive, the data exists, its videos open and have a video stream."""
+    import zipfile
+
+    spec = str(calib)
+    if spec.endswith(".npz"):
+        if not Path(spec).is_file():
+            raise EdgecglError(
+                f"calibration file {spec} does not exist", "make one with edgecgl calib DATA --out calib.npz"
+            )
+        if not zipfile.is_zipfile(spec):
+            raise EdgecglError(
+                f"{spec} is not an edgecgl calibration set",
+                "make one with edgecgl calib DATA --out calib.npz",
+            )
+        return
+    path = Path(spec.split(":", 1)[1] if ":" in spec and not Path(spec).exists() else spec)
+    if not path.exists():
+        raise EdgecglError(
+            f"calibration data {spec} does not exist",
+            "give a calib.npz from edgecgl calib, a dataset (folder:ROOT, bdd100k:, init:), an image folder or a video",
+        )
+    from edgecgl.video import probe
+
+    for video in _videos(path):
+        probe(video)  # an unreadable or audio-only file: one line now, not after the export
+
+
 def load_calib(path: Path) -> CalibSet:
     p = Path(path)
     if not p.is_file():

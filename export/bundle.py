@@ -134,6 +134,40 @@ def fast_decoder(im: InferenceModel, dims: Dims, log: Callable[[str], None]) -> 
     return f"subpixel (from nearest_conv5, {im.cfg.padding})" + (", phase-domain output conv" if tail else "")
 
 
+def check_export_args(
+    out: Path,
+    precision: str = "fp32",
+    simplifier: str = "onnxslim",
+    decoder: str = "fast",
+    quantizer: str = "ort",
+    calib: Path | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Every cheap check of an export, so that a typo fails now and not after the FP32 export."""
+    from edgecgl.calib.quantize import QUANTIZERS, modelopt_python
+    from edgecgl.calib.sample import check_calib_source
+    from edgecgl.export.simplify import SIMPLIFIERS
+
+    if decoder not in DECODER_FORMS:
+        raise EdgecglError(f"unknown decoder form '{decoder}'", f"choose one of {', '.join(DECODER_FORMS)}")
+    if precision not in PRECISIONS:
+        raise EdgecglError(f"unknown precision '{precision}'", f"choose one of {', '.join(PRECISIONS)}")
+    if simplifier not in SIMPLIFIERS:
+        raise EdgecglError(f"unknown simplifier '{simplifier}'", f"choose one of {', '.join(SIMPLIFIERS)}")
+    if precision == "int8":
+        if calib is None:
+            raise EdgecglError(
+                "--int8 needs calibration data", "pass --calib calib.npz (from edgecgl calib) or a dataset"
+            )
+        if quantizer not in QUANTIZERS:
+            raise EdgecglError(f"unknown quantizer '{quantizer}'", f"choose {', '.join(QUANTIZERS)}")
+        if quantizer == "modelopt":
+            modelopt_python()
+        check_calib_source(calib)
+    if Path(out).exists() and not overwrite:  # staged_bundle checks again when it writes
+        raise EdgecglError(f"bundle {out} already exists", "pass --overwrite to replace it")
+
+
 def write_bundle(
     checkpoint: Path,
     out: Path,
@@ -159,16 +193,7 @@ def write_bundle(
     from edgecgl.export.verify import parity_shapes, torch_parity
     from edgecgl.train.inference import load_inference
 
-    if decoder not in DECODER_FORMS:
-        raise EdgecglError(f"unknown decoder form '{decoder}'", f"choose one of {', '.join(DECODER_FORMS)}")
-    if precision not in PRECISIONS:
-        raise EdgecglError(f"unknown precision '{precision}'", f"choose one of {', '.join(PRECISIONS)}")
-    if precision == "int8" and calib is None:
-        raise EdgecglError(
-            "--int8 needs calibration data", "pass --calib calib.npz (from edgecgl calib) or a dataset"
-        )
-    if Path(out).exists() and not overwrite:  # fail before the slow part; staged_bundle checks again
-        raise EdgecglError(f"bundle {out} already exists", "pass --overwrite to replace it")
+    check_export_args(out, precision, simplifier, decoder, quantizer, calib, overwrite)
     im = load_inference(Path(checkpoint))
     dims = Dims(im.cfg.content_channels, im.cfg.style_dim, im.cfg.n_domains)
     written = fast_decoder(im, dims, log) if decoder == "fast" else im.cfg.upsample  # the manifest's record

@@ -79,6 +79,8 @@ def register(app: typer.Typer) -> None:
         if fp16 and int8:
             raise EdgecglError("--fp16 and --int8 exclude each other", "export two bundles")
         is_bundle = source is not None and (Path(source) / MANIFEST).is_file()
+        if not is_bundle and out is None and (engine or verify) and source is not None:
+            _not_a_bundle(Path(source))
         if is_bundle:
             if out is not None or fp16 or int8:
                 raise EdgecglError(
@@ -104,8 +106,9 @@ def register(app: typer.Typer) -> None:
                 raise EdgecglError(
                     "--int8 needs calibration data", "pass --calib calib.npz (see edgecgl calib)"
                 )
-            from edgecgl.export.bundle import write_bundle
+            from edgecgl.export.bundle import check_export_args, write_bundle
 
+            check_export_args(out, precision, simplifier, decoder, quantizer, calib, overwrite)
             log(f"exporting {ckpt} -> {out} ({precision}, simplifier {simplifier})")
             bundle = write_bundle(
                 ckpt,
@@ -136,6 +139,24 @@ def register(app: typer.Typer) -> None:
             if failed:
                 log(f"verify: below the PSNR limit: {', '.join(failed)}")
                 raise typer.Exit(1)
+
+
+def _not_a_bundle(source: Path) -> None:
+    """``--engine``/``--verify`` on SOURCE with no --out: SOURCE must be a bundle. Say what it is instead
+    of asking for an --out the user never meant to give; a run or model.pt really does need --out."""
+    from edgecgl.bundle import MANIFEST
+
+    hint = "give a bundle folder written by edgecgl export; a run or model.pt needs --out"
+    if not source.exists():
+        raise EdgecglError(f"bundle {source} does not exist", hint)
+    try:
+        resolve_checkpoint(source)
+    except EdgecglError:
+        raise EdgecglError(f"{source} is not a bundle: it has no {MANIFEST}", hint) from None
+    raise EdgecglError(
+        f"{source} is a {'run' if source.is_dir() else 'checkpoint'}, not a bundle: exporting it needs --out",
+        f"e.g. --out bundles/{source.name if source.is_dir() else source.stem}",
+    )
 
 
 def _require_tensorrt() -> None:

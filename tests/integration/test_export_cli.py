@@ -188,3 +188,42 @@ def test_int8_export_samples_calibration_data_with_the_models_domains(tmp_path: 
     assert "calibration: 6 frames, 6 crops from folder:data" in r.stderr
     m = json.loads((tmp_path / "b8/manifest.json").read_text())
     assert m["models"]["generator"]["precision"] == "int8" and m["domains"] == ["sunny", "foggy"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--verify", "bundles/nope"], "bundle bundles/nope does not exist"),
+        (["--engine", "bundles/nope"], "bundle bundles/nope does not exist"),
+        (["--verify", "notabundle"], "notabundle is not a bundle: it has no manifest.json"),
+        (["--verify", "runs/train/001-new"], "is a run, not a bundle: exporting it needs --out"),
+    ],
+)
+def test_engine_or_verify_on_what_is_not_a_bundle(workdir: Path, args: list[str], fragment: str) -> None:
+    """These said "no --out bundle folder given", which sent the user looking for the wrong mistake."""
+    (workdir / "notabundle").mkdir(exist_ok=True)
+    r = run_cli("export", *args, cwd=workdir)
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 2 and len(errors) == 1 and fragment in errors[0], r.stderr
+    assert "no --out bundle folder given" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--simplifier", "bogus"], "unknown simplifier 'bogus'"),
+        (["--decoder", "bogus"], "unknown decoder form 'bogus'"),
+        (["--int8", "--calib", "nope.npz"], "calibration file nope.npz does not exist"),
+        (["--int8", "--calib", "nope"], "calibration data nope does not exist"),
+        (["--int8", "--calib", "junk.mp4"], "cannot open video junk.mp4"),
+        (["--int8", "--calib", "c.npz", "--quantizer", "bogus"], "unknown quantizer 'bogus'"),
+    ],
+)
+def test_cheap_arguments_fail_before_the_export(workdir: Path, args: list[str], fragment: str) -> None:
+    (workdir / "junk.mp4").write_text("not a video\n")
+    (workdir / "c.npz").write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip: checked later, when loaded
+    r = run_cli("export", "runs/train/001-new", "--out", "b-cheap", *args, cwd=workdir)
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 2 and len(errors) == 1 and fragment in errors[0], r.stderr
+    assert "exporting" not in r.stderr and ".onnx" not in r.stderr  # nothing was exported first
+    assert not (workdir / "b-cheap").exists()
