@@ -98,7 +98,8 @@ def test_interrupted_demo_leaves_no_half_built_folder(tmp_path: Path) -> None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "error: interrupted" in err, err[-2000:]
+    # 130 from the CLI; now and then the interpreter re-raises SIGINT at exit after a Ctrl-C inside training
+    assert proc.returncode in (130, -signal.SIGINT) and "error: interrupted" in err, err[-2000:]
     assert list(tmp_path.iterdir()) == []  # neither the final name nor the temporary folder
 
 
