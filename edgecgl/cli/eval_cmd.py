@@ -46,6 +46,11 @@ def distinct_names(paths: list[Path]) -> list[str]:
     return [str(p) for p in paths]
 
 
+def percent(value: float | None) -> str:
+    """66.66666666666666 -> '66.7%'; None (no validation split) -> 'n/a'."""
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
 def register(app: typer.Typer) -> None:
     sub = typer.Typer(
         cls=_DefaultToRun,
@@ -281,6 +286,6 @@ def register(app: typer.Typer) -> None:
 
         clf = train_classifier(batches, val, domains, arch, backbone, hw, epochs, lr, seed, log)
         clf.save(out)
-        log(f"wrote {out} (val accuracy {clf.val_accuracy if clf.val_accuracy is not None else 'n/a'}%)")
+        log(f"wrote {out} (val accuracy {percent(clf.val_accuracy)})")
 
     app.add_typer(sub, name="eval")

@@ -59,7 +59,7 @@ STYLE_REF = typer.Option(
 KEEP_OBJECTS = typer.Option(
     False,
     "--keep-objects",
-    help="With a sampled style: where the detector loses a near object of the input (box >= 15 %% of the "
+    help="With a sampled style: where the detector loses a near object of the input (box >= 15 % of the "
     "height) in the translation, redraw it lighter (the same draw at half the spread, up to 3 times, then "
     "the mean style; if none keeps them all, the one that kept the most), so the labels stay true of the "
     "picture.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -163,8 +164,10 @@ def test_classifier_train_is_the_same_for_the_same_seed(tiny: dict[str, Path]) -
     for i in range(2):
         clf = tiny["root"] / f"clf-seed-{i}.pt"
         r = run_cli("eval", "classifier-train", "--data", f"folder:{tiny['data']}", "--size", "16x16",
-                    "--epochs", "1", "--batch-size", "4", "--out", str(clf))  # fmt: skip
+                    "--epochs", "1", "--batch-size", "4", "--out", str(clf), quiet=False)  # fmt: skip
         assert r.returncode == 0, r.stderr
+        # one decimal, not 'val accuracy 66.66666666666666%'
+        assert re.search(r"\(val accuracy (\d+\.\d%|n/a)\)", r.stderr), r.stderr
         states.append(torch.load(clf, weights_only=False)["state_dict"])
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
