@@ -246,3 +246,15 @@ def test_skipped_count_reaches_the_main_process_from_workers(tmp_path: Path) -> 
     assert n == 12 and ds.skipped == 2
     copy = pickle.loads(pickle.dumps(ds))  # spawn-style copy: keeps the count, counts on its own
     assert copy.skipped == 2 and len(copy) == 12
+
+
+def test_an_empty_domain_names_the_set_flag_and_the_domains_that_have_images(tmp_path: Path) -> None:
+    """The hint said 'domains=[...]', which no command takes; train's flag is --set data.domains=[...]."""
+    root = make_folder(tmp_path / "ds", domains=("sunny", "night"))
+    (root / "cloudy").mkdir()
+    with pytest.raises(EdgecglError, match="domain 'cloudy' has no images") as ei:
+        open_dataset(f"folder:{root}", size=None, split="all", domains=["sunny", "night", "cloudy"])
+    assert (
+        ei.value.hint
+        == "add images for it, or train only the domains you have: --set data.domains=[sunny,night]"
+    )

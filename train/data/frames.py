@@ -113,9 +113,10 @@ class FrameDataset(Dataset):
             self._by_domain[r.domain].append(i)
         empty = [d for d, idx in zip(self.domains, self._by_domain, strict=True) if not idx]
         if empty and not allow_empty_domains:
+            have = [d for d, idx in zip(self.domains, self._by_domain, strict=True) if idx]
             raise EdgecglError(
                 f"domain '{empty[0]}' has no images in {source} (split '{split}')",
-                "add images for it, or pass only the domains you have (domains=[...])",
+                f"add images for it, or train only the domains you have: --set data.domains=[{','.join(have)}]",
             )
         if not records:
             raise EdgecglError(f"no images in {source} (split '{split}')")
