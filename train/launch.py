@@ -172,6 +172,11 @@ def _train(
     trainer = Trainer(cfg, dataset, run_dir, dev, log=say, progress=progress)
     if resume:
         trainer.resume()
+        if trainer.step >= cfg.iters:  # run() would return at once: a full bar and exit 0 said nothing
+            raise EdgecglError(
+                f"{run_dir} is already at step {trainer.step}, and --iters {cfg.iters} ends there: nothing was trained",
+                f"pass --iters above {trainer.step} to train it further",
+            )
     result = trainer.run()
     skipped = getattr(dataset, "skipped", 0)
     if skipped:

@@ -103,3 +103,14 @@ def test_train_then_resume(tmp_path: Path) -> None:
     assert "taking its newest run" in r.stderr and "000-synth-tiny" in r.stderr
     assert load_inference(run / "checkpoints" / "model.pt").step == 4
     assert not (tmp_path / "runs" / "001-synth-tiny").exists()
+    # a run already at or past --iters: it said nothing (a 4/2 bar) and exited 0
+    for its in ("2", "4"):
+        r = edgecgl("train", "--resume", str(run), "--iters", its)
+        errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert (
+            len(errors) == 1
+            and f"is already at step 4, and --iters {its} ends there: nothing was trained" in errors[0]
+        )
+        assert "pass --iters above 4" in r.stderr
+    assert load_inference(run / "checkpoints" / "model.pt").step == 4
