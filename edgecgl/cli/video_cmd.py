@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
             False,
             "--keep-objects",
             help="With --style-seed: check the clip's style on 8 frames spread over it; where the detector "
-            "loses a near object of the input (box >= 15 %% of the height), use the same draw lighter (half "
+            "loses a near object of the input (box >= 15 % of the height), use the same draw lighter (half "
             "the spread, up to 3 times, then the mean style; if none keeps them all, the one that kept the "
             "most) for the whole clip.",
         ),
@@ -131,6 +131,9 @@ def register(app: typer.Typer) -> None:
         check_output(dst, [src], overwrite)
         if stats_json is not None:
             check_stats_json(stats_json, src, dst, overwrite)
+        opts = VideoOptions(  # checks --preset, --crf, --start/--end, --max-frames before any loading
+            crf=crf, preset=preset, start=start, end=end, max_frames=max_frames, preview=preview
+        )
         args = ro.RuntimeArgs(
             bundle,
             to,
@@ -164,9 +167,6 @@ def register(app: typer.Typer) -> None:
                     stop if stop is not None else math.inf, (start or 0.0) + max_frames / float(info["fps"])
                 )
             keep_objects_spread(pipeline, src, detector, conf, style_seed, style_spread, (start, stop))
-        opts = VideoOptions(
-            crf=crf, preset=preset, start=start, end=end, max_frames=max_frames, preview=preview
-        )
         total = info["frames"] or None
         if max_frames is not None:
             total = min(total or max_frames, max_frames)

@@ -184,6 +184,11 @@ def test_video_encoder_and_range_flags(tiny_bundle: Path, tmp_path: Path, extra,
     )
     assert_user_error(r, *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4"]
+    # checked before the bundle, the detector and the input are opened: a missing bundle is not reached
+    r = cli(
+        "video", str(clip), "--bundle", str(tmp_path / "nope"), "--to", "night", *extra, "--out", str(out)
+    )
+    assert_user_error(r, *fragments)
 
 
 def test_bench_size_too_small_for_the_bundle(tiny_bundle: Path) -> None:
