@@ -119,6 +119,20 @@ def os_error_line(exc: OSError) -> str:
     return f"{where}: {reason} (check the path and its permissions; --debug shows where it happened)"
 
 
+def _command_path(exc: cx.UsageError, args: list[str]) -> str:
+    """The subcommand a usage error belongs to; click leaves no context on some parser errors."""
+    if exc.ctx is not None and exc.ctx.command_path != "edgecgl":
+        return exc.ctx.command_path
+    path, group = ["edgecgl"], typer.main.get_command(app)
+    for a in (a for a in args if not a.startswith("-")):
+        sub = getattr(group, "commands", {}).get(a)
+        if sub is None:
+            break
+        path.append(a)
+        group = sub
+    return " ".join(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = hoist_root_flags(list(sys.argv[1:] if argv is None else argv))
     if "--debug" in args:
@@ -136,6 +150,10 @@ def main(argv: list[str] | None = None) -> None:
     except cx.NoArgsIsHelpError as exc:
         exc.show()
         sys.exit(0)
+    except cx.UsageError as exc:  # click's four-line usage block -> our one line, with where to look
+        msg = f"{exc.format_message().rstrip('.')} (see {_command_path(exc, args)} --help)"
+        console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
     except cx.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -103,6 +103,10 @@ def test_train_then_resume(tmp_path: Path) -> None:
     assert "taking its newest run" in r.stderr and "000-synth-tiny" in r.stderr
     assert load_inference(run / "checkpoints" / "model.pt").step == 4
     assert not (tmp_path / "runs" / "001-synth-tiny").exists()
+    # --config beside --resume was silently ignored (the run's config.yaml is what resumes)
+    r = edgecgl("train", "--resume", str(run), "--config", "paper", "--iters", "5")
+    assert r.returncode == 2 and "--config paper is not read when resuming" in r.stderr, r.stderr
+    assert load_inference(run / "checkpoints" / "model.pt").step == 4
     # a run already at or past --iters: it said nothing (a 4/2 bar) and exited 0
     for its in ("2", "4"):
         r = edgecgl("train", "--resume", str(run), "--iters", its)
