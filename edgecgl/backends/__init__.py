@@ -72,8 +72,20 @@ def select_backend(
         backend = _torch(bundle)
     else:
         backend = _auto(bundle, say, cpu_threads)
-    say(f"backend: {backend.name}")
+    say(f"backend: {backend.name}, {precision_run(bundle, backend.name)}")
     return backend
+
+
+def precision_run(bundle: Bundle, backend_name: str) -> str:
+    """What the network runs in on this backend, for the log: an INT8 bundle on torch is the FP32 .pt2,
+    on ONNX Runtime's CPU its 8-bit CPU graph where the bundle has one."""
+    if backend_name.startswith("torch"):
+        return "fp32 (.pt2 programs)"
+    if bundle.precision == "int8" and backend_name == "onnxruntime-cpu":
+        from edgecgl.backends.onnxruntime import has_cpu_int8
+
+        return "int8 (CPU graph)" if has_cpu_int8(bundle) else "int8 (Q/DQ graph)"
+    return bundle.precision
 
 
 def _auto(bundle: Bundle, say: Callable[[str], None], cpu_threads: int = 0) -> Backend:

@@ -159,7 +159,7 @@ def test_auto_prefers_tensorrt_when_importable(bundle, monkeypatch: pytest.Monke
     monkeypatch.setattr(trt_backend, "TensorRTBackend", _FakeTRT)
     said: list[str] = []
     assert select_backend(bundle, "auto", log=said.append).name == "tensorrt"
-    assert said[-1] == "backend: tensorrt"
+    assert said[-1] == f"backend: tensorrt, {bundle.precision}"
 
 
 def test_auto_falls_back_when_tensorrt_fails(bundle, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,3 +177,23 @@ def test_auto_falls_back_when_tensorrt_fails(bundle, monkeypatch: pytest.MonkeyP
     said: list[str] = []
     assert select_backend(bundle, "auto", log=said.append).name.startswith("onnxruntime")
     assert any("tensorrt: bundle has no TensorRT engines" in m for m in said)
+
+
+def test_the_log_says_what_precision_runs(bundle) -> None:
+    """`backend: onnxruntime-cpu` alone did not say whether an INT8 bundle ran its 8-bit graph."""
+    import dataclasses
+
+    from edgecgl.backends import precision_run
+
+    said: list[str] = []
+    select_backend(bundle, "onnxruntime-cpu", log=said.append)
+    assert said[-1] == "backend: onnxruntime-cpu, fp32"
+    cpu = {"generator": {"file": "g.onnx", "precision": "int8", "cpu_file": "g.int8-cpu.onnx"}}
+    int8 = dataclasses.replace(bundle, precision="int8", manifest={**bundle.manifest, "models": cpu})
+    assert precision_run(int8, "onnxruntime-cpu") == "int8 (CPU graph)"
+    qdq = dataclasses.replace(
+        int8, manifest={**bundle.manifest, "models": {"generator": {"precision": "int8"}}}
+    )
+    assert precision_run(qdq, "onnxruntime-cpu") == "int8 (Q/DQ graph)"
+    assert precision_run(int8, "torch-cpu") == "fp32 (.pt2 programs)"
+    assert precision_run(int8, "tensorrt") == "int8"
