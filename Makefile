@@ -22,7 +22,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 demo: $(STAMP)
-	$(BIN)/edgecgl demo
+	$(BIN)/edgecgl demo --overwrite  # replaces only an earlier demo/ (edgecgl.outdir)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
