@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecgl import interrupt
 from edgecgl.detect import Detection
 from edgecgl.domains import IMAGE_SUFFIXES, folder_domains
 from edgecgl.errors import EdgecglError
@@ -274,6 +275,7 @@ def augment(
     for target in targets:
         rep.skipped_same_domain += sum(1 for it in ds.items if it.source == target)
     for target, item, dst in plan_outputs(ds, targets, out):
+        interrupt.check()
         try:
             image, n = translate(target, item)
         except EdgecglError as exc:  # an unreadable image: count it, say so at the end

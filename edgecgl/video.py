@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecgl import interrupt
 from edgecgl.atomic import atomic_path, check_output
 from edgecgl.detect import Detection
 from edgecgl.errors import EdgecglError
@@ -404,6 +405,7 @@ def _run(
 
     try:
         while True:
+            interrupt.check()
             item = _get(q_inf, stop)
             if item is _END:
                 break

@@ -39,6 +39,7 @@ from edgecgl.train.nets import CGLModel, count_parameters, init_weights
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from edgecgl import interrupt
 from edgecgl.atomic import atomic_path, write_text_atomic
 from edgecgl.config import dump_yaml, to_dict
 from edgecgl.errors import EdgecglError
@@ -585,6 +586,7 @@ class Trainer:
         tick, tick_step = time.time(), self.step
         try:
             while self.step < stop:
+                interrupt.check()  # a Ctrl-C that a library swallowed (edgecgl.interrupt)
                 batch_items = [next(items) for _ in range(cfg.optim.n_critic)]
                 terms = self.train_step(batch_items)
                 self._check_finite(terms)

@@ -19,7 +19,7 @@ try:  # typer >= 0.20 vendors click as typer._click
 except ImportError:  # pragma: no cover - older typer
     from click import exceptions as cx
 
-from edgecgl import __version__
+from edgecgl import __version__, interrupt
 from edgecgl.cli import (
     augment_cmd,
     bench_cmd,
@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     args = hoist_root_flags(list(sys.argv[1:] if argv is None else argv))
     if "--debug" in args:
         STATE.debug = True
+    interrupt.install()
     command = typer.main.get_command(app)
     try:
         rc = command.main(args=args, prog_name="edgecgl", standalone_mode=False)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from edgecgl import interrupt
 from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log, progress
 from edgecgl.domains import IMAGE_SUFFIXES
@@ -148,6 +149,7 @@ def register(app: typer.Typer) -> None:
         with progress() as bar, atomic_dir(folder) if folder is not None else nullcontext() as tmp:
             task = bar.add_task("translating", total=len(pairs), rate="")
             for a, b in pairs:
+                interrupt.check()
                 if bank is not None:
                     ro.per_image_reference(tr, bank, style_seed, a.name)
                 elif style_per_image:
