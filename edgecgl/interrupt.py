@@ -1,9 +1,9 @@
 """Ctrl-C stops the run even where a library swallows the KeyboardInterrupt.
 
 Python raises KeyboardInterrupt wherever the main thread is when SIGINT arrives. A bare ``except:`` in a
-third-party import eats it (mpmath's probe for ``gmpy2``, run when torch first imports sympy at the first
-optimizer), and the run went on to the end (seen under load, 4 times in 16 tries). The CLI's handler
-also sets a flag that the long loops (training steps, video frames, images) check between items.
+third-party import eats it (one such: mpmath's probe for ``gmpy2``, run when torch first imports sympy at
+the first optimizer), and the run went on to the end (``edgecgl demo`` under load, 4 times). The CLI's
+handler also sets a flag that the long loops (training steps, video frames, images) check between items.
 """
 
 from __future__ import annotations
