@@ -3,9 +3,8 @@
 Python raises KeyboardInterrupt wherever the main thread is when SIGINT arrives. A bare ``except:`` in a
 third-party import eats it (one such: mpmath's probe for ``gmpy2``, run when torch first imports sympy at
 the first optimizer; tests/unit/test_interrupt.py). The CLI's handler also sets a flag that the long loops
-(training steps, video frames, images) check between items. Not explained by it: under heavy load
-``edgecgl demo`` sometimes trained to the end after one Ctrl-C early in training, with this flag in place
-too (docs/ROBUSTNESS.md).
+(training steps, video frames, images) check between items. A process started with SIGINT ignored (a
+shell's background job, nohup) keeps ignoring it: Python leaves SIG_IGN in place, and so does this.
 """
 
 from __future__ import annotations
