@@ -1,10 +1,13 @@
-"""Ctrl-C stops the run even where a library swallows the KeyboardInterrupt.
+"""Ctrl-C and SIGTERM stop the run cleanly, even where a library swallows the KeyboardInterrupt.
 
-Python raises KeyboardInterrupt wherever the main thread is when SIGINT arrives. A bare ``except:`` in a
-third-party import eats it (one such: mpmath's probe for ``gmpy2``, run when torch first imports sympy at
-the first optimizer; tests/unit/test_interrupt.py). The CLI's handler also sets a flag that the long loops
-(training steps, video frames, images) check between items. A process started with SIGINT ignored (a
-shell's background job, nohup) keeps ignoring it: Python leaves SIG_IGN in place, and so does this.
+Both raise KeyboardInterrupt in the main thread, so the temporary outputs are removed on the way out
+(``edgecgl.atomic``) and nothing half-written is left: a service manager (systemd on the vehicle,
+``docker stop``) sends SIGTERM, which by default killed the process where it stood. Python raises the
+exception wherever the main thread is; a bare ``except:`` in a third-party import eats it (one such:
+mpmath's probe for ``gmpy2``, run when torch first imports sympy at the first optimizer), so the handler
+also records the signal, and the long loops (training steps, video frames, images) check it between
+items. Only Python's default dispositions are replaced: a process started with SIGINT ignored (a shell's
+background job, nohup) keeps ignoring it, and an embedding application keeps its own handlers.
 """
 
 from __future__ import annotations
@@ -13,25 +16,32 @@ import signal
 import threading
 from types import FrameType
 
-_pressed = threading.Event()
+_received: list[int] = []  # the signal that asked to stop, once one has
 
 
-def _on_sigint(signum: int, frame: FrameType | None) -> None:
-    _pressed.set()
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if not _received:
+        _received.append(signum)
     raise KeyboardInterrupt
 
 
 def install() -> None:
-    """Handle SIGINT (main thread only, and only where Python's default handler is in place: an embedding
-    application keeps its own)."""
-    _pressed.clear()
-    if threading.current_thread() is threading.main_thread() and (
-        signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _on_sigint)
-    ):
-        signal.signal(signal.SIGINT, _on_sigint)
+    """Handle SIGINT and SIGTERM (main thread only: Python allows handlers nowhere else)."""
+    _received.clear()
+    if threading.current_thread() is not threading.main_thread():
+        return
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    for sig, default in defaults.items():
+        if signal.getsignal(sig) in (default, _on_signal):
+            signal.signal(sig, _on_signal)
+
+
+def received() -> int | None:
+    """The signal that stopped the run (SIGINT for a plain KeyboardInterrupt), for the exit code."""
+    return _received[0] if _received else None
 
 
 def check() -> None:
-    """Raise KeyboardInterrupt if Ctrl-C was pressed since ``install``, even if it was swallowed."""
-    if _pressed.is_set():
+    """Raise KeyboardInterrupt if a stop was asked since ``install``, even if it was swallowed."""
+    if _received:
         raise KeyboardInterrupt

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
 import traceback
 
@@ -133,6 +134,15 @@ def _command_path(exc: cx.UsageError, args: list[str]) -> str:
     return " ".join(path)
 
 
+def _stopped() -> None:
+    """Ctrl-C (exit 130) or SIGTERM (exit 143), after the temporary outputs were removed."""
+    if interrupt.received() == signal.SIGTERM:
+        console.print("error: terminated (SIGTERM); no output was left half-written", highlight=False)
+        sys.exit(128 + signal.SIGTERM)
+    console.print("error: interrupted", highlight=False)
+    sys.exit(130)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = hoist_root_flags(list(sys.argv[1:] if argv is None else argv))
     if "--debug" in args:
@@ -166,8 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"[bold red]error:[/] {escape(os_error_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        console.print("error: interrupted", highlight=False)
-        sys.exit(130)
+        _stopped()
     if rc == 130:  # typer turns Ctrl-C into Exit(130), which click returns silently without standalone mode
-        console.print("error: interrupted", highlight=False)
+        _stopped()
     sys.exit(rc if isinstance(rc, int) else 0)

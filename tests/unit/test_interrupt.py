@@ -14,12 +14,14 @@ from edgecgl import interrupt
 
 @pytest.fixture
 def handler():  # noqa: ANN201
-    before = signal.getsignal(signal.SIGINT)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     interrupt.install()
     yield
-    interrupt._pressed.clear()
-    signal.signal(signal.SIGINT, before)
+    interrupt._received.clear()
+    for s, h in before.items():
+        signal.signal(s, h)
 
 
 def _swallowed_ctrl_c() -> None:
@@ -40,15 +42,27 @@ def test_a_swallowed_ctrl_c_is_raised_again_at_the_next_check(handler) -> None: 
     interrupt.check()
 
 
-def test_an_applications_own_handler_is_kept() -> None:
-    before = signal.getsignal(signal.SIGINT)
+def test_sigterm_stops_like_ctrl_c_and_is_told_apart(handler) -> None:  # noqa: ANN001
+    """systemd and docker stop send SIGTERM, which killed the process where it stood (no cleanup)."""
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):
+            pass
+    assert interrupt.received() == signal.SIGTERM
+
+
+def test_an_ignored_sigint_and_an_applications_own_handler_are_kept() -> None:
+    """A background job or nohup starts with SIGINT ignored; an embedding application has its own."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     mine = lambda s, f: None  # noqa: E731
-    signal.signal(signal.SIGINT, mine)
     try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, mine)
         interrupt.install()
-        assert signal.getsignal(signal.SIGINT) is mine
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is mine
     finally:
-        signal.signal(signal.SIGINT, before)
+        for s, h in before.items():
+            signal.signal(s, h)
 
 
 def test_augment_stops_before_the_next_item(handler, tmp_path: Path) -> None:  # noqa: ANN001
