@@ -34,6 +34,13 @@ def resolve_config(
     """Defaults <- YAML (or a resumed run's config.yaml) <- --set <- --data/--iters/--device."""
     if resume_dir is not None:
         raw = load_yaml(resume_dir / "config.yaml")
+        if config is not None:  # "the same command plus --resume" is fine; another config was ignored
+            named = load_config(TrainConfig, config, []).name
+            if named != raw.get("name"):
+                raise EdgecglError(
+                    f"{resume_dir} was trained with config '{raw.get('name')}', not '{named}' (--config {config})",
+                    "resuming reads the run's own config.yaml: drop --config, change keys with --set key=value",
+                )
         apply_overrides(raw, sets)
         cfg = from_dict(TrainConfig, raw)
     else:

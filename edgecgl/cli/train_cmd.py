@@ -37,11 +37,6 @@ def register(app: typer.Typer) -> None:
             resume_dir = Path(extra.pop(0))
         if extra:
             raise EdgecglError(f"unexpected argument '{extra[0]}'", "see edgecgl train --help")
-        if resume and config is not None:  # it was silently ignored: the run's own config.yaml is read
-            raise EdgecglError(
-                f"--config {config} is not read when resuming: the run's config.yaml is",
-                "drop --config; change keys with --set key=value",
-            )
         from edgecgl.cli.common import STATE
         from edgecgl.train import launch
 

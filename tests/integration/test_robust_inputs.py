@@ -21,6 +21,16 @@ ENV = {**os.environ, "EDGECGL_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
 RUNTIME = ("--backend", "onnxruntime-cpu", "--no-instances")
 
 
+def default_signals() -> None:
+    """``preexec_fn`` for a child the test will interrupt: SIGINT and SIGTERM at their defaults. A test
+    run started as a shell's background job inherits SIGINT ignored (so does every child it execs), and
+    Ctrl-C tests then pass or fail for the wrong reason (the child never sees the signal)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def cli(*args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """``python -m edgecgl ARGS`` in a subprocess, as a user runs it."""
     return subprocess.run(

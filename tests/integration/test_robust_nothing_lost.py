@@ -16,7 +16,15 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.integration.test_robust_inputs import ENV, RUNTIME, assert_user_error, cli, decode_all, no_partials
+from tests.integration.test_robust_inputs import (
+    ENV,
+    RUNTIME,
+    assert_user_error,
+    cli,
+    decode_all,
+    default_signals,
+    no_partials,
+)
 from tests.runtime_helpers import make_clip
 
 
@@ -30,7 +38,7 @@ def start_video(src: Path, out: Path, bundle: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "edgecgl", "video", str(src), "--to", "night", "--bundle", str(bundle),
          *RUNTIME, "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=default_signals,
     )  # fmt: skip
 
 

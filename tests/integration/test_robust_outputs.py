@@ -13,7 +13,14 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.integration.test_robust_inputs import ENV, RUNTIME, assert_user_error, cli, no_partials
+from tests.integration.test_robust_inputs import (
+    ENV,
+    RUNTIME,
+    assert_user_error,
+    cli,
+    default_signals,
+    no_partials,
+)
 from tests.runtime_helpers import clip_frames, make_clip
 
 
@@ -89,7 +96,7 @@ def test_interrupted_demo_leaves_no_half_built_folder(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgecgl", "demo", "--out", str(out), *DEMO_TOY],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=default_signals,
     )  # fmt: skip
     t0 = time.monotonic()
     while not list(tmp_path.glob(".demo.partial-*/runs")):  # training has started
@@ -195,6 +202,7 @@ def interrupt_when_started(cmd: list[str], parent: Path, final: str) -> tuple[in
         stderr=subprocess.PIPE,
         text=True,
         env=ENV,
+        preexec_fn=default_signals,
     )
     t0 = time.monotonic()
     while not any(p.is_file() for d in parent.glob(f".{final}.partial-*") for p in d.rglob("*")):

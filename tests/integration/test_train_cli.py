@@ -98,14 +98,15 @@ def test_train_then_resume(tmp_path: Path) -> None:
 
     assert load_inference(run / "checkpoints" / "model.pt").step == 3
     # --resume given the runs root (what --out was) takes its newest run and says so
-    r = edgecgl("train", "--resume", str(tmp_path / "runs"), "--iters", "4")
+    # (the same command as the first plus --resume: --config naming the run's own config is fine)
+    r = edgecgl("train", "--resume", str(tmp_path / "runs"), "--config", "synth-tiny", "--iters", "4")
     assert r.returncode == 0, r.stderr
     assert "taking its newest run" in r.stderr and "000-synth-tiny" in r.stderr
     assert load_inference(run / "checkpoints" / "model.pt").step == 4
     assert not (tmp_path / "runs" / "001-synth-tiny").exists()
     # --config beside --resume was silently ignored (the run's config.yaml is what resumes)
     r = edgecgl("train", "--resume", str(run), "--config", "paper", "--iters", "5")
-    assert r.returncode == 2 and "--config paper is not read when resuming" in r.stderr, r.stderr
+    assert r.returncode == 2 and "was trained with config 'synth-tiny', not 'paper'" in r.stderr, r.stderr
     assert load_inference(run / "checkpoints" / "model.pt").step == 4
     # a run already at or past --iters: it said nothing (a 4/2 bar) and exited 0
     for its in ("2", "4"):
