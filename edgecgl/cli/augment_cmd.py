@@ -64,6 +64,7 @@ def register(app: typer.Typer) -> None:
                 f"output {out} is inside the dataset {root}", "write the augmented set elsewhere"
             )
         ro.check_style_choice(style_per_image, style_ref)
+        ro.check_spread_used(style_spread, style_seed, style_per_image, style_ref)
         sampled = style_per_image or style_seed is not None
         ro.check_keep_objects(keep_objects, sampled, no_instances, style_ref, detector is not None)
         check_output_dir(out, overwrite, "augmented dataset", not_augment_output, (root,))

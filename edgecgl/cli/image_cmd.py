@@ -123,6 +123,7 @@ def register(app: typer.Typer) -> None:
         else:  # the folder is one output: written whole under a temporary name, then renamed into place
             check_output_dir(folder, overwrite, "folder of translated images", not_an_image_folder, (src,))
         ro.check_style_choice(style_per_image, style_ref)
+        ro.check_spread_used(style_spread, style_seed, style_per_image, style_ref)
         sampled = style_per_image or style_seed is not None
         ro.check_keep_objects(keep_objects, sampled, no_instances, style_ref, True)
         args = ro.RuntimeArgs(

@@ -147,6 +147,25 @@ def check_style_choice(style_per_image: bool, style_ref: Path | None) -> None:
         )
 
 
+def check_spread_used(
+    spread: float, style_seed: int | None, style_per_image: bool, style_ref: Path | None
+) -> None:
+    """--style-spread scales sampled styles and a folder of reference photos; on the mean style or one
+    reference photo it did nothing, silently."""
+    if (
+        spread != 1.0
+        and style_seed is None
+        and not style_per_image
+        and not (style_ref and style_ref.is_dir())
+    ):
+        raise EdgecglError(
+            f"--style-spread {spread:g} has no style to widen: the mean style"
+            + (" or one reference photo" if style_ref is not None else "")
+            + " is used as it is",
+            "add --style-seed N or --style-per-image, or give --style-ref a folder of photos",
+        )
+
+
 def reference_bank(translator: object, style_ref: Path | None, spread: float):  # noqa: ANN201
     """--style-ref DIR: the folder's style codes for ``translator``'s domain (None for an image or none)."""
     if style_ref is None or not style_ref.is_dir():

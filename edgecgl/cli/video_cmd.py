@@ -126,6 +126,7 @@ def register(app: typer.Typer) -> None:
 
         existing_file(src, "video")
         ro.check_style_choice(False, style_ref)
+        ro.check_spread_used(style_spread, style_seed, False, style_ref)
         ro.check_keep_objects(keep_objects, style_seed is not None, no_instances, style_ref, True)
         dst = out or default_out(src, to.strip().lower())
         check_output(dst, [src], overwrite)

@@ -39,6 +39,11 @@ def copy_bundle(src: Path, dst: Path) -> Path:
         (["--to", "night", "--size", "0x0"], ["--size 0x0 must be positive"]),
         (["--to", "night", "--size", "4x4"], ["--size 4x4 is too small for this bundle", "at least 8x8"]),
         (["--to", "night", "--size", "4x4", "--backend", "torch"], ["--size 4x4 is too small"]),
+        # it was silently ignored: the mean style has no spread to scale
+        (
+            ["--to", "night", "--style-spread", "2"],
+            ["--style-spread 2 has no style to widen", "--style-seed N"],
+        ),
     ],
 )
 def test_runtime_argument_errors(tiny_bundle: Path, still: Path, tmp_path: Path, extra, fragments) -> None:
