@@ -12,6 +12,7 @@ background job, nohup) keeps ignoring it, and an embedding application keeps its
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from types import FrameType
@@ -25,15 +26,30 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+_DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+
 def install() -> None:
     """Handle SIGINT and SIGTERM (main thread only: Python allows handlers nowhere else)."""
     _received.clear()
     if threading.current_thread() is not threading.main_thread():
         return
-    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
-    for sig, default in defaults.items():
+    for sig, default in _DEFAULTS.items():
         if signal.getsignal(sig) in (default, _on_signal):
             signal.signal(sig, _on_signal)
+
+
+def _reset_in_child() -> None:
+    """A forked worker (SynthWeather's render pool, DataLoader workers) gets the defaults back: its pool
+    stops it with SIGTERM, which must end it, not raise KeyboardInterrupt inside the pool's loop (a
+    multiprocessing.Pool then waited forever in terminate())."""
+    _received.clear()
+    for sig, default in _DEFAULTS.items():
+        if signal.getsignal(sig) is _on_signal:
+            signal.signal(sig, default)
+
+
+os.register_at_fork(after_in_child=_reset_in_child)
 
 
 def received() -> int | None:

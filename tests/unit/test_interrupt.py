@@ -80,3 +80,30 @@ def test_augment_stops_before_the_next_item(handler, tmp_path: Path) -> None:  #
     with pytest.raises(KeyboardInterrupt):
         augment(Dataset("folder", tmp_path, items), ["night"], tmp_path / "out", translate, lambda a, s: b"x")
     assert done == ["sunny_0"]
+
+
+def test_a_forked_pool_still_stops_its_workers() -> None:
+    """Forked workers inherited the SIGTERM handler, so Pool.terminate()'s SIGTERM raised
+    KeyboardInterrupt inside the worker loop and the pool waited forever (edgecgl demo / data synth)."""
+    import subprocess
+    import sys
+
+    from tests.integration.test_robust_inputs import default_signals
+
+    code = (
+        "import multiprocessing as mp, signal, time\n"
+        "from edgecgl import interrupt\n"
+        "interrupt.install()\n"
+        "assert signal.getsignal(signal.SIGTERM) is interrupt._on_signal\n"
+        "pool = mp.get_context('fork').Pool(1)\n"
+        "assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL\n"
+        "pool.apply_async(time.sleep, (60,))\n"
+        "time.sleep(0.5)\n"
+        "pool.terminate()\n"
+        "pool.join()\n"
+        "print('stopped')\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=default_signals
+    )
+    assert r.returncode == 0 and "stopped" in r.stdout, r.stderr[-2000:]
