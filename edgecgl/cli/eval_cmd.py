@@ -167,6 +167,10 @@ def register(app: typer.Typer) -> None:
             check_output(out, inputs=list(models), overwrite=overwrite)
         from edgecgl.runs import run_or_newest
 
+        if wanted == ["is"] and classifier is None and not keep_objects:  # it wrote empty tables, exit 0
+            raise EdgecglError(
+                "--metrics is needs --classifier", "train one with edgecgl eval classifier-train"
+            )
         if detector is not None and not keep_objects:
             raise EdgecglError("--detector is only read with --keep-objects", "add --keep-objects")
         if keep_objects and style.strip().lower() == "mean":
