@@ -187,7 +187,7 @@ def sample_calibration(
         raise EdgecglError(f"unknown domain '{default_domain}'", f"valid domains: {', '.join(doms)}")
     rng = np.random.default_rng(seed)
     spec = str(source)
-    path = Path(spec.split(":", 1)[1] if ":" in spec and not Path(spec).exists() else spec)
+    path = _source_path(spec)
     frames: list[np.ndarray] = []
     labels: list[int] = []
     crops: list[np.ndarray] = []
@@ -296,6 +296,11 @@ def save_calib(path: Path, cs: CalibSet) -> Path:
     return Path(path)
 
 
+def _source_path(spec: str) -> Path:
+    """The path of a ``KIND:PATH`` spec (or of a plain path, which may itself contain a colon)."""
+    return Path(spec.split(":", 1)[1] if ":" in spec and not Path(spec).exists() else spec)
+
+
 def check_calib_source(calib: str | Path) -> None:
     """Cheap checks on ``export --int8 --calib`` before the export spends minutes: the .npz exists and
     is an archive, the data exists, its videos open and have a video stream."""
@@ -313,7 +318,7 @@ def check_calib_source(calib: str | Path) -> None:
                 "make one with edgecgl calib DATA --out calib.npz",
             )
         return
-    path = Path(spec.split(":", 1)[1] if ":" in spec and not Path(spec).exists() else spec)
+    path = _source_path(spec)
     if not path.exists():
         raise EdgecglError(
             f"calibration data {spec} does not exist",

@@ -14,16 +14,23 @@ from pathlib import Path
 from edgecgl.errors import EdgecglError
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same resolved path (either may not exist yet), or a hard
+    link / bind-mount spelling of one existing file."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
 def check_output(out: Path, inputs: list[Path] | tuple[Path, ...] = (), overwrite: bool = False) -> Path:
     """Refuse to write over an input, or over an existing output without --overwrite."""
     out = Path(out)
     for src in inputs:
-        try:
-            if Path(src).exists() and out.exists() and out.samefile(src):
-                raise EdgecglError(f"output {out} is the input file", "choose another --out path")
-        except OSError:
-            pass
-        if Path(src).resolve() == out.resolve():
+        if same_file(out, src):
             raise EdgecglError(f"output {out} is the input file", "choose another --out path")
     if out.exists() and not overwrite:
         raise EdgecglError(f"output {out} already exists", "pass --overwrite to replace it")

@@ -61,21 +61,16 @@ def check_output_dir(
         s, o = Path(src).resolve(), out.resolve()
         if o == s or o in s.parents:
             raise EdgecglError(f"output {out} holds the input {src}", "choose another --out")
-    if not out.exists():
-        check_writable(out)
-        return out
-    if not out.is_dir():
+    if out.exists() and not out.is_dir():
         raise EdgecglError(f"output {out} is a file, not a folder", "choose another --out")
-    if not any(out.iterdir()):
-        check_writable(out)
-        return out
-    if not overwrite:
-        raise EdgecglError(f"output {out} already exists", "pass --overwrite to replace it")
-    reason = foreign(out)
-    if reason is not None:
-        raise EdgecglError(
-            f"--overwrite replaces only an earlier {what}, and {out} is not one ({reason})",
-            "choose another --out, or remove the folder yourself",
-        )
+    if out.exists() and any(out.iterdir()):  # an empty folder is as good as none
+        if not overwrite:
+            raise EdgecglError(f"output {out} already exists", "pass --overwrite to replace it")
+        reason = foreign(out)
+        if reason is not None:
+            raise EdgecglError(
+                f"--overwrite replaces only an earlier {what}, and {out} is not one ({reason})",
+                "choose another --out, or remove the folder yourself",
+            )
     check_writable(out)
     return out

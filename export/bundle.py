@@ -148,6 +148,8 @@ def check_export_args(
     from edgecgl.calib.sample import check_calib_source
     from edgecgl.export.simplify import SIMPLIFIERS
 
+    from edgecgl.atomic import check_writable
+
     if decoder not in DECODER_FORMS:
         raise EdgecglError(f"unknown decoder form '{decoder}'", f"choose one of {', '.join(DECODER_FORMS)}")
     if precision not in PRECISIONS:
@@ -166,6 +168,7 @@ def check_export_args(
         check_calib_source(calib)
     if Path(out).exists() and not overwrite:  # staged_bundle checks again when it writes
         raise EdgecglError(f"bundle {out} already exists", "pass --overwrite to replace it")
+    check_writable(Path(out))  # a /proc or read-only --out fails now, not after the export
 
 
 def write_bundle(

@@ -95,19 +95,13 @@ def register(app: typer.Typer) -> None:
         else:
             if out is None:
                 raise EdgecglError("no --out bundle folder given", "e.g. --out bundles/synth")
-            from edgecgl.atomic import check_writable
-
-            check_writable(out)  # before the export, not after it
             if engine:
                 _require_tensorrt()
             ckpt = resolve_checkpoint(source)
             precision = "fp16" if fp16 else "int8" if int8 else "fp32"
-            if int8 and calib is None:
-                raise EdgecglError(
-                    "--int8 needs calibration data", "pass --calib calib.npz (see edgecgl calib)"
-                )
             from edgecgl.export.bundle import check_export_args, write_bundle
 
+            # write_bundle checks again (it has other callers); here, before the log says "exporting"
             check_export_args(out, precision, simplifier, decoder, quantizer, calib, overwrite)
             log(f"exporting {ckpt} -> {out} ({precision}, simplifier {simplifier})")
             bundle = write_bundle(

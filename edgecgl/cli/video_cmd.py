@@ -61,13 +61,10 @@ def keep_objects_spread(
 def check_stats_json(path: Path, src: Path, dst: Path, overwrite: bool) -> None:
     """--stats-json is an output like --out: checked before any work, so it never replaces the input,
     the video this run writes, or an existing file without --overwrite."""
-    from edgecgl.atomic import check_output
+    from edgecgl.atomic import check_output, same_file
 
     for other, what in ((src, "input video"), (dst, "--out video")):
-        same = path.resolve() == other.resolve()
-        if not same and path.exists() and other.exists():
-            same = path.samefile(other)
-        if same:
+        if same_file(path, other):
             raise EdgecglError(
                 f"--stats-json {path} is the {what}", "give the stats their own file, e.g. stats.json"
             )
