@@ -13,7 +13,8 @@ Rendering is stateless (tracks and boxes live in the detect stage), so frames ma
 On a CPU, N frames each on 1/N of the cores beat one frame on all of them (docs/PERFORMANCE.md).
 
 Kept from the input: every frame (output frame count = input frame count), each frame's timestamp,
-the frame rate, the display rotation, and every audio/subtitle packet byte for byte.
+the frame rate, the display rotation, the colour matrix, range, primaries and transfer (``colour.py``),
+and every audio/subtitle packet byte for byte.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 
 from edgecgl import interrupt
 from edgecgl.atomic import atomic_path, check_output
+from edgecgl.colour import Colour
 from edgecgl.detect import Detection
 from edgecgl.errors import EdgecglError
 from edgecgl.guided_cpu import one_blas_thread
@@ -300,6 +302,8 @@ def _run(
     # Variable frame rate: encode on the input's own clock; 1/fps ticks would merge close frames.
     vout.codec_context.time_base = vin.time_base
     vout.options = {"crf": str(int(opts.crf)), "preset": opts.preset}
+    colour = Colour.of(vin)  # encode in the input's matrix and range, tagged like it (edgecgl/colour.py)
+    colour.tag(vout.codec_context)
     passthrough: dict[int, Any] = {}
     for s in inp.streams:
         if s.index == vin.index:
@@ -428,7 +432,9 @@ def _run(
             img = item.result.image
             if opts.preview:
                 img = np.concatenate([item.image, img], axis=1)
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            frame = colour.to_yuv(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24"), vout.pix_fmt
+            )
             frame.pts = item.pts
             frame.time_base = vin.time_base
             out.mux(vout.encode(frame))
@@ -450,9 +456,12 @@ def _run(
                 )
             raise EdgecglError("no video frames in the selected range", "check --start/--end")
         out.mux(vout.encode(None))
-        release(video_until if trimmed else math.inf)
         expected = int(vin.frames or 0) if not (trimmed or opts.start) else 0
-        if bad[0] or result.stats.frames < expected:
+        damaged = bool(bad[0]) or result.stats.frames < expected
+        # a cut recording keeps its audio only as far as its pictures: a frozen last frame under
+        # seconds of sound is not the drive that was recorded
+        release(video_until if trimmed or damaged else math.inf)
+        if damaged:
             result.warnings.append(
                 f"the input is truncated or corrupt: translated every decodable frame "
                 f"({result.stats.frames} of {expected or '?'}), skipped {bad[0]} bad packet(s)"

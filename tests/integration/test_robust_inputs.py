@@ -179,6 +179,52 @@ def test_truncated_mp4_translates_every_decodable_frame(
         assert expected > 0  # the test would prove nothing if every cut were undecodable
 
 
+def _stream_ends(path: Path) -> dict[str, float]:
+    """Seconds where each stream's last packet ends."""
+    import av
+
+    ends: dict[str, float] = {}
+    with av.open(str(path)) as c:
+        for pk in c.demux():
+            if pk.pts is not None:
+                t = float((pk.pts + (pk.duration or 0)) * pk.time_base)
+                ends[pk.stream.type] = max(ends.get(pk.stream.type, 0.0), t)
+    return ends
+
+
+def test_pictures_lost_at_the_end_take_the_sound_with_them(
+    tiny_bundle: Path, media: dict[str, Path], tmp_path: Path
+) -> None:
+    """The last 60 % of the video packets garbled (a dying SD card), the audio intact: the output ends with
+    its last decodable frame instead of a frozen picture under a second of sound."""
+    import av
+
+    src = tmp_path / "garbled.mp4"
+    rng = np.random.default_rng(0)
+    with av.open(str(media["clip"])) as i, av.open(str(src), "w") as o:
+        streams = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        seen = 0
+        for p in i.demux():
+            if p.dts is None:
+                continue
+            if p.stream.type == "video":
+                seen += 1
+                if seen > 16:
+                    q = av.Packet(rng.integers(0, 256, p.size, np.uint8).tobytes())
+                    q.pts, q.dts, q.time_base, q.is_keyframe = p.pts, p.dts, p.time_base, False
+                    p = q
+            p.stream = streams[p.stream_index]
+            o.mux(p)
+    src_ends = _stream_ends(src)
+    out = tmp_path / "out.mp4"
+    r = cli("video", str(src), "--to", "rainy", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "warning: the input is truncated or corrupt" in " ".join(r.stderr.split())
+    ends = _stream_ends(out)
+    assert src_ends["audio"] - ends["video"] > 0.5  # the test would prove nothing otherwise
+    assert ends["audio"] <= ends["video"] + 0.07, ends  # up to one AAC frame (1024 samples) past it
+
+
 def test_truncated_mp4_without_index_is_a_clear_error(
     tiny_bundle: Path, media: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -257,6 +303,68 @@ def test_odd_sized_video_keeps_its_size(tiny_bundle: Path, tmp_path: Path) -> No
     assert r.returncode == 0, r.stderr[-2000:]
     frames, _, _ = decode_all(out)
     assert len(frames) == 2 and frames[0].shape == (719, 1279, 3)
+
+
+def _tagged_clip(path: Path, rgb: np.ndarray, space: int, rng: int) -> None:
+    """A clip whose Y'CbCr is computed here from ``rgb`` (not by the code under test), in the matrix and
+    range of its tags: FFmpeg's AVColorSpace 1 = BT.709, 6 = BT.601, 2 = unspecified (decoded as BT.601);
+    AVColorRange 2 = full, 1 or 0 = limited."""
+    import av
+
+    kr, kb = (0.2126, 0.0722) if space == 1 else (0.299, 0.114)
+    x = rgb.astype(np.float64) / 255
+    y = kr * x[..., 0] + (1 - kr - kb) * x[..., 1] + kb * x[..., 2]
+    cb, cr = (x[..., 2] - y) / (2 * (1 - kb)), (x[..., 0] - y) / (2 * (1 - kr))
+    if rng == 2:
+        planes = [255 * y, 255 * cb + 128, 255 * cr + 128]
+    else:
+        planes = [16 + 219 * y, 128 + 224 * cb, 128 + 224 * cr]
+    planes = [np.clip(np.round(p), 0, 255).astype(np.uint8) for p in planes]
+    h, w = y.shape
+    with av.open(str(path), "w") as o:
+        s = o.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"qp": "0", "preset": "ultrafast"}
+        cc = s.codec_context
+        cc.colorspace, cc.color_range = space, rng
+        cc.color_primaries = cc.color_trc = {1: 1, 6: 6}.get(space, 2)
+        for i in range(3):
+            f = av.VideoFrame(w, h, "yuv420p")
+            for k, plane in enumerate([planes[0], planes[1][::2, ::2], planes[2][::2, ::2]]):
+                ls = f.planes[k].line_size
+                f.planes[k].update(np.pad(plane, ((0, 0), (0, ls - plane.shape[1]))).tobytes())
+            f.pts = i
+            o.mux(s.encode(f))
+        o.mux(s.encode(None))
+
+
+@pytest.mark.parametrize(
+    "space,rng", [(1, 1), (6, 1), (1, 2), (2, 0)], ids=["bt709", "bt601", "bt709-full", "untagged"]
+)
+def test_colour_matrix_and_range_are_kept(tiny_bundle: Path, tmp_path: Path, space: int, rng: int) -> None:
+    """Untagged output in BT.601 looked right only in FFmpeg: players take untagged HD for BT.709."""
+    import av
+
+    rgb = np.zeros((64, 128, 3), np.uint8)  # saturated patches: where a wrong matrix shows most
+    for i, c in enumerate([(230, 30, 30), (30, 200, 40), (40, 50, 220), (250, 250, 250), (20, 20, 20)]):
+        rgb[:, 24 * i : 24 * i + 24] = c
+    src, out = tmp_path / "tagged.mp4", tmp_path / "out.mp4"
+    _tagged_clip(src, rgb, space, rng)
+    r = cli(
+        "video", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--preview", "--crf", "0",
+        "--preset", "ultrafast", "--out", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        ca, cb = a.streams.video[0].codec_context, b.streams.video[0].codec_context
+        tags = [(c.colorspace, c.color_range, c.color_primaries, c.color_trc) for c in (ca, cb)]
+        left = next(b.decode(video=0)).to_ndarray(format="rgb24")[:, :128].astype(int)
+    assert tags[1] == tags[0]
+    # the preview's left half is the input frame: decoded by its tags, it must be the source colours
+    inner = np.concatenate(
+        [left[8:-8, 24 * i + 6 : 24 * i + 18] - rgb[8:-8, 24 * i + 6 : 24 * i + 18] for i in range(5)], 1
+    )
+    assert np.abs(inner).max() <= 6, np.abs(inner).max()  # swscale rounds each way by <= 3
 
 
 # ------------------------------------------------------------------ stills
