@@ -14,7 +14,8 @@ On a CPU, N frames each on 1/N of the cores beat one frame on all of them (docs/
 
 Kept from the input: every frame (output frame count = input frame count), each frame's timestamp,
 the frame rate, the display rotation, the colour matrix, range, primaries and transfer (``colour.py``),
-and every audio/subtitle packet byte for byte.
+the recording's metadata (creation_time, location, languages), and every audio/subtitle packet byte for
+byte.
 """
 
 from __future__ import annotations
@@ -304,6 +305,8 @@ def _run(
     vout.options = {"crf": str(int(opts.crf)), "preset": opts.preset}
     colour = Colour.of(vin)  # encode in the input's matrix and range, tagged like it (edgecgl/colour.py)
     colour.tag(vout.codec_context)
+    out.metadata.update(_kept_tags(inp.metadata))  # recording time, camera, location
+    vout.metadata.update(_kept_tags(vin.metadata))
     passthrough: dict[int, Any] = {}
     for s in inp.streams:
         if s.index == vin.index:
@@ -314,6 +317,7 @@ def _run(
             continue
         try:
             passthrough[s.index] = out.add_stream_from_template(s)
+            passthrough[s.index].metadata.update(_kept_tags(s.metadata))  # language, title
             result.copied_streams.append(label)
         except (av.error.FFmpegError, ValueError) as exc:
             result.dropped_streams.append(f"{label} ({exc})")
@@ -479,6 +483,21 @@ def _run(
             t.join(timeout=5)
     result.stats.wall_s = time.perf_counter() - t_start
     return result
+
+
+# written by the muxer/encoder of this output, or stream statistics a cut would make wrong (mkvmerge)
+_MUXER_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder", "handler_name", "vendor_id")
+_STAT_TAGS = ("duration", "bps", "number_of_", "_statistics")
+
+
+def _kept_tags(meta: dict[str, str]) -> dict[str, str]:
+    """The input's metadata a user keeps (creation_time: dashcam logs are aligned by it), minus the
+    tags that describe the input's muxer, encoder or byte counts rather than the recording."""
+    return {
+        k: v
+        for k, v in meta.items()
+        if k.lower() not in _MUXER_TAGS and not any(t in k.lower() for t in _STAT_TAGS)
+    }
 
 
 def _stage(

@@ -281,6 +281,52 @@ def test_rotated_video_keeps_its_rotation(tiny_bundle: Path, tmp_path: Path) -> 
     assert len(frames) == 6 and rot == 90 and frames[0].shape == (48, 64, 3)
 
 
+def test_recording_time_location_and_language_are_kept(
+    tiny_bundle: Path, media: dict[str, Path], tmp_path: Path
+) -> None:
+    """Dashcam logs are aligned by the recording's creation_time; the audio's language names the track."""
+    import av
+
+    src = tmp_path / "tagged.mkv"  # MKV: each stream carries a DURATION tag, the input's
+    tags = {"creation_time": "2016-08-28T21:16:08.000000Z", "location": "+37.7749-122.4194/"}
+    with av.open(str(media["clip"])) as i, av.open(str(src), "w") as o:
+        o.metadata.update(tags)
+        streams = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        for s in i.streams:
+            streams[s.index].metadata["language"] = "eng" if s.type == "audio" else "und"
+            streams[s.index].metadata["NUMBER_OF_FRAMES"] = "999"  # mkvmerge's statistics of the input
+        for p in i.demux():
+            if p.dts is not None:
+                p.stream = streams[p.stream_index]
+                o.mux(p)
+    out = tmp_path / "out.mkv"
+    r = cli(
+        "video",
+        str(src),
+        "--to",
+        "night",
+        "--bundle",
+        str(tiny_bundle),
+        *RUNTIME,
+        "--max-frames",
+        "10",
+        "--out",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    with av.open(str(out)) as c:
+        meta = {k.lower(): v for k, v in c.metadata.items()}
+        audio = {k.lower(): v for k, v in c.streams.audio[0].metadata.items()}
+        video_s = float(c.streams.video[0].duration or 0) * float(c.streams.video[0].time_base or 0)
+        vtags = {k.lower(): v for k, v in c.streams.video[0].metadata.items()}
+    assert meta.get("creation_time", "").startswith("2016-08-28T21:16:08"), meta
+    assert meta.get("location") == tags["location"], meta
+    assert audio.get("language") == "eng", audio
+    # per-stream DURATION is the output's own (10 frames at 25 fps); the input's statistics are not copied
+    assert vtags.get("duration", "").startswith("00:00:00.4"), (vtags, video_s)
+    assert "number_of_frames" not in vtags and "number_of_frames" not in audio, (vtags, audio)
+
+
 def test_odd_sized_video_keeps_its_size(tiny_bundle: Path, tmp_path: Path) -> None:
     src = tmp_path / "odd.mp4"
     import av
