@@ -178,6 +178,14 @@ class Detector:
     def style_seed(self, track_id: int) -> int:
         return self.smoother.seed(track_id)
 
+    def reset(self) -> None:
+        """Forget every track before another video: a new clip's cars must not inherit the last clip's
+        smoothed boxes or track IDs (which also seed instance styles). Ultralytics keeps its trackers on
+        the model's predictor while ``persist=True``."""
+        self.smoother = BoxSmoother(self.cfg.smooth, self.cfg.forget_after, self.smoother.base_seed)
+        for tracker in getattr(getattr(self.model, "predictor", None), "trackers", None) or []:
+            tracker.reset()
+
 
 def load_detector(
     path: str | Path | None,

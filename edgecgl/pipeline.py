@@ -165,6 +165,14 @@ class Pipeline:
         self.predictor = BoxPredictor()
         self._frame = 0
 
+    def reset(self) -> None:
+        """Start another video: frame count, predicted motion and the detector's tracks from zero."""
+        self._frame = 0
+        self.predictor = BoxPredictor()
+        reset = getattr(self.detector, "reset", None)
+        if reset is not None:
+            reset()
+
     def __call__(self, frame: np.ndarray) -> FrameResult:
         dets, ms = self.detect(frame)
         return self.render(frame, dets, ms)

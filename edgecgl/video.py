@@ -254,6 +254,9 @@ def translate_video(
         raise EdgecglError(f"video {src} does not exist")
     check_output(dst, [src], overwrite)
     opts.validate()  # again: fields may have been changed since it was made
+    reset = getattr(pipeline, "reset", None)
+    if reset is not None:  # tracks and motion start fresh with each video
+        reset()
 
     inp = _open_input(src)
     try:

@@ -101,6 +101,40 @@ def test_boxes_are_smoothed_per_track_and_seeds_fixed() -> None:
     assert det.style_seed(1) == Detector(FakeYOLO([]), base_seed=3).style_seed(1)
 
 
+def test_reset_forgets_tracks_before_another_video() -> None:
+    """A folder of clips runs one detector: the next clip must not smooth its cars toward the last
+    clip's boxes, and Ultralytics' trackers (kept on the predictor while persist=True) start over."""
+    model = FakeYOLO([[((0, 0, 40, 40), 2, 0.9, 1)], [((20, 0, 60, 40), 2, 0.9, 1)]])
+    resets: list[int] = []
+    model.predictor = SimpleNamespace(trackers=[SimpleNamespace(reset=lambda: resets.append(1))])
+    det = Detector(model, DetectorConfig(smooth=0.5), base_seed=3)
+    det(np.zeros((60, 60, 3), np.uint8))
+    seed = det.style_seed(1)
+    det.reset()
+    assert resets == [1]
+    assert det(np.zeros((60, 60, 3), np.uint8))[0].box == (20.0, 0.0, 60.0, 40.0)  # not halfway from clip 1
+    assert det.style_seed(1) == seed  # the same run's seeds
+
+
+@pytest.mark.assets
+def test_real_tracker_ids_start_over_after_reset(assets: Path) -> None:
+    """The real tracker after one clip: without a reset, the next clip's cars are new tracks in a running
+    tracker (unconfirmed on their first frame, so no instances at all); after it, confirmed from 1."""
+    import cv2
+
+    from benchmarks.common import clip_frames
+
+    if importlib.util.find_spec("lap") is None:
+        pytest.skip("lap is not installed: no tracking")
+    det = load_detector(assets / "models" / "yolov8n-coco.pt", DetectorConfig(imgsz=320))
+    for f in clip_frames(assets / "video" / "highway_960x540_audio.mp4", 12):
+        det(f)
+    det.reset()
+    frame = cv2.cvtColor(cv2.imread(str(assets / "frames" / "bdd_sunny_1.jpg")), cv2.COLOR_BGR2RGB)
+    ids = [d.track_id for d in det(frame)]
+    assert ids and min(ids) == 1, ids
+
+
 def test_no_detections_and_untracked_results() -> None:
     model = FakeYOLO([[], [((0, 0, 30, 30), 0, 0.8, None)]])
     det = Detector(model)

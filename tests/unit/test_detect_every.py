@@ -123,6 +123,22 @@ def test_pipeline_detects_every_nth_frame_and_predicts_between() -> None:
         Pipeline(None, fake, PipelineConfig(detect_every=0))  # type: ignore[arg-type]
 
 
+def test_reset_starts_the_next_video_on_a_detection_frame() -> None:
+    """After a reset (each video of a folder) the first frame is detected, not predicted from the last
+    video's motion, and the detector forgets its tracks."""
+    frames = [np.zeros((*HW, 3), np.uint8) for _ in range(2)]
+    for i, f in enumerate(frames):
+        f[20:40, 30 * i : 30 * i + 20] = (230, 40, 40)
+    fake = SquareDetector()
+    fake.reset = lambda: fake.calls.append(-1)  # type: ignore[attr-defined]
+    pipe = Pipeline(None, fake, PipelineConfig(detect_every=3))  # type: ignore[arg-type]
+    pipe.detect(frames[0])
+    pipe.reset()
+    dets, ms = pipe.detect(frames[1])
+    assert set(ms) == {"detect"} and fake.calls[-2:] == [-1, 30]
+    assert [d.box for d in dets] == [pytest.approx(square(frames[1]))]
+
+
 @pytest.fixture(scope="module")
 def translator(tmp_path_factory: pytest.TempPathFactory) -> Translator:
     bundle = load_bundle(tiny_bundle_for(tmp_path_factory))
