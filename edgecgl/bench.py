@@ -264,12 +264,17 @@ def bundle_precisions(bundle: Bundle) -> list[str]:
 
 
 def variants(
-    bundle: Bundle, threads: int = 0, only: list[str] | None = None, workers: int = 1
+    bundle: Bundle,
+    threads: int = 0,
+    only: list[str] | None = None,
+    workers: int = 1,
+    size: tuple[int, int] | None = None,
 ) -> list[Variant]:
     """Every backend x precision this bundle and this machine could run, with a reason for each skip.
 
     ``workers`` > 1 adds, after each ONNX Runtime CPU variant, the same run as ``workers`` frames at once on
-    ``threads // workers`` threads each: what ``edgecgl video --workers`` does."""
+    ``threads // workers`` threads each: what ``edgecgl video --workers`` does. ``size``: the working size
+    timed (TensorRT refuses one outside its engines' profiles when opened)."""
     import importlib.util
 
     from edgecgl.backends.onnxruntime import (
@@ -345,7 +350,7 @@ def variants(
     def make_trt() -> Any:
         from edgecgl.backends import select_backend
 
-        return select_backend(bundle, "tensorrt")
+        return select_backend(bundle, "tensorrt", frame_size=size)
 
     found.append(Variant(f"tensorrt {bundle.precision}", "tensorrt", bundle.precision, make_trt, trt_skip))
     if only:
@@ -508,7 +513,7 @@ def bench_bundle(
 
     fns: dict[str, Callable[[], object]] = {}
     rows: list[dict[str, Any]] = []
-    for v in variants(bundle, opts.threads, opts.only or None, opts.workers):
+    for v in variants(bundle, opts.threads, opts.only or None, opts.workers, opts.size):
         row: dict[str, Any] = {"variant": v.label, "backend": v.backend, "precision": v.precision}
         if v.streams > 1:
             row["streams"] = v.streams

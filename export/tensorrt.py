@@ -152,11 +152,21 @@ def profile_shapes(manifest: dict[str, Any], role: str) -> dict[str, Profile]:
             }
         return out
     if role == "upsampler":
-        low = ((1, 3, _r(fh / 2, s), _r(fw / 2, s)), (1, 3, fh, fw), (1, 3, fh, fw))
+        # The guide meets only a Resize and element-wise ops (A and b are fitted on the low pair), so it
+        # takes any size: a video smaller than the working size, a portrait one (height the long side),
+        # a crop window of a few pixels. Frames: the letterboxed picture inside the working canvas, from a
+        # portrait input's strip to all of it. Crops: the instance network's output, at the instance size.
         mh, mw = max(UPSAMPLE_MAX[0], fh), max(UPSAMPLE_MAX[1], fw)
+        side = max(mh, mw)
         oh, ow = min(max(UPSAMPLE_OPT[0], fh), mh), min(max(UPSAMPLE_OPT[1], fw), mw)
-        guide = ((1, 3, min(fh, oh), min(fw, ow)), (1, 3, oh, ow), (1, 3, mh, mw))
-        return {"output": {"guide": guide, "low_guide": low, "low_image": low}}
+        guide = ((1, 3, 1, 1), (1, 3, oh, ow), (1, 3, side, side))
+        low = ((1, 3, _r(fh / 4, s), _r(fw / 4, s)), (1, 3, fh, fw), (1, 3, fh, fw))
+        crop_low = ((1, 3, ih, iw),) * 3
+        crop_guide = ((1, 3, 1, 1), (1, 3, 2 * ih, 2 * iw), (1, 3, side, side))
+        return {
+            "output": {"guide": guide, "low_guide": low, "low_image": low},
+            "crops": {"guide": crop_guide, "low_guide": crop_low, "low_image": crop_low},
+        }
     raise ValueError(f"unknown role {role}")
 
 

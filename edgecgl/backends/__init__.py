@@ -17,15 +17,19 @@ from edgecgl.errors import EdgecglError
 CHOICES = ("auto", "tensorrt", "onnxruntime", "onnxruntime-cuda", "onnxruntime-cpu", "torch")
 
 
-def _tensorrt(bundle: Bundle) -> Backend:
+def _tensorrt(bundle: Bundle, frame_size: tuple[int, int] | None = None) -> Backend:
     if importlib.util.find_spec("tensorrt") is None:
         raise EdgecglError(
             "TensorRT is not installed", "install it with pip install -e '.[trt]' on a GPU machine"
         )
     try:
-        from edgecgl.backends.tensorrt import TensorRTBackend  # owned by the export side
+        from edgecgl.backends.tensorrt import (  # owned by the export side
+            TensorRTBackend,
+            check_frame_range,
+        )
     except ImportError as exc:
         raise EdgecglError(f"the TensorRT backend cannot be imported: {exc}") from None
+    check_frame_range(bundle, frame_size)  # from the sidecars, before any engine loads
     return TensorRTBackend(bundle)
 
 
@@ -51,17 +55,23 @@ def _ort_cuda_available() -> bool:
 
 
 def select_backend(
-    bundle: Bundle, name: str = "auto", log: Callable[[str], None] | None = None, cpu_threads: int = 0
+    bundle: Bundle,
+    name: str = "auto",
+    log: Callable[[str], None] | None = None,
+    cpu_threads: int = 0,
+    frame_size: tuple[int, int] | None = None,
 ) -> Backend:
     """Open ``bundle`` on the named backend; ``auto`` falls back in order and says what it picked.
 
-    ``cpu_threads``: ONNX Runtime's threads per call on the CPU (0: its default, one per core)."""
+    ``cpu_threads``: ONNX Runtime's threads per call on the CPU (0: its default, one per core).
+    ``frame_size``: the ``--size`` asked for (None: the bundle's); TensorRT refuses one its engines'
+    profiles do not take before loading them (``auto`` then falls back)."""
     say = log or (lambda _m: None)
     key = name.strip().lower()
     if key not in CHOICES:
         raise EdgecglError(f"unknown backend '{name}'", f"choose one of: {', '.join(CHOICES)}")
     if key == "tensorrt":
-        backend = _tensorrt(bundle)
+        backend = _tensorrt(bundle, frame_size)
     elif key == "onnxruntime":
         backend = _ort("cuda" if _ort_cuda_available() else "cpu", cpu_threads)(bundle)
     elif key == "onnxruntime-cuda":
@@ -71,7 +81,7 @@ def select_backend(
     elif key == "torch":
         backend = _torch(bundle)
     else:
-        backend = _auto(bundle, say, cpu_threads)
+        backend = _auto(bundle, say, cpu_threads, frame_size)
     say(f"backend: {backend.name}, {precision_run(bundle, backend.name)}")
     return backend
 
@@ -88,10 +98,19 @@ def precision_run(bundle: Bundle, backend_name: str) -> str:
     return bundle.precision
 
 
-def _auto(bundle: Bundle, say: Callable[[str], None], cpu_threads: int = 0) -> Backend:
+def _auto(
+    bundle: Bundle,
+    say: Callable[[str], None],
+    cpu_threads: int = 0,
+    frame_size: tuple[int, int] | None = None,
+) -> Backend:
     skipped: list[str] = []
     for label, make, usable in (
-        ("tensorrt", _tensorrt, lambda: importlib.util.find_spec("tensorrt") is not None),
+        (
+            "tensorrt",
+            lambda b: _tensorrt(b, frame_size),
+            lambda: importlib.util.find_spec("tensorrt") is not None,
+        ),
         ("onnxruntime-cuda", _ort("cuda"), _ort_cuda_available),
     ):
         if not usable():

@@ -18,6 +18,8 @@ work is on that role's one stream (TensorRT requires separate profiles only for 
 
 Engines are specific to a GPU and a TensorRT version: each engine's sidecar (``<engine>.json``) is
 checked before deserializing, and a mismatch says to rebuild with ``edgecgl export --engine BUNDLE``.
+The sidecar also records the profiles the engine was built with, so ``check_frame_range`` refuses a
+working size outside them from JSON alone, before TensorRT or any engine is loaded.
 """
 
 from __future__ import annotations
@@ -56,6 +58,46 @@ def check_sidecar(sidecar: dict[str, Any], trt_version: str, identity: dict[str,
             problems.append(f"{key} {built or '(not recorded)'} (this GPU: {here or '(none)'})")
     if problems:
         raise EdgecglError(f"engine {engine} was built for {'; '.join(problems)}", REBUILD)
+
+
+def engine_frame_range(bundle: Bundle) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(smallest, largest) working size HxW that every engine's frame profile takes, as recorded in the
+    sidecars ``edgecgl export --engine`` writes; None where none records one (a missing sidecar is the
+    backend's own error). The encoders' ``image`` is in pixels, the generator's ``content`` in 1/stride."""
+    lo, hi = (0, 0), (1 << 30, 1 << 30)
+    found = False
+    for entry in bundle.manifest.get("models", {}).values():
+        rel = (entry or {}).get("engine")
+        if not rel:
+            continue
+        path = _inside(bundle.root, rel)
+        side = path.with_name(path.name + ".json")
+        if not side.is_file():
+            continue
+        frame = json.loads(side.read_text(encoding="utf-8")).get("profiles", {}).get("frame", {})
+        for name, scale in (("image", 1), ("content", bundle.stride)):
+            if name in frame:
+                (*_, h0, w0), _, (*_, h1, w1) = frame[name]
+                lo = (max(lo[0], h0 * scale), max(lo[1], w0 * scale))
+                hi = (min(hi[0], h1 * scale), min(hi[1], w1 * scale))
+                found = True
+    return (lo, hi) if found else None
+
+
+def check_frame_range(bundle: Bundle, size: tuple[int, int] | None, flag: str = "--size") -> None:
+    """Refuse a ``--size`` outside the engines' frame profiles before anything loads: TensorRT itself
+    would say so only at the first frame, in input shapes. None (the bundle's own size) and the crops
+    need no check: the profiles were built for the manifest's frame and instance sizes."""
+    found = engine_frame_range(bundle) if size is not None else None
+    if size is None or found is None or _fits(size, *found):
+        return
+    (h0, w0), (h1, w1) = found
+    fh, fw = bundle.frame_size
+    raise EdgecglError(
+        f"{flag} {size[0]}x{size[1]} is outside the TensorRT engines' frame range {h0}x{w0}..{h1}x{w1}",
+        f"the engines were built for half to all of the bundle's working size {fh}x{fw}, its training "
+        f"frame size; give {flag} in that range, or use --backend onnxruntime or torch, which take any size",
+    )
 
 
 def _fits(shape: tuple[int, ...], lo: tuple[int, ...], hi: tuple[int, ...]) -> bool:

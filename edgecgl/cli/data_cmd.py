@@ -50,7 +50,9 @@ def register(app: typer.Typer) -> None:
             False, "--audio", help="Add a quiet sine AAC track to the clips (--video)."
         ),
         overwrite: bool = typer.Option(
-            False, "--overwrite", help="Replace an earlier SynthWeather set (or, with --video, its clips)."
+            False,
+            "--overwrite",
+            help="Replace an earlier SynthWeather set (with --video: an earlier clip folder).",
         ),
     ) -> None:
         """Generate SynthWeather: paired dashcam scenes in four weathers, with boxes."""

@@ -136,6 +136,57 @@ def test_data_synth_video_counts_only_the_clips(tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+CLIPS = ["boxes.json", "cloudy.mp4", "night.mp4", "rainy.mp4", "sunny.mp4"]
+
+
+def test_data_synth_video_overwrite_replaces_only_a_clip_folder(tmp_path: Path) -> None:
+    ours = tmp_path / "clips"
+    small = ("data", "synth", "--video", "--size", "16x32")
+    assert cli(*small, "--frames", "2", "--out", str(ours)).returncode == 0
+    (ours / "stale.mp4").write_bytes(b"from an earlier run")
+    assert_user_error(cli(*small, "--frames", "3", "--out", str(ours)), "already exists", "--overwrite")
+    r = cli(*small, "--frames", "3", "--out", str(ours), "--overwrite")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in ours.iterdir()) == CLIPS  # stale.mp4 went with the old folder
+    assert json.loads((ours / "boxes.json").read_text())["frames"] == 3
+    proj = user_folder(tmp_path / "proj")
+    r = cli(*small, "--frames", "2", "--out", str(proj), "--overwrite")
+    assert_user_error(r, "--overwrite replaces only an earlier clip set", "holds .git/")
+    videos = tmp_path / "videos"  # the user's own clips, named like ours
+    videos.mkdir()
+    (videos / "night.mp4").write_bytes(b"my drive home")
+    r = cli(*small, "--frames", "2", "--out", str(videos), "--overwrite")
+    assert_user_error(r, "not one (it has no boxes.json from edgecgl data synth --video)")
+    assert untouched(proj) and (videos / "night.mp4").read_bytes() == b"my drive home"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clips", "proj", "videos"]  # no partial folder
+
+
+@pytest.mark.slow
+def test_interrupted_data_synth_video_leaves_no_partial_folder(tmp_path: Path) -> None:
+    """Ctrl-C once the first clip file exists: the clips used to be written one by one under --out."""
+    out = tmp_path / "clips"  # 1 fps + audio: 40 s of AAC per clip keeps the writing going for seconds
+    cmd = ["data", "synth", "--video", "--frames", "40", "--fps", "1", "--audio", "--size", "64x128"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgecgl", *cmd, "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=default_signals,
+    )  # fmt: skip
+    t0 = time.monotonic()
+    while not any(p.is_file() for p in tmp_path.rglob("*")):  # under --out or its temporary name
+        if proc.poll() is not None:
+            pytest.fail(f"finished before it could be interrupted: {proc.stderr.read()[-2000:]}")
+        assert time.monotonic() - t0 < 120, "no clip file appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if out.exists() and sorted(p.name for p in out.iterdir()) == CLIPS:  # the signal came after the rename
+        return
+    assert proc.returncode == 130 and "error: interrupted" in err, err[-2000:]
+    assert list(tmp_path.iterdir()) == []  # neither the final name nor the temporary folder
+    r = cli(*cmd, "--out", str(out))  # the rerun does not meet an 'already exists' half set
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == CLIPS
+
+
 # ------------------------------------------------------------------ image FOLDER / augment: whole or nothing
 def image_folder(root: Path, n: int, bad: tuple[str, ...] = ()) -> Path:
     root.mkdir(parents=True)

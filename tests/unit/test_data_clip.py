@@ -53,3 +53,23 @@ def test_clip_rejects_odd_size(tmp_path: Path) -> None:
         render_clip(tmp_path / "a.mp4", n_frames=2, size=(63, 128))
     with pytest.raises(EdgecglError, match="unknown domain"):
         render_clip(tmp_path / "a.mp4", n_frames=2, domain="foggy")
+
+
+def test_failed_clip_set_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that fails at the third clip leaves nothing under the final name (it used to leave the first
+    two clips there, and a rerun then met 'already exists')."""
+    from edgecgl.train.data import clip
+
+    encode = clip._encode
+
+    def fail_third(path: Path, *a: object) -> None:
+        if "cloudy" in path.name:  # the final name or its temporary one
+            raise RuntimeError("disk full")
+        encode(path, *a)
+
+    monkeypatch.setattr(clip, "_encode", fail_third)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_clips(tmp_path / "clips", n_frames=2, size=(16, 32))
+    assert list(tmp_path.iterdir()) == []  # neither the final name nor the temporary folder
+    monkeypatch.setattr(clip, "_encode", encode)
+    assert len(write_clips(tmp_path / "clips", n_frames=2, size=(16, 32))) == 5  # the rerun works

@@ -246,8 +246,40 @@ def test_upsampler_profile() -> None:
     m = {"resolution": {"frame": [256, 512], "instance": [128, 128]}, "content_channels": 8, "style_dim": 8}
     m |= {"domains": ["a", "b"], "models": {"upsampler": {}}}
     up = profile_shapes(m, "upsampler")["output"]
-    assert up["guide"] == ((1, 3, 256, 512), (1, 3, 720, 1280), (1, 3, 1080, 1920))
-    assert up["low_guide"] == up["low_image"] == ((1, 3, 128, 256), (1, 3, 256, 512), (1, 3, 256, 512))
+    assert up["guide"] == ((1, 3, 1, 1), (1, 3, 720, 1280), (1, 3, 1920, 1920))
+    assert up["low_guide"] == up["low_image"] == ((1, 3, 64, 128), (1, 3, 256, 512), (1, 3, 256, 512))
+    crops = profile_shapes(m, "upsampler")["crops"]
+    assert crops["low_image"] == ((1, 3, 128, 128),) * 3 and crops["guide"][1] == (1, 3, 256, 256)
     m["resolution"]["frame"] = [1088, 1920]  # a working size above 1080p: the range still contains it
     g = profile_shapes(m, "upsampler")["output"]["guide"]
     assert all(a <= b <= c for a, b, c in zip(*g, strict=True)) and g[2][2] >= 1088
+
+
+@pytest.mark.parametrize(
+    "frame,instance", [((256, 512), (64, 64)), ((128, 256), (32, 32)), ((64, 128), (64, 64))]
+)
+def test_every_upsampler_call_the_runtime_makes_has_a_profile(
+    frame: tuple[int, int], instance: tuple[int, int]
+) -> None:
+    """The shapes ``Translator.translate_frame`` and ``translate_windows`` send to the upsampler, against
+    the profiles the engine is built with: the crops' low pair is the instance size, not the frame's
+    (TensorRT would have refused every frame with an instance), and the guide is any input video or crop
+    window."""
+    import numpy as np
+
+    from edgecgl.backends.tensorrt import _fits
+    from edgecgl.compose import letterbox
+
+    m = {"resolution": {"frame": list(frame), "instance": list(instance)}, "content_channels": 8}
+    m |= {"style_dim": 8, "domains": ["a", "b"], "models": {"upsampler": {}}, "stride": 4}
+    profiles = list(profile_shapes(m, "upsampler").values())
+
+    def fits(guide: tuple[int, int], low: tuple[int, int]) -> bool:
+        shapes = {"guide": (1, 3, *guide), "low_guide": (1, 3, *low), "low_image": (1, 3, *low)}
+        return any(all(_fits(shapes[n], p[n][0], p[n][2]) for n in shapes) for p in profiles)
+
+    for video in [(540, 960), (720, 1280), (1080, 1920), (480, 640), (240, 320), (1920, 1080), (375, 1242)]:
+        _, lb = letterbox(np.zeros((*video, 3), np.uint8), frame)
+        assert fits(video, lb.inner_hw), (video, lb.inner_hw)
+    for window in [(6, 9), (40, 30), instance, (300, 500), (1080, 800)]:
+        assert fits(window, instance), window

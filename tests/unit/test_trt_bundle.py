@@ -71,8 +71,9 @@ def test_bundle_engines_sidecars_and_profiles(tmp_path: Path, monkeypatch: pytes
         assert side["plan"]["strongly_typed"] and side["plan"]["builder_flags"] == []
     assert list(sides["content_encoder"]["profiles"]) == ["frame", "crops"]  # item 7: shared encoder
     assert list(sides["generator"]["profiles"]) == ["frame", "crops"]  # item 3
-    up = sides["upsampler"]["profiles"]["output"]
-    assert up["guide"][1] == [1, 3, 720, 1280] and up["guide"][2] == [1, 3, 1080, 1920]
+    up = sides["upsampler"]["profiles"]
+    assert up["output"]["guide"][1] == [1, 3, 720, 1280] and up["output"]["guide"][2] == [1, 3, 1920, 1920]
+    assert list(up) == ["output", "crops"]  # the instance crops are guided back by the same engine
     assert list((tmp_path / "cache").glob("trt-timing-10.13.3.9-Orin-8.7-8.cache"))
     with pytest.raises(EdgecglError, match="already exists"):
         build_bundle_engines(b, trt=FakeTRT("10.13.3.9"), identity=ORIN_NANO)

@@ -2,7 +2,10 @@
 
 Small and fast on purpose: the runtime's video tests use these clips (frame count, audio passthrough,
 boxes per frame). ``render_clip`` writes one domain; ``write_clips`` writes the four domains of the
-same drive (paired videos) plus ``boxes.json`` (per-frame boxes, identical in every domain).
+same drive (paired videos) plus ``boxes.json`` (per-frame boxes, identical in every domain). The clip
+folder is built under a temporary name and renamed into place when whole, like every folder output
+(``edgecgl.atomic.atomic_dir``); its ``boxes.json`` says ``"format": "synthweather-clips"``, which is
+what ``--overwrite`` checks before replacing a folder.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from pathlib import Path
 import numpy as np
 from edgecgl.train.data.synth import make_scene, render_domains
 
-from edgecgl.atomic import atomic_path, check_output, write_text_atomic
+from edgecgl.atomic import atomic_dir, atomic_path, check_output
 from edgecgl.domains import DOMAINS
 from edgecgl.errors import EdgecglError
+from edgecgl.outdir import check_output_dir, holding
 
 SAMPLE_RATE = 48000
+CLIPS_FORMAT = "synthweather-clips"  # boxes.json's "format": the mark of a folder write_clips wrote
 
 
 def _check_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -116,6 +121,27 @@ def render_clip(
     return boxes
 
 
+def is_clip_set(folder: Path) -> bool:
+    """Whether ``folder`` holds clips ``write_clips`` wrote (its boxes.json says so): the only folder
+    that ``--overwrite`` replaces as a whole."""
+    try:
+        meta = json.loads((Path(folder) / "boxes.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == CLIPS_FORMAT
+
+
+def not_a_clip_set(folder: Path) -> str | None:
+    """Why ``folder`` is not a clip set, for --overwrite's refusal (None when it is one)."""
+    if is_clip_set(folder):
+        return None
+    return holding(
+        folder,
+        lambda p: p.name == "boxes.json" or p.suffix == ".mp4",
+        "it has no boxes.json from edgecgl data synth --video",
+    )
+
+
 def write_clips(
     out_dir: str | Path,
     n_frames: int = 50,
@@ -126,17 +152,16 @@ def write_clips(
     overwrite: bool = False,
     domains=DOMAINS,
 ) -> list[Path]:
-    """``OUT/<domain>.mp4`` for each domain (the same drive) and ``OUT/boxes.json``."""
+    """``OUT/<domain>.mp4`` for each domain (the same drive) and ``OUT/boxes.json``, all or nothing:
+    ``OUT`` appears only when every clip is written, and ``overwrite`` replaces only an earlier clip set."""
     if n_frames < 1 or fps < 1:
         raise EdgecglError("a clip needs at least one frame and fps >= 1")
     size = _check_size(size)
-    out_dir = Path(out_dir)
-    paths = [check_output(out_dir / f"{d}.mp4", overwrite=overwrite) for d in domains]
-    box_path = check_output(out_dir / "boxes.json", overwrite=overwrite)
+    out_dir = check_output_dir(Path(out_dir), overwrite, "clip set", not_a_clip_set)
     frames, boxes = render_frames(seed, n_frames, size, fps, domains)
-    for d, p in zip(domains, paths, strict=True):
-        with atomic_path(p) as tmp:
-            _encode(tmp, frames[d], fps, audio)
-    meta = {"seed": seed, "fps": fps, "size": list(size), "frames": n_frames, "boxes": boxes}
-    write_text_atomic(box_path, json.dumps(meta) + "\n")
-    return [*paths, box_path]
+    with atomic_dir(out_dir) as tmp:
+        for d in domains:
+            _encode(tmp / f"{d}.mp4", frames[d], fps, audio)
+        meta = {"format": CLIPS_FORMAT, "seed": seed, "fps": fps, "size": list(size), "frames": n_frames}
+        (tmp / "boxes.json").write_text(json.dumps({**meta, "boxes": boxes}) + "\n", encoding="utf-8")
+    return [*(out_dir / f"{d}.mp4" for d in domains), out_dir / "boxes.json"]
