@@ -137,18 +137,23 @@ class RuntimeArgs:
     workers: int = 1  # video only: frames rendered at once (0: auto, see WORKERS)
 
 
-def check_style_choice(style_per_image: bool, style_ref: Path | None) -> None:
+def check_style_choice(style_per_image: bool, style_ref: Path | None, per: str = "--style-per-image") -> None:
+    """``per``: the command's flag for one style per item (video: --style-per-clip), for messages."""
     if style_ref is not None and not style_ref.exists():
         raise EdgecglError(f"--style-ref {style_ref} does not exist", "give an image or a folder of photos")
     if style_per_image and style_ref is not None and not style_ref.is_dir():
         raise EdgecglError(
-            "--style-per-image and --style-ref IMAGE both choose the style",
-            "give one of them, or --style-ref a folder of photos (one per image)",
+            f"{per} and --style-ref IMAGE both choose the style",
+            "give one of them, or --style-ref a folder of photos (one per item)",
         )
 
 
 def check_spread_used(
-    spread: float, style_seed: int | None, style_per_image: bool, style_ref: Path | None
+    spread: float,
+    style_seed: int | None,
+    style_per_image: bool,
+    style_ref: Path | None,
+    per: str = "--style-per-image",
 ) -> None:
     """--style-spread scales sampled styles and a folder of reference photos; on the mean style or one
     reference photo it did nothing, silently."""
@@ -162,7 +167,7 @@ def check_spread_used(
             f"--style-spread {spread:g} has no style to widen: the mean style"
             + (" or one reference photo" if style_ref is not None else "")
             + " is used as it is",
-            "add --style-seed N or --style-per-image, or give --style-ref a folder of photos",
+            f"add --style-seed N or {per}, or give --style-ref a folder of photos",
         )
 
 
@@ -220,13 +225,18 @@ def redraw_in_range(
 
 
 def check_keep_objects(
-    keep: bool, sampled: bool, no_instances: bool, style_ref: object, detector_ok: bool
+    keep: bool,
+    sampled: bool,
+    no_instances: bool,
+    style_ref: object,
+    detector_ok: bool,
+    per: str = "--style-per-image",
 ) -> None:
     """``--keep-objects`` redraws a sampled style and checks each translation with the detector."""
     if keep and (not sampled or no_instances or style_ref is not None or not detector_ok):
         raise EdgecglError(
             "--keep-objects redraws a sampled style and checks it with the detector",
-            "use it with --style-per-image or --style-seed (and a detector), without --no-instances or --style-ref",
+            f"use it with {per} or --style-seed (and a detector), without --no-instances or --style-ref",
         )
 
 
@@ -347,7 +357,7 @@ def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log
     ref = read_image(ref_file) if ref_file is not None else None
     workers = resolve_workers(args.workers)
     cpu_threads = max(1, usable_cpus() // workers) if workers > 1 else 0
-    backend = select_backend(bundle, args.backend, log=log_fn, cpu_threads=cpu_threads)
+    backend = select_backend(bundle, args.backend, log=log_fn, cpu_threads=cpu_threads, frame_size=size)
     translator = Translator(
         backend, bundle, args.to, args.style_seed, ref, size, args.upsample, log_fn, args.style_spread
     )  # --style-ref DIR: the command sets the style per image or per clip (reference_bank)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log, progress
+from edgecgl.cli.video_folder import plan_clips, translate_folder
 from edgecgl.errors import EdgecglError
 
 
@@ -18,6 +20,7 @@ def default_out(src: Path, domain: str) -> Path:
 
 
 PROBES = 8  # frames --keep-objects checks a clip's style on
+PER_CLIP = "--style-per-clip"
 
 
 def keep_objects_spread(
@@ -28,6 +31,8 @@ def keep_objects_spread(
     style_seed: int | None,
     spread: float,
     window: tuple[float | None, float | None],
+    per_clip: bool = False,
+    name: str | None = None,
 ) -> float:
     """``--keep-objects`` for a clip: one spread for the whole clip (a per-frame redraw would flicker),
     the lightest needed for every near object of ``PROBES`` frames to survive. A separate, non-tracking
@@ -45,17 +50,27 @@ def keep_objects_spread(
     tr = pipeline.translator  # type: ignore[attr-defined]
 
     def translate(s: float) -> list:  # type: ignore[type-arg]
-        ro.sampled_style(tr, style_seed, src.name, s, False)
+        ro.sampled_style(tr, style_seed, name or src.name, s, per_clip)
         return [pipeline.render(f, r).image for f, r in zip(probes, refs, strict=True)]  # type: ignore[attr-defined]
 
     choice = keep_objects_clip(translate, det, refs, probes[0].shape[0], spread)
-    ro.sampled_style(tr, style_seed, src.name, choice.spread, False)
+    ro.sampled_style(tr, style_seed, name or src.name, choice.spread, per_clip)
     what = "keeps" if choice.kept == choice.near else f"keeps the most ({choice.kept} of {choice.near}) of"
     log(
         f"--keep-objects: spread {choice.spread:g} {what} the near objects of {len(probes)} probe frames"
         + ("" if choice.spread == spread else f" (the draw at {spread:g} hid some)")
     )
     return choice.spread
+
+
+def trim_window(
+    start: float | None, end: float | None, max_frames: int | None, fps: object
+) -> tuple[float | None, float | None]:
+    """The seconds --start/--end/--max-frames leave of a clip, for --keep-objects' probe frames."""
+    stop = end
+    if max_frames is not None and fps:
+        stop = min(stop if stop is not None else math.inf, (start or 0.0) + max_frames / float(fps))  # type: ignore[arg-type]
+    return start, stop
 
 
 def check_stats_json(path: Path, src: Path, dst: Path, overwrite: bool) -> None:
@@ -76,14 +91,31 @@ def check_stats_json(path: Path, src: Path, dst: Path, overwrite: bool) -> None:
 def register(app: typer.Typer) -> None:
     @app.command(
         "video",
-        epilog="Example: edgecgl video in.mp4 --to night --out out.mp4 --detector yolov8n.pt",
+        epilog="Example: edgecgl video in.mp4 --to night --out out.mp4 --detector yolov8n.pt | "
+        "edgecgl video clips/ --to night --style-per-clip --style-seed 0 --out clips_night/",
     )
     def video_(
-        src: Path = typer.Argument(..., help="Input video (anything FFmpeg reads).", show_default=False),
+        src: Path = typer.Argument(
+            ...,
+            help="Input video (anything FFmpeg reads), or a folder of clips (searched recursively).",
+            show_default=False,
+        ),
         to: str = ro.TO,
-        out: Path | None = typer.Option(None, "--out", "-o", help="Output video (default: IN_<domain>.mp4)."),
+        out: Path | None = typer.Option(
+            None,
+            "--out",
+            "-o",
+            help="Output video (default: IN_<domain>.mp4); for a folder, the output folder (default: "
+            "IN_<domain>/, same layout, .mp4; clips already there are kept, so a rerun continues).",
+        ),
         bundle: Path | None = ro.BUNDLE,
         style_seed: int | None = ro.STYLE_SEED,
+        style_per_clip: bool = typer.Option(
+            False,
+            "--style-per-clip",
+            help="Each clip its own style, drawn from the domain's style distribution by --style-seed and "
+            "the clip's path (default: one style for every clip).",
+        ),
         style_spread: float = ro.STYLE_SPREAD,
         style_ref: Path | None = ro.STYLE_REF,
         keep_objects: bool = typer.Option(
@@ -121,12 +153,18 @@ def register(app: typer.Typer) -> None:
         from edgecgl.cli.common import existing_file
         from edgecgl.video import VideoOptions, probe, translate_video
 
-        existing_file(src, "video")
-        ro.check_style_choice(False, style_ref)
-        ro.check_spread_used(style_spread, style_seed, False, style_ref)
-        ro.check_keep_objects(keep_objects, style_seed is not None, no_instances, style_ref, True)
-        dst = out or default_out(src, to.strip().lower())
-        check_output(dst, [src], overwrite)
+        folder = Path(src).is_dir()
+        if not folder:
+            existing_file(src, "video")
+        ro.check_style_choice(style_per_clip, style_ref, PER_CLIP)
+        ro.check_spread_used(style_spread, style_seed, style_per_clip, style_ref, PER_CLIP)
+        sampled = style_seed is not None or style_per_clip
+        ro.check_keep_objects(keep_objects, sampled, no_instances, style_ref, True, PER_CLIP)
+        if folder:
+            dst, pairs = plan_clips(Path(src), out, to.strip().lower())
+        else:
+            dst = out or default_out(src, to.strip().lower())
+            check_output(dst, [src], overwrite)
         if stats_json is not None:
             check_stats_json(stats_json, src, dst, overwrite)
         opts = VideoOptions(  # checks --preset, --crf, --start/--end, --max-frames before any loading
@@ -150,6 +188,30 @@ def register(app: typer.Typer) -> None:
         )
         pipeline, _ = ro.build_pipeline(args)
         bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
+        if folder:
+
+            def before_clip(clip: Path, name: str) -> None:
+                tr = pipeline.translator
+                if bank is not None:
+                    ro.per_image_reference(tr, bank, style_seed, name)
+                elif style_per_clip:
+                    ro.per_image_style(tr, style_seed, name, style_spread)
+                if keep_objects:
+                    keep_objects_spread(
+                        pipeline, clip, detector, conf, style_seed, style_spread,
+                        trim_window(start, end, max_frames, probe(clip)["fps"]), style_per_clip, name,
+                    )  # fmt: skip
+
+            def one(clip: Path, target: Path, tick: Callable[[int], None]) -> object:
+                return translate_video(
+                    clip, target, pipeline, opts, overwrite=overwrite, on_progress=tick, log=log
+                )
+
+            translate_folder(Path(src), dst, pairs, one, before_clip, overwrite, stats_json)
+            typer.echo(f"wrote {dst}")
+            return
+        if style_per_clip:
+            ro.per_image_style(pipeline.translator, style_seed, src.name, style_spread)
         if bank is not None:  # --style-ref DIR: one photo's style for the whole clip
             ro.per_image_reference(pipeline.translator, bank, style_seed, src.name)
             log(f"style: {pipeline.translator.style_source}")
@@ -159,12 +221,10 @@ def register(app: typer.Typer) -> None:
             f"input: {src} {w}x{h} @ {float(info['fps'] or 0):.2f} fps, ~{info['frames']} frames ({', '.join(info['streams'])})"
         )
         if keep_objects:
-            stop = end
-            if max_frames is not None and info["fps"]:
-                stop = min(
-                    stop if stop is not None else math.inf, (start or 0.0) + max_frames / float(info["fps"])
-                )
-            keep_objects_spread(pipeline, src, detector, conf, style_seed, style_spread, (start, stop))
+            window = trim_window(start, end, max_frames, info["fps"])
+            keep_objects_spread(
+                pipeline, src, detector, conf, style_seed, style_spread, window, style_per_clip
+            )
         total = info["frames"] or None
         if max_frames is not None:
             total = min(total or max_frames, max_frames)
