@@ -50,18 +50,18 @@ def open_pipeline(
     if isinstance(size, tuple):
         size = f"{size[0]}x{size[1]}"
     args = RuntimeArgs(
-        Path(bundle),
-        to,
-        style_seed,
-        ref,
-        not instances,
-        Path(detector) if detector is not None else None,
-        conf,
-        backend,
-        size,
-        upsample,
-        detect_every,
-        style_spread,
+        bundle=Path(bundle),
+        to=to,
+        style_seed=style_seed,
+        style_ref=ref,
+        no_instances=not instances,
+        detector=Path(detector) if detector is not None else None,
+        conf=conf,
+        backend=backend,
+        size=size,
+        upsample=upsample,
+        detect_every=detect_every,
+        style_spread=style_spread,
     )
     pipeline, _ = build_pipeline(args, log_fn=log or (lambda _m: None), track=track)
     return pipeline

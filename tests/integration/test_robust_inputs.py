@@ -300,19 +300,8 @@ def test_recording_time_location_and_language_are_kept(
                 p.stream = streams[p.stream_index]
                 o.mux(p)
     out = tmp_path / "out.mkv"
-    r = cli(
-        "video",
-        str(src),
-        "--to",
-        "night",
-        "--bundle",
-        str(tiny_bundle),
-        *RUNTIME,
-        "--max-frames",
-        "10",
-        "--out",
-        str(out),
-    )
+    r = cli("video", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--max-frames", "10",
+            "--out", str(out))  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     with av.open(str(out)) as c:
         meta = {k.lower(): v for k, v in c.metadata.items()}

@@ -166,21 +166,10 @@ def test_interrupted_data_synth_video_leaves_no_partial_folder(tmp_path: Path) -
     """Ctrl-C once the first clip file exists: the clips used to be written one by one under --out."""
     out = tmp_path / "clips"  # 1 fps + audio: 40 s of AAC per clip keeps the writing going for seconds
     cmd = ["data", "synth", "--video", "--frames", "40", "--fps", "1", "--audio", "--size", "64x128"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgecgl", *cmd, "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=default_signals,
-    )  # fmt: skip
-    t0 = time.monotonic()
-    while not any(p.is_file() for p in tmp_path.rglob("*")):  # under --out or its temporary name
-        if proc.poll() is not None:
-            pytest.fail(f"finished before it could be interrupted: {proc.stderr.read()[-2000:]}")
-        assert time.monotonic() - t0 < 120, "no clip file appeared"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    code, err = interrupt_when_started([*cmd, "--out", str(out)], tmp_path, out.name)
     if out.exists() and sorted(p.name for p in out.iterdir()) == CLIPS:  # the signal came after the rename
         return
-    assert proc.returncode == 130 and "error: interrupted" in err, err[-2000:]
+    assert code == 130 and "error: interrupted" in err, err[-2000:]
     assert list(tmp_path.iterdir()) == []  # neither the final name nor the temporary folder
     r = cli(*cmd, "--out", str(out))  # the rerun does not meet an 'already exists' half set
     assert r.returncode == 0, r.stderr[-2000:]
