@@ -29,7 +29,7 @@ def open_pipeline(
     style_spread: float = 1.0,
     style_ref: str | Path | None = None,
     upsample: str = "guided",
-    detect_every: int = 1,
+    detect_every: int | None = None,
     conf: float = 0.35,
     track: bool = True,
     log: Callable[[str], None] | None = None,
@@ -38,11 +38,19 @@ def open_pipeline(
 
     ``instances=False`` translates the frame only; else ``detector`` is an Ultralytics model file (None:
     Ultralytics' default model, which it downloads where online). ``size`` (``"HxW"`` or a tuple) overrides the
-    working size; ``track=False`` for unrelated stills, which must not share track IDs. ``log`` gets the
+    working size; ``detect_every`` as ``edgecgl video --detect-every`` (the tracker predicts the boxes
+    between; None: the CLI's default for video, every frame for stills); ``track=False`` for unrelated
+    stills, which must not share track IDs. ``log`` gets the
     lines the CLI prints (backend, style, working size). Users' mistakes raise ``EdgecglError``, whose
     message names the CLI flag of the argument (``--style-seed`` for ``style_seed``).
     """
-    from edgecgl.cli.runtime_opts import RuntimeArgs, build_pipeline, check_spread_used, check_style_choice
+    from edgecgl.cli.runtime_opts import (
+        DEFAULT_DETECT_EVERY,
+        RuntimeArgs,
+        build_pipeline,
+        check_spread_used,
+        check_style_choice,
+    )
 
     ref = Path(style_ref) if style_ref is not None else None
     check_style_choice(False, ref)
@@ -60,7 +68,7 @@ def open_pipeline(
         backend=backend,
         size=size,
         upsample=upsample,
-        detect_every=detect_every,
+        detect_every=detect_every if detect_every is not None else (DEFAULT_DETECT_EVERY if track else 1),
         style_spread=style_spread,
     )
     pipeline, _ = build_pipeline(args, log_fn=log or (lambda _m: None), track=track)

@@ -54,6 +54,12 @@ class DetectorConfig:
     # an .onnx detector on ONNX Runtime's CPU provider: intra-op threads (0 = one per core)
     ort_threads: int = 0
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.conf <= 1.0:
+            raise EdgecglError(
+                f"detector confidence {self.conf:g} is outside 0..1", "give --conf a value such as 0.35"
+            )
+
 
 @dataclass
 class _Track:

@@ -145,6 +145,18 @@ def _timed(ms: dict[str, float], stage: str) -> Iterator[None]:
     ms[stage] = ms.get(stage, 0.0) + (time.perf_counter() - t0) * 1000.0
 
 
+def check_frame(frame: np.ndarray) -> None:
+    """The pipeline's input, checked where a caller's array enters (a camera SDK's BGRA or grey frame
+    otherwise failed deep inside the encoder with a tensor shape)."""
+    shape, dtype = getattr(frame, "shape", None), getattr(frame, "dtype", None)
+    if dtype != np.uint8 or shape is None or len(shape) != 3 or shape[2] != 3:
+        raise EdgecglError(
+            f"expected an RGB uint8 frame of shape HxWx3, got shape {shape} {dtype}",
+            "convert it first, e.g. cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB) or COLOR_GRAY2RGB, "
+            "and np.clip(x, 0, 255).astype(np.uint8)",
+        )
+
+
 class Pipeline:
     """Callable on one RGB frame. ``detector`` None means global-only translation (``--no-instances``).
 
@@ -174,6 +186,7 @@ class Pipeline:
             reset()
 
     def __call__(self, frame: np.ndarray) -> FrameResult:
+        check_frame(frame)
         dets, ms = self.detect(frame)
         return self.render(frame, dets, ms)
 

@@ -58,6 +58,20 @@ X264_PRESETS = (
 _NO_VIDEO_HINT = "an audio-only file, or an MP4 cut off before its index (moov) was written"
 
 
+# Containers that hold what the output keeps: per-frame presentation times with B-frames, and the
+# recording's tags. AVI has neither: its frames came back with scrambled timestamps and no creation_time.
+OUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+
+
+def check_video_out(dst: Path) -> None:
+    """Refuse, before any work, an output container that would lose timestamps or tags."""
+    if Path(dst).suffix.lower() not in OUT_SUFFIXES:
+        raise EdgecglError(
+            f"cannot write {dst}: the output is an MP4, MOV or MKV file",
+            f"end --out in {', '.join(OUT_SUFFIXES)} (AVI keeps no per-frame timestamps or creation time)",
+        )
+
+
 @dataclass
 class VideoOptions:
     """Encoder and range settings, checked when made: a bad --preset otherwise fails in avcodec_open2
@@ -252,6 +266,7 @@ def translate_video(
     src, dst = Path(src), Path(dst)
     if not src.is_file():
         raise EdgecglError(f"video {src} does not exist")
+    check_video_out(dst)
     check_output(dst, [src], overwrite)
     opts.validate()  # again: fields may have been changed since it was made
     reset = getattr(pipeline, "reset", None)

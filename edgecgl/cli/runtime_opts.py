@@ -38,7 +38,7 @@ STYLE_SPREAD = typer.Option(
     1.0,
     "--style-spread",
     min=0.0,
-    help="With --style-seed / --style-per-image / --style-ref DIR: scale the style's distance from the "
+    help="With --style-seed, a style per image or clip, or --style-ref DIR: scale the style's distance from the "
     "domain's mean style (1: the spread seen in training, or the photos' own; >1: more varied looks).",
 )
 STYLE_PER_IMAGE = typer.Option(
@@ -334,6 +334,7 @@ def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log
     from edgecgl.translate import Translator, parse_size, read_image
 
     size = parse_size(args.size) if args.size else None
+    DetectorConfig(conf=args.conf)  # checks --conf before anything loads
     if (
         detector is None
         and not args.no_instances

@@ -11,7 +11,7 @@ import typer
 
 from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import log, progress
-from edgecgl.cli.video_folder import plan_clips, translate_folder
+from edgecgl.cli.video_folder import open_record, plan_clips, translate_folder
 from edgecgl.errors import EdgecglError
 
 
@@ -71,6 +71,47 @@ def trim_window(
     if max_frames is not None and fps:
         stop = min(stop if stop is not None else math.inf, (start or 0.0) + max_frames / float(fps))  # type: ignore[arg-type]
     return start, stop
+
+
+def folder_settings(
+    bundle: Path,
+    to: str,
+    style_seed: int | None,
+    style_per_clip: bool,
+    style_spread: float,
+    style_ref: Path | None,
+    keep_objects: bool,
+    no_instances: bool,
+    detector: Path | None,
+    conf: float,
+    detect_every: int,
+    size: str | None,
+    upsample: str,
+    start: float | None,
+    end: float | None,
+    max_frames: int | None,
+    crf: int,
+    preset: str,
+    preview: bool,
+) -> dict[str, object]:
+    """What a folder's clips look like, for its run record: the bundle (by its manifest, which holds every
+    file's checksum) and every option that changes the pictures or the cut. Not the backend or the
+    threads, which change the speed."""
+    import hashlib
+
+    from edgecgl.bundle import MANIFEST
+
+    manifest = Path(bundle) / MANIFEST
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None
+    return {
+        "bundle": str(Path(bundle).resolve()), "bundle_manifest_sha256": digest, "to": to.strip().lower(),
+        "style_seed": style_seed, "style_per_clip": style_per_clip, "style_spread": style_spread,
+        "style_ref": str(Path(style_ref).resolve()) if style_ref is not None else None,
+        "keep_objects": keep_objects, "no_instances": no_instances,
+        "detector": str(Path(detector).resolve()) if detector is not None else None, "conf": conf,
+        "detect_every": detect_every, "size": size, "upsample": upsample.strip().lower(), "start": start,
+        "end": end, "max_frames": max_frames, "crf": crf, "preset": preset, "preview": preview,
+    }  # fmt: skip
 
 
 def check_stats_json(path: Path, src: Path, dst: Path, overwrite: bool) -> None:
@@ -151,7 +192,7 @@ def register(app: typer.Typer) -> None:
         """Translate a dashcam video to another weather domain (H.264, audio passed through)."""
         from edgecgl.atomic import check_output, write_text_atomic
         from edgecgl.cli.common import existing_file
-        from edgecgl.video import VideoOptions, probe, translate_video
+        from edgecgl.video import VideoOptions, check_video_out, probe, translate_video
 
         folder = Path(src).is_dir()
         if not folder:
@@ -162,8 +203,15 @@ def register(app: typer.Typer) -> None:
         ro.check_keep_objects(keep_objects, sampled, no_instances, style_ref, True, PER_CLIP)
         if folder:
             dst, pairs = plan_clips(Path(src), out, to.strip().lower())
+            bundle = bundle if bundle is not None else ro.newest_bundle()
+            settings = folder_settings(
+                bundle, to, style_seed, style_per_clip, style_spread, style_ref, keep_objects, no_instances,
+                detector, conf, detect_every, size, upsample, start, end, max_frames, crf, preset, preview,
+            )  # fmt: skip
+            record = open_record(dst, pairs, settings, overwrite)
         else:
             dst = out or default_out(src, to.strip().lower())
+            check_video_out(dst)
             check_output(dst, [src], overwrite)
         if stats_json is not None:
             check_stats_json(stats_json, src, dst, overwrite)
@@ -207,7 +255,7 @@ def register(app: typer.Typer) -> None:
                     clip, target, pipeline, opts, overwrite=overwrite, on_progress=tick, log=log
                 )
 
-            translate_folder(Path(src), dst, pairs, one, before_clip, overwrite, stats_json)
+            translate_folder(Path(src), dst, pairs, one, before_clip, record, stats_json)
             typer.echo(f"wrote {dst}")
             return
         if style_per_clip:

@@ -1,9 +1,11 @@
 """``edgecgl video FOLDER``: every clip of a recorder's folder through one loaded pipeline.
 
 Recorders write minute-long segments filed by date, so the folder is searched recursively and its layout
-mirrored under ``--out``. Each clip is its own atomic output: a rerun skips the clips already written (it
-continues an interrupted run) and ``--overwrite`` redoes them. A clip that cannot be read is skipped and
-named at the end, as ``edgecgl image`` does with a folder's unreadable images.
+mirrored under ``--out``. Each clip is its own atomic output, and ``--out`` keeps a record of the run
+(``.edgecgl-video.json``: the settings and each finished clip's stats). The same command again keeps the
+recorded clips and continues an interrupted run; other settings (a ``--max-frames`` trial, another style)
+are refused rather than mixed into the folder, and ``--overwrite`` redoes every clip. A clip that cannot be
+read fails alone and is named at the end, as ``edgecgl image`` does with a folder's unreadable images.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ def plan_clips(src: Path, out: Path | None, domain: str) -> tuple[Path, list[tup
         )
     if dst_dir.exists() and not dst_dir.is_dir():
         raise EdgecglError(f"--out {dst_dir} is a file, but {src} is a folder", "give --out a folder")
+    if not dst_dir.exists() and dst_dir.suffix.lower() in VIDEO_SUFFIXES:
+        raise EdgecglError(
+            f"--out {dst_dir} names a video file, but {src} is a folder of clips",
+            "give --out a folder for the translated clips",
+        )
     clips = sorted(
         p
         for p in src.rglob("*")
@@ -56,14 +63,69 @@ def plan_clips(src: Path, out: Path | None, domain: str) -> tuple[Path, list[tup
     return dst_dir, pairs
 
 
+RECORD = ".edgecgl-video.json"
+
+
+@dataclass
+class RunRecord:
+    """What ``--out`` holds: the settings its clips were made with, and each finished clip's stats
+    (keyed by the output's path in the folder). Written after every clip, so an interrupted run's
+    finished clips keep their stats."""
+
+    path: Path
+    settings: dict[str, Any]
+    clips: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, rel: str, stats: dict[str, Any]) -> None:
+        from edgecgl.atomic import write_text_atomic
+
+        self.clips[rel] = stats
+        doc = {"format": "edgecgl video folder", "settings": self.settings, "clips": self.clips}
+        write_text_atomic(self.path, json.dumps(doc, indent=1))
+
+
+def open_record(
+    out: Path, pairs: list[tuple[Path, Path]], settings: dict[str, Any], overwrite: bool
+) -> RunRecord:
+    """The run record of ``out``, checked before any work: the same settings continue it; other settings,
+    or a clip output the record does not know (a user's file, or a run killed before it recorded the clip),
+    need ``--overwrite``, which starts a new record."""
+    path = out / RECORD
+    if overwrite:
+        return RunRecord(path, settings)
+    old: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = {}
+    if old.get("settings", settings) != settings:
+        was = old["settings"]
+        diff = [f"{k} {was.get(k)!r} (now {settings.get(k)!r})" for k in sorted(set(was) | set(settings))
+                if was.get(k) != settings.get(k)]  # fmt: skip
+        raise EdgecglError(
+            f"{out} holds clips made with other settings: {'; '.join(diff)}",
+            "pass --overwrite to translate every clip again with these, or choose another --out",
+        )
+    clips = dict(old.get("clips") or {})
+    for _, dst in pairs:
+        rel = dst.relative_to(out).as_posix()
+        if dst.exists() and rel not in clips:
+            raise EdgecglError(
+                f"{dst} is in the way: {path.name} does not record it as a finished clip of this run",
+                "pass --overwrite to translate it again, or move it away",
+            )
+    return RunRecord(path, settings, clips)
+
+
 @dataclass
 class FolderResult:
-    done: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # outputs already there (an earlier run)
+    done: list[dict[str, Any]] = field(default_factory=list)  # every finished clip, this run's and kept
+    kept: list[str] = field(default_factory=list)  # finished by an earlier run with the same settings
     failed: list[dict[str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"clips": self.done, "skipped": self.skipped, "failed": self.failed}
+        return {"clips": self.done, "kept": self.kept, "failed": self.failed}
 
 
 def translate_folder(
@@ -72,11 +134,12 @@ def translate_folder(
     pairs: list[tuple[Path, Path]],
     translate: Callable[[Path, Path, Callable[[int], None]], Any],
     before_clip: Callable[[Path, str], None],
-    overwrite: bool,
+    record: RunRecord,
     stats_json: Path | None,
 ) -> FolderResult:
-    """Run ``translate(clip, dst, on_frames)`` for each pair; ``before_clip(clip, name)`` sets the clip's
-    style first (``name``: its path in the folder, so same-named clips of different days differ)."""
+    """Run ``translate(clip, dst, on_frames)`` for each pair the record does not hold; ``before_clip(clip,
+    name)`` sets the clip's style first (``name``: its path in the folder, so same-named clips of
+    different days differ)."""
     from edgecgl.atomic import check_writable, write_text_atomic
     from edgecgl.video import probe
 
@@ -84,14 +147,14 @@ def translate_folder(
     result = FolderResult()
     todo = []
     for clip, dst in pairs:
-        if dst.exists() and not overwrite:
-            result.skipped.append(str(clip))
+        rel = dst.relative_to(out).as_posix()
+        if dst.exists() and rel in record.clips:
+            result.kept.append(str(clip))
+            result.done.append({"src": str(clip), "out": str(dst), "this_run": False, **record.clips[rel]})
         else:
             todo.append((clip, dst))
-    if result.skipped:
-        log(
-            f"{len(result.skipped)} of {len(pairs)} clip(s) already translated, kept (--overwrite redoes them)"
-        )
+    if result.kept:
+        log(f"{len(result.kept)} of {len(pairs)} clip(s) already translated with these settings, kept")
     frames = 0
     with progress() as bar:
         clips_task = bar.add_task("clips", total=len(todo), rate="")
@@ -107,22 +170,24 @@ def translate_folder(
                 res = translate(clip, dst, lambda n: bar.update(frame_task, completed=n))
             except EdgecglError as exc:
                 result.failed.append({"src": str(clip), "error": str(exc)})
-                log(f"skipped {name}: {exc}")
+                log(f"failed {name}: {exc}")
             else:
                 frames += res.stats.frames
-                s = res.stats.summary()
-                result.done.append({"src": str(clip), "out": str(dst), "warnings": res.warnings, **s})
+                s = {"warnings": res.warnings, **res.stats.summary()}
+                record.add(dst.relative_to(out).as_posix(), s)
+                result.done.append({"src": str(clip), "out": str(dst), "this_run": True, **s})
                 log(f"{name}: {s['frames']} frames, {s['fps']} frames/s, {s['instances']} instances")
             bar.advance(clips_task)
-    if todo and len(result.failed) == len(todo) and not result.skipped:
+    if todo and len(result.failed) == len(todo) and not result.kept:
         raise EdgecglError(
             f"none of the {len(todo)} clip(s) in {src} could be translated",
             f"e.g. {result.failed[0]['src']}: {result.failed[0]['error']}",
         )
-    log(f"{len(result.done)} clip(s), {frames} frames translated")
+    log(f"{len(todo) - len(result.failed)} clip(s), {frames} frames translated")
     if result.failed:
         log(
-            f"warning: skipped {len(result.failed)} clip(s) that could not be translated, e.g. {result.failed[0]['src']}"
+            f"warning: {len(result.failed)} clip(s) could not be translated (listed above"
+            f"{' and in --stats-json' if stats_json else ''}), e.g. {result.failed[0]['src']}"
         )
     if stats_json is not None:
         write_text_atomic(stats_json, json.dumps(result.summary(), indent=1))

@@ -40,6 +40,23 @@ def test_mistakes_raise_the_cli_message(bundle: Path, tmp_path: Path) -> None:
         open_pipeline(tmp_path / "nope", "night", instances=False)
     with pytest.raises(EdgecglError, match="has no style to widen"):
         open_pipeline(bundle, "night", instances=False, style_spread=2.0)
+    with pytest.raises(EdgecglError, match="confidence 5 is outside 0..1"):
+        open_pipeline(bundle, "night", conf=5.0, detector=tmp_path / "any.pt")
+
+
+def test_frames_a_camera_sdk_gives_are_named_not_crashed_on(bundle: Path) -> None:
+    """BGRA, grey or int frames raised a tensor-shape ValueError or an OpenCV assertion from inside."""
+    pipe = open_pipeline(bundle, "night", instances=False, backend="onnxruntime-cpu", size=(32, 64))
+    rgb = clip_frames(1, (48, 64))[0]
+    for bad in (
+        np.dstack([rgb, rgb[..., :1]]),
+        rgb[..., 0],
+        rgb.astype(np.int64),
+        rgb.astype(np.float32) / 255,
+    ):
+        with pytest.raises(EdgecglError, match=r"expected an RGB uint8 frame of shape HxWx3, got shape"):
+            pipe(bad)
+    assert pipe(rgb).image.shape == rgb.shape
 
 
 @pytest.mark.assets

@@ -182,17 +182,19 @@ def test_cli_workers(bundle_dir: Path, clip: Path, tmp_path: Path) -> None:
         (["--to", "night", "--size", "30x64"], "multiple of 4"),
         (["--to", "night", "--detector", "nope/yolo.pt"], "offline"),
         (["--to", "night", "--backend", "openvino"], "unknown backend"),
+        (["--to", "night", "--out", "drive.avi"], "the output is an MP4, MOV or MKV file"),
     ],
 )
 def test_cli_user_errors_are_one_line(
     bundle_dir: Path, clip: Path, tmp_path: Path, extra: list[str], message: str
 ) -> None:
     r = edgecgl("video", str(clip), "--bundle", str(bundle_dir), "--out", str(tmp_path / "x.mp4"), *extra)
+    # (a later --out wins: drive.avi, whose timestamps AVI cannot keep, is refused before any loading)
     assert r.returncode == 2
     assert message in r.stderr
     assert sum(line.startswith("error:") for line in r.stderr.splitlines()) == 1
     assert "Traceback" not in r.stderr
-    assert not (tmp_path / "x.mp4").exists()
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "drive.avi").exists()
 
 
 def test_keep_objects_needs_a_style_seed_and_the_detector(

@@ -43,23 +43,51 @@ def test_folder_mirrors_the_layout_skips_the_broken_and_resumes(
     )
     assert r.returncode == 0, r.stderr
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == ["2026-12-01/0001.mp4", "2026-12-02/0001.mp4"]  # no resource fork, no partials
+    assert written == [".edgecgl-video.json", "2026-12-01/0001.mp4", "2026-12-02/0001.mp4"]  # + the record
     for day in ("2026-12-01", "2026-12-02"):
         assert len(frames_of(out / day / "0001.mp4")[0]) == 6
         assert packets(out / day / "0001.mp4", "audio") == packets(clips / day / "0001.mp4", "audio")
     text = " ".join(r.stderr.split())
-    assert "warning: skipped 1 clip(s)" in text and "0002.mp4" in text
+    assert "failed 2026-12-02/0002.mp4" in text and "warning: 1 clip(s) could not be translated" in text
     summary = json.loads(stats.read_text())
     assert [c["frames"] for c in summary["clips"]] == [6, 6] and len(summary["failed"]) == 1
-    # the same command again: the finished clips are kept, only the broken one is tried again
+    # the same command again: the finished clips are kept (their stats too), the broken one tried again
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.mp4")}
     r = edgecgl("video", str(clips), *RUN, "--bundle", str(bundle_dir), "--out", str(out))
     assert r.returncode == 0, r.stderr
-    assert "2 of 3 clip(s) already translated, kept" in " ".join(r.stderr.split())
-    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.mp4")} == before
-    r = edgecgl("video", str(clips), *RUN, "--bundle", str(bundle_dir), "--out", str(out), "--overwrite")
+    assert "2 of 3 clip(s) already translated with these settings, kept" in " ".join(r.stderr.split())
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*.mp4")}
+    assert after.keys() == before.keys()
+    # a quick trial with other settings into the same folder is refused, not mixed in; --overwrite redoes
+    trial = ("video", str(clips), *RUN, "--bundle", str(bundle_dir), "--out", str(out), "--max-frames", "3")
+    r = edgecgl(*trial)
+    assert r.returncode == 2 and "holds clips made with other settings: max_frames None (now 3)" in " ".join(
+        r.stderr.split()
+    )
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.mp4")} == after
+    r = edgecgl(*trial, "--overwrite", "--stats-json", str(stats))
     assert r.returncode == 0, r.stderr
-    assert all(p.stat().st_mtime_ns != t for p, t in before.items())
+    assert len(frames_of(out / "2026-12-01" / "0001.mp4")[0]) == 3
+    assert [c["this_run"] for c in json.loads(stats.read_text())["clips"]] == [True, True]
+    again = tmp_path / "again.json"
+    r = edgecgl(*trial, "--stats-json", str(again))  # continued: the finished clips kept with their stats
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(again.read_text())
+    assert [(c["this_run"], c["frames"]) for c in summary["clips"]] == [(False, 3), (False, 3)]
+    assert len(summary["kept"]) == 2 and len(summary["failed"]) == 1
+
+
+def test_a_file_the_record_does_not_know_is_not_taken_for_a_finished_clip(
+    bundle_dir: Path, clips: Path, tmp_path: Path
+) -> None:
+    """A clip output in --out that no run recorded (the user's own file, or a run killed between the
+    clip's rename and its record) is never kept as if it were this run's translation."""
+    out = tmp_path / "night"
+    (out / "2026-12-01").mkdir(parents=True)
+    (out / "2026-12-01" / "0001.mp4").write_bytes(b"my own edit")
+    r = edgecgl("video", str(clips), *RUN, "--bundle", str(bundle_dir), "--out", str(out))
+    assert r.returncode == 2 and "is in the way" in r.stderr and "--overwrite" in r.stderr
+    assert (out / "2026-12-01" / "0001.mp4").read_bytes() == b"my own edit"
 
 
 def test_one_style_for_all_or_one_per_clip(bundle_dir: Path, clips: Path, tmp_path: Path) -> None:
@@ -141,6 +169,7 @@ def test_each_clip_starts_with_fresh_tracks(assets: Path, bundle_dir: Path, tmp_
         ("empty", "no videos in"),
         ("clash", "would both be written to"),
         ("file_out", "is a file, but"),
+        ("video_out", "names a video file, but"),
     ],
 )
 def test_folder_user_errors(bundle_dir: Path, clips: Path, tmp_path: Path, case: str, message: str) -> None:
@@ -154,6 +183,8 @@ def test_folder_user_errors(bundle_dir: Path, clips: Path, tmp_path: Path, case:
         shutil.copy(clips / "2026-12-01" / "0001.mp4", clips / "2026-12-01" / "0001.mov")
     elif case == "file_out":
         out.write_text("x")
+    elif case == "video_out":
+        out = tmp_path / "night.mp4"
     r = edgecgl("video", str(src), *RUN, "--bundle", str(bundle_dir), "--out", str(out))
     assert r.returncode == 2 and message in " ".join(r.stderr.split()), r.stderr
     assert "Traceback" not in r.stderr
