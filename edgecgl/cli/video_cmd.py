@@ -213,6 +213,7 @@ def register(app: typer.Typer) -> None:
             dst = out or default_out(src, to.strip().lower())
             check_video_out(dst)
             check_output(dst, [src], overwrite)
+            info = probe(src)  # not a video: said before the bundle and the detector load
         if stats_json is not None:
             check_stats_json(stats_json, src, dst, overwrite)
         opts = VideoOptions(  # checks --preset, --crf, --start/--end, --max-frames before any loading
@@ -263,7 +264,6 @@ def register(app: typer.Typer) -> None:
         if bank is not None:  # --style-ref DIR: one photo's style for the whole clip
             ro.per_image_reference(pipeline.translator, bank, style_seed, src.name)
             log(f"style: {pipeline.translator.style_source}")
-        info = probe(src)
         h, w = info["size"]
         log(
             f"input: {src} {w}x{h} @ {float(info['fps'] or 0):.2f} fps, ~{info['frames']} frames ({', '.join(info['streams'])})"

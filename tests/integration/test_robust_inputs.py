@@ -152,6 +152,7 @@ def test_audio_only_file(tiny_bundle: Path, tmp_path: Path) -> None:
     r = cli("video", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
     assert_user_error(r, "has no video stream", "audio-only")
     assert not out.exists()
+    assert "backend:" not in r.stderr  # said before the bundle and the detector are loaded
 
 
 # ------------------------------------------------------------------ truncated recordings
