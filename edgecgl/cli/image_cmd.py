@@ -118,6 +118,14 @@ def register(app: typer.Typer) -> None:
 
         pairs = plan(Path(src), out, to.strip().lower())
         folder = pairs[0][1].parent if Path(src).is_dir() else None
+        if folder is not None:
+            skipped_subs = [
+                d.name for d in sorted(Path(src).iterdir()) if d.is_dir() and any(map(is_image, d.iterdir()))
+            ]
+            if skipped_subs:  # said, not silent: `edgecgl video FOLDER` does search its sub-folders
+                log(
+                    f"note: images in sub-folders are not translated ({', '.join(skipped_subs[:4])}/...); give each folder"
+                )
         if folder is None:
             check_output(pairs[0][1], [pairs[0][0]], overwrite)
         else:  # the folder is one output: written whole under a temporary name, then renamed into place

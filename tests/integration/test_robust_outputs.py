@@ -188,12 +188,14 @@ def image_folder(root: Path, n: int, bad: tuple[str, ...] = ()) -> Path:
 
 def test_image_folder_skips_and_counts_unreadable_images(tiny_bundle: Path, tmp_path: Path) -> None:
     mix = image_folder(tmp_path / "mix", 2, bad=("b.jpg",))
+    image_folder(mix / "day2", 1)  # a sub-folder of images: not translated, and said so
     out = tmp_path / "out" / "dir"
     run = ("--to", "night", "--bundle", str(tiny_bundle), *RUNTIME)
     r = cli("image", str(mix), *run, "--out", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == ["f000.png", "f001.png"]
     assert "warning: skipped 1 unreadable image(s), e.g." in r.stderr and "b.jpg" in r.stderr
+    assert "note: images in sub-folders are not translated (day2/...)" in " ".join(r.stderr.split())
     bad = image_folder(tmp_path / "bad", 0, bad=("x.jpg", "y.png"))
     r = cli("image", str(bad), *run, "--out", str(tmp_path / "bad_out"))
     assert_user_error(r, "none of the 2 image(s)", "could be read")
