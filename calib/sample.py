@@ -177,9 +177,10 @@ def sample_calibration(
     domains: list[str] | None = None,
     default_domain: str = "sunny",
     log: Callable[[str], None] = lambda s: None,
+    bdd_rules: Any = None,
 ) -> CalibSet:
     """Calibration set from a dataset spec (``folder:``, ``bdd100k:``, ``init:`` or a path), a flat image
-    folder, a video file, or a folder of videos."""
+    folder, a video file, or a folder of videos. ``bdd_rules``: a BDD100K domain table (``--bdd-rules``)."""
     doms = list(domains or DOMAINS)
     if n < 1:
         raise EdgecglError("--n must be at least 1")
@@ -201,7 +202,7 @@ def sample_calibration(
             labels.append(d)
             crops.append(_instance_crop(img, np.zeros((0, 4)), instance_size, rng))
     else:
-        ds = _try_dataset(spec, size, doms, seed)
+        ds = _try_dataset(spec, size, doms, seed, bdd_rules)
         if ds is not None:
             kind = f"dataset:{ds.source}" if hasattr(ds, "source") else "dataset"
             items = [(r.path, int(r.domain)) for r in ds.records]
@@ -268,7 +269,9 @@ def _images(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def _try_dataset(spec: str, size: tuple[int, int], domains: list[str], seed: int) -> Any:
+def _try_dataset(
+    spec: str, size: tuple[int, int], domains: list[str], seed: int, bdd_rules: Any = None
+) -> Any:
     """The data engineer's ``open_dataset`` when the spec is a dataset; None for a plain image folder."""
     try:
         from edgecgl.train.data.open import open_dataset, parse_spec
@@ -278,7 +281,15 @@ def _try_dataset(spec: str, size: tuple[int, int], domains: list[str], seed: int
         parse_spec(spec, domains)
     except EdgecglError:
         return None
-    return open_dataset(spec, size=size, split="all", seed=seed, domains=domains, allow_empty_domains=True)
+    return open_dataset(
+        spec,
+        size=size,
+        split="all",
+        seed=seed,
+        domains=domains,
+        allow_empty_domains=True,
+        bdd_rules=bdd_rules,
+    )
 
 
 def save_calib(path: Path, cs: CalibSet) -> Path:

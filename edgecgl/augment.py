@@ -1,7 +1,9 @@
 """Grow a labelled detector dataset by domain: translate every image, carry its labels over unchanged.
 
 Translation moves no pixel geometry (the frame is letterboxed through the network and back; crops are
-pasted where they were cut), so every box stays valid and the label files are copied byte for byte.
+pasted where they were cut), so every box stays valid and the label files are copied byte for byte. Only
+BDD100K's frame ``attributes`` change: its weather and time of day are the domain label, so a translated
+copy is relabelled as its target (``BddRules.attributes_for``, the loader's table read backwards).
 The dataset's own boxes serve as the instances by default: no detector is needed and no object is
 missed or invented.
 
@@ -11,8 +13,10 @@ Formats read (no training code needed, this runs on the vehicle-side install too
               -> OUT/<target>/<source>_<name>.<ext>  +  OUT/<target>/labels/<source>_<name>.txt
     synth:    a SynthWeather set: the folder format plus pairs.json, read as folder:
     bdd100k:  a labels JSON (list of frames: name, attributes, labels[].box2d) and the images it names,
-              found by file name anywhere under the JSON's folder or its parent's images/ folder
-              -> OUT/<target>/images/<name>  +  OUT/<target>/labels.json (the same frame entries)
+              found by file name anywhere under the JSON's folder (its images/ also as a symlink) or its
+              parent's images/ folder; symlinked image files are followed, as the loader follows them
+              -> OUT/<target>/images/<name>  +  OUT/<target>/labels.json (the same frame entries, their
+              weather/timeofday set to the target's; the domain rules are edgecgl.domains.BddRules)
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import numpy as np
 
 from edgecgl import interrupt
 from edgecgl.detect import Detection
-from edgecgl.domains import IMAGE_SUFFIXES, folder_domains
+from edgecgl.domains import IMAGE_SUFFIXES, BddRules, folder_domains
 from edgecgl.errors import EdgecglError
 
 # Written last into every augmented dataset: how --overwrite knows a folder is one (not a .json, so no
@@ -50,7 +54,7 @@ class Item:
     boxes: list[tuple[float, float, float, float]]
     classes: list[str]
     label_file: Path | None = None  # folder format: copied unchanged
-    entry: dict | None = None  # bdd100k: the frame's JSON entry, copied unchanged
+    entry: dict | None = None  # bdd100k: the frame's JSON entry, copied with the target's attributes
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Dataset:
     root: Path
     items: list[Item]
     skipped: list[str] = field(default_factory=list)
+    bdd_rules: BddRules = field(default_factory=BddRules)  # bdd100k: attributes <-> domain, both ways
 
 
 READS = "folder:ROOT, synth:ROOT (SynthWeather) or bdd100k:LABELS.json"
@@ -122,18 +127,9 @@ def _yolo_boxes(text: str) -> tuple[list[tuple[float, float, float, float]], lis
     return boxes, classes
 
 
-def bdd_domain(attrs: dict) -> str | None:
-    """DESIGN.md §3 (paper Table 1): night = night; sunny = clear day; cloudy = overcast/partly cloudy day;
-    rainy = rainy day. Anything else has no domain (it is still translated)."""
-    weather, tod = attrs.get("weather"), attrs.get("timeofday")
-    if tod == "night":
-        return "night"
-    if tod != "daytime":
-        return None
-    return {"clear": "sunny", "overcast": "cloudy", "partly cloudy": "cloudy", "rainy": "rainy"}.get(weather)
-
-
-def open_bdd100k(path: Path) -> Dataset:
+def open_bdd100k(path: Path, rules: BddRules | None = None) -> Dataset:
+    """Frames of a labels JSON; each one's source domain by the loader's table (``rules``, default the
+    paper's Table 1). A frame with no domain is still translated, to every target."""
     if path.is_dir():
         found = sorted(path.glob("*.json")) + sorted(path.glob("labels/*.json"))
         if not found:
@@ -146,12 +142,13 @@ def open_bdd100k(path: Path) -> Dataset:
     if not isinstance(frames, list):
         raise EdgecglError(f"{path} is not a BDD100K labels file (expected a JSON list of frames)")
     index: dict[str, Path] = {}
-    for base in (path.parent, path.parent.parent / "images"):
+    # images/ named as a base too: rglob does not enter a symlinked folder (the loader follows one)
+    for base in (path.parent, path.parent / "images", path.parent.parent / "images"):
         if base.is_dir():
             for p in base.rglob("*"):
                 if p.suffix.lower() in IMAGE_SUFFIXES:
                     index.setdefault(p.name, p)
-    ds = Dataset("bdd100k", path, [])
+    ds = Dataset("bdd100k", path, [], bdd_rules=rules or BddRules())
     for fr in frames:
         name = str(fr.get("name", ""))
         if not name or "/" in name or "\\" in name or name not in index:
@@ -163,11 +160,8 @@ def open_bdd100k(path: Path) -> Dataset:
             if b and lab.get("category") in BDD_INSTANCE_CATEGORIES:
                 boxes.append((float(b["x1"]), float(b["y1"]), float(b["x2"]), float(b["y2"])))
                 classes.append(str(lab["category"]))
-        ds.items.append(
-            Item(
-                index[name], Path(name).stem, bdd_domain(fr.get("attributes") or {}), boxes, classes, entry=fr
-            )
-        )
+        source = ds.bdd_rules.domain_of(fr.get("attributes"))
+        ds.items.append(Item(index[name], Path(name).stem, source, boxes, classes, entry=fr))
     if not ds.items:
         raise EdgecglError(
             f"none of the images named in {path} were found", "put them under images/ beside the labels"
@@ -175,9 +169,10 @@ def open_bdd100k(path: Path) -> Dataset:
     return ds
 
 
-def open_augment_dataset(spec: str) -> Dataset:
+def open_augment_dataset(spec: str, bdd_rules: BddRules | None = None) -> Dataset:
+    """``bdd_rules``: the BDD100K domain table (``--bdd-rules``); folder datasets ignore it."""
     kind, path = parse_spec(spec)
-    return open_folder(path) if kind == "folder" else open_bdd100k(path)
+    return open_folder(path) if kind == "folder" else open_bdd100k(path, bdd_rules)
 
 
 def instances_from_labels(
@@ -284,8 +279,9 @@ def augment(
         rep.instances += n
         write_bytes_atomic(dst, encode(image, dst.suffix))
         write_labels(ds, target, item, dst)
-        if item.entry is not None:
-            entries[target].append(item.entry)
+        if item.entry is not None:  # read back, the copy is in its target domain; labels and scene unchanged
+            attrs = ds.bdd_rules.attributes_for(target, item.entry.get("attributes"))
+            entries[target].append({**item.entry, "attributes": attrs})
         rep.written[target] = rep.written.get(target, 0) + 1
         if on_item:
             on_item()

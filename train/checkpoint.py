@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import random
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,24 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         ) from None
 
 
+_TORCH_ADVICE = ("weights only load failed", "weights_only", "file an issue", "check the documentation")
+
+
+def load_failure(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file: its first useful line, without torch's advice
+    to re-run it with ``weights_only=False`` or to allow-list globals (either runs what the file holds)."""
+    if isinstance(exc, EOFError):
+        return "the file ends early (empty or cut off)"
+    for line in str(exc).splitlines():
+        text = line.strip().removeprefix("WeightsUnpickler error:").strip()
+        text = re.sub(r"^\[enforce fail at [^\]]*\]\s*\.?\s*", "", text)
+        if text and not any(a in text.lower() for a in _TORCH_ADVICE):
+            if text.startswith("Unsupported operand"):  # the unpickler met bytes that are no pickle opcode
+                return f"not a file written by torch.save ({text[0].lower()}{text[1:]})"
+            return text.split(" Please use ")[0][:200]
+    return type(exc).__name__
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
@@ -82,10 +102,14 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
             f"resume checkpoint {path} does not exist", "give a run folder with checkpoints/last.pt"
         )
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a raw pickle's protocol note: the file is refused or checked below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not our checkpoint"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise EdgecglError(f"{path} is not a loadable resume checkpoint: {first[:200]}") from None
+        raise EdgecglError(
+            f"{path} is not a loadable resume checkpoint: {load_failure(exc)}",
+            "give a run folder with checkpoints/last.pt written by edgecgl train",
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise EdgecglError(
             f"{path} is not an edgecgl resume checkpoint", "use runs/train/<run>/checkpoints/last.pt"

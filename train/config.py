@@ -6,13 +6,16 @@ everything that ran (``edgecgl.config.dump_yaml``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field
 
 from edgecgl.train.losses import LossConfig
 from edgecgl.train.nets import ModelConfig
 
 from edgecgl.config import dump_yaml
+from edgecgl.domains import bdd_rules
 from edgecgl.errors import EdgecglError
 
 
@@ -35,8 +38,13 @@ class DataConfig:
     # > 1: cut the crops from the same window decoded at crop_scale x frame_size, as the runtime cuts them
     # from the full-resolution frame (1: from the training frame itself, the paper's data path)
     crop_scale: int = 1
+    # bdd100k: attributes -> domain, [{domain, weather: [...], timeofday: [...]}, ...], the first matching
+    # rule wins (edgecgl.domains.BddRules); empty: the paper's Table 1. Its domains are data.domains' default.
+    bdd_rules: list[dict] = field(default_factory=list)
 
     def validate(self) -> None:
+        if self.bdd_rules:  # checked here (one error naming the rule), kept as read: lower case, lists
+            self.bdd_rules = [asdict(r) for r in bdd_rules(self.bdd_rules).rules]
         for name in ("frame_size", "instance_size"):
             v = getattr(self, name)
             if len(v) != 2 or min(v) < 1:
@@ -64,11 +72,34 @@ class OptimConfig:
     lr_gamma: float = 0.5
     n_critic: int = 1  # discriminator updates per generator update
 
+    def validate(self) -> None:
+        """Refused here, before a run folder exists: Adam and StepLR would refuse them only in the trainer."""
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise EdgecglError(f"optim.lr must be > 0, got {self.lr}", "the paper's is 1e-4")
+        if not (math.isfinite(self.lr_d) and self.lr_d >= 0):
+            raise EdgecglError(f"optim.lr_d must be >= 0, got {self.lr_d}", "0 uses optim.lr for the critic")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise EdgecglError(f"optim.{name} must be in [0, 1), got {getattr(self, name)}")
+        if not self.weight_decay >= 0:
+            raise EdgecglError(f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.lr_step < 1 or not 0.0 < self.lr_gamma <= 1.0:
+            raise EdgecglError(
+                f"optim.lr_step must be >= 1 and optim.lr_gamma in (0, 1], got {self.lr_step} / {self.lr_gamma}",
+                "lr_gamma 1 keeps the learning rate constant",
+            )
+
 
 @dataclass
 class EMAConfig:
     enabled: bool = True
     decay: float = 0.999  # with warm-up min(decay, (1 + step) / (10 + step))
+
+    def validate(self) -> None:
+        if not 0.0 <= self.decay < 1.0:  # 1 would keep the initial weights forever
+            raise EdgecglError(
+                f"ema.decay must be in [0, 1), got {self.decay}", "e.g. 0.999; ema.enabled=false turns it off"
+            )
 
 
 @dataclass
@@ -80,6 +111,12 @@ class LogConfig:
     tensorboard: bool = True  # if the tensorboard package is installed
     style_stats_images: int = 64  # per domain, for model.pt's style statistics
 
+    def validate(self) -> None:
+        if self.every < 1 or self.checkpoint_every < 1 or self.style_stats_images < 1:
+            raise EdgecglError("log.every, log.checkpoint_every and log.style_stats_images must be >= 1")
+        if self.sample_every < 0:
+            raise EdgecglError(f"log.sample_every must be >= 0 (0: off), got {self.sample_every}")
+
 
 @dataclass
 class TrainConfig:
@@ -90,7 +127,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str = "none"  # none | bf16 | fp16
     compile: bool = False  # torch.compile the generator phase (the critic phase needs double backward)
-    threads: int = 0  # CPU threads for torch (0: torch's default)
+    threads: int = 0  # CPU threads for torch (0: torch's default, which follows OMP_NUM_THREADS)
     init: str = "paper"  # paper: Kaiming normal (E, M, G) + N(0, 0.02) (D), §4; default: PyTorch's
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -106,8 +143,15 @@ class TrainConfig:
             raise EdgecglError(f"init must be paper or default, got '{self.init}'")
         if self.batch < 1 or self.iters < 0 or self.optim.n_critic < 1:
             raise EdgecglError("batch and optim.n_critic must be >= 1, iters >= 0")
-        if self.log.every < 1 or self.log.checkpoint_every < 1:
-            raise EdgecglError("log.every and log.checkpoint_every must be >= 1")
+        if self.threads < 0:
+            raise EdgecglError(f"threads must be >= 0, got {self.threads}", "0 keeps torch's default")
+        self.optim.validate()
+        self.ema.validate()
+        self.log.validate()
+        for f in dataclasses.fields(self.loss):  # every weight, also those LossConfig leaves unchecked
+            weight = getattr(self.loss, f.name)
+            if isinstance(weight, float) and not weight >= 0:
+                raise EdgecglError(f"loss.{f.name} must be >= 0, got {weight}", "0 turns the term off")
         m = self.model
         if m.d_scales < 1 or m.d_patch_layers < 1:
             raise EdgecglError("model.d_scales and model.d_patch_layers must be >= 1")

@@ -14,10 +14,12 @@ This is the contract between the trainer (which writes it) and the exporter (whi
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from edgecgl.train.checkpoint import load_failure
 from edgecgl.train.nets import CGLModel, ModelConfig
 from torch import nn
 
@@ -84,11 +86,12 @@ def load_inference(path: Path, map_location: str | torch.device = "cpu") -> Infe
     if not p.is_file():
         raise EdgecglError(f"checkpoint {p} does not exist")
     try:
-        data: dict[str, Any] = torch.load(p, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a raw pickle's protocol note: the file is refused or checked below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data: dict[str, Any] = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not our checkpoint"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EdgecglError(
-            f"{p} is not a loadable edgecgl checkpoint: {first[:200]}",
+            f"{p} is not a loadable edgecgl checkpoint: {load_failure(exc)}",
             "give a model.pt written by edgecgl train",
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -58,7 +58,7 @@ def resolve_config(
     if not cfg.data.domains and cfg.data.spec and resume_dir is None:
         from edgecgl.train.data.open import data_domains
 
-        cfg.data.domains = data_domains(cfg.data.spec)  # domains come from the data unless configured
+        cfg.data.domains = data_domains(cfg.data.spec, cfg.data.bdd_rules)  # from the data unless configured
     n = len(cfg.data.domains) if cfg.data.domains else None
     if n is not None and n != cfg.model.n_domains:
         cfg.model = dataclasses.replace(cfg.model, n_domains=n)
@@ -117,6 +117,7 @@ def open_training_data(cfg: TrainConfig):  # noqa: ANN201 - the data package's D
         flip=cfg.data.flip,
         domains=list(cfg.data.domains) or None,
         categories=list(cfg.data.categories) or None,
+        bdd_rules=cfg.data.bdd_rules,
         detail_scale=cfg.data.crop_scale if cfg.loss.instances else 1,
     )
 
@@ -168,7 +169,8 @@ def _train(
 ) -> TrainResult:
     dev = resolve_device(cfg.device, local)
     dataset = open_training_data(cfg)
-    if rank == 0 and run_dir is None:
+    fresh = rank == 0 and run_dir is None
+    if fresh:
         run_dir = new_run_dir(Path(out), cfg.name)
     run_dir = _broadcast_path(run_dir)
     say = log if rank == 0 else (lambda s: None)
@@ -176,7 +178,12 @@ def _train(
         f"run folder {run_dir} on {dev}"
         + (f" x{dist.get_world_size()} ranks" if dist.is_initialized() else "")
     )
-    trainer = Trainer(cfg, dataset, run_dir, dev, log=say, progress=progress)
+    try:
+        trainer = Trainer(cfg, dataset, run_dir, dev, log=say, progress=progress)
+    except BaseException:
+        if fresh and not any(run_dir.iterdir()):  # refused before it trained: leave no empty, numbered folder
+            run_dir.rmdir()
+        raise
     if resume:
         trainer.resume()
         if trainer.step >= cfg.iters:  # run() would return at once: a full bar and exit 0 said nothing
@@ -184,9 +191,6 @@ def _train(
                 f"{run_dir} is already at step {trainer.step}, and --iters {cfg.iters} ends there: nothing was trained",
                 f"pass --iters above {trainer.step} to train it further",
             )
-    result = trainer.run()
-    skipped = getattr(dataset, "skipped", 0)
-    if skipped:
-        say(f"skipped {skipped} unreadable images")
+    result = trainer.run()  # it says how many unreadable images it skipped
     say(f"step {result.step}: {run_dir / 'checkpoints' / 'model.pt'} (inference), last.pt (resume)")
     return result

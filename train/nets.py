@@ -66,8 +66,15 @@ class ModelConfig:
                 raise EdgecglError(f"unknown model.{key} '{value}'", f"choose {', '.join(allowed)}")
         if self.preset != "custom":
             if self.preset not in PRESETS:
-                raise ValueError(f"unknown preset '{self.preset}' (choose {', '.join(PRESETS)} or custom)")
+                raise EdgecglError(
+                    f"unknown model.preset '{self.preset}'", f"choose {', '.join(PRESETS)} or custom"
+                )
             self.dim, self.n_res, self.mlp_dim, self.d_dim, self.d_max_channels = PRESETS[self.preset]
+        sizes = ("dim", "n_down", "n_res", "style_dim", "style_down", "mlp_dim", "n_domains", "d_dim")
+        sizes += ("d_layers_global", "d_layers_instance", "d_max_channels")
+        for key in sizes:  # a zero or negative size fails deep inside torch, after the run folder is made
+            if getattr(self, key) < 1:
+                raise EdgecglError(f"model.{key} must be >= 1, got {getattr(self, key)}")
 
     @property
     def content_channels(self) -> int:

@@ -20,9 +20,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import multiprocessing as mp
 import random
 import shutil
+import signal
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +49,7 @@ from edgecgl.config import dump_yaml, to_dict
 from edgecgl.errors import EdgecglError
 
 LOSS_KEYS_EXCLUDED = ("step", "lr", "it_s", "time")
+_UNREADABLE = "skipped unreadable image "  # the dataset's warning (data/frames.py), logged here instead
 
 
 def _seed_int(*parts: int) -> int:
@@ -52,6 +57,42 @@ def _seed_int(*parts: int) -> int:
 
 
 # --------------------------------------------------------------------------- data
+class SkippedImages:
+    """Unreadable images the dataset skipped: a count and the first one, shared with forked DataLoader
+    workers (which load the images), so the main process can say it in one log line at the end."""
+
+    def __init__(self) -> None:
+        try:
+            ctx = mp.get_context("fork")
+            self._shared: Any = (ctx.Value("q", 0), ctx.Array("c", 1024))
+        except (ValueError, OSError):  # pragma: no cover - no fork on this platform
+            self._shared = None
+        self._local = [0, ""]
+
+    def __getstate__(self) -> dict[str, Any]:  # spawned workers count on their own copy
+        return {"_shared": None, "_local": [self.count, self.first]}
+
+    def add(self, what: str) -> None:
+        if self._shared is None:
+            self._local = [int(self._local[0]) + 1, self._local[1] or what]
+            return
+        count, first = self._shared
+        with count.get_lock():
+            count.value += 1
+            if not first.value:
+                first.value = what.encode()[: len(first) - 1]
+
+    @property
+    def count(self) -> int:
+        return int(self._local[0] if self._shared is None else self._shared[0].value)
+
+    @property
+    def first(self) -> str:
+        if self._shared is None:
+            return str(self._local[1])
+        return self._shared[1].value.decode(errors="replace")
+
+
 class StepSource(Dataset):
     """Item ``key`` = every input of one critic/generator batch, a pure function of (seed, rank, key).
 
@@ -69,6 +110,7 @@ class StepSource(Dataset):
             by_domain[int(d)].append(i)
         self.by_domain = by_domain
         self.present = [d for d, idx in enumerate(by_domain) if idx]
+        self.skipped = SkippedImages()
         if len(self.present) < 2:
             raise EdgecglError(
                 f"training needs images of at least two domains; found {len(self.present)}",
@@ -84,7 +126,15 @@ class StepSource(Dataset):
         """(frames, domains, boxes, crop source): the source is the frames themselves, or their windows
         at ``crop_scale`` x the size (``Sample.detail``) with the boxes scaled along."""
         random.seed(int(rng.integers(2**62)))  # the dataset's own random crop / flip
-        samples = [self.dataset[i] for i in indices]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.filterwarnings("always", message=_UNREADABLE, category=UserWarning)
+            samples = [self.dataset[i] for i in indices]
+        for w in caught:  # a skipped image goes to the run's log line; other warnings show as they would
+            text = str(w.message)
+            if text.startswith(_UNREADABLE):
+                self.skipped.add(text[len(_UNREADABLE) :])
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         x = torch.stack([s.image for s in samples]).float()
         d = torch.tensor([int(s.domain) for s in samples], dtype=torch.long)
         boxes = [torch.as_tensor(s.boxes, dtype=torch.float32).reshape(-1, 4) for s in samples]
@@ -254,6 +304,34 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them: a step is applied whole, so an
+    interrupted run can save a consistent last.pt. Only Python handlers are held (edgecgl's, Python's
+    Ctrl-C, an application's own); an ignored or default signal, or another thread, is left as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {sig: h for sig, h in handlers.items() if callable(h)}
+    for sig in handlers:
+        signal.signal(sig, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+    for sig in held[:1]:  # only when the block ended normally: its own exception says more
+        signal.raise_signal(sig)
+
+
+def _short_reason(what: str) -> str:
+    """'P: [Errno 2] No such file or directory: 'P'' -> 'P: [Errno 2] No such file or directory'."""
+    path, _, reason = what.partition(": ")
+    return what.removesuffix(f": '{path}'") if reason else what
+
+
 # --------------------------------------------------------------------------- trainer
 @dataclass
 class TrainResult:
@@ -328,6 +406,7 @@ class Trainer:
         if cfg.ema.enabled:
             self.ema = copy.deepcopy(self.model.generator_modules()).eval().requires_grad_(False)
         self.step = 0
+        self.saved_step: int | None = None  # the step last.pt holds, once this process wrote or read it
         self.source = StepSource(dataset, cfg, self.rank)
         self.gp_rng = torch.Generator(device=self.device)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -382,6 +461,7 @@ class Trainer:
         rngs = data.get("rng", [])
         if len(rngs) == self.world:
             set_rng_state(rngs[self.rank])
+        self.saved_step = self.step
         self._truncate_metrics(self.step)
         self.log(f"resumed from step {self.step}")
 
@@ -406,6 +486,7 @@ class Trainer:
             dist.all_gather_object(states, rng_state())
         if self.is_main:
             save_checkpoint(self.ckpt_dir / "last.pt", {**self.state_dict(), "rng": states})
+            self.saved_step = self.step
             if inference:
                 path = self.save_inference()
                 if self.cfg.log.snapshots:
@@ -413,6 +494,28 @@ class Trainer:
                         shutil.copyfile(path, tmp)
         if self.distributed:
             dist.barrier()
+
+    def save_interrupted(self, start: int, whole: bool) -> None:
+        """On Ctrl-C or SIGTERM: last.pt at the last whole step, so --resume loses nothing. Rank 0 writes
+        alone (no collective: the other ranks may be stopping too) and skips model.pt, whose style
+        statistics take seconds that a service manager may not give."""
+        last = self.ckpt_dir / "last.pt"
+        kept = f"{last} keeps step {self.saved_step}" if self.saved_step is not None else "no last.pt"
+        if not whole:  # only a KeyboardInterrupt from outside the signals (signals_held) lands here
+            self.log(
+                f"interrupted inside step {self.step + 1}: its update is half-applied, not saved; {kept}"
+            )
+            return
+        if self.step in (start, self.saved_step):
+            if self.step > 0:
+                self.log(f"interrupted at step {self.step}: {kept} (--resume continues from it)")
+            return
+        if self.is_main:
+            with signals_held():  # a second Ctrl-C waits for the save (a torn one is never renamed anyway)
+                rngs = [] if self.distributed else [rng_state()]  # others' states would need a collective
+                save_checkpoint(last, {**self.state_dict(), "rng": rngs})
+                self.saved_step = self.step
+                self.log(f"interrupted: saved step {self.step} to {last} (--resume continues from it)")
 
     def save_inference(self) -> Path:
         from edgecgl.train.style_stats import style_statistics
@@ -584,17 +687,21 @@ class Trainer:
             bar.start()
             task = bar.add_task(cfg.name, total=stop, completed=start, rate="")
         tick, tick_step = time.time(), self.step
+        whole = True  # False while a step is half-applied: an interrupt there saves nothing
         try:
             while self.step < stop:
                 interrupt.check()  # a Ctrl-C that a library swallowed (edgecgl.interrupt)
                 batch_items = [next(items) for _ in range(cfg.optim.n_critic)]
-                terms = self.train_step(batch_items)
-                self._check_finite(terms)
-                now = time.time()
-                rate = (self.step - tick_step) / max(now - tick, 1e-9)
-                if self.step % cfg.log.every == 0 or self.step == stop:
-                    last = self._log_metrics(terms, rate)
-                    tick, tick_step = now, self.step
+                with signals_held():  # a Ctrl-C or SIGTERM lands after the step and its metrics line
+                    whole = False
+                    terms = self.train_step(batch_items)
+                    self._check_finite(terms)
+                    now = time.time()
+                    rate = (self.step - tick_step) / max(now - tick, 1e-9)
+                    if self.step % cfg.log.every == 0 or self.step == stop:
+                        last = self._log_metrics(terms, rate)
+                        tick, tick_step = now, self.step
+                    whole = True
                 if bar is not None:
                     bar.update(task, completed=self.step, rate=f"{rate:.2f} it/s")
                 if cfg.log.sample_every and self.step % cfg.log.sample_every == 0 and self.is_main:
@@ -605,11 +712,19 @@ class Trainer:
                 self.save()
                 if cfg.log.sample_every and self.is_main and self.step % cfg.log.sample_every:
                     self.write_samples()
+        except KeyboardInterrupt:
+            self.save_interrupted(start, whole)
+            raise
         finally:
             if bar is not None:
                 bar.stop()
             if self._tb is not None:
                 self._tb.close()
+            if self.source.skipped.count and self.is_main:
+                self.log(
+                    f"warning: skipped {self.source.skipped.count} unreadable image(s) while training, e.g."
+                    f" {_short_reason(self.source.skipped.first)} (each replaced by another of its domain)"
+                )
         return TrainResult(self.run_dir, self.step, last, time.time() - t0)
 
 

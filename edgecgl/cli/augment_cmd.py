@@ -1,4 +1,5 @@
-"""``edgecgl augment``: translate a labelled dataset to other domains, labels carried over unchanged."""
+"""``edgecgl augment``: translate a labelled dataset to other domains, labels carried over unchanged
+(BDD100K's weather/timeofday attributes, its domain label, set to the target's)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import typer
 
 from edgecgl.cli import runtime_opts as ro
-from edgecgl.cli.common import log, progress
+from edgecgl.cli.common import BDD_RULES, log, progress
 from edgecgl.errors import EdgecglError
 from edgecgl.outdir import check_output_dir
 
@@ -45,6 +46,7 @@ def register(app: typer.Typer) -> None:
         size: str | None = ro.SIZE,
         upsample: str = ro.UPSAMPLE,
         overwrite: bool = ro.OVERWRITE,
+        bdd_rules: Path | None = BDD_RULES,
     ) -> None:
         """Translate a labelled dataset (folder+YOLO or BDD100K), carrying its labels over unchanged."""
         from edgecgl.atomic import atomic_dir
@@ -52,12 +54,12 @@ def register(app: typer.Typer) -> None:
         from edgecgl.augment import augment as run_augment
         from edgecgl.brightness import RangeCounts
         from edgecgl.cli.image_cmd import encode_image
-        from edgecgl.domains import parse_domains
+        from edgecgl.domains import load_bdd_rules, parse_domains
         from edgecgl.retain import KeepCounts
         from edgecgl.translate import Translator, read_image
 
         targets = parse_domains(to, None)  # checked against the bundle's domains once it is loaded
-        ds = open_augment_dataset(dataset)
+        ds = open_augment_dataset(dataset, load_bdd_rules(bdd_rules))
         root = ds.root if ds.root.is_dir() else ds.root.parent
         if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents:
             raise EdgecglError(
@@ -89,6 +91,9 @@ def register(app: typer.Typer) -> None:
             log("instances: the dataset's own boxes")
         for t in targets:
             parse_domains(t, bund.domains)
+            if ds.kind == "bdd100k" and t not in ds.bdd_rules.domains():
+                log(f"{t} is not in the BDD100K domain table: its copies are labelled weather: {t}, timeofday:"
+                    " daytime (--bdd-rules names its attributes)")  # fmt: skip
         tr0 = pipeline.translator
         translators = {
             t: tr0

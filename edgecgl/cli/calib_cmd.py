@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from edgecgl.cli.common import log
+from edgecgl.cli.common import BDD_RULES, log
 
 
 def register(app: typer.Typer) -> None:
@@ -31,18 +31,22 @@ def register(app: typer.Typer) -> None:
             "sunny", "--domain", help="Domain of frames whose source does not say (videos, flat folders)."
         ),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+        bdd_rules: Path | None = BDD_RULES,
     ) -> None:
         """Sample an INT8 calibration set from a dataset or videos."""
         from edgecgl.atomic import check_output
         from edgecgl.calib.sample import parse_size, sample_calibration, save_calib
+        from edgecgl.domains import load_bdd_rules
         from edgecgl.errors import EdgecglError
 
         if out.suffix != ".npz":
             raise EdgecglError(f"--out {out} must end in .npz")
         check_output(out, [Path(data)], overwrite)
+        rules = load_bdd_rules(bdd_rules)
         cs = sample_calibration(
-            data, n, parse_size(size), parse_size(instance_size), seed, default_domain=domain, log=log
-        )
+            data, n, parse_size(size), parse_size(instance_size), seed, default_domain=domain, log=log,
+            bdd_rules=rules, domains=rules.domains() if rules else None,
+        )  # fmt: skip
         save_calib(out, cs)
         per = ", ".join(f"{k} {v}" for k, v in cs.meta["per_domain"].items())
         log(f"wrote {out}: {len(cs.frames)} frames {size} ({per}), {len(cs.instances)} crops {instance_size}")

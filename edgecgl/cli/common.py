@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -21,6 +22,15 @@ class State:
 
 STATE = State()
 console = Console(stderr=True)
+
+# Every command that reads bdd100k: takes it (train also as the config key data.bdd_rules).
+BDD_RULES = typer.Option(
+    None,
+    "--bdd-rules",
+    help="YAML file: the BDD100K attributes -> domain table, a list of {domain, weather: [...], timeofday: "
+    "[...]} (or a config holding data.bdd_rules); first match wins. Default: the paper's Table 1.",
+    show_default=False,
+)
 
 
 def log(msg: str) -> None:

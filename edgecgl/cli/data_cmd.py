@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from edgecgl.cli.common import console, log, progress
+from edgecgl.cli.common import BDD_RULES, console, log, progress
 from edgecgl.errors import EdgecglError
 
 
@@ -103,12 +103,14 @@ def register(app: typer.Typer) -> None:
             False, "--check", help="Also decode every image and count unreadable ones."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+        bdd_rules: Path | None = BDD_RULES,
     ) -> None:
         """Print images per domain, boxes per image and box sizes."""
+        from edgecgl.domains import load_bdd_rules
         from edgecgl.train.data.stats import dataset_stats
 
         doms = [d.strip() for d in domains.split(",") if d.strip()] or None
-        st = dataset_stats(path, domains=doms, check=check)
+        st = dataset_stats(path, domains=doms, check=check, bdd_rules=load_bdd_rules(bdd_rules))
         if as_json:
             print(json.dumps(st, indent=1))
             return
@@ -148,6 +150,13 @@ def register(app: typer.Typer) -> None:
         ]
         if extra:
             print("; ".join(extra))
+        if st["missing_images"]:
+            console.print(
+                f"[yellow]warning:[/] {st['missing_images']} labelled image(s) do not exist, e.g."
+                f" {st['missing_example']} (not counted above; training skips them)",
+                highlight=False,
+                soft_wrap=True,
+            )
         empty = [d for d, r in st["domains"].items() if r["images"] == 0]
         if empty:
             console.print(f"[yellow]warning:[/] no images for domain(s) {', '.join(empty)}", highlight=False)

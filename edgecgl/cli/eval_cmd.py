@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from edgecgl.cli import runtime_opts as ro
-from edgecgl.cli.common import log
+from edgecgl.cli.common import BDD_RULES, log
 from edgecgl.errors import EdgecglError
 
 EXAMPLE = (
@@ -143,6 +143,7 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device", help="torch device for runs (cpu, cuda)."),
         seed: int = typer.Option(0, "--seed", help="Seed for splits, random styles, KID subsets."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Write into an existing --out folder."),
+        bdd_rules: Path | None = BDD_RULES,
     ) -> None:
         """(default) Evaluate runs or bundles: writes results.json, results.md, contact_sheet.png.
 
@@ -163,6 +164,9 @@ def register(app: typer.Typer) -> None:
             raise EdgecglError(f"--name gives {len(row_names)} names for {len(models)} models")
         if max_images < 2:
             raise EdgecglError("--max-images must be at least 2")
+        from edgecgl.domains import load_bdd_rules
+
+        rules = load_bdd_rules(bdd_rules)
         if out is not None:
             check_output(out, inputs=list(models), overwrite=overwrite)
         from edgecgl.runs import run_or_newest
@@ -217,6 +221,7 @@ def register(app: typer.Typer) -> None:
             baselines=not no_baselines,
             batch_size=batch_size,
             seed=seed,
+            bdd_rules=rules,
         )
         results, extras = evaluate(data, methods, opts, log=log, detect=detect)
         extras["meta"]["models"] = {m.name: str(p) for m, p in zip(methods, models, strict=True)}
@@ -246,6 +251,7 @@ def register(app: typer.Typer) -> None:
         lr: float | None = typer.Option(None, "--lr", help="Default 1e-4 fine-tuning, 1e-3 from scratch."),
         seed: int = typer.Option(0, "--seed"),
         overwrite: bool = typer.Option(False, "--overwrite"),
+        bdd_rules: Path | None = BDD_RULES,
     ) -> None:
         """Train the domain classifier used for IS and domain accuracy."""
         import random
@@ -253,6 +259,7 @@ def register(app: typer.Typer) -> None:
         import torch
 
         from edgecgl.atomic import check_output
+        from edgecgl.domains import load_bdd_rules
         from edgecgl.train.data import open_dataset
         from edgecgl.train.data.open import data_domains
         from edgecgl.train.eval.classifier import train_classifier
@@ -260,10 +267,17 @@ def register(app: typer.Typer) -> None:
 
         check_output(out, overwrite=overwrite)
         hw = parse_size(size)
-        domains = data_domains(data)
+        rules = load_bdd_rules(bdd_rules)
+        domains = data_domains(data, rules)
         random.seed(seed)  # the training split's random crops: the same classifier for the same seed
         train = open_dataset(
-            data, size=hw, split="train", domains=domains, seed=seed, allow_empty_domains=True
+            data,
+            size=hw,
+            split="train",
+            domains=domains,
+            seed=seed,
+            allow_empty_domains=True,
+            bdd_rules=rules,
         )
         idx: list[int] = []
         for di in range(len(domains)):
@@ -277,7 +291,13 @@ def register(app: typer.Typer) -> None:
         log(f"classifier-train: {len(samples)} images ({train.counts()})")
         try:
             val_ds = open_dataset(
-                data, size=hw, split="val", domains=domains, seed=seed, allow_empty_domains=True
+                data,
+                size=hw,
+                split="val",
+                domains=domains,
+                seed=seed,
+                allow_empty_domains=True,
+                bdd_rules=rules,
             )
             vs = [val_ds[i] for i in range(min(len(val_ds), 4 * max_images))]
             val = (torch.stack([s.image for s in vs]), torch.tensor([s.domain for s in vs]))

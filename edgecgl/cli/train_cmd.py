@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from edgecgl.cli.common import BDD_RULES
 from edgecgl.errors import EdgecglError
 
 
@@ -29,6 +30,7 @@ def register(app: typer.Typer) -> None:
         sets: list[str] = typer.Option([], "--set", help="Override a config key: --set optim.lr=2e-4."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and model sizes."),
         device: str = typer.Option(None, "--device", help="cpu | cuda | cuda:N | auto (default: config)."),
+        bdd_rules: Path | None = BDD_RULES,
     ) -> None:
         """Train the CGL model; writes runs/train/NNN-<name>/ (config, metrics, samples, checkpoints)."""
         extra = list(ctx.args)
@@ -39,6 +41,15 @@ def register(app: typer.Typer) -> None:
             raise EdgecglError(f"unexpected argument '{extra[0]}'", "see edgecgl train --help")
         from edgecgl.cli.common import STATE
         from edgecgl.train import launch
+
+        if bdd_rules is not None:  # sets data.bdd_rules, as --data sets data.spec (recorded in config.yaml)
+            import json
+            from dataclasses import asdict
+
+            from edgecgl.domains import load_bdd_rules
+
+            table = [asdict(r) for r in load_bdd_rules(bdd_rules).rules]
+            sets = [*sets, f"data.bdd_rules={json.dumps(table)}"]
 
         if dry_run:
             run_dir = None

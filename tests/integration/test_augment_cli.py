@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecgl.augment import Item, bdd_domain, instances_from_labels, open_augment_dataset
+from edgecgl.augment import Item, instances_from_labels, open_augment_dataset
 from tests.cli import edgecgl
 from tests.runtime_helpers import clip_frames, tiny_bundle_for, with_luma_range
 
@@ -160,8 +160,65 @@ def test_augment_bdd100k(bundle_dir: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert [p.name for p in (out / "rainy" / "images").iterdir()] == ["f0.jpg"]
-    assert json.loads((out / "rainy" / "labels.json").read_text()) == [labels[0]]
+    rainy = {**labels[0], "attributes": {"weather": "rainy", "timeofday": "daytime", "scene": "highway"}}
+    assert json.loads((out / "rainy" / "labels.json").read_text()) == [rainy]  # boxes as they were
     assert "skipped 1 unusable" in r.stderr and "missing.jpg" in r.stderr
+
+
+def test_augment_bdd100k_copies_read_back_in_their_target_domain(bundle_dir: Path, tmp_path: Path) -> None:
+    """BDD100K's attributes are the domain label: a night copy says clear + night (it said daytime), and
+    data stats files every copy under the target. A rainy night frame (no Table 1 domain: the loader's
+    rule, not augment's old 'night for any weather') is translated too."""
+    root = tmp_path / "bdd"
+    (root / "images").mkdir(parents=True)
+    for i, f in enumerate(clip_frames(4, (36, 64))):
+        cv2.imwrite(str(root / "images" / f"f{i}.jpg"), f)
+    car = [
+        {
+            "category": "car",
+            "id": 7,
+            "attributes": {"occluded": False},
+            "box2d": {"x1": 4, "y1": 6, "x2": 40, "y2": 30},
+        }
+    ]
+    attrs = [
+        {"weather": "clear", "timeofday": "daytime", "scene": "highway"},
+        {"weather": "Partly Cloudy", "timeofday": "daytime", "scene": "city street"},
+        {"weather": "rainy", "timeofday": "night"},
+        {"weather": "clear", "timeofday": "night"},  # already night: skipped
+    ]
+    labels = [{"name": f"f{i}.jpg", "attributes": a, "labels": car} for i, a in enumerate(attrs)]
+    (root / "labels.json").write_text(json.dumps(labels))
+    out = tmp_path / "aug"
+    r = edgecgl(
+        "augment",
+        f"bdd100k:{root / 'labels.json'}",
+        "--to",
+        "night",
+        "--out",
+        str(out),
+        "--bundle",
+        str(bundle_dir),
+    )
+    assert r.returncode == 0, r.stderr
+    written = json.loads((out / "night" / "labels.json").read_text())
+    assert [f["name"] for f in written] == ["f0.jpg", "f1.jpg", "f2.jpg"]
+    assert [f["attributes"] for f in written] == [
+        {"weather": "clear", "timeofday": "night", "scene": "highway"},
+        {"weather": "clear", "timeofday": "night", "scene": "city street"},
+        {"weather": "clear", "timeofday": "night"},
+    ]
+    assert all(f["labels"] == car for f in written)
+    r = edgecgl("data", "stats", f"bdd100k:{out / 'night' / 'labels.json'}", "--json")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert {d: v["images"] for d, v in st["domains"].items()} == {
+        "sunny": 0,
+        "night": 3,
+        "cloudy": 0,
+        "rainy": 0,
+    }
+    assert st["excluded_frames"] == 0
 
 
 def test_label_boxes_become_instances(tmp_path: Path) -> None:
@@ -170,13 +227,6 @@ def test_label_boxes_become_instances(tmp_path: Path) -> None:
     )
     dets = instances_from_labels(item, (100, 200))
     assert len(dets) == 1 and dets[0].box == (50.0, 25.0, 150.0, 75.0) and dets[0].cls == "car"
-
-
-def test_bdd_domain_rules() -> None:
-    assert bdd_domain({"weather": "clear", "timeofday": "night"}) == "night"
-    assert bdd_domain({"weather": "partly cloudy", "timeofday": "daytime"}) == "cloudy"
-    assert bdd_domain({"weather": "snowy", "timeofday": "daytime"}) is None
-    assert bdd_domain({"weather": "clear", "timeofday": "dawn/dusk"}) is None
 
 
 def test_unknown_dataset_format(tmp_path: Path) -> None:

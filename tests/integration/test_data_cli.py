@@ -122,3 +122,31 @@ def test_synth_video_with_audio(tmp_path: Path) -> None:
             assert len(c.streams.audio) == 1
             assert sum(1 for _ in c.decode(video=0)) == 5
     assert len(json.loads((out / "boxes.json").read_text())["boxes"]) == 5
+
+
+def test_stats_count_labelled_bdd100k_frames_without_an_image_as_missing(tmp_path: Path) -> None:
+    """A frame whose image file does not exist was counted among its domain's images (training then
+    skips it); it is counted as missing and named."""
+    import cv2
+    import numpy as np
+
+    root = tmp_path / "bdd"
+    frames = []
+    for name, weather, tod in (("a.jpg", "clear", "daytime"), ("b.jpg", "clear", "night"),
+                               ("gone.jpg", "clear", "daytime")):  # fmt: skip
+        frames.append({"name": name, "attributes": {"weather": weather, "timeofday": tod}, "labels": []})
+        if name != "gone.jpg":
+            (root / "images" / "100k" / "val").mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / "images" / "100k" / "val" / name), np.full((36, 64, 3), 90, np.uint8))
+    labels = root / "labels" / "bdd100k_labels_images_val.json"
+    labels.parent.mkdir(parents=True)
+    labels.write_text(json.dumps(frames))
+    r = run_cli("data", "stats", f"bdd100k:{labels}", "--json")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert st["domains"]["sunny"]["images"] == 1 and st["domains"]["night"]["images"] == 1
+    assert st["missing_images"] == 1 and st["missing_example"].endswith("gone.jpg")
+    r = run_cli("data", "stats", f"bdd100k:{labels}")
+    said = [ln for ln in (r.stdout + r.stderr).splitlines() if "do not exist" in ln]
+    assert r.returncode == 0 and len(said) == 1, r.stdout + r.stderr
+    assert said[0].startswith("warning: 1 labelled image(s) do not exist, e.g.") and "gone.jpg" in said[0]

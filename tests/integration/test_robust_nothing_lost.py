@@ -215,6 +215,42 @@ def test_kill_9_during_training_keeps_the_last_good_checkpoint(tmp_path: Path) -
     assert steps == list(range(1, step + 2))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_training_saves_its_last_step_and_resumes_from_it(tmp_path: Path, sig: int) -> None:
+    """Ctrl-C or SIGTERM between checkpoints: last.pt is saved at the last whole step (before: nothing was,
+    and --resume went back up to log.checkpoint_every steps, 500 in the shipped configs)."""
+    data = tiny_dataset(tmp_path / "data")
+    runs = tmp_path / "runs"
+    run = runs / "000-synth-tiny"
+    sets = [s.replace("checkpoint_every=1", "checkpoint_every=1000") for s in TRAIN_SETS]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgecgl", "train", "--config", "synth-tiny", "--data", f"folder:{data}",
+         "--out", str(runs), *sets, "--iters", "100000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**ENV, "OMP_NUM_THREADS": "1"},
+        preexec_fn=default_signals,
+    )  # fmt: skip
+    t0 = time.monotonic()
+    metrics = run / "metrics.jsonl"
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+        assert proc.poll() is None, proc.stderr.read()[-2000:]  # type: ignore[union-attr]
+        assert time.monotonic() - t0 < 120, "no training steps logged"
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig and "Traceback" not in err, err[-2000:]
+    assert ("error: interrupted" if sig == signal.SIGINT else "error: terminated") in err
+    step = checkpoint_step(run / "checkpoints" / "last.pt")
+    assert step >= 3 and f"interrupted: saved step {step} to" in err, err[-2000:]
+    steps = [json.loads(ln)["step"] for ln in metrics.read_text().splitlines() if ln.strip()]
+    assert steps == list(range(1, step + 1))  # the saved step is whole: its metrics line too, none after
+    r = cli("train", "--resume", str(run), "--iters", str(step + 1), cwd=tmp_path)
+    assert r.returncode == 0 and f"resumed from step {step}" in r.stderr, r.stderr[-2000:]
+    assert checkpoint_step(run / "checkpoints" / "last.pt") == step + 1
+    steps = [json.loads(ln)["step"] for ln in metrics.read_text().splitlines() if ln.strip()]
+    assert steps == list(range(1, step + 2))
+
+
 DISK_FULL = r"""
 import errno, sys, torch
 real_save, calls = torch.save, [0]

@@ -56,7 +56,18 @@ def test_export_refuses_a_crafted_checkpoint(tmp_path: Path, fmt: str) -> None:
     ckpt = crafted(tmp_path / "model.pt", marker, fmt)
     r = cli("export", str(ckpt), "--out", str(tmp_path / "bundle"), "--no-pt2")
     assert_user_error(r, "is not a loadable edgecgl checkpoint")
+    assert "weights_only" not in r.stderr  # torch's advice to load it unsafely is not passed on
     assert not marker.exists() and not (tmp_path / "bundle").exists()
+
+
+def test_export_of_a_script_names_what_to_give_and_never_unsafe_loading(tmp_path: Path) -> None:
+    script = tmp_path / "mkbdd.py"
+    script.write_text("import json\nprint(json.dumps([]))\n")
+    r = cli("export", str(script), "--out", str(tmp_path / "bundle"), "--no-pt2")
+    assert_user_error(
+        r, "is not a loadable edgecgl checkpoint: not a file written by torch.save", "give a model.pt"
+    )
+    assert "weights_only" not in r.stderr and "Re-running" not in r.stderr, r.stderr
 
 
 @pytest.mark.slow
@@ -77,7 +88,8 @@ def test_resume_refuses_a_crafted_checkpoint(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     crafted(run / "checkpoints" / "last.pt", marker, "torch")
     r = cli("train", "--resume", str(run), "--iters", "6")
-    assert_user_error(r, "is not a loadable resume checkpoint")
+    assert_user_error(r, "is not a loadable resume checkpoint", "unsupported GLOBAL posix.system")
+    assert "weights_only" not in r.stderr
     assert not marker.exists()
 
 

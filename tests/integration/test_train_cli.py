@@ -80,6 +80,55 @@ def test_user_errors_exit_2_with_one_line(
     assert message in " ".join(err.split()) and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("model.preset=huge", "unknown model.preset 'huge' (choose paper, small, tiny or custom)"),
+        ("optim.lr=-1", "optim.lr must be > 0, got -1.0"),
+        ("ema.decay=2", "ema.decay must be in [0, 1), got 2.0"),
+        ("threads=-1", "threads must be >= 0, got -1 (0 keeps torch's default)"),
+        ("optim.beta2=1", "optim.beta2 must be in [0, 1)"),
+        ("optim.lr_step=0", "optim.lr_step must be >= 1"),
+        ("loss.cgc_instance=-1", "loss.cgc_instance must be >= 0"),
+        ("log.sample_every=-5", "log.sample_every must be >= 0"),
+        ("data.domains=[sunny]", "training needs images of at least two domains"),
+    ],
+)
+def test_bad_config_values_are_one_line_and_leave_no_run_folder(
+    value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each was a traceback (preset, lr: after an empty runs/000-x/ was made, so the next run was 001) or
+    accepted silently (ema.decay=2 froze the EMA copy at its initial weights)."""
+    data = folder_dataset(tmp_path / "data")
+    runs = tmp_path / "runs"
+    rc, _, err = run_cli(
+        capsys, "train", "--config", "synth-tiny", "--data", f"folder:{data}", "--out", str(runs),
+        "--iters", "1", "--set", "data.frame_size=[64,64]", "--set", "log.style_stats_images=2", "--set", value,
+    )  # fmt: skip
+    assert rc == 2 and "Traceback" not in err, err
+    assert message in " ".join(err.split()), err
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_threads_0_keeps_torchs_default(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = run_cli(capsys, "train", "--config", "synth-tiny", "--dry-run", "--set", "threads=0")
+    assert rc == 0 and "threads: 0" in out, err
+
+
+@pytest.mark.slow
+def test_unreadable_images_are_one_log_line_not_a_python_warning(tmp_path: Path) -> None:
+    data = folder_dataset(tmp_path / "data")
+    (data / "pairs.json").write_text('{"val": []}')  # every image trains (no held-out split)
+    (data / "night" / "1.png").write_bytes(b"not a png")  # met at the latest by the style statistics
+    r = edgecgl("train", "--config", "synth-tiny", "--data", f"folder:{data}", "--out", str(tmp_path / "runs"),
+                "--iters", "2", "--set", "data.frame_size=[64,64]", "--set", "log.style_stats_images=2")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "UserWarning" not in r.stderr and "trainer.py" not in r.stderr, r.stderr
+    said = [ln for ln in r.stderr.splitlines() if "skipped" in ln]
+    assert len(said) == 1 and said[0].startswith("warning: skipped 1 unreadable image(s)"), r.stderr
+    assert str(data / "night" / "1.png") in said[0]
+
+
 @pytest.mark.slow
 def test_train_then_resume(tmp_path: Path) -> None:
     data = folder_dataset(tmp_path / "data")

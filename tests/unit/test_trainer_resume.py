@@ -87,3 +87,78 @@ def test_snapshots_keep_an_inference_checkpoint_per_step(tmp_path: Path) -> None
 def test_no_snapshots_by_default(tmp_path: Path) -> None:
     Trainer(tiny_cfg(iters=2, **{"log.checkpoint_every": 1}), FakeDataset(), tmp_path).run()
     assert not list((tmp_path / "checkpoints").glob("model-*.pt"))
+
+
+def test_ctrl_c_inside_a_step_lands_after_it_and_saves_that_step(tmp_path: Path) -> None:
+    """The signal is held until the step and its metrics line are whole; last.pt then holds that step
+    (before: nothing was saved, and --resume went back to the last checkpoint_every step)."""
+    import signal
+
+    from edgecgl.train.checkpoint import load_checkpoint
+
+    lines: list[str] = []
+    t = Trainer(tiny_cfg(iters=50), FakeDataset(), tmp_path, log=lines.append)
+    real = t.train_step
+
+    def step(items: list) -> dict:
+        if t.step == 2:  # Ctrl-C in the middle of step 3
+            signal.raise_signal(signal.SIGINT)
+        return real(items)
+
+    t.train_step = step  # type: ignore[method-assign]
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job's runner ignores it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            t.run()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 3
+    assert [r["step"] for r in losses(tmp_path)] == [1, 2, 3]
+    assert any("interrupted: saved step 3" in ln for ln in lines), lines
+    again = Trainer(tiny_cfg(iters=4), FakeDataset(), tmp_path)
+    again.resume()
+    assert again.step == 3
+    again.run()
+    assert [r["step"] for r in losses(tmp_path)] == [1, 2, 3, 4]
+
+
+def test_an_interrupt_that_tears_a_step_saves_nothing(tmp_path: Path) -> None:
+    """A KeyboardInterrupt raised inside a step (the critic updated, the generator not) is not saved:
+    last.pt keeps the last whole checkpoint."""
+    from edgecgl.train.checkpoint import load_checkpoint
+
+    lines: list[str] = []
+    t = Trainer(tiny_cfg(iters=50, **{"log.checkpoint_every": 2}), FakeDataset(), tmp_path, log=lines.append)
+    real = t.loss.update_gp  # runs after the critic's optimizer step, before the generator's
+
+    def torn(*a: object, **k: object) -> None:
+        if t.step == 3:
+            raise KeyboardInterrupt
+        real(*a, **k)
+
+    t.loss.update_gp = torn  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        t.run()
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 2
+    assert any("interrupted inside step 4" in ln and "keeps step 2" in ln for ln in lines), lines
+
+
+def test_a_file_that_is_no_checkpoint_gets_our_line_not_torchs_advice(tmp_path: Path) -> None:
+    """torch's refusal says to re-run with weights_only=False (runs what the file holds): never passed on."""
+    from edgecgl.train.checkpoint import load_checkpoint
+    from edgecgl.train.inference import load_inference
+
+    script = tmp_path / "mkbdd.py"
+    script.write_text("print('not a checkpoint')\n")
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for load, path, cause in (
+        (load_inference, script, "not a file written by torch.save"),
+        (load_checkpoint, script, "not a file written by torch.save"),
+        (load_inference, empty, "the file ends early"),
+    ):
+        with pytest.raises(EdgecglError) as exc:
+            load(path)
+        text = str(exc.value)
+        assert "is not a loadable" in text and cause in text and "give a" in text, text
+        assert "weights_only" not in text and "Re-running" not in text, text

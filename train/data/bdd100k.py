@@ -2,7 +2,8 @@
 
 Each frame is ``{"name", "attributes": {"weather", "timeofday", "scene"}, "labels": [{"category",
 "box2d": {"x1", "y1", "x2", "y2"}}]}``. The domain comes from ``attributes`` through a rule table
-(``BddRules``; default = the paper's Table 1); frames matching no rule are excluded and counted.
+(``edgecgl.domains.BddRules``, shared with ``edgecgl augment``, which writes it back; default = the paper's
+Table 1; ``data.bdd_rules`` / ``--bdd-rules`` replace it); frames matching no rule are excluded and counted.
 
 ``bdd100k:PATH`` takes a labels JSON file or a BDD100K root. Images are looked up, in order, next to
 the JSON, in ``images/`` beside it, and in ``images/100k/<split>`` / ``images/<split>`` of the root
@@ -15,45 +16,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from edgecgl.train.data.folder import inside
 from edgecgl.train.data.records import LoadReport, Record
 
+from edgecgl.domains import BddRule, BddRules, bdd_rules
 from edgecgl.errors import EdgecglError
 
-
-@dataclass
-class BddRule:
-    domain: str
-    weather: list[str]
-    timeofday: list[str]
-
-
-def _table1() -> list[BddRule]:
-    return [
-        BddRule("night", ["clear"], ["night"]),
-        BddRule("sunny", ["clear"], ["daytime"]),
-        BddRule("cloudy", ["overcast", "partly cloudy"], ["daytime"]),
-        BddRule("rainy", ["rainy"], ["daytime"]),
-    ]
-
-
-@dataclass
-class BddRules:
-    """Attribute -> domain table; the first matching rule wins. Load from YAML with ``load_config``."""
-
-    rules: list[BddRule] = field(default_factory=_table1)
-
-    def domain_of(self, attributes: dict) -> str | None:
-        weather = str(attributes.get("weather", "")).strip().lower()
-        tod = str(attributes.get("timeofday", "")).strip().lower()
-        for r in self.rules:
-            if weather in r.weather and tod in r.timeofday:
-                return r.domain
-        return None
+# The rule table lives in edgecgl.domains (augment, on the vehicle-side install, reads and writes it too).
+__all__ = ["BddRule", "BddRules", "DEFAULT_CATEGORIES", "load_bdd100k", "looks_like_bdd100k"]
 
 
 # 100k names and det_20 names of the instance classes we translate.
@@ -125,7 +98,7 @@ def load_bdd100k(
     path: Path,
     domains: Sequence[str],
     categories: Sequence[str] | None,
-    rules: BddRules | None = None,
+    rules: BddRules | list | dict | None = None,
 ) -> tuple[list[Record], LoadReport, set[str] | None]:
     path = Path(path)
     if path.is_dir():
@@ -138,7 +111,7 @@ def load_bdd100k(
         files = [path]
     else:
         raise EdgecglError(f"BDD100K path {path} does not exist")
-    rules = rules or BddRules()
+    table = bdd_rules(rules)
     keep = set(DEFAULT_CATEGORIES if categories is None else categories)
     report = LoadReport()
     records: list[Record] = []
@@ -158,7 +131,7 @@ def load_bdd100k(
                     tried = ", ".join(str(d) for d in _image_dirs(jf))
                     raise EdgecglError(f"image {name} (first frame of {jf}) not found", f"looked in: {tried}")
             attrs = fr.get("attributes") or {}
-            dom = rules.domain_of(attrs) if isinstance(attrs, dict) else None
+            dom = table.domain_of(attrs)
             if dom is None or dom not in domains:
                 report.excluded_frames += 1
                 continue

@@ -20,7 +20,7 @@ import json
 import math
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import NamedTuple
 
 import numpy as np
@@ -42,13 +42,14 @@ def safe_name(name: str, what: str = "name") -> str:
 
 
 def inside(root: Path, rel: str) -> Path:
-    """``root / rel`` if it stays inside ``root`` once resolved, else a user error (path traversal)."""
-    if Path(rel).is_absolute():
+    """``root / rel`` for a relative name without '..', else a user error (path traversal). Checked on the
+    name, not on the disk: a symlink inside the root (a subset built from linked images) is the user's own
+    and is followed, as ``folder:`` and ``edgecgl augment`` follow them."""
+    if Path(rel).is_absolute() or PureWindowsPath(rel).anchor:
         raise EdgecglError(f"path '{rel}' is absolute", f"paths must be relative to {root}")
-    p = (root / rel).resolve()
-    if not p.is_relative_to(root.resolve()):
+    if ".." in PureWindowsPath(rel).parts:  # splits on '/' and '\\' alike
         raise EdgecglError(f"path '{rel}' leaves the dataset root {root}", "remove '..' from the path")
-    return p
+    return root / rel
 
 
 class YoloLabels(NamedTuple):

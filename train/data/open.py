@@ -37,14 +37,9 @@ def _synth(path: Path, domains: Sequence[str], categories: Sequence[str] | None,
 
 
 def _bdd(path: Path, domains: Sequence[str], categories: Sequence[str] | None, **opts: Any):
-    from edgecgl.train.data.bdd100k import BddRules, load_bdd100k
+    from edgecgl.train.data.bdd100k import load_bdd100k
 
-    rules = opts.get("bdd_rules")
-    if isinstance(rules, dict):
-        from edgecgl.config import from_dict
-
-        rules = from_dict(BddRules, rules)
-    return load_bdd100k(path, domains, categories, rules)
+    return load_bdd100k(path, domains, categories, opts.get("bdd_rules"))
 
 
 def _init(path: Path, domains: Sequence[str], categories: Sequence[str] | None, **_: Any):
@@ -93,11 +88,16 @@ def parse_spec(spec: str, domains: Sequence[str] = DOMAINS) -> tuple[str, Path]:
     return detect_kind(path, domains), path
 
 
-def data_domains(spec: str) -> list[str]:
-    """The domains a dataset defines: a folder's image sub-folders; the paper's four for BDD100K/INIT."""
+def data_domains(spec: str, bdd_rules: Any = None) -> list[str]:
+    """The domains a dataset defines: a folder's image sub-folders; for BDD100K the domains of its rule
+    table (``bdd_rules``; the paper's four by default); the paper's four for INIT."""
     kind, path = parse_spec(spec)
     if kind in ("folder", "synth"):
         return folder_domains(path) or list(DOMAINS)
+    if kind == "bdd100k":
+        from edgecgl.domains import bdd_rules as table
+
+        return table(bdd_rules).domains()
     return list(DOMAINS)
 
 
@@ -124,10 +124,11 @@ def open_dataset(
     defines the domain indices (default: ``data_domains(spec)``); every one must have images unless
     ``allow_empty_domains``. ``categories``: which instance classes to keep (loader's names; None =
     the loader's default). ``min_box``: boxes with a side below this many pixels of the returned image
-    are dropped. ``bdd_rules``: a ``BddRules`` (or its dict) replacing the paper's Table 1 for BDD100K.
+    are dropped. ``bdd_rules``: ``data.bdd_rules`` (a list of rules, or a ``BddRules``) replacing the paper's
+    Table 1 for BDD100K; its domains are the default ``domains``.
     ``detail_scale`` s > 1: each sample also carries its window at s x ``size`` (``Sample.detail``).
     """
-    doms = list(domains) if domains is not None else data_domains(spec)
+    doms = list(domains) if domains is not None else data_domains(spec, bdd_rules)
     if not doms or len(set(doms)) != len(doms):
         raise EdgecglError(f"bad domain list {doms}", "give distinct domain names")
     kind, path = parse_spec(spec, doms)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from edgecgl.train.data.open import open_dataset
@@ -37,13 +39,27 @@ class DomainStats:
         }
 
 
-def dataset_stats(spec: str, domains: list[str] | None = None, check: bool = False) -> dict:
+def dataset_stats(
+    spec: str, domains: list[str] | None = None, check: bool = False, bdd_rules: Any = None
+) -> dict:
     """Per-domain counts and box sizes (pixels of the source images); ``check`` also decodes every image."""
-    ds = open_dataset(spec, size=None, split="all", domains=domains, allow_empty_domains=True, min_box=0)
+    ds = open_dataset(
+        spec,
+        size=None,
+        split="all",
+        domains=domains,
+        allow_empty_domains=True,
+        min_box=0,
+        bdd_rules=bdd_rules,
+    )
     per = {d: DomainStats() for d in ds.domains}
     cats: Counter[str] = Counter()
     unreadable = 0
+    missing: list[str] = []
     for i, r in enumerate(ds.records):
+        if not os.path.isfile(r.path):  # labelled, but no file: training skips it, so it is no image here
+            missing.append(r.path)
+            continue
         st = per[ds.domains[r.domain]]
         st.images += 1
         n = len(r.boxes)
@@ -77,4 +93,6 @@ def dataset_stats(spec: str, domains: list[str] | None = None, check: bool = Fal
         "dropped_boxes": ds.report.dropped_boxes,
         "clipped_boxes": ds.report.clipped_boxes,
         "unreadable": unreadable if check else None,
+        "missing_images": len(missing),
+        "missing_example": missing[0] if missing else None,
     }

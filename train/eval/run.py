@@ -69,6 +69,7 @@ class EvalOptions:
     batch_size: int = 8
     contact: int = 4
     seed: int = 0
+    bdd_rules: Any = None  # bdd100k: the attributes -> domain table (--bdd-rules); None: the paper's Table 1
 
 
 @dataclass
@@ -110,8 +111,9 @@ def load_eval_set(
     from edgecgl.train.data import open_dataset
 
     ds = open_dataset(
-        spec, size=size, split=opts.split, domains=domains, seed=opts.seed, allow_empty_domains=True
-    )
+        spec, size=size, split=opts.split, domains=domains, seed=opts.seed, allow_empty_domains=True,
+        bdd_rules=opts.bdd_rules,
+    )  # fmt: skip
     src = domains.index(opts.source)
     inputs, names, _ = _take(ds, src, opts.max_images)
     if len(names) < 2:
@@ -141,8 +143,9 @@ def fit_reinhard(
     stats: dict[str, DomainColourStats] = {}
     try:
         train = open_dataset(
-            spec, size=size, split="train", domains=domains, seed=opts.seed, allow_empty_domains=True
-        )
+            spec, size=size, split="train", domains=domains, seed=opts.seed, allow_empty_domains=True,
+            bdd_rules=opts.bdd_rules,
+        )  # fmt: skip
     except EdgecglError:
         train = None
     for d in targets:
