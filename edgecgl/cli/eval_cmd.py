@@ -269,16 +269,20 @@ def register(app: typer.Typer) -> None:
         hw = parse_size(size)
         rules = load_bdd_rules(bdd_rules)
         domains = data_domains(data, rules)
+
+        def split_of(name: str):  # noqa: ANN202 - the loader's dataset type lives in edgecgl.train
+            return open_dataset(
+                data,
+                size=hw,
+                split=name,
+                domains=domains,
+                seed=seed,
+                allow_empty_domains=True,
+                bdd_rules=rules,
+            )
+
         random.seed(seed)  # the training split's random crops: the same classifier for the same seed
-        train = open_dataset(
-            data,
-            size=hw,
-            split="train",
-            domains=domains,
-            seed=seed,
-            allow_empty_domains=True,
-            bdd_rules=rules,
-        )
+        train = split_of("train")
         idx: list[int] = []
         for di in range(len(domains)):
             idx += [i for i, d in enumerate(train.domain_indices()) if d == di][:max_images]
@@ -290,15 +294,7 @@ def register(app: typer.Typer) -> None:
         labels = torch.tensor([s.domain for s in samples])
         log(f"classifier-train: {len(samples)} images ({train.counts()})")
         try:
-            val_ds = open_dataset(
-                data,
-                size=hw,
-                split="val",
-                domains=domains,
-                seed=seed,
-                allow_empty_domains=True,
-                bdd_rules=rules,
-            )
+            val_ds = split_of("val")
             vs = [val_ds[i] for i in range(min(len(val_ds), 4 * max_images))]
             val = (torch.stack([s.image for s in vs]), torch.tensor([s.domain for s in vs]))
         except EdgecglError:
