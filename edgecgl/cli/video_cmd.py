@@ -104,7 +104,7 @@ def folder_settings(
     manifest = Path(bundle) / MANIFEST
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None
     return {
-        "bundle": str(Path(bundle).resolve()), "bundle_manifest_sha256": digest, "to": to.strip().lower(),
+        "bundle_manifest_sha256": digest, "to": to.strip().lower(),  # the bundle by content: it may move
         "style_seed": style_seed, "style_per_clip": style_per_clip, "style_spread": style_spread,
         "style_ref": str(Path(style_ref).resolve()) if style_ref is not None else None,
         "keep_objects": keep_objects, "no_instances": no_instances,
