@@ -22,10 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgecgl.domains import DOMAINS, IMAGE_SUFFIXES
+from edgecgl.domains import DOMAINS, IMAGE_SUFFIXES, VIDEO_SUFFIXES, videos_under
 from edgecgl.errors import EdgecglError
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts"}
 
 
 @dataclass
@@ -254,8 +252,8 @@ def sample_calibration(
 def _videos(path: Path) -> list[Path]:
     if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
         return [path]
-    if path.is_dir():
-        vids = sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if path.is_dir():  # a recorder's card: clips in dated sub-folders, as edgecgl video FOLDER reads it
+        vids = videos_under(path)
         if vids and not _images(path):
             return vids
     return []

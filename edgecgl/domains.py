@@ -17,6 +17,20 @@ from edgecgl.errors import EdgecglError
 DOMAINS: tuple[str, ...] = ("sunny", "night", "cloudy", "rainy")
 # Still images every command reads (dataset folders, edgecgl image, --style-ref, calibration sets).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# what dashcams and phones record into (edgecgl video FOLDER, calibration from a card)
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".ts", ".mts", ".m2ts", ".webm")
+
+
+def videos_under(folder: Path) -> list[Path]:
+    """Every video under ``folder``, searched recursively as recorders file clips by date; hidden files
+    and folders skipped (macOS ``._x.mp4`` resource forks on SD cards are no videos)."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in VIDEO_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.is_file()
+    )
 
 
 def folder_domains(root: Path) -> list[str]:

@@ -18,10 +18,8 @@ from typing import Any
 
 from edgecgl import interrupt
 from edgecgl.cli.common import log, progress
+from edgecgl.domains import VIDEO_SUFFIXES, videos_under
 from edgecgl.errors import EdgecglError
-
-# what dashcams and phones record into; hidden files (macOS "._x.mp4" resource forks on SD cards) skipped
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".ts", ".mts", ".m2ts", ".webm")
 
 
 def plan_clips(src: Path, out: Path | None, domain: str) -> tuple[Path, list[tuple[Path, Path]]]:
@@ -41,13 +39,7 @@ def plan_clips(src: Path, out: Path | None, domain: str) -> tuple[Path, list[tup
             f"--out {dst_dir} names a video file, but {src} is a folder of clips",
             "give --out a folder for the translated clips",
         )
-    clips = sorted(
-        p
-        for p in src.rglob("*")
-        if p.suffix.lower() in VIDEO_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(src).parts)
-        and p.is_file()
-    )
+    clips = videos_under(src)
     if not clips:
         raise EdgecglError(f"no videos in {src}", f"expected files ending in {', '.join(VIDEO_SUFFIXES)}")
     pairs: list[tuple[Path, Path]] = []

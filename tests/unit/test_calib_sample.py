@@ -78,6 +78,19 @@ def test_video_frames_are_spread_over_the_clip(assets: Path) -> None:
     assert len({f.tobytes() for f in cs.frames}) == 6, "distinct frames, not one frame repeated"
 
 
+def test_a_recorders_card_calibrates_from_its_dated_sub_folders(tmp_path: Path) -> None:
+    """`edgecgl calib card/` said "no dataset, images or videos" for clips in dated sub-folders, the way
+    `edgecgl video card/` reads them; a macOS `._` fork beside them is no video."""
+    from tests.runtime_helpers import make_clip
+
+    for day in ("2026-12-01", "2026-12-02"):
+        (tmp_path / "card" / day).mkdir(parents=True)
+        make_clip(tmp_path / "card" / day / "0001.mp4", n=6, hw=(48, 64), audio=False)
+    (tmp_path / "card" / "2026-12-02" / "._0001.mp4").write_bytes(b"\x00\x05\x16\x07")
+    cs = sample_calibration(tmp_path / "card", n=4, size=(32, 64), instance_size=(16, 16))
+    assert cs.meta["kind"] == "video" and cs.frames.shape == (4, 32, 64, 3)
+
+
 def _audio_only(path: Path) -> Path:
     import av
 
