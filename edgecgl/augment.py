@@ -15,8 +15,10 @@ Formats read (no training code needed, this runs on the vehicle-side install too
     bdd100k:  a labels JSON (list of frames: name, attributes, labels[].box2d) and the images it names,
               found by file name anywhere under the JSON's folder (its images/ also as a symlink) or its
               parent's images/ folder; symlinked image files are followed, as the loader follows them
-              -> OUT/<target>/images/<name>  +  OUT/<target>/labels.json (the same frame entries, their
-              weather/timeofday set to the target's; the domain rules are edgecgl.domains.BddRules)
+              -> OUT/<target>/images/<stem>_<target>.<ext>  +  OUT/<target>/labels.json (the same frame
+              entries under the new names, their weather/timeofday set to the target's; the domain rules
+              are edgecgl.domains.BddRules), so the copies' labels join the original's without two frames
+              of one name
 """
 
 from __future__ import annotations
@@ -232,8 +234,8 @@ def plan_outputs(ds: Dataset, targets: list[str], out: Path) -> Iterator[tuple[s
                 continue
             if ds.kind == "folder":
                 yield target, item, out / target / f"{item.name}{item.image.suffix.lower()}"
-            else:
-                yield target, item, out / target / "images" / item.image.name
+            else:  # a name of its own: the copies' JSON joins the original's without two frames of one name
+                yield target, item, out / target / "images" / f"{item.image.stem}_{target}{item.image.suffix}"
 
 
 def write_labels(ds: Dataset, target: str, item: Item, image_out: Path) -> None:
@@ -281,7 +283,7 @@ def augment(
         write_labels(ds, target, item, dst)
         if item.entry is not None:  # read back, the copy is in its target domain; labels and scene unchanged
             attrs = ds.bdd_rules.attributes_for(target, item.entry.get("attributes"))
-            entries[target].append({**item.entry, "attributes": attrs})
+            entries[target].append({**item.entry, "name": dst.name, "attributes": attrs})
         rep.written[target] = rep.written.get(target, 0) + 1
         if on_item:
             on_item()

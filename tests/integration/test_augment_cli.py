@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -159,8 +160,12 @@ def test_augment_bdd100k(bundle_dir: Path, tmp_path: Path) -> None:
         "--out", str(out), "--bundle", str(bundle_dir),
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert [p.name for p in (out / "rainy" / "images").iterdir()] == ["f0.jpg"]
-    rainy = {**labels[0], "attributes": {"weather": "rainy", "timeofday": "daytime", "scene": "highway"}}
+    assert [p.name for p in (out / "rainy" / "images").iterdir()] == ["f0_rainy.jpg"]
+    rainy = {
+        **labels[0],
+        "name": "f0_rainy.jpg",
+        "attributes": {"weather": "rainy", "timeofday": "daytime", "scene": "highway"},
+    }
     assert json.loads((out / "rainy" / "labels.json").read_text()) == [rainy]  # boxes as they were
     assert "skipped 1 unusable" in r.stderr and "missing.jpg" in r.stderr
 
@@ -202,7 +207,7 @@ def test_augment_bdd100k_copies_read_back_in_their_target_domain(bundle_dir: Pat
     )
     assert r.returncode == 0, r.stderr
     written = json.loads((out / "night" / "labels.json").read_text())
-    assert [f["name"] for f in written] == ["f0.jpg", "f1.jpg", "f2.jpg"]
+    assert [f["name"] for f in written] == ["f0_night.jpg", "f1_night.jpg", "f2_night.jpg"]
     assert [f["attributes"] for f in written] == [
         {"weather": "clear", "timeofday": "night", "scene": "highway"},
         {"weather": "clear", "timeofday": "night", "scene": "city street"},
@@ -219,6 +224,24 @@ def test_augment_bdd100k_copies_read_back_in_their_target_domain(bundle_dir: Pat
         "rainy": 0,
     }
     assert st["excluded_frames"] == 0
+    # the usual way to grow a BDD100K set: both JSONs joined, the images in one folder. The copies kept the
+    # originals' names, so each name meant two frames (one image file) with different weather.
+    grown = tmp_path / "grown"
+    shutil.copytree(root / "images", grown / "images")
+    for p in (out / "night" / "images").iterdir():
+        shutil.copy(p, grown / "images" / p.name)
+    (grown / "labels.json").write_text(json.dumps(labels + written))
+    r = edgecgl("data", "stats", f"bdd100k:{grown / 'labels.json'}", "--json")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert {d: v["images"] for d, v in st["domains"].items()} == {
+        "sunny": 1,
+        "night": 4,
+        "cloudy": 1,
+        "rainy": 0,
+    }
+    assert len({f["name"] for f in labels + written}) == 7
+    assert st["excluded_frames"] == 1  # the original rainy night frame: no Table 1 domain
 
 
 def test_label_boxes_become_instances(tmp_path: Path) -> None:
