@@ -110,7 +110,7 @@ def test_augment_writes_each_copy_under_its_target(tmp_path: Path) -> None:
         )
         for target, names in want.items():
             written = json.loads((out / target / "labels.json").read_text())
-            assert [f["name"] for f in written] == names
+            assert [f["name"] for f in written] == [n.replace(".jpg", f"_{target}.jpg") for n in names]
             for f in written:
                 src = source[int(f["name"][1])]
                 assert f["labels"] == src["labels"] and set(f) == set(src)
