@@ -74,44 +74,30 @@ def trim_window(
 
 
 def folder_settings(
-    bundle: Path,
-    to: str,
-    style_seed: int | None,
-    style_per_clip: bool,
-    style_spread: float,
-    style_ref: Path | None,
-    keep_objects: bool,
-    no_instances: bool,
-    detector: Path | None,
-    conf: float,
-    detect_every: int,
-    size: str | None,
-    upsample: str,
-    start: float | None,
-    end: float | None,
-    max_frames: int | None,
-    crf: int,
-    preset: str,
-    preview: bool,
+    args: ro.RuntimeArgs, opts: object, style_per_clip: bool, keep_objects: bool
 ) -> dict[str, object]:
-    """What a folder's clips look like, for its run record: the bundle (by its manifest, which holds every
-    file's checksum) and every option that changes the pictures or the cut. Not the backend or the
-    threads, which change the speed."""
+    """What a folder's clips look like, for its run record: the run's options minus those that change only
+    the speed (backend, threads, queues), with the bundle named by its manifest's checksum (the manifest
+    holds every file's checksum; the folder may move)."""
     import hashlib
+    from dataclasses import asdict
 
     from edgecgl.bundle import MANIFEST
 
-    manifest = Path(bundle) / MANIFEST
-    digest = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None
-    return {
-        "bundle_manifest_sha256": digest, "to": to.strip().lower(),  # the bundle by content: it may move
-        "style_seed": style_seed, "style_per_clip": style_per_clip, "style_spread": style_spread,
-        "style_ref": str(Path(style_ref).resolve()) if style_ref is not None else None,
-        "keep_objects": keep_objects, "no_instances": no_instances,
-        "detector": str(Path(detector).resolve()) if detector is not None else None, "conf": conf,
-        "detect_every": detect_every, "size": size, "upsample": upsample.strip().lower(), "start": start,
-        "end": end, "max_frames": max_frames, "crf": crf, "preset": preset, "preview": preview,
-    }  # fmt: skip
+    manifest = Path(args.bundle or ro.newest_bundle()) / MANIFEST
+    look = {
+        k: v
+        for k, v in asdict(args).items()
+        if k not in ("bundle", "backend", "overlap_instances", "workers")
+    }
+    look.update({k: v for k, v in asdict(opts).items() if k != "queue_size"})  # type: ignore[call-overload]
+    look.update(to=args.to.strip().lower(), upsample=args.upsample.strip().lower())  # as the run reads them
+    return json.loads(json.dumps({  # paths as text, as the record holds them
+        **look,
+        "bundle_manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None,
+        "style_per_clip": style_per_clip,
+        "keep_objects": keep_objects,
+    }, default=lambda p: str(Path(p).resolve())))  # fmt: skip
 
 
 def check_stats_json(path: Path, src: Path, dst: Path, overwrite: bool) -> None:
@@ -147,7 +133,8 @@ def register(app: typer.Typer) -> None:
             "--out",
             "-o",
             help="Output video (default: IN_<domain>.mp4); for a folder, the output folder (default: "
-            "IN_<domain>/, same layout, .mp4; clips already there are kept, so a rerun continues).",
+            "IN_<domain>/, same layout, .mp4; the same command again continues an interrupted run, other "
+            "settings are refused).",
         ),
         bundle: Path | None = ro.BUNDLE,
         style_seed: int | None = ro.STYLE_SEED,
@@ -201,21 +188,6 @@ def register(app: typer.Typer) -> None:
         ro.check_spread_used(style_spread, style_seed, style_per_clip, style_ref, PER_CLIP)
         sampled = style_seed is not None or style_per_clip
         ro.check_keep_objects(keep_objects, sampled, no_instances, style_ref, True, PER_CLIP)
-        if folder:
-            dst, pairs = plan_clips(Path(src), out, to.strip().lower())
-            bundle = bundle if bundle is not None else ro.newest_bundle()
-            settings = folder_settings(
-                bundle, to, style_seed, style_per_clip, style_spread, style_ref, keep_objects, no_instances,
-                detector, conf, detect_every, size, upsample, start, end, max_frames, crf, preset, preview,
-            )  # fmt: skip
-            record = open_record(dst, pairs, settings, overwrite)
-        else:
-            dst = out or default_out(src, to.strip().lower())
-            check_video_out(dst)
-            check_output(dst, [src], overwrite)
-            info = probe(src)  # not a video: said before the bundle and the detector load
-        if stats_json is not None:
-            check_stats_json(stats_json, src, dst, overwrite)
         opts = VideoOptions(  # checks --preset, --crf, --start/--end, --max-frames before any loading
             crf=crf, preset=preset, start=start, end=end, max_frames=max_frames, preview=preview
         )
@@ -235,6 +207,18 @@ def register(app: typer.Typer) -> None:
             overlap_instances,
             workers,
         )
+        if folder:
+            dst, pairs = plan_clips(Path(src), out, to.strip().lower())
+            record = open_record(
+                dst, pairs, folder_settings(args, opts, style_per_clip, keep_objects), overwrite
+            )
+        else:
+            dst = out or default_out(src, to.strip().lower())
+            check_video_out(dst)
+            check_output(dst, [src], overwrite)
+            info = probe(src)  # not a video: said before the bundle and the detector load
+        if stats_json is not None:
+            check_stats_json(stats_json, src, dst, overwrite)
         pipeline, _ = ro.build_pipeline(args)
         bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
         if folder:
