@@ -341,12 +341,13 @@ def quantize_bundle_models(
     seed: int = 0,
     log: Callable[[str], None] = lambda s: None,
     quantizer: str = "ort",
+    bdd_rules: Any = None,
 ) -> None:
     """Quantize the content encoders and the generator of a staged bundle; style encoders stay FP32
     (they run once per video or per reference image, not per frame). ``quantizer``: ``ort`` (ONNX
     Runtime, in process) or ``modelopt`` (NVIDIA ModelOpt, in its own process). ``calib`` is an
     ``edgecgl calib`` set (.npz) or data to sample one from as ``edgecgl calib`` does, labelled with the
-    model's ``domains``."""
+    model's ``domains`` (a ``bdd100k:`` spec through ``bdd_rules``, the table the model was trained with)."""
     if quantizer not in QUANTIZERS:
         raise EdgecglError(f"unknown quantizer '{quantizer}'", f"choose {', '.join(QUANTIZERS)}")
     if quantizer == "modelopt":
@@ -357,7 +358,9 @@ def quantize_bundle_models(
     if Path(calib).suffix == ".npz":
         cs = load_calib(Path(calib))
     else:
-        cs = sample_calibration(calib, n=256, domains=list(domains), default_domain=domains[0], log=log)
+        cs = sample_calibration(
+            calib, n=256, domains=list(domains), default_domain=domains[0], log=log, bdd_rules=bdd_rules
+        )
     if cs.meta.get("domains") and list(cs.meta["domains"]) != list(domains):
         raise EdgecglError(
             f"calibration set domains {cs.meta['domains']} differ from the model's {domains}",

@@ -230,6 +230,10 @@ def sample_calibration(
             f"calibration: the source has {len(frames)} usable frames, fewer than the {n} asked for; using all of them"
         )
     counts = {doms[k]: int(v) for k, v in zip(*np.unique(labels, return_counts=True), strict=True)}
+    missing = [d for d in doms if d not in counts]
+    if kind.startswith("dataset") and missing:  # silently calibrating on one domain skews the INT8 ranges
+        hint = " (bdd100k: finds its domains through --bdd-rules)" if spec.startswith("bdd100k:") else ""
+        log(f"calibration: no {', '.join(missing)} frames in {spec}; the ranges come from the rest{hint}")
     meta = {
         "source": spec,
         "kind": kind,

@@ -183,13 +183,15 @@ def write_bundle(
     quantizer: str = "ort",
     upsampler: UpsamplerConfig | None = None,
     decoder: str = "fast",
+    bdd_rules: Any = None,
 ) -> Path:
     """Checkpoint -> verified bundle folder. Parity with torch is checked before anything is renamed.
 
     ``upsampler`` None uses the measured defaults for the model's working size
     (``UpsamplerConfig.for_working_size``); every new bundle has one. ``decoder`` "trained" keeps the
     up-convolutions as trained (nearest x2 + 5x5) instead of their exact sub-pixel form: the same output,
-    slower; for comparing the two or for a runtime that mishandles the form.
+    slower; for comparing the two or for a runtime that mishandles the form. ``bdd_rules``: the BDD100K
+    domain table when ``calib`` is a ``bdd100k:`` spec (the one the model was trained with).
     """
     from edgecgl.export.onnx import ROLE_MODULES, Dims, example_inputs, export_onnx, export_pt2, roles_of
     from edgecgl.export.simplify import simplify
@@ -246,8 +248,9 @@ def write_bundle(
             from edgecgl.calib.quantize import quantize_bundle_models
 
             quantize_bundle_models(
-                tmp, entries, Path(calib), im.domains, dims, im.style_stats, log=log, quantizer=quantizer
-            )
+                tmp, entries, Path(calib), im.domains, dims, im.style_stats, log=log, quantizer=quantizer,
+                bdd_rules=bdd_rules,
+            )  # fmt: skip
         from edgecgl.export.upsampler import UpsamplerConfig
 
         ucfg = upsampler or UpsamplerConfig.for_working_size(im.frame_size)

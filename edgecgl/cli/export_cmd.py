@@ -33,6 +33,28 @@ def resolve_checkpoint(source: Path | None, runs_root: Path = Path("runs/train")
     raise EdgecglError(f"{src} does not exist", "give a run folder or a model.pt written by edgecgl train")
 
 
+def calib_bdd_rules(calib: Path | None, rules_file: Path | None, ckpt: Path) -> object:
+    """The BDD100K table a ``bdd100k:`` calibration reads: --bdd-rules, else the one the model was trained
+    with (``data.bdd_rules`` in its run's config.yaml), else the paper's Table 1 (None)."""
+    from edgecgl.domains import load_bdd_rules
+
+    if rules_file is not None:
+        return load_bdd_rules(rules_file)
+    if calib is None or not str(calib).startswith("bdd100k:"):
+        return None
+    import yaml
+
+    for cfg in (ckpt.parent / "config.yaml", ckpt.parent.parent / "config.yaml"):
+        try:
+            data = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("data"), dict) and data["data"].get("bdd_rules"):
+            log(f"calibration: BDD100K domains from data.bdd_rules in {cfg}")
+            return load_bdd_rules(cfg)
+    return None
+
+
 def register(app: typer.Typer) -> None:
     @app.command(
         "export",
@@ -72,12 +94,21 @@ def register(app: typer.Typer) -> None:
         ),
         workspace_mb: int = typer.Option(1024, "--workspace-mb", help="TensorRT workspace limit."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bundle / engines."),
+        bdd_rules: Path | None = typer.Option(
+            None,
+            "--bdd-rules",
+            help="With --calib bdd100k:LABELS, the attributes -> domain table (default: the model's run's "
+            "data.bdd_rules, else the paper's Table 1).",
+            show_default=False,
+        ),
     ) -> None:
         """Export a trained model to a verified bundle of ONNX graphs (+ TensorRT engines)."""
         from edgecgl.bundle import MANIFEST
 
         if fp16 and int8:
             raise EdgecglError("--fp16 and --int8 exclude each other", "export two bundles")
+        if bdd_rules is not None and not (int8 and str(calib).startswith("bdd100k:")):
+            raise EdgecglError("--bdd-rules is read only with --int8 --calib bdd100k:LABELS", "drop it")
         is_bundle = source is not None and (Path(source) / MANIFEST).is_file()
         if not is_bundle and out is None and (engine or verify) and source is not None:
             _not_a_bundle(Path(source))
@@ -103,6 +134,7 @@ def register(app: typer.Typer) -> None:
 
             # write_bundle checks again (it has other callers); here, before the log says "exporting"
             check_export_args(out, precision, simplifier, decoder, quantizer, calib, overwrite)
+            rules = calib_bdd_rules(calib, bdd_rules, ckpt) if precision == "int8" else None
             log(f"exporting {ckpt} -> {out} ({precision}, simplifier {simplifier})")
             bundle = write_bundle(
                 ckpt,
@@ -115,6 +147,7 @@ def register(app: typer.Typer) -> None:
                 log=log,
                 quantizer=quantizer,
                 decoder=decoder,
+                bdd_rules=rules,
             )
             log(f"bundle written: {bundle}")
         if engine:

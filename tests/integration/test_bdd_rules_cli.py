@@ -97,3 +97,48 @@ def test_symlinked_images_are_a_dataset(bdd: Path, capsys: pytest.CaptureFixture
     rc, out, err = run_cli(capsys, "data", "stats", f"bdd100k:{sub / 'labels.json'}", "--json", "--check")
     assert rc == 0, err
     assert counts(out)["sunny"] == 3 and json.loads(out)["unreadable"] == 0
+
+
+def test_int8_export_calibrates_on_the_models_own_table(
+    bdd: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sunny/foggy model calibrated from bdd100k: reads the table it was trained with (its run's
+    config.yaml); with Table 1 the foggy frames were silently left out of the INT8 ranges."""
+    from edgecgl.export.toy import make_toy_checkpoint
+
+    run = bdd.parent / "run"
+    ckpt = make_toy_checkpoint(
+        run / "checkpoints" / "model.pt", "tiny", (32, 64), (16, 16), domains=("sunny", "foggy")
+    )
+    (run / "config.yaml").write_text(
+        "name: x\ndata:\n  bdd_rules:\n" + FOG.split("\n", 1)[1].replace("- ", "  - ")
+    )
+    spec = f"bdd100k:{bdd / 'labels.json'}"
+    rc, _, err = run_cli(
+        capsys, "export", str(run), "--int8", "--calib", spec, "--out", str(bdd.parent / "b"), "--no-pt2"
+    )
+    assert rc == 0, err
+    assert (
+        "domains from data.bdd_rules in" in err and "calibration: 5 frames" in err and "no foggy" not in err
+    )
+    rc, _, err = run_cli(capsys, "export", str(ckpt), "--fp16", "--out", str(bdd.parent / "b2"), "--bdd-rules", str(bdd.parent / "fog.yaml"))  # fmt: skip
+    assert rc == 2 and "--bdd-rules is read only with --int8 --calib bdd100k:" in err
+    assert not (bdd.parent / "b2").exists()
+
+
+def test_calibration_says_which_model_domains_it_has_no_frames_of(bdd: Path) -> None:
+    from edgecgl.calib.sample import sample_calibration
+
+    from edgecgl.domains import load_bdd_rules
+
+    said: list[str] = []
+    spec = f"bdd100k:{bdd / 'labels.json'}"
+    cs = sample_calibration(spec, 8, (16, 32), (8, 8), domains=["sunny", "foggy"], log=said.append)
+    assert cs.meta["per_domain"] == {"sunny": 3}
+    assert any("no foggy frames in" in s and "--bdd-rules" in s for s in said)
+    said.clear()
+    rules = load_bdd_rules(bdd.parent / "fog.yaml")
+    cs = sample_calibration(
+        spec, 8, (16, 32), (8, 8), domains=["sunny", "foggy"], log=said.append, bdd_rules=rules
+    )
+    assert cs.meta["per_domain"] == {"sunny": 3, "foggy": 2} and not any("no foggy" in s for s in said)
