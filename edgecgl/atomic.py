@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
+import re
 import shutil
+import socket
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -84,18 +87,80 @@ def _make_parent(final: Path) -> None:
         raise cannot_write(final, exc) from exc
 
 
+def _writer_tag() -> str:
+    """This process as it names its temporaries: pid, boot and host, so that a later run can tell a
+    temporary whose writer died without cleaning up (kill -9, a car's power cut) from one in progress."""
+    boot = "0" * 8
+    with contextlib.suppress(OSError):
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:8]
+    host = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+    return f"w{os.getpid()}-{boot}-{host}"
+
+
+_TAG = re.compile(r"w(\d+)-([0-9a-f]{8})-([0-9a-f]{6})")
+
+
+def _dead_writer(tag: str) -> bool:
+    """Whether the process that made a temporary is gone; another host's temporaries are never judged."""
+    m = _TAG.fullmatch(tag)
+    _, boot, host = _writer_tag().split("-")
+    if m is None or m[3] != host:
+        return False
+    if m[2] != boot:  # written before the last reboot
+        return True
+    pid = int(m[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
+
+
+# A temporary's name: .<final>.<tag>.<random>.partial<suffix> (files), .<final>.partial-<tag>.<random>
+# or .<final>.old-<tag>.<random> (folders).
+_W = r"(w\d+-[0-9a-f]{8}-[0-9a-f]{6})"
+_TEMP = re.compile(rf"\..+\.{_W}\.\w+\.partial.*|\..+\.(?:partial|old)-{_W}\.\w+")
+_swept: set[Path] = set()
+
+
+def _remove_stale(folder: Path) -> None:
+    """Delete the temporaries in ``folder`` whose writers died (once per folder and process: a folder of
+    thousands of outputs is listed once, not once per output)."""
+    key = folder.absolute()
+    if key in _swept:
+        return
+    _swept.add(key)
+    with contextlib.suppress(OSError):
+        for p in folder.iterdir():
+            m = _TEMP.fullmatch(p.name)
+            if m is None or not _dead_writer(m[1] or m[2]):
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(final: Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it over ``final`` only if the block succeeds.
 
     The temp file keeps the final suffix (encoders pick the container from it) and lives in the same
-    folder, so the rename is atomic on POSIX.
+    folder, so the rename is atomic on POSIX. Temporaries that killed runs left beside it go first.
     """
     final = Path(final)
     _make_parent(final)
     sfx = suffix if suffix is not None else final.suffix
+    _remove_stale(final.parent)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".partial{sfx}", dir=final.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{final.stem}.{_writer_tag()}.", suffix=f".partial{sfx}", dir=final.parent
+        )
     except OSError as exc:
         raise cannot_write(final, exc, final.parent) from exc
     try:  # mkstemp makes 0600: give the file the mode a plain open() would (or the one it replaces)
@@ -138,18 +203,21 @@ def atomic_dir(final: Path) -> Iterator[Path]:
 
     Callers decide beforehand whether an existing ``final`` may be replaced. The old folder is moved
     aside before the rename and deleted after it, so at every moment ``final`` is whole: old or new.
+    Temporaries that killed runs left beside it (partials, moved-aside old folders) go first.
     """
     final = Path(final)
     _make_parent(final)
+    tag = _writer_tag()
+    _remove_stale(final.parent)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{tag}.", dir=final.parent))
     except OSError as exc:
         raise cannot_write(final, exc, final.parent) from exc
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; outputs are shared with other users and machines
     try:
         yield tmp
         if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-{tag}.", dir=final.parent))
             os.replace(final, old / final.name)
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)

@@ -79,7 +79,13 @@ def test_interrupted_video_never_leaves_a_half_written_output(
         assert not no_partials(tmp_path)  # the temporary file is removed on the way out
     else:
         assert proc.returncode == -signal.SIGKILL
-        # a hard kill cannot clean up: the hidden temporary file may stay, the final name never appears
+        # a hard kill cannot clean up: the hidden temporary stays until the next run into the folder
+        assert no_partials(tmp_path)
+        short = make_clip(tmp_path / "short.mp4", n=3, hw=(48, 64), audio=False)
+        r = cli("video", str(short), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out",
+                str(tmp_path / "again.mp4"))  # fmt: skip
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert not no_partials(tmp_path)  # a car's power cut leaves no hidden half-video behind
 
 
 def test_refuses_to_write_over_the_input(tiny_bundle: Path, tmp_path: Path) -> None:

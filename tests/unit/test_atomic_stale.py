@@ -1,0 +1,86 @@
+"""Temporaries a killed writer left (kill -9, a vehicle's power cut mid-video) are deleted by the next
+write into the same folder; those of a live writer, of another host or of a user are not."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgecgl import atomic
+from edgecgl.atomic import atomic_dir, atomic_path
+
+KILLED = """
+import os, signal, sys
+from pathlib import Path
+from edgecgl.atomic import atomic_dir, atomic_path
+out = Path(sys.argv[1])
+with atomic_path(out / "clip.mp4") as tmp, atomic_dir(out / "frames") as d:
+    tmp.write_bytes(b"x" * 1000)
+    (d / "0.png").write_bytes(b"y")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def killed_writer(folder: Path) -> list[str]:
+    r = subprocess.run([sys.executable, "-c", KILLED, str(folder)], capture_output=True)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    left = hidden(folder)
+    assert len(left) == 2 and all(atomic._TEMP.fullmatch(n) for n in left), left
+    return left
+
+
+@pytest.fixture(autouse=True)
+def fresh_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(atomic, "_swept", set())  # each test's folder is listed as a new process would
+
+
+def test_a_killed_writers_temporaries_go_with_the_next_write(tmp_path: Path) -> None:
+    killed_writer(tmp_path)
+    with atomic_path(tmp_path / "other.json") as tmp:
+        tmp.write_text("{}")
+    assert hidden(tmp_path) == [] and sorted(os.listdir(tmp_path)) == ["other.json"]
+    killed_writer(tmp_path)
+    with atomic_dir(tmp_path / "set") as d:  # a folder output sweeps too (once per process and folder)
+        (d / "a").write_text("a")
+    assert hidden(tmp_path) != []
+    atomic._swept.clear()
+    with atomic_dir(tmp_path / "set2"):
+        pass
+    assert hidden(tmp_path) == []
+
+
+def test_live_foreign_and_unknown_temporaries_are_kept(tmp_path: Path) -> None:
+    _, boot, host = atomic._writer_tag().split("-")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        keep = [
+            f".clip.w{live.pid}-{boot}-{host}.abc123.partial.mp4",  # still being written
+            f".clip.w{os.getpid()}-{boot}-{host}.abc123.partial.mp4",  # this process's own
+            f".clip.w1-{boot}-{'0' * 6 if host != '0' * 6 else '1' * 6}.abc123.partial.mp4",  # another host's
+            ".clip.abc123.partial.mp4",  # no writer tag (written before this rule)
+            ".clip.w99-notes.txt",  # a user's hidden file
+        ]
+        gone = [
+            f".clip.w{live.pid}-{'f' * 8 if boot != 'f' * 8 else 'e' * 8}-{host}.abc123.partial.mp4"
+        ]  # before a reboot
+        for n in keep + gone:
+            (tmp_path / n).write_bytes(b"x")
+        with atomic_path(tmp_path / "b.mp4") as tmp:
+            tmp.write_bytes(b"v")
+        assert hidden(tmp_path) == sorted(keep)
+    finally:
+        live.kill()
+        live.wait()
+    atomic._swept.clear()
+    with atomic_path(tmp_path / "c.mp4") as tmp:
+        tmp.write_bytes(b"v")
+    assert hidden(tmp_path) == sorted(keep[1:])  # the writer has ended now
