@@ -285,6 +285,9 @@ def quiet_onnx_session(model: Any, path: str, threads: int = 0) -> str:
         return ""
     import onnxruntime as ort
 
+    from edgecgl.backends.onnxruntime import ort_threads
+
+    threads = threads or ort_threads()
     opts = ort.SessionOptions()
     if threads > 0:
         opts.intra_op_num_threads = threads

@@ -259,8 +259,11 @@ class OrtUpsampler:
     def __init__(self, path: Path, threads: int = 0) -> None:
         import onnxruntime as ort
 
+        from edgecgl.backends.onnxruntime import ort_threads
+
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        threads = threads or ort_threads()
         if threads:
             opts.intra_op_num_threads = threads
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -25,12 +25,31 @@ PROVIDERS = {
 }
 
 
+def thread_cap() -> int:
+    """OMP_NUM_THREADS when it is a positive integer (0 when not): the process's CPU budget, which torch
+    already obeys and ONNX Runtime does not (a service file's cap on a vehicle whose cores the perception
+    stack shares)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else 0
+
+
 def usable_cpus() -> int:
-    """Logical CPUs this process may run on (a container's or taskset's limit, not the host's)."""
+    """Logical CPUs this process may run on (a container's or taskset's limit, not the host's), at most
+    ``thread_cap()``."""
     try:
-        return len(os.sched_getaffinity(0))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+        n = os.cpu_count() or 1
+    cap = thread_cap()
+    return min(n, cap) if cap else n
+
+
+def ort_threads(share: int = 1) -> int:
+    """Intra-op threads for one of ``share`` ONNX Runtime calls running at once: 0 (ORT's default, one per
+    physical core) unless the cores are split between calls or capped by OMP_NUM_THREADS."""
+    if share <= 1 and not thread_cap():
+        return 0
+    return max(1, usable_cpus() // max(1, share))
 
 
 def cpu_graph(bundle: Bundle, path: Path) -> Path:
@@ -76,6 +95,7 @@ class OnnxRuntimeBackend(RoleBackend):
         self.bundle = bundle
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        threads = threads or (ort_threads() if device == "cpu" else 0)
         if threads:
             opts.intra_op_num_threads = threads
         opts.log_severity_level = 3

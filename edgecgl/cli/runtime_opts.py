@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from edgecgl.backends.onnxruntime import usable_cpus
+from edgecgl.backends.onnxruntime import ort_threads, usable_cpus
 from edgecgl.cli.common import log
 from edgecgl.errors import EdgecglError
 
@@ -114,7 +114,8 @@ WORKERS = typer.Option(
     "--workers",
     min=0,
     help=f"Frames translated at once, each on 1/N of the CPU cores (ONNX Runtime on the CPU; other "
-    f"backends translate one at a time). 0: {AUTO_WORKERS} where there are {AUTO_WORKERS}+ cores, else 1.",
+    f"backends translate one at a time). 0: {AUTO_WORKERS} where there are {AUTO_WORKERS}+ cores, else 1. "
+    "OMP_NUM_THREADS caps the cores used.",
 )
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
 
@@ -357,7 +358,7 @@ def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log
     ref_file = args.style_ref if args.style_ref is not None and not args.style_ref.is_dir() else None
     ref = read_image(ref_file) if ref_file is not None else None
     workers = resolve_workers(args.workers)
-    cpu_threads = max(1, usable_cpus() // workers) if workers > 1 else 0
+    cpu_threads = ort_threads(workers)
     backend = select_backend(bundle, args.backend, log=log_fn, cpu_threads=cpu_threads, frame_size=size)
     translator = Translator(
         backend, bundle, args.to, args.style_seed, ref, size, args.upsample, log_fn, args.style_spread

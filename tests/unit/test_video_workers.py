@@ -142,6 +142,14 @@ def _threads(pipe: Pipeline) -> set[int]:
     return {s.get_session_options().intra_op_num_threads for s in sessions}
 
 
+def cpus(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """This process may run on ``n`` CPUs, with no OMP_NUM_THREADS cap (unless a test sets one)."""
+    from edgecgl.backends import onnxruntime as ortb
+
+    monkeypatch.setattr(ortb.os, "sched_getaffinity", lambda _: set(range(n)), raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+
 def test_build_pipeline_splits_the_cores_between_workers(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -149,7 +157,7 @@ def test_build_pipeline_splits_the_cores_between_workers(
     from edgecgl.cli import runtime_opts as ro
 
     bundle = tiny_bundle_for(tmp_path_factory)
-    monkeypatch.setattr(ro, "usable_cpus", lambda: 4)
+    cpus(monkeypatch, 4)
     said: list[str] = []
     args = ro.RuntimeArgs(bundle, "night", backend="onnxruntime-cpu", no_instances=True, workers=2)
     pipe, _ = ro.build_pipeline(args, log_fn=said.append)
@@ -162,7 +170,7 @@ def test_build_pipeline_splits_the_cores_between_workers(
     auto = ro.RuntimeArgs(bundle, "night", backend="onnxruntime-cpu", no_instances=True, workers=0)
     pipe, _ = ro.build_pipeline(auto, log_fn=said.append)
     assert pipe.cfg.workers == ro.AUTO_WORKERS == 2 and _threads(pipe) == {2}  # video's default, 4 cores
-    monkeypatch.setattr(ro, "usable_cpus", lambda: 1)
+    cpus(monkeypatch, 1)
     pipe, _ = ro.build_pipeline(auto, log_fn=said.append)
     assert pipe.cfg.workers == 1 and _threads(pipe) == {0}  # one core: nothing to split
 
@@ -174,3 +182,31 @@ def test_build_pipeline_splits_the_cores_between_workers(
     said.clear()
     pipe, _ = ro.build_pipeline(auto, log_fn=said.append)
     assert pipe.cfg.workers == 1 and not any("workers" in m for m in said)  # auto: nothing to say
+
+
+def test_omp_num_threads_caps_every_onnx_runtime_session(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service file's OMP_NUM_THREADS=1 on a shared vehicle computer: torch obeyed it, ONNX Runtime took
+    one thread per core and --workers the default 2 frames at once."""
+    from edgecgl.backends import onnxruntime as ortb
+    from edgecgl.cli import runtime_opts as ro
+    from edgecgl.upsample import OrtUpsampler
+
+    bundle = tiny_bundle_for(tmp_path_factory)
+    cpus(monkeypatch, 8)
+    auto = ro.RuntimeArgs(bundle, "night", backend="onnxruntime-cpu", no_instances=True, workers=0)
+    for cap, workers, threads in (("1", 1, {1}), ("3", 2, {1}), ("6", 2, {3}), ("", 2, {4}), ("x", 2, {4})):
+        monkeypatch.setenv("OMP_NUM_THREADS", cap)
+        assert ortb.usable_cpus() == (int(cap) if cap.isdigit() else 8)
+        pipe, _ = ro.build_pipeline(auto, log_fn=lambda s: None)
+        assert (pipe.cfg.workers, _threads(pipe)) == (workers, threads), cap
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    one = ro.RuntimeArgs(bundle, "night", backend="onnxruntime-cpu", no_instances=True, workers=1)
+    pipe, _ = ro.build_pipeline(one, log_fn=lambda s: None)
+    assert _threads(pipe) == {2}
+    up = OrtUpsampler(Path(bundle) / "upsampler.onnx")
+    assert up.sess.get_session_options().intra_op_num_threads == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    pipe, _ = ro.build_pipeline(one, log_fn=lambda s: None)
+    assert _threads(pipe) == {0}  # no cap, one call: ONNX Runtime's own default (one per physical core)
