@@ -20,7 +20,8 @@ CHOICES = ("auto", "tensorrt", "onnxruntime", "onnxruntime-cuda", "onnxruntime-c
 def _tensorrt(bundle: Bundle, frame_size: tuple[int, int] | None = None) -> Backend:
     if importlib.util.find_spec("tensorrt") is None:
         raise EdgecglError(
-            "TensorRT is not installed", "install it with pip install -e '.[trt]' on a GPU machine"
+            "TensorRT is not installed",
+            "on a GPU PC pip install -e '.[trt]'; on a Jetson JetPack's python3-libnvinfer (docs/JETSON.md)",
         )
     try:
         from edgecgl.backends.tensorrt import (  # owned by the export side
@@ -35,6 +36,10 @@ def _tensorrt(bundle: Bundle, frame_size: tuple[int, int] | None = None) -> Back
 
 def _ort(device: str, threads: int = 0) -> Callable[[Bundle], Backend]:
     def make(bundle: Bundle) -> Backend:
+        if importlib.util.find_spec("onnxruntime") is None:
+            from edgecgl.backends.onnxruntime import ort_install_problem
+
+            raise EdgecglError(str(ort_install_problem()))
         from edgecgl.backends.onnxruntime import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(bundle, device=device, threads=threads if device == "cpu" else 0)
@@ -49,9 +54,19 @@ def _torch(bundle: Bundle) -> Backend:
 
 
 def _ort_cuda_available() -> bool:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False
     from edgecgl.backends.onnxruntime import available_providers
 
     return "CUDAExecutionProvider" in available_providers()
+
+
+def _ort_cuda_missing() -> str:
+    """Why onnxruntime-cuda is not there, where the install says (onnxruntime beside onnxruntime-gpu)."""
+    from edgecgl.backends.onnxruntime import ort_install_problem
+
+    problem = ort_install_problem()
+    return f"onnxruntime-cuda unavailable ({problem})" if problem else "onnxruntime-cuda unavailable"
 
 
 def select_backend(
@@ -114,7 +129,7 @@ def _auto(
         ("onnxruntime-cuda", _ort("cuda"), _ort_cuda_available),
     ):
         if not usable():
-            skipped.append(f"{label} unavailable")
+            skipped.append(_ort_cuda_missing() if label == "onnxruntime-cuda" else f"{label} unavailable")
             continue
         try:
             return make(bundle)

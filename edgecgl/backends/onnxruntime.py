@@ -10,6 +10,7 @@ calib/quantize.py, docs/PERFORMANCE.md).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -68,6 +69,33 @@ def has_cpu_int8(bundle: Bundle) -> bool:
     carry only the TensorRT Q/DQ graphs)."""
     entries = [e for r, e in bundle.manifest.get("models", {}).items() if e.get("precision") == "int8"]
     return bool(entries) and all(e.get("cpu_file") for e in entries)
+
+
+ORT_DISTS = ("onnxruntime", "onnxruntime-gpu")
+
+
+def ort_install_problem() -> str | None:
+    """What is wrong with this machine's ONNX Runtime, in one line (None: nothing known). The CPU and GPU
+    builds are two pip packages that unpack into one folder: installed together, the last one installed
+    wins, and on a Jetson the CUDA provider silently disappears."""
+    import importlib.metadata as md
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        return (
+            "ONNX Runtime is not installed: on a Jetson install NVIDIA's onnxruntime-gpu (docs/JETSON.md), "
+            "elsewhere pip install onnxruntime"
+        )
+    have = []
+    for dist in ORT_DISTS:
+        with contextlib.suppress(md.PackageNotFoundError):
+            have.append(f"{dist} {md.version(dist)}")
+    if len(have) > 1:
+        return (
+            f"{' and '.join(have)} are both installed and share one folder (the last installed wins): "
+            "pip uninstall -y onnxruntime onnxruntime-gpu, then install the one this machine needs"
+        )
+    return None
 
 
 def available_providers() -> list[str]:

@@ -62,13 +62,30 @@ def version() -> None:
     Example: edgecgl version
     """
     import importlib.metadata as md
+    import importlib.util
 
     print(f"edgecgl {__version__}")
-    for dist in ("torch", "torchvision", "onnx", "onnxruntime", "av", "ultralytics", "tensorrt"):
+    for dist in (
+        "torch",
+        "torchvision",
+        "onnx",
+        "onnxruntime",
+        "onnxruntime-gpu",
+        "av",
+        "ultralytics",
+        "tensorrt",
+    ):
         try:
             print(f"  {dist} {md.version(dist)}")
         except md.PackageNotFoundError:
             print(f"  {dist} not installed")
+    from edgecgl.backends.onnxruntime import available_providers, ort_install_problem
+
+    problem = ort_install_problem()
+    if importlib.util.find_spec("onnxruntime") is not None:
+        print(f"  onnxruntime providers: {', '.join(available_providers())}")
+    if problem:
+        print(f"  warning: {problem}")
 
 
 for _mod in (

@@ -192,5 +192,6 @@ def _require_tensorrt() -> None:
     if importlib.util.find_spec("tensorrt") is None:
         raise EdgecglError(
             "TensorRT is not installed on this machine, so no engine can be built",
-            "run 'edgecgl export --engine BUNDLE' on the target GPU with TensorRT (NVIDIA's tensorrt wheel: the trt extra)",
+            "run 'edgecgl export --engine BUNDLE' on the target GPU with TensorRT (a PC: the trt extra; "
+            "a Jetson: JetPack's python3-libnvinfer, docs/JETSON.md)",
         )

@@ -197,3 +197,54 @@ def test_the_log_says_what_precision_runs(bundle) -> None:
     assert precision_run(qdq, "onnxruntime-cpu") == "int8 (Q/DQ graph)"
     assert precision_run(int8, "torch-cpu") == "fp32 (.pt2 programs)"
     assert precision_run(int8, "tensorrt") == "int8"
+
+
+def test_onnxruntime_beside_onnxruntime_gpu_is_named(bundle, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """PyPI's CPU onnxruntime pulled in beside NVIDIA's onnxruntime-gpu (a Jetson): one folder, the CPU
+    build wins and --backend auto fell back to the CPU saying only "onnxruntime-cuda unavailable"."""
+    import importlib.metadata as md
+
+    from edgecgl.backends import onnxruntime as ortb
+    from edgecgl.cli import main
+
+    real = md.version
+    monkeypatch.setattr(md, "version", lambda d: "1.20.0" if d == "onnxruntime-gpu" else real(d))
+    problem = ortb.ort_install_problem()
+    assert problem is not None and "onnxruntime-gpu 1.20.0 are both installed" in problem
+    said: list[str] = []
+    assert select_backend(bundle, "auto", log=said.append).name == "onnxruntime-cpu"
+    assert any("onnxruntime-cuda unavailable (onnxruntime" in m and "pip uninstall -y" in m for m in said)
+    with pytest.raises(SystemExit):
+        main(["version"])
+    out = capsys.readouterr().out
+    assert "onnxruntime-gpu 1.20.0" in out and "warning: onnxruntime" in out and "providers: " in out
+    monkeypatch.setattr(md, "version", real)
+    assert ortb.ort_install_problem() is None  # this machine: PyPI's onnxruntime alone
+
+
+def test_no_onnxruntime_is_one_line(bundle, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "onnxruntime" else real(n, *a)
+    )
+    for name in ("onnxruntime-cpu", "auto"):
+        with pytest.raises(EdgecglError, match="ONNX Runtime is not installed: on a Jetson install NVIDIA's"):
+            select_backend(bundle, name)
+
+
+def test_jetson_does_not_get_pypis_onnxruntime() -> None:
+    """The dependency's marker: Linux aarch64 takes NVIDIA's onnxruntime-gpu instead; other machines (and
+    the dev extra everywhere) take PyPI's."""
+    import tomllib
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    (req,) = [Requirement(r) for r in project["dependencies"] if r.startswith("onnxruntime")]
+    env = {"platform_system": "Linux", "platform_machine": "aarch64"}
+    assert req.marker is not None and not req.marker.evaluate(env)
+    for other in ({"platform_machine": "x86_64"}, {"platform_system": "Darwin", "platform_machine": "arm64"}):
+        assert req.marker.evaluate({**env, **other})
+    assert project["optional-dependencies"]["ort-cpu"] == ["onnxruntime>=1.17"]
+    assert "ort-cpu" in project["optional-dependencies"]["dev"][0]
