@@ -5,6 +5,7 @@ pipeline the CLI builds, frame by frame, without files or the CLI.
     pipe = open_pipeline("bundles/fleet", to="night", detector="yolov8n.pt")
     night = pipe(frame).image      # RGB uint8 HxWx3 in, the same size out
     pipe.reset()                   # before frames of another drive
+    pipe.warmup((720, 1280))       # optional: pay the first frame's set-up (1-2 s) before the camera starts
 
 ``edgecgl.video.translate_video(src, dst, pipe)`` runs a file through it the way ``edgecgl video`` does.
 """
@@ -51,7 +52,10 @@ def open_pipeline(
         check_spread_used,
         check_style_choice,
     )
+    from edgecgl.errors import EdgecglError
 
+    if not isinstance(to, str) or not to.strip():
+        raise EdgecglError(f"to must be a domain name such as 'night', got {to!r}")
     ref = Path(style_ref) if style_ref is not None else None
     check_style_choice(False, ref)
     check_spread_used(style_spread, style_seed, False, ref)  # messages name the CLI's flags

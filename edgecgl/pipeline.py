@@ -155,6 +155,8 @@ def check_frame(frame: np.ndarray) -> None:
             "convert it first, e.g. cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB) or COLOR_GRAY2RGB, "
             "and np.clip(x, 0, 255).astype(np.uint8)",
         )
+    if shape[0] < 1 or shape[1] < 1:  # a camera SDK's dropped frame: the letterbox divided by zero
+        raise EdgecglError(f"empty frame ({shape[0]}x{shape[1]})", "skip it")
 
 
 class Pipeline:
@@ -176,14 +178,25 @@ class Pipeline:
             raise EdgecglError(f"--workers must be at least 1, got {self.cfg.workers}")
         self.predictor = BoxPredictor()
         self._frame = 0
+        self._size: tuple[int, int] | None = None  # the frames' HxW since the last reset
 
     def reset(self) -> None:
         """Start another video: frame count, predicted motion and the detector's tracks from zero."""
         self._frame = 0
+        self._size = None
         self.predictor = BoxPredictor()
         reset = getattr(self.detector, "reset", None)
         if reset is not None:
             reset()
+
+    def warmup(self, size: tuple[int, int]) -> float:
+        """Run one black HxW frame through every stage and reset; returns its milliseconds. The first call
+        pays for lazy set-up (the detector's, the sessions' first allocations: 1-2 s on a CPU), which a
+        real-time node should pay before its first camera frame."""
+        t0 = time.perf_counter()
+        self(np.zeros((*size, 3), np.uint8))
+        self.reset()
+        return (time.perf_counter() - t0) * 1000.0
 
     def __call__(self, frame: np.ndarray) -> FrameResult:
         check_frame(frame)
@@ -196,6 +209,9 @@ class Pipeline:
         ms: dict[str, float] = {}
         if self.detector is None:
             return [], ms
+        if self._size is not None and frame.shape[:2] != self._size:
+            self.reset()  # another camera or resolution: tracks and their motion are in the old pixels
+        self._size = frame.shape[:2]
         i = self._frame
         self._frame += 1
         if i % self.cfg.detect_every == 0:

@@ -79,3 +79,9 @@ def test_the_readme_example_runs_as_written(assets: Path, bundle: Path) -> None:
     exec(compile(code, "README.md", "exec"), env)  # noqa: S102 - the README's own example
     assert len(published) == 2 and published[0][0].shape == sunny.shape
     assert published[0][1], "YOLO found no car in a BDD100K street frame"
+
+
+def test_no_domain_is_a_message(bundle: Path) -> None:
+    for to in (None, "", " "):
+        with pytest.raises(EdgecglError, match="to must be a domain name such as 'night'"):
+            open_pipeline(bundle, to, instances=False)  # type: ignore[arg-type]

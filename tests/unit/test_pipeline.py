@@ -203,3 +203,38 @@ def test_reference_bank_gives_each_item_one_photos_style(translator: Translator,
     assert np.allclose(flat.codes, t.bundle.style("night", "global")[None], atol=1e-6)
     with pytest.raises(EdgecglError, match="no reference photos"):
         ReferenceBank(t, tmp_path / "night" / "r0.png")
+
+
+class ResettableDetector(FakeDetector):
+    def __init__(self, boxes: list[tuple[float, float, float, float]]) -> None:
+        super().__init__(boxes)
+        self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def test_a_new_frame_size_starts_fresh_tracks(translator: Translator) -> None:
+    """A node switching camera or resolution without reset(): the predicted frame after the switch reused
+    the old frame's boxes in the old pixels, and the tracker matched new boxes against them."""
+    det = ResettableDetector([(4.0, 4.0, 20.0, 20.0)])
+    pipe = Pipeline(translator, det, PipelineConfig(detect_every=2))
+    small, large = clip_frames(1, (40, 64))[0], clip_frames(1, (80, 128))[0]
+    for f in (small, small, small):
+        pipe.detect(f)
+    assert det.calls == 2 and det.resets == 0
+    pipe.detect(large)  # frame 3 would be predicted from the 40x64 boxes: a reset makes it a detection
+    assert det.resets == 1 and det.calls == 3
+    pipe.detect(large)
+    assert det.resets == 1 and det.calls == 3  # same size: predicted again
+
+
+def test_empty_frames_and_warmup(translator: Translator) -> None:
+    det = ResettableDetector([(4.0, 4.0, 20.0, 20.0)])
+    pipe = Pipeline(translator, det)
+    for shape in ((0, 0, 3), (0, 64, 3), (40, 0, 3)):
+        with pytest.raises(EdgecglError, match=r"empty frame \(\d+x\d+\)"):
+            pipe(np.zeros(shape, np.uint8))
+    assert det.calls == 0  # refused before the detector or the frame count
+    ms = pipe.warmup((40, 64))
+    assert ms > 0 and det.calls == 1 and det.resets == 1 and pipe._frame == 0
