@@ -233,7 +233,9 @@ def sample_calibration(
     missing = [d for d in doms if d not in counts]
     if kind.startswith("dataset") and missing:  # silently calibrating on one domain skews the INT8 ranges
         hint = " (bdd100k: finds its domains through --bdd-rules)" if spec.startswith("bdd100k:") else ""
-        log(f"calibration: no {', '.join(missing)} frames in {spec}; the ranges come from the rest{hint}")
+        log(
+            f"warning: calibration has no {', '.join(missing)} frames in {spec}; the ranges come from the rest{hint}"
+        )
     meta = {
         "source": spec,
         "kind": kind,

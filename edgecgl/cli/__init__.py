@@ -49,7 +49,7 @@ app = typer.Typer(
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Hide progress bars and status lines."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Hide progress bars and status lines (warnings still print)."),
 ) -> None:
     STATE.debug = debug
     STATE.quiet = quiet

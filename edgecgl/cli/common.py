@@ -34,9 +34,10 @@ BDD_RULES = typer.Option(
 
 
 def log(msg: str) -> None:
-    """A status line on stderr (hidden by --quiet); never hard-wrapped, so a path in it stays whole in
-    logs and pipes (rich wraps at 80 columns when stderr is not a terminal)."""
-    if not STATE.quiet:
+    """A status line on stderr (hidden by --quiet, except a "warning:" line: what was lost or skipped is
+    not status); never hard-wrapped, so a path in it stays whole in logs and pipes (rich wraps at 80
+    columns when stderr is not a terminal)."""
+    if not STATE.quiet or msg.startswith("warning:"):
         console.print(escape(msg), highlight=False, soft_wrap=True)
 
 

@@ -279,5 +279,6 @@ def register(app: typer.Typer) -> None:
         if result.copied_streams:
             log(f"passed through untouched: {', '.join(result.copied_streams)}")
         if stats_json is not None:
-            write_text_atomic(stats_json, json.dumps(result.stats.summary(), indent=1))
+            summary = {"warnings": result.warnings, **result.stats.summary()}  # as each clip of a folder run
+            write_text_atomic(stats_json, json.dumps(summary, indent=1))
         typer.echo(f"wrote {dst}")

@@ -6,6 +6,7 @@ succeed (with a warning where something was lost, e.g. a truncated file).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -175,6 +176,14 @@ def test_truncated_mp4_translates_every_decodable_frame(
         assert "warning: the input is truncated or corrupt" in " ".join(r.stderr.split())
         frames, _, _ = decode_all(out)
         assert len(frames) == expected and frames[0].shape == (48, 64, 3)
+    if percent == 50:  # a service's --quiet run: the loss is still said, and recorded in --stats-json
+        stats = tmp_path / "stats.json"
+        r = cli("--quiet", "video", str(src), "--to", "rainy", "--bundle", str(tiny_bundle), *RUNTIME,
+                "--out", str(tmp_path / "quiet.mp4"), "--stats-json", str(stats))  # fmt: skip
+        assert r.returncode == 0 and "backend:" not in r.stderr, r.stderr
+        assert "warning: the input is truncated or corrupt" in " ".join(r.stderr.split())
+        said = json.loads(stats.read_text())["warnings"]
+        assert len(said) == 1 and "truncated or corrupt" in said[0]
     assert not no_partials(tmp_path)
     if percent >= 50:
         assert expected > 0  # the test would prove nothing if every cut were undecodable
