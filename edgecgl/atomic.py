@@ -127,6 +127,23 @@ _TEMP = re.compile(rf"\..+\.{_W}\.\w+\.partial.*|\..+\.(?:partial|old)-{_W}\.\w+
 _swept: set[Path] = set()
 
 
+_FILE_TEMP = re.compile(rf"\.(.+)\.{_W}\.\w+\.partial(.*)")
+_DIR_TEMP = re.compile(rf"\.(.+)\.(?:partial|old)-{_W}\.\w+")
+
+
+def final_name(path: str | Path) -> str:
+    """``path`` with each temporary in it named as the output it becomes (for messages: a full disk is
+    reported on the user's --out, not on a hidden ``.x.w123-....partial.mp4``)."""
+    parts = []
+    for part in Path(path).parts:
+        if m := _FILE_TEMP.fullmatch(part):
+            part = m[1] + m[3]
+        elif m := _DIR_TEMP.fullmatch(part):
+            part = m[1]
+        parts.append(part)
+    return str(Path(*parts)) if parts else str(path)
+
+
 def _remove_stale(folder: Path) -> None:
     """Delete the temporaries in ``folder`` whose writers died (once per folder and process: a folder of
     thousands of outputs is listed once, not once per output)."""

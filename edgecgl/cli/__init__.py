@@ -49,7 +49,9 @@ app = typer.Typer(
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Hide progress bars and status lines (warnings still print)."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Hide progress bars and status lines (warnings still print)."
+    ),
 ) -> None:
     STATE.debug = debug
     STATE.quiet = quiet
@@ -130,10 +132,15 @@ def is_users_os_error(exc: OSError) -> bool:
 
 
 def os_error_line(exc: OSError) -> str:
+    from edgecgl.atomic import final_name
+
     reason = exc.strerror or os.strerror(exc.errno or 0)
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
     if exc.filename is None:
         return f"{reason} (free some space, or write --out elsewhere)"
-    where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else str(exc.filename)
+    where = final_name(exc.filename) + (f" -> {final_name(exc.filename2)}" if exc.filename2 else "")
+    if full:
+        return f"{where}: {reason} (free some space, or write --out elsewhere; nothing was left half-written)"
     return f"{where}: {reason} (check the path and its permissions; --debug shows where it happened)"
 
 

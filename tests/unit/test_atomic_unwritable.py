@@ -58,6 +58,20 @@ def _main_with(monkeypatch: pytest.MonkeyPatch, exc: OSError, *flags: str) -> in
         (PermissionError(errno.EACCES, "Permission denied", "/data/x.jpg"), "/data/x.jpg: Permission denied"),
         (IsADirectoryError(errno.EISDIR, "Is a directory", "/data/out"), "/data/out: Is a directory"),
         (OSError(errno.ENOSPC, "No space left on device"), "No space left on device (free some space"),
+        (  # a full disk while writing the hidden temporary: said of the user's --out, with the right hint
+            OSError(
+                errno.ENOSPC,
+                "No space left on device",
+                "/car/out/.o.w4101-1e523a6a-0a7c9c.hgn3eyt6.partial.mp4",
+            ),
+            "/car/out/o.mp4: No space left on device (free some space, or write --out elsewhere",
+        ),
+        (
+            OSError(
+                errno.EDQUOT, "Disk quota exceeded", "/d/.set.partial-w9-1e523a6a-0a7c9c.k2_x/night/a.jpg"
+            ),
+            "/d/set/night/a.jpg: Disk quota exceeded (free some space",
+        ),
     ],
 )
 def test_main_turns_a_users_os_error_into_one_line(
