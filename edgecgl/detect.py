@@ -211,6 +211,9 @@ def load_detector(
         # A local model needs no network. Without this, importing Ultralytics probes DNS, and where that
         # answers it may check PyPI for updates, auto-install packages and send usage events.
         os.environ.setdefault("YOLO_OFFLINE", "1")
+    # Ultralytics logs to stdout, which is the CLI's result channel ("wrote X") and a ROS node's log: on
+    # a fresh or read-only HOME it said three lines about its settings file. Its errors still raise.
+    os.environ.setdefault("YOLO_VERBOSE", "False")
     try:
         from ultralytics import YOLO
     except ImportError:

@@ -245,15 +245,21 @@ def test_cli_default_bundle_is_newest_under_bundles(bundle_dir: Path, clip: Path
 @pytest.mark.assets
 @pytest.mark.slow
 def test_real_clip_with_yolo(assets: Path, bundle_dir: Path, tmp_path: Path) -> None:
-    """The real 960x540 clip with COCO YOLOv8n through the real CLI, at a small working resolution."""
+    """The real 960x540 clip with COCO YOLOv8n through the real CLI, at a small working resolution, on a
+    vehicle's first boot (an empty HOME): stdout carries only the result line."""
     src = assets / "video" / "highway_960x540_audio.mp4"
     out = tmp_path / "real.mp4"
+    home = tmp_path / "home"
+    home.mkdir()
     r = edgecgl(
         "video", str(src), "--to", "night", "--bundle", str(bundle_dir), "--backend", "onnxruntime-cpu",
         "--detector", str(assets / "models" / "yolov8n-coco.pt"), "--size", "64x128", "--max-frames", "8",
         "--out", str(out), "--stats-json", str(tmp_path / "s.json"),
+        env={"HOME": str(home), "YOLO_CONFIG_DIR": None, "YOLO_VERBOSE": None, "ORT_DISABLE_TELEMETRY": None},
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
+    assert r.stdout == f"wrote {out}\n"  # Ultralytics said 3 lines about its new settings file here
+    assert not (home / ".cache" / "Microsoft").exists()  # ONNX Runtime's telemetry device ID
     import json
 
     s = json.loads((tmp_path / "s.json").read_text())
