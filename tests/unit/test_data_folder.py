@@ -258,3 +258,32 @@ def test_an_empty_domain_names_the_set_flag_and_the_domains_that_have_images(tmp
         ei.value.hint
         == "add images for it, or train only the domains you have: --set data.domains=[sunny,night]"
     )
+
+
+def test_exif_rotated_jpegs_load_upright_with_their_labels(tmp_path: Path) -> None:
+    """A frame stored sideways with EXIF orientation 6 (phones, re-exported frames), labelled as shown
+    (labelling tools, OpenCV, Ultralytics and augment all turn it upright): training read it as stored
+    and put the car's box on road and bonnet."""
+    from edgecgl.train.data.stats import dataset_stats
+    from PIL import Image
+
+    shown = np.zeros((720, 1280, 3), np.uint8)
+    shown[300:420, 400:720] = 255  # the "car", as displayed
+    img = tmp_path / "sunny" / "turned.jpg"
+    img.parent.mkdir(parents=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(np.ascontiguousarray(np.rot90(shown, 1))).save(img, exif=exif, quality=95)
+    assert cv2.imread(str(img)).shape == (720, 1280, 3)  # what OpenCV (and augment) shows
+    (img.parent / "labels").mkdir()
+    (img.parent / "labels" / "turned.txt").write_text(
+        f"0 {560 / 1280} {360 / 720} {320 / 1280} {120 / 720}\n"
+    )
+    for size, scale in ((None, 1.0), ((72, 128), 0.1)):  # full decode, and JPEG draft decoding at 1/8
+        s = open_dataset(f"folder:{tmp_path}", size=size, split="all", domains=["sunny"])[0]
+        assert s.image.shape[1:] == (round(720 * scale), round(1280 * scale))
+        x1, y1, x2, y2 = s.boxes[0].numpy().round().astype(int)
+        assert (x1, y1, x2, y2) == tuple(round(v * scale) for v in (400, 300, 720, 420))
+        assert s.image[:, y1 + 1 : y2 - 1, x1 + 1 : x2 - 1].min() > 0.5  # the box holds the car's pixels
+    row = dataset_stats(f"folder:{tmp_path}", domains=["sunny"])["domains"]["sunny"]
+    assert (row["box_w_median"], row["box_h_median"]) == pytest.approx((320, 120))  # shown pixels

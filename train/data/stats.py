@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from edgecgl.train.data.open import open_dataset
+from edgecgl.train.data.transforms import display_size
 from PIL import Image
 
 
@@ -79,7 +80,7 @@ def dataset_stats(
             if r.normalized:
                 try:
                     with Image.open(r.path) as im:
-                        sx, sy = im.width, im.height
+                        sy, sx = display_size(im)
                 except OSError:
                     continue
             st.widths += ((b[:, 2] - b[:, 0]) * sx).tolist()

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import Tensor
 
 cv2.setNumThreads(1)  # DataLoader workers parallelise; OpenCV's own threads would oversubscribe
@@ -43,18 +43,37 @@ def _pil_open():  # type: ignore[no-untyped-def]
     return getattr(patches, "_image_open", Image.open)
 
 
+_ROTATED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except (OSError, ValueError, TypeError, SyntaxError):  # a broken EXIF block: the pixels as stored
+        return 1
+
+
+def display_size(im: Image.Image) -> tuple[int, int]:
+    """(H, W) as the image is shown: after its EXIF orientation, which is what labelling tools, OpenCV,
+    Ultralytics and ``edgecgl augment`` read, so the labels' pixels are these."""
+    return (im.width, im.height) if _orientation(im) in _ROTATED else (im.height, im.width)
+
+
 def decode(path: str | Path, min_size: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
-    """Decode to HxWx3 uint8 RGB; also return the file's full (H, W).
+    """Decode to HxWx3 uint8 RGB, upright by its EXIF orientation; also return that full (H, W).
 
     Truncated files raise (PIL is strict, OpenCV would return gray rows). ``min_size`` (H, W) lets
     JPEG decode at a reduced DCT scale that still covers it (draft mode), which makes 1280x720 frames
     for a 128 px model several times cheaper; pixel boxes must then be scaled by the returned size.
+    A phone's or re-exported frame stored sideways with an orientation tag is turned upright (read as
+    stored, its boxes landed on road and bonnet).
     """
     try:
         with _pil_open()(path) as im:
-            full = (im.height, im.width)
+            full = display_size(im)
+            turned = _orientation(im) in _ROTATED
             if min_size is not None and im.format == "JPEG":
-                h, w = min_size
+                h, w = min_size[::-1] if turned else min_size
                 scale = max(h / im.height, w / im.width)
                 if scale < 0.5:
                     im.draft(
@@ -62,7 +81,7 @@ def decode(path: str | Path, min_size: tuple[int, int] | None = None) -> tuple[n
                         (max(1, int(np.ceil(im.width * scale))), max(1, int(np.ceil(im.height * scale)))),
                     )
             im.load()
-            arr = np.asarray(im.convert("RGB"))
+            arr = np.asarray((ImageOps.exif_transpose(im) or im).convert("RGB"))
     except (OSError, ValueError, SyntaxError, ImportError, Image.DecompressionBombError) as exc:
         raise UnreadableImage(f"{path}: {exc}") from None
     if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
