@@ -61,7 +61,12 @@ def test_eval_paired_on_a_run_writes_the_table(tiny: dict[str, Path]) -> None:
     assert _rows(out, "psnr_instance")["reinhard"]["average"] is not None
     assert table["meta"]["paired_matches"] == {"night": 4, "cloudy": 4, "rainy": 4}
     assert any("LPIPS" in n for n in table["meta"]["notes"]) or "lpips" in table["meta"]
-    assert "| method | Night | Cloudy | Rainy | Average |" in (out / "results.md").read_text()
+    md = (out / "results.md").read_text()
+    assert "| method | Night | Cloudy | Rainy | Average |" in md
+    # 4 scenes: the report says how little its numbers rest on (a 2-image split read like a real table)
+    assert md.startswith("4 input images (all split); real images per target: night 4, cloudy 4, rainy 4")
+    assert "only 4 images in the smallest set here (all split): at this size every number is noise" in md
+    assert "warning: only 4 images" in " ".join(r.stderr.split())
     assert (out / "contact_sheet.png").stat().st_size > 1000
     assert "PSNR dB (frame)" in r.stdout
     # Second time without --overwrite: refused, one line, exit 2.

@@ -43,6 +43,8 @@ ALL_METRICS = ("fid", "kid", "is", "lpips", "paired")
 STYLES = ("mean", "sample", "reference")
 # The paper's Tables 2-8 translate sunny to each other domain.
 DEFAULT_SOURCE = "sunny"
+# Below this many images in the inputs or any target's real set, the report says its numbers are noise.
+FEW_IMAGES = 20
 
 
 @dataclass
@@ -277,6 +279,14 @@ def evaluate(
         "methods": [m.name for m in methods],
         "seed": opts.seed,
     }
+    few = min([es.inputs.shape[0], *(es.real[d].shape[0] for d in targets)])
+    if few < FEW_IMAGES:  # a 2-image val split gave negative KIDs and 0/100 % accuracies without a word
+        notes.append(
+            f"only {few} images in the smallest set here ({opts.split} split): at this size every number "
+            "is noise (KID can come out negative, accuracy moves in steps of 100/n %); evaluate on more "
+            "(--split all, more data)"
+        )
+        log(f"warning: {notes[-1]}")
     for m in methods:
         sampled = sampled_styles(m)
         if sampled is not None and sampled.in_range:

@@ -66,6 +66,13 @@ def build_table(
 def table_markdown(table: Mapping[str, Any]) -> str:
     cols = table["columns"]
     lines: list[str] = []
+    meta = table.get("meta", {})
+    if "n_inputs" in meta:  # how much each number rests on, before the numbers
+        real = ", ".join(f"{d} {n}" for d, n in meta.get("n_real", {}).items())
+        lines += [
+            f"{meta['n_inputs']} input images ({meta.get('split', '?')} split); real images per target: {real}",
+            "",
+        ]
     for metric, spec in table["metrics"].items():
         fmt = METRICS.get(metric, ("", True, "{:.4f}"))[2]
         arrow = "↑" if spec["higher_is_better"] else "↓"
