@@ -6,6 +6,7 @@ traceback. Nothing here imports training code at import time (the runtime must n
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -167,6 +168,16 @@ def _stopped() -> None:
     sys.exit(130)
 
 
+def _stdout_gone() -> None:
+    """The reader of stdout closed it (a pipe): say so on stderr and exit 141, as a shell reports a
+    command stopped by SIGPIPE; outputs are renamed before their result line, so a file that exists is
+    whole. stdout goes to /dev/null first, or Python's flush at exit fails again."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    console.print("error: stdout was closed by its reader; stopped there", highlight=False)
+    sys.exit(128 + signal.SIGPIPE)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = hoist_root_flags(list(sys.argv[1:] if argv is None else argv))
     if "--debug" in args:
@@ -192,6 +203,13 @@ def main(argv: list[str] | None = None) -> None:
     except cx.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except BrokenPipeError:  # stdout's reader went away (stderr's loss is absorbed by the console)
+        _stdout_gone()
+    except SystemExit:
+        # click catches EPIPE itself, wraps the streams in its PacifyFlushWrapper and exits 1 silently
+        if type(sys.stdout).__name__.lstrip("_") == "PacifyFlushWrapper":
+            _stdout_gone()
+        raise
     except OSError as exc:
         if not is_users_os_error(exc):
             raise

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,28 @@ class State:
 
 
 STATE = State()
-console = Console(stderr=True)
+
+
+class _LogStream:
+    """stderr, whose loss never stops the work: a log pipe whose reader died (journald restarted, a
+    `| head` on the log) made every later status line raise EPIPE and ended a finished run with exit 1.
+    Resolved at each write, so a test's captured stderr is the one written to."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stderr.write(text)
+        except BrokenPipeError:
+            return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            sys.stderr.flush()
+
+    def __getattr__(self, name: str) -> object:  # isatty, fileno, encoding: the real stream's
+        return getattr(sys.stderr, name)
+
+
+console = Console(file=_LogStream())  # type: ignore[arg-type]
 
 # Every command that reads bdd100k: takes it (train also as the config key data.bdd_rules).
 BDD_RULES = typer.Option(

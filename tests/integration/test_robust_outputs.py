@@ -370,3 +370,31 @@ def test_augment_reads_synth_and_names_what_it_reads(tiny_bundle: Path, tmp_path
     ).read_bytes()
     r = cli("augment", f"init:{tmp_path / 'data' / 'init'}", *run[:-1], str(tmp_path / "aug2"))
     assert_user_error(r, "edgecgl augment cannot read init: datasets", "folder:ROOT, synth:ROOT")
+
+
+@pytest.mark.parametrize("gone", ["stdout", "stderr"])
+def test_a_reader_that_goes_away_never_costs_the_output(tiny_bundle: Path, tmp_path: Path, gone: str) -> None:
+    """A log pipe whose reader died (journald restarted, `| head`): a finished run exited 1 with no word
+    (stdout) or stopped at its next status line (stderr)."""
+    import os
+
+    clip = make_clip(tmp_path / "clip.mp4", n=4, hw=(48, 64), audio=False)
+    out = tmp_path / "out.mp4"
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    other = subprocess.PIPE
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "edgecgl", "video", str(clip), "--to", "night", "--bundle", str(tiny_bundle),
+             *RUNTIME, "--out", str(out)],
+            stdout=write if gone == "stdout" else other, stderr=write if gone == "stderr" else other,
+            text=True, env=ENV, timeout=180,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert out.is_file() and not no_partials(tmp_path)  # renamed before the result line
+    if gone == "stdout":
+        assert r.returncode == 141 and "error: stdout was closed by its reader" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+    else:
+        assert r.returncode == 0 and r.stdout == f"wrote {out}\n"
