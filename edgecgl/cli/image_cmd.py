@@ -30,10 +30,11 @@ def is_image(p: Path) -> bool:
 
 def not_an_image_folder(folder: Path) -> str | None:
     """Why ``folder`` is not an earlier output of ``edgecgl image`` on a folder (image files and nothing
-    else), for --overwrite's refusal: only such a folder is replaced as a whole."""
+    else), for --overwrite's refusal: only such a folder is emptied and written again."""
     from edgecgl.outdir import holding
+    from edgecgl.resume import RECORD
 
-    return holding(folder, is_image)
+    return holding(folder, lambda p: is_image(p) or p.name == RECORD)
 
 
 def check_image_suffix(dst: Path) -> None:
@@ -108,11 +109,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = ro.OVERWRITE,
     ) -> None:
         """Translate still images (a file or a folder) to another weather domain."""
-        from contextlib import nullcontext
-
-        from edgecgl.atomic import atomic_dir, check_output, write_bytes_atomic
+        from edgecgl.atomic import check_output, write_bytes_atomic
         from edgecgl.brightness import RangeCounts
-        from edgecgl.outdir import check_output_dir
         from edgecgl.retain import KeepCounts
         from edgecgl.translate import read_image
 
@@ -128,8 +126,6 @@ def register(app: typer.Typer) -> None:
                 )
         if folder is None:
             check_output(pairs[0][1], [pairs[0][0]], overwrite)
-        else:  # the folder is one output: written whole under a temporary name, then renamed into place
-            check_output_dir(folder, overwrite, "folder of translated images", not_an_image_folder, (src,))
         ro.check_style_choice(style_per_image, style_ref)
         ro.check_spread_used(style_spread, style_seed, style_per_image, style_ref)
         sampled = style_per_image or style_seed is not None
@@ -147,6 +143,19 @@ def register(app: typer.Typer) -> None:
             upsample,
             style_spread=style_spread,
         )
+        run = None
+        if folder is not None:  # each image written whole into the folder; a rerun continues (edgecgl.resume)
+            from edgecgl.cli.video_cmd import run_settings
+            from edgecgl.resume import open_folder_run
+
+            settings = run_settings(args, style_per_image=style_per_image, keep_objects=keep_objects)
+            run = open_folder_run(
+                folder, "image", settings, [b for _, b in pairs], overwrite, not_an_image_folder, (src,),
+                "folder of translated images",
+            )  # fmt: skip
+            if run.done:
+                log(f"{len(run.done)} of {len(pairs)} image(s) already translated with these settings, kept")
+                pairs = [(a, b) for a, b in pairs if b not in run.done]
         pipeline, _ = ro.build_pipeline(args, track=False)
         bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
         tr = pipeline.translator
@@ -155,7 +164,7 @@ def register(app: typer.Typer) -> None:
         in_range = RangeCounts()
         check_range = style_per_image and bank is None and ro.luma_range(tr) is not None
         unreadable: list[str] = []
-        with progress() as bar, atomic_dir(folder) if folder is not None else nullcontext() as tmp:
+        with progress() as bar:
             task = bar.add_task("translating", total=len(pairs), rate="")
             for a, b in pairs:
                 interrupt.check()
@@ -166,7 +175,7 @@ def register(app: typer.Typer) -> None:
                 try:
                     img = read_image(a)
                 except EdgecglError:
-                    if tmp is None:  # the one file asked for
+                    if run is None:  # the one file asked for
                         raise
                     unreadable.append(str(a))  # a folder: count it, say so at the end
                     bar.advance(task)
@@ -176,13 +185,10 @@ def register(app: typer.Typer) -> None:
                 out = ro.deliver_draw(pipeline, img, res, style_seed, a.name, style_spread,
                                       check_range=check_range, keep_objects=keep_objects,
                                       per_image=style_per_image, in_range=in_range, kept=kept)  # fmt: skip
-                data = encode_image(out, b.suffix or ".png")
-                if tmp is None:
-                    write_bytes_atomic(b, data)
-                else:
-                    (tmp / b.name).write_bytes(data)
+                write_bytes_atomic(b, encode_image(out, b.suffix or ".png"))
                 bar.advance(task)
-            if len(unreadable) == len(pairs):
+            if pairs and len(unreadable) == len(pairs) and run is not None and not run.done:
+                run.abandon()
                 raise EdgecglError(
                     f"none of the {len(pairs)} image(s) in {src} could be read", f"e.g. {unreadable[0]}"
                 )

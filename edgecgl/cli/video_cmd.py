@@ -73,12 +73,11 @@ def trim_window(
     return start, stop
 
 
-def folder_settings(
-    args: ro.RuntimeArgs, opts: object, style_per_clip: bool, keep_objects: bool
-) -> dict[str, object]:
-    """What a folder's clips look like, for its run record: the run's options minus those that change only
-    the speed (backend, threads, queues), with the bundle named by its manifest's checksum (the manifest
-    holds every file's checksum; the folder may move)."""
+def run_settings(args: ro.RuntimeArgs, opts: object = None, **flags: object) -> dict[str, object]:
+    """What a folder's outputs look like, for its run record (``video FOLDER``, ``image FOLDER``): the
+    run's options minus those that change only the speed (backend, threads, queues), with the bundle named
+    by its manifest's checksum (the manifest holds every file's checksum; the folder may move), and the
+    command's own ``flags`` (``style_per_clip=...``)."""
     import hashlib
     from dataclasses import asdict
 
@@ -90,13 +89,13 @@ def folder_settings(
         for k, v in asdict(args).items()
         if k not in ("bundle", "backend", "overlap_instances", "workers")
     }
-    look.update({k: v for k, v in asdict(opts).items() if k != "queue_size"})  # type: ignore[call-overload]
+    if opts is not None:
+        look.update({k: v for k, v in asdict(opts).items() if k != "queue_size"})  # type: ignore[call-overload]
     look.update(to=args.to.strip().lower(), upsample=args.upsample.strip().lower())  # as the run reads them
     return json.loads(json.dumps({  # paths as text, as the record holds them
         **look,
         "bundle_manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None,
-        "style_per_clip": style_per_clip,
-        "keep_objects": keep_objects,
+        **flags,
     }, default=lambda p: str(Path(p).resolve())))  # fmt: skip
 
 
@@ -210,7 +209,10 @@ def register(app: typer.Typer) -> None:
         if folder:
             dst, pairs = plan_clips(Path(src), out, to.strip().lower())
             record = open_record(
-                dst, pairs, folder_settings(args, opts, style_per_clip, keep_objects), overwrite
+                dst,
+                pairs,
+                run_settings(args, opts, style_per_clip=style_per_clip, keep_objects=keep_objects),
+                overwrite,
             )
         else:
             dst = out or default_out(src, to.strip().lower())

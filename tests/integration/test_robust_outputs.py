@@ -193,7 +193,7 @@ def test_image_folder_skips_and_counts_unreadable_images(tiny_bundle: Path, tmp_
     run = ("--to", "night", "--bundle", str(tiny_bundle), *RUNTIME)
     r = cli("image", str(mix), *run, "--out", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert sorted(p.name for p in out.iterdir()) == ["f000.png", "f001.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".edgecgl-run.json", "f000.png", "f001.png"]
     assert "warning: skipped 1 unreadable image(s), e.g." in r.stderr and "b.jpg" in r.stderr
     assert "note: images in sub-folders are not translated (day2/...)" in " ".join(r.stderr.split())
     bad = image_folder(tmp_path / "bad", 0, bad=("x.jpg", "y.png"))
@@ -213,10 +213,15 @@ def test_image_folder_output_is_replaced_whole_and_only_with_overwrite(
     assert_user_error(cli(*run), "already exists", "--overwrite")
     r = cli(*run, "--overwrite")
     assert r.returncode == 0, r.stderr[-2000:]
-    assert sorted(p.name for p in out.iterdir()) == [
-        "f000.png",
-        "f001.png",
-    ]  # old.png went with the old folder
+    names = [".edgecgl-run.json", "f000.png", "f001.png"]
+    assert sorted(p.name for p in out.iterdir()) == names  # old.png went with the old folder
+    r = cli(*run)  # the same command again: kept, nothing to redo
+    assert r.returncode == 0 and "2 of 2 image(s) already translated with these settings, kept" in r.stderr
+    assert_user_error(
+        cli(*run, "--style-seed", "3"),
+        "holds the output of a run with other settings",
+        "style_seed None (now 3)",
+    )
     (out / "notes.txt").write_text("mine")
     assert_user_error(
         cli(*run, "--overwrite"), "replaces only an earlier folder of translated images", "notes.txt"
@@ -258,25 +263,30 @@ def interrupt_when_started(cmd: list[str], parent: Path, final: str) -> tuple[in
 
 
 @pytest.mark.slow
-def test_interrupted_image_folder_leaves_no_partial_folder(tiny_bundle: Path, tmp_path: Path) -> None:
+def test_interrupted_image_folder_continues_where_it_stopped(tiny_bundle: Path, tmp_path: Path) -> None:
+    """Hours of frames: a Ctrl-C (or a power cut) keeps every finished image, each whole, and the same
+    command makes only the rest (the folder used to be built whole under a temporary name: all lost)."""
     src = image_folder(tmp_path / "in", 400)
-    cmd = [
-        "image",
-        str(src),
-        "--to",
-        "night",
-        "--bundle",
-        str(tiny_bundle),
-        *RUNTIME,
-        "--out",
-        str(tmp_path / "out"),
-    ]
-    rc, err = interrupt_when_started(cmd, tmp_path, "out")
-    if (tmp_path / "out").exists():  # the signal landed after the rename: then the folder is whole
-        assert len(list((tmp_path / "out").iterdir())) == 400, err[-2000:]
+    out = tmp_path / "out"
+    cmd = ["image", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "edgecgl", *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=default_signals)  # fmt: skip
+    t0 = time.monotonic()
+    while len(list(out.glob("f*.png"))) < 5:
+        assert proc.poll() is None, proc.stderr.read()[-2000:] if proc.stderr else ""
+        assert time.monotonic() - t0 < 120, "no image appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    done = sorted(out.glob("f*.png"))
+    if len(done) == 400:  # the machine finished first: nothing to continue
         return
-    assert rc == 130 and "error: interrupted" in err, err[-2000:]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+    assert proc.returncode == 130 and "error: interrupted" in err, err[-2000:]
+    assert not no_partials(out) and all(cv2.imread(str(p)) is not None for p in done)  # each one whole
+    r = cli(*cmd)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"{len(done)} of 400 image(s) already translated with these settings, kept" in r.stderr
+    assert len(list(out.glob("f*.png"))) == 400 and not no_partials(out)
 
 
 @pytest.mark.slow
