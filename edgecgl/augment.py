@@ -5,13 +5,20 @@ pasted where they were cut), so every box stays valid and the label files are co
 BDD100K's frame ``attributes`` change: its weather and time of day are the domain label, so a translated
 copy is relabelled as its target (``BddRules.attributes_for``, the loader's table read backwards).
 The dataset's own boxes serve as the instances by default: no detector is needed and no object is
-missed or invented.
+missed or invented (of an Ultralytics set whose names include a vehicle or a person, only those classes'
+boxes: a traffic light or a sign is translated with the frame).
 
 Formats read (no training code needed, this runs on the vehicle-side install too):
 
     folder:   ROOT/<domain>/<name>.jpg|jpeg|png  +  ROOT/<domain>/labels/<name>.txt (YOLO)
               -> OUT/<target>/<source>_<name>.<ext>  +  OUT/<target>/labels/<source>_<name>.txt
     synth:    a SynthWeather set: the folder format plus pairs.json, read as folder:
+    yolo:     an Ultralytics detection dataset, read as Ultralytics reads it (edgecgl.yolo_set): a data.yaml
+              (train/val/test a folder, a list of folders or a .txt list) or a root with images/ + labels/;
+              its images have no domain, so each is translated to every target
+              -> OUT/images/<split>/<name>_<target>.<ext>  +  OUT/labels/<split>/<name>_<target>.txt (the
+              label path Ultralytics derives) + OUT/data.yaml (path: OUT, each split its images/<split>,
+              the input's names); an image without a label file gets none, as in the input
     bdd100k:  a labels JSON (list of frames: name, attributes, labels[].box2d) and the images it names,
               found by file name anywhere under the JSON's folder (its images/ also as a symlink) or its
               parent's images/ folder; symlinked image files are followed, as the loader follows them
@@ -36,6 +43,7 @@ from edgecgl import interrupt
 from edgecgl.detect import Detection
 from edgecgl.domains import IMAGE_SUFFIXES, BddRules, folder_domains
 from edgecgl.errors import EdgecglError
+from edgecgl.yolo_set import YoloSet, label_path, looks_like_yolo, open_yolo_set
 
 # Written last into every augmented dataset: how --overwrite knows a folder is one (not a .json, so no
 # loader globbing for labels JSON picks it up).
@@ -44,6 +52,10 @@ MARKER = ".edgecgl-augment"
 # The folder format's YOLO class ids (the same table the training loader uses).
 FOLDER_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "person", "motorcycle", "bicycle")
 BDD_INSTANCE_CATEGORIES = ("car", "truck", "bus", "person", "rider", "bike", "motor", "motorcycle", "bicycle")
+# An Ultralytics set's class names that are instances (vehicles and people), compared as instance_name()
+YOLO_INSTANCE_NAMES = frozenset(
+    (*BDD_INSTANCE_CATEGORIES, "van", "pedestrian", "people", "cyclist", "motorbike")
+)
 
 
 @dataclass
@@ -55,7 +67,7 @@ class Item:
     source: str | None
     boxes: list[tuple[float, float, float, float]]
     classes: list[str]
-    label_file: Path | None = None  # folder format: copied unchanged
+    label_file: Path | None = None  # folder and yolo formats: copied unchanged
     entry: dict | None = None  # bdd100k: the frame's JSON entry, copied with the target's attributes
 
 
@@ -66,17 +78,24 @@ class Dataset:
     items: list[Item]
     skipped: list[str] = field(default_factory=list)
     bdd_rules: BddRules = field(default_factory=BddRules)  # bdd100k: attributes <-> domain, both ways
+    yolo: YoloSet | None = None  # yolo: its splits and names, for OUT/data.yaml
+    instance_classes: list[str] | None = None  # yolo: the class names whose boxes are instances (None: all)
 
 
-READS = "folder:ROOT, synth:ROOT (SynthWeather) or bdd100k:LABELS.json"
+READS = "folder:ROOT, synth:ROOT (SynthWeather), yolo:DATA.yaml|ROOT (Ultralytics) or bdd100k:LABELS.json"
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:
     """KIND:PATH or a plain path -> (format, path). A SynthWeather set is the folder format plus
-    pairs.json, so ``synth:`` reads as ``folder:``; other kinds (``init:``) are training-only."""
+    pairs.json, so ``synth:`` reads as ``folder:``; other kinds (``init:``) are training-only. A plain
+    path is an Ultralytics set when it is a .yaml or a root with images/ + labels/ (or a data.yaml); the
+    folder format never reads one (its splits would be taken for domains, its labels lost)."""
     kind, sep, rest = str(spec).partition(":")
-    if sep and kind in ("folder", "synth", "bdd100k"):
-        return ("bdd100k" if kind == "bdd100k" else "folder"), Path(rest)
+    if sep and kind in ("folder", "synth", "bdd100k", "yolo"):
+        fmt = kind if kind in ("bdd100k", "yolo") else "folder"
+        if fmt == "folder":
+            _not_yolo(Path(rest), spec)
+        return fmt, Path(rest)
     p = Path(spec)
     if not p.exists():
         if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", kind):
@@ -84,14 +103,37 @@ def parse_spec(spec: str) -> tuple[str, Path]:
         raise EdgecglError(f"dataset {spec} does not exist", f"give {READS}")
     if p.is_file() and p.suffix == ".json":
         return "bdd100k", p
+    if (p.is_file() and p.suffix.lower() in (".yaml", ".yml")) or looks_like_yolo(p) == p:
+        return "yolo", p
+    if p.is_dir():
+        _not_yolo(p, spec)  # a folder inside one (its images/, a split)
     if p.is_dir() and folder_domains(p):
         return "folder", p
     if p.is_dir() and (list(p.glob("*.json")) or list(p.glob("labels/*.json"))):
         return "bdd100k", p
     raise EdgecglError(
         f"cannot tell which dataset format {spec} is",
-        "expected ROOT/<domain>/*.jpg (one folder per domain) or a BDD100K labels JSON; or prefix folder:/bdd100k:",
+        "expected ROOT/<domain>/*.jpg (one folder per domain), an Ultralytics data.yaml or ROOT with images/ + "
+        "labels/, or a BDD100K labels JSON; or prefix folder:/yolo:/bdd100k:",
     )
+
+
+def _not_yolo(path: Path, spec: str) -> None:
+    """Refuse to read an Ultralytics set (or a folder inside one) as the folder format."""
+    root = looks_like_yolo(path)
+    if root is not None:
+        where = "is an" if root == path else "is inside the"
+        raise EdgecglError(
+            f"{spec} {where} Ultralytics dataset {root} (images/ + labels/ or a data.yaml), not one folder per "
+            "domain: its splits would be read as domains and its labels lost",
+            f"give yolo:{root / 'data.yaml' if (root / 'data.yaml').is_file() else root}",
+        )
+
+
+def foreign_domains(ds: Dataset, domains: list[str] | tuple[str, ...]) -> list[str]:
+    """A folder dataset's sub-folders that are not among ``domains`` (a bundle's): their images are
+    translated to every target, as images of no known domain."""
+    return sorted({it.source for it in ds.items if it.source is not None and it.source not in domains})
 
 
 def open_folder(root: Path) -> Dataset:
@@ -113,20 +155,64 @@ def open_folder(root: Path) -> Dataset:
     return ds
 
 
-def _yolo_boxes(text: str) -> tuple[list[tuple[float, float, float, float]], list[str]]:
-    """Normalised (cx, cy, w, h) boxes; scaled to pixels once the image size is known."""
+def _yolo_boxes(
+    text: str, names: dict[int, str] | None = None, polygons: bool = False
+) -> tuple[list[tuple[float, float, float, float]], list[str]]:
+    """Normalised (cx, cy, w, h) boxes; scaled to pixels once the image size is known. ``names``: class
+    id -> name (default the folder format's table); ``polygons``: a segment row (class x1 y1 x2 y2 ...)
+    is its bounding box, as Ultralytics' detection reads it."""
+    names = dict(enumerate(FOLDER_CLASSES)) if names is None else names
     boxes, classes = [], []
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) not in (5, 6) or line.lstrip().startswith("#"):
+        poly = polygons and len(parts) >= 7 and len(parts) % 2 == 1
+        if (len(parts) not in (5, 6) and not poly) or line.lstrip().startswith("#"):
             continue
         try:
-            c, cx, cy, bw, bh = int(float(parts[0])), *(float(v) for v in parts[1:5])
+            c, values = int(float(parts[0])), [float(v) for v in parts[1:]]
         except ValueError:
             continue
-        boxes.append((cx, cy, bw, bh))
-        classes.append(FOLDER_CLASSES[c] if 0 <= c < len(FOLDER_CLASSES) else str(c))
+        if poly:
+            xs, ys = values[0::2], values[1::2]
+            box = ((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, max(xs) - min(xs), max(ys) - min(ys))
+        else:
+            box = (values[0], values[1], values[2], values[3])
+        boxes.append(box)
+        classes.append(names.get(c, str(c)))
     return boxes, classes
+
+
+def instance_name(name: str) -> str:
+    """``Motor_Bike`` -> ``motor bike``: a class name as YOLO_INSTANCE_NAMES spells it."""
+    return name.strip().lower().replace("_", " ").replace("-", " ")
+
+
+def open_yolo(path: Path) -> Dataset:
+    """An Ultralytics set (``edgecgl.yolo_set``): every image of every split, of no domain; its label
+    file (copied unchanged) gives the instances, of the vehicle and person classes where ``names`` has
+    any (else of every class)."""
+    ys = open_yolo_set(path)
+    wanted = [n for n in sorted(set(ys.names_by_id.values())) if instance_name(n) in YOLO_INSTANCE_NAMES]
+    ds = Dataset("yolo", ys.root, [], yolo=ys, instance_classes=wanted or None)
+    for im in ys.images:
+        if im.image.suffix.lower() not in IMAGE_SUFFIXES:
+            ds.skipped.append(f"{im.image} (edgecgl reads {', '.join(s[1:] for s in IMAGE_SUFFIXES)})")
+            continue
+        boxes, classes = [], []
+        if im.label is not None:
+            text = im.label.read_text(encoding="utf-8-sig", errors="replace")
+            boxes, classes = _yolo_boxes(text, ys.names_by_id, polygons=True)
+            if wanted:
+                keep = [i for i, c in enumerate(classes) if c in wanted]
+                boxes, classes = [boxes[i] for i in keep], [classes[i] for i in keep]
+        name = f"{im.split}/{im.rel.with_suffix('')}"
+        ds.items.append(Item(im.image, name, None, boxes, classes, im.label))
+    if not ds.items:
+        raise EdgecglError(
+            f"no images edgecgl can read in {ys.yaml_file or ys.root}",
+            f"edgecgl reads {', '.join(s[1:] for s in IMAGE_SUFFIXES)}",
+        )
+    return ds
 
 
 def open_bdd100k(path: Path, rules: BddRules | None = None) -> Dataset:
@@ -174,7 +260,35 @@ def open_bdd100k(path: Path, rules: BddRules | None = None) -> Dataset:
 def open_augment_dataset(spec: str, bdd_rules: BddRules | None = None) -> Dataset:
     """``bdd_rules``: the BDD100K domain table (``--bdd-rules``); folder datasets ignore it."""
     kind, path = parse_spec(spec)
+    if kind == "yolo":
+        return open_yolo(path)
     return open_folder(path) if kind == "folder" else open_bdd100k(path, bdd_rules)
+
+
+def yolo_summary(ds: Dataset) -> list[str]:
+    """Log lines for an Ultralytics set: its splits, how many images have a label file, and a warning
+    when none has (every copy would be a background image, as the input is to Ultralytics)."""
+    if ds.yolo is None:
+        return []
+    ys = ds.yolo
+    splits = ", ".join(k if k == f else f"{k} (as {f})" for k, f in ys.splits.items())
+    labelled = sum(1 for it in ds.items if it.label_file is not None)
+    names = f"from {ys.yaml_file}" if ys.names is not None else "none (no data.yaml names)"
+    lines = [f"splits: {splits}; {labelled} of {len(ds.items)} images have a label file; names: {names}"]
+    if not labelled:
+        first = ds.items[0].image
+        lines.append(
+            f"warning: no image has a label file (Ultralytics reads {first}'s from {label_path(first)}): "
+            "every copy will be a background image"
+        )
+    return lines
+
+
+def input_folders(ds: Dataset) -> list[Path]:
+    """The folders the dataset reads (an output inside one would be read back as input)."""
+    root = ds.root if ds.root.is_dir() else ds.root.parent
+    extra = [p for ps in ds.yolo.sources.values() for p in ps if p.is_dir()] if ds.yolo is not None else []
+    return [root, *extra]
 
 
 def instances_from_labels(
@@ -234,6 +348,8 @@ def plan_outputs(ds: Dataset, targets: list[str], out: Path) -> Iterator[tuple[s
                 continue
             if ds.kind == "folder":
                 yield target, item, out / target / f"{item.name}{item.image.suffix.lower()}"
+            elif ds.kind == "yolo":  # the split's folder; a name of its own per target
+                yield target, item, out / "images" / f"{item.name}_{target}{item.image.suffix}"
             else:  # a name of its own: the copies' JSON joins the original's without two frames of one name
                 yield target, item, out / target / "images" / f"{item.image.stem}_{target}{item.image.suffix}"
 
@@ -241,11 +357,15 @@ def plan_outputs(ds: Dataset, targets: list[str], out: Path) -> Iterator[tuple[s
 def write_labels(ds: Dataset, target: str, item: Item, image_out: Path) -> None:
     from edgecgl.atomic import atomic_path
 
-    if ds.kind == "folder" and item.label_file is not None:
+    if item.label_file is None or ds.kind not in ("folder", "yolo"):
+        return
+    if ds.kind == "yolo":  # where Ultralytics looks for the copy's labels: OUT/images/... -> OUT/labels/...
+        dst = label_path(image_out)
+    else:
         dst = image_out.parent / "labels" / f"{image_out.stem}.txt"
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(dst) as tmp:
-            shutil.copyfile(item.label_file, tmp)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(item.label_file, tmp)
 
 
 def finish_bdd(ds: Dataset, out: Path, entries: dict[str, list[dict]]) -> None:
@@ -255,6 +375,17 @@ def finish_bdd(ds: Dataset, out: Path, entries: dict[str, list[dict]]) -> None:
         write_text_atomic(out / target / "labels.json", json.dumps(frames, indent=1))
 
 
+def finish_yolo(ds: Dataset, out: Path, final: Path) -> None:
+    """OUT/data.yaml, naming ``final`` (where ``out`` is renamed to) as its path."""
+    import yaml
+
+    from edgecgl.atomic import write_text_atomic
+    from edgecgl.yolo_set import data_yaml
+
+    doc = data_yaml(ds.yolo, final.resolve())
+    write_text_atomic(out / "data.yaml", yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+
+
 def augment(
     ds: Dataset,
     targets: list[str],
@@ -262,9 +393,11 @@ def augment(
     translate: Callable[[str, Item], tuple[np.ndarray, int]],
     encode: Callable[[np.ndarray, str], bytes],
     on_item: Callable[[], None] | None = None,
+    final: Path | None = None,
 ) -> AugmentReport:
     """Translate every item to every target (skipping its own domain) and write images + labels into
-    ``out``, then the marker; the caller builds ``out`` under a temporary name (``atomic_dir``)."""
+    ``out``, then the marker; the caller builds ``out`` under a temporary name (``atomic_dir``) that is
+    renamed to ``final`` (default ``out``), which an Ultralytics set's data.yaml names as its path."""
     from edgecgl.atomic import write_bytes_atomic
 
     rep = AugmentReport(skipped=list(ds.skipped))
@@ -289,6 +422,8 @@ def augment(
             on_item()
     if ds.kind == "bdd100k":
         finish_bdd(ds, out, entries)
+    if ds.kind == "yolo":
+        finish_yolo(ds, out, final or out)
     marker = {"format": ds.kind, "source": str(ds.root), "targets": targets, "written": rep.written}
     (out / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
     return rep

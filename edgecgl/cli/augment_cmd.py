@@ -1,5 +1,6 @@
 """``edgecgl augment``: translate a labelled dataset to other domains, labels carried over unchanged
-(BDD100K's weather/timeofday attributes, its domain label, set to the target's)."""
+(BDD100K's weather/timeofday attributes, its domain label, set to the target's; an Ultralytics set comes
+back as one, with its data.yaml)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from edgecgl.outdir import check_output_dir
 def register(app: typer.Typer) -> None:
     @app.command(
         "augment",
-        epilog="Example: edgecgl augment folder:data/fleet --to night,rainy --out data/fleet-aug",
+        epilog="Example: edgecgl augment folder:data/fleet --to night,rainy --out data/fleet-aug; "
+        "an Ultralytics set: edgecgl augment yolo:data/fleet/data.yaml --to night,rainy --out data/fleet-aug",
     )
     def augment_(
         dataset: str = typer.Argument(
             ...,
-            help="folder:ROOT (ROOT/<domain>/*.jpg + labels/*.txt), synth:ROOT (SynthWeather) or "
-            "bdd100k:LABELS.json.",
+            help="folder:ROOT (ROOT/<domain>/*.jpg + labels/*.txt), synth:ROOT (SynthWeather), "
+            "yolo:DATA.yaml or yolo:ROOT (Ultralytics: images/<split>/ + labels/<split>/) or bdd100k:LABELS.json.",
             show_default=False,
         ),
         to: str = typer.Option(..., "--to", "-t", help="Target domains, comma-separated (e.g. night,rainy)."),
@@ -50,7 +52,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Translate a labelled dataset (folder+YOLO or BDD100K), carrying its labels over unchanged."""
         from edgecgl.atomic import atomic_dir
-        from edgecgl.augment import LabelBoxes, not_augment_output, open_augment_dataset
+        from edgecgl.augment import (
+            LabelBoxes,
+            foreign_domains,
+            input_folders,
+            not_augment_output,
+            open_augment_dataset,
+            yolo_summary,
+        )
         from edgecgl.augment import augment as run_augment
         from edgecgl.brightness import RangeCounts
         from edgecgl.cli.image_cmd import encode_image
@@ -61,16 +70,19 @@ def register(app: typer.Typer) -> None:
         targets = parse_domains(to, None)  # checked against the bundle's domains once it is loaded
         ds = open_augment_dataset(dataset, load_bdd_rules(bdd_rules))
         root = ds.root if ds.root.is_dir() else ds.root.parent
-        if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents:
-            raise EdgecglError(
-                f"output {out} is inside the dataset {root}", "write the augmented set elsewhere"
-            )
+        for folder in input_folders(ds):
+            if out.resolve() == folder.resolve() or folder.resolve() in out.resolve().parents:
+                raise EdgecglError(
+                    f"output {out} is inside the dataset {folder}", "write the augmented set elsewhere"
+                )
         ro.check_style_choice(style_per_image, style_ref)
         ro.check_spread_used(style_spread, style_seed, style_per_image, style_ref)
         sampled = style_per_image or style_seed is not None
         ro.check_keep_objects(keep_objects, sampled, no_instances, style_ref, detector is not None)
-        check_output_dir(out, overwrite, "augmented dataset", not_augment_output, (root,))
+        check_output_dir(out, overwrite, "augmented dataset", not_augment_output, tuple(input_folders(ds)))
         log(f"dataset: {ds.kind} {ds.root}, {len(ds.items)} images; targets: {', '.join(targets)}")
+        for line in yolo_summary(ds):
+            log(line)
         labels = LabelBoxes()
         use_labels = detector is None and not no_instances
         args = ro.RuntimeArgs(
@@ -88,7 +100,11 @@ def register(app: typer.Typer) -> None:
         )
         pipeline, bund = ro.build_pipeline(args, detector=labels if use_labels else None, track=False)
         if use_labels:
-            log("instances: the dataset's own boxes")
+            classes = f" of {', '.join(ds.instance_classes)}" if ds.instance_classes else ""
+            log(f"instances: the dataset's own boxes{classes}")
+        if ds.kind == "folder" and (foreign := foreign_domains(ds, bund.domains)):
+            log(f"warning: sub-folder(s) {', '.join(foreign)} of {ds.root} are not domains of the bundle "
+                f"({', '.join(bund.domains)}): their images are translated to every target")  # fmt: skip
         for t in targets:
             parse_domains(t, bund.domains)
             if ds.kind == "bdd100k" and t not in ds.bdd_rules.domains():
@@ -134,7 +150,9 @@ def register(app: typer.Typer) -> None:
         total = sum(1 for t in targets for it in ds.items if it.source != t)
         with progress() as bar, atomic_dir(out) as tmp:  # Ctrl-C never leaves a partial set under --out
             task = bar.add_task("augmenting", total=total, rate="")
-            rep = run_augment(ds, targets, tmp, translate, encode_image, on_item=lambda: bar.advance(task))
+            rep = run_augment(
+                ds, targets, tmp, translate, encode_image, on_item=lambda: bar.advance(task), final=out
+            )
         for t in targets:
             log(f"{t}: {rep.written.get(t, 0)} images")
         if rep.skipped_same_domain:
@@ -146,4 +164,9 @@ def register(app: typer.Typer) -> None:
             log(in_range.summary())
         if keep_objects:
             log(kept.summary())
+        if ds.yolo is not None:
+            from edgecgl.yolo_set import train_hint
+
+            log(f"Ultralytics dataset: {out / 'data.yaml'} (each split's copies; labels copied unchanged)")
+            log(train_hint(ds.yolo, out.resolve()))
         typer.echo(f"wrote {out}")

@@ -48,7 +48,12 @@ def test_image_folder_with_style_ref(bundle_dir: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "reference image" in r.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".edgecgl-run.json", "f0.jpg", "f1.jpg", "f2.jpg"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        ".edgecgl-run.json",
+        "f0.jpg",
+        "f1.jpg",
+        "f2.jpg",
+    ]
 
 
 def test_image_errors(bundle_dir: Path, tmp_path: Path) -> None:
