@@ -128,16 +128,7 @@ def test_augment_folder_warns_of_subfolders_the_bundle_lacks(tiny_bundle: Path, 
     for dom, frame in zip(("sunny", "foggy"), clip_frames(2, HW), strict=True):
         (root / dom).mkdir(parents=True)
         cv2.imwrite(str(root / dom / "f.jpg"), frame)
-    r = edgecgl(
-        "augment",
-        f"folder:{root}",
-        "--to",
-        "night",
-        "--bundle",
-        str(tiny_bundle),
-        "--out",
-        str(tmp_path / "o"),
-    )
+    r = edgecgl("augment", f"folder:{root}", "--to", "night", "--bundle", str(tiny_bundle), "--out", str(tmp_path / "o"))  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     warnings = [ln for ln in r.stderr.splitlines() if "warning:" in ln]
     assert len(warnings) == 1 and "foggy" in warnings[0] and "sunny" not in warnings[0].split("bundle")[0]
