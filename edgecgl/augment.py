@@ -326,12 +326,15 @@ class AugmentReport:
     skipped_same_domain: int = 0
     skipped: list[str] = field(default_factory=list)
     instances: int = 0
+    kept: int = 0  # copies an interrupted run with the same settings had written
 
 
 def is_augment_output(folder: Path) -> bool:
-    """Whether ``folder`` is a dataset ``edgecgl augment`` wrote (its marker file): the only folder
-    ``--overwrite`` replaces as a whole."""
-    return (Path(folder) / MARKER).is_file()
+    """Whether ``folder`` is a dataset ``edgecgl augment`` wrote (its marker file, or the run record of
+    one it was writing when it stopped): the only folder ``--overwrite`` replaces as a whole."""
+    from edgecgl.resume import RECORD, recorded_command
+
+    return (Path(folder) / MARKER).is_file() or recorded_command(Path(folder) / RECORD) == "augment"
 
 
 def not_augment_output(folder: Path) -> str | None:
@@ -394,11 +397,13 @@ def augment(
     encode: Callable[[np.ndarray, str], bytes],
     on_item: Callable[[], None] | None = None,
     final: Path | None = None,
+    done: frozenset[Path] = frozenset(),
 ) -> AugmentReport:
     """Translate every item to every target (skipping its own domain) and write images + labels into
-    ``out``, then the marker; the caller builds ``out`` under a temporary name (``atomic_dir``) that is
-    renamed to ``final`` (default ``out``), which an Ultralytics set's data.yaml names as its path."""
-    from edgecgl.atomic import write_bytes_atomic
+    ``out``, each copy whole (its label file first, then the image), then the dataset-wide files and the
+    marker. ``done``: copies an interrupted run wrote (``edgecgl.resume``), kept and not translated again.
+    ``final``: the folder an Ultralytics set's data.yaml names as its path (default ``out``)."""
+    from edgecgl.atomic import write_bytes_atomic, write_text_atomic
 
     rep = AugmentReport(skipped=list(ds.skipped))
     entries: dict[str, list[dict]] = {t: [] for t in targets}
@@ -406,24 +411,27 @@ def augment(
         rep.skipped_same_domain += sum(1 for it in ds.items if it.source == target)
     for target, item, dst in plan_outputs(ds, targets, out):
         interrupt.check()
-        try:
-            image, n = translate(target, item)
-        except EdgecglError as exc:  # an unreadable image: count it, say so at the end
-            rep.skipped.append(f"{item.image} ({exc.message})")
-            continue
-        rep.instances += n
-        write_bytes_atomic(dst, encode(image, dst.suffix))
-        write_labels(ds, target, item, dst)
+        if dst in done:
+            rep.kept += 1
+        else:
+            try:
+                image, n = translate(target, item)
+            except EdgecglError as exc:  # an unreadable image: count it, say so at the end
+                rep.skipped.append(f"{item.image} ({exc.message})")
+                continue
+            rep.instances += n
+            write_labels(ds, target, item, dst)  # first: a copy whose image is there is whole
+            write_bytes_atomic(dst, encode(image, dst.suffix))
+            if on_item:
+                on_item()
         if item.entry is not None:  # read back, the copy is in its target domain; labels and scene unchanged
             attrs = ds.bdd_rules.attributes_for(target, item.entry.get("attributes"))
             entries[target].append({**item.entry, "name": dst.name, "attributes": attrs})
         rep.written[target] = rep.written.get(target, 0) + 1
-        if on_item:
-            on_item()
     if ds.kind == "bdd100k":
         finish_bdd(ds, out, entries)
     if ds.kind == "yolo":
         finish_yolo(ds, out, final or out)
     marker = {"format": ds.kind, "source": str(ds.root), "targets": targets, "written": rep.written}
-    (out / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
+    write_text_atomic(out / MARKER, json.dumps(marker, indent=1) + "\n")
     return rep

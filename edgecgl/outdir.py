@@ -1,8 +1,8 @@
 """May a command create, or replace as a whole, the output folder it was given?
 
-Commands that write a folder (demo, data synth, augment) build it under a temporary name and swap it in
-at the end (``edgecgl.atomic.atomic_dir``), which deletes whatever the folder held; ``image`` on a folder
-writes into it file by file and empties it for --overwrite (``edgecgl.resume``).
+Commands that write a folder (demo, data synth) build it under a temporary name and swap it in at the end
+(``edgecgl.atomic.atomic_dir``), which deletes whatever the folder held; ``augment`` and ``image`` on a
+folder write into it file by file and empty it for --overwrite (``edgecgl.resume``).
 ``--overwrite`` therefore replaces only a folder the same command wrote earlier, and never the current
 folder, one above it, the home folder, ``/`` or a folder holding the input.
 """

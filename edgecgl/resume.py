@@ -50,6 +50,12 @@ def _read_record(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def recorded_command(path: Path) -> str | None:
+    """The command a run record names (None: no record, or not one)."""
+    command = _read_record(path).get("command")
+    return command if isinstance(command, str) else None
+
+
 def open_folder_run(
     out: Path,
     command: str,

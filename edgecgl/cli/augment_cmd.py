@@ -11,7 +11,6 @@ import typer
 from edgecgl.cli import runtime_opts as ro
 from edgecgl.cli.common import BDD_RULES, log, progress
 from edgecgl.errors import EdgecglError
-from edgecgl.outdir import check_output_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -51,19 +50,23 @@ def register(app: typer.Typer) -> None:
         bdd_rules: Path | None = BDD_RULES,
     ) -> None:
         """Translate a labelled dataset (folder+YOLO or BDD100K), carrying its labels over unchanged."""
-        from edgecgl.atomic import atomic_dir
+        from dataclasses import asdict
+
         from edgecgl.augment import (
             LabelBoxes,
             foreign_domains,
             input_folders,
             not_augment_output,
             open_augment_dataset,
+            plan_outputs,
             yolo_summary,
         )
         from edgecgl.augment import augment as run_augment
         from edgecgl.brightness import RangeCounts
         from edgecgl.cli.image_cmd import encode_image
+        from edgecgl.cli.video_cmd import run_settings
         from edgecgl.domains import load_bdd_rules, parse_domains
+        from edgecgl.resume import open_folder_run
         from edgecgl.retain import KeepCounts
         from edgecgl.translate import Translator, read_image
 
@@ -79,7 +82,6 @@ def register(app: typer.Typer) -> None:
         ro.check_spread_used(style_spread, style_seed, style_per_image, style_ref)
         sampled = style_per_image or style_seed is not None
         ro.check_keep_objects(keep_objects, sampled, no_instances, style_ref, detector is not None)
-        check_output_dir(out, overwrite, "augmented dataset", not_augment_output, tuple(input_folders(ds)))
         log(f"dataset: {ds.kind} {ds.root}, {len(ds.items)} images; targets: {', '.join(targets)}")
         for line in yolo_summary(ds):
             log(line)
@@ -98,6 +100,20 @@ def register(app: typer.Typer) -> None:
             upsample,
             style_spread=style_spread,
         )
+        # Written copy by copy into --out beside a record of these settings: an interrupted run (hours
+        # on a CPU) continues where it stopped; the dataset-wide files and the marker come last.
+        settings = run_settings(
+            args, dataset=str(ds.root.resolve()), targets=targets, style_per_image=style_per_image,
+            keep_objects=keep_objects, bdd_rules=[asdict(r) for r in ds.bdd_rules.rules] if ds.kind == "bdd100k" else None,
+        )  # fmt: skip
+        settings.pop("to")
+        planned = [dst for _, _, dst in plan_outputs(ds, targets, out)]
+        run = open_folder_run(
+            out, "augment", settings, planned, overwrite, not_augment_output, tuple(input_folders(ds)),
+            "augmented dataset",
+        )  # fmt: skip
+        if run.done:
+            log(f"{len(run.done)} of {len(planned)} copies already written with these settings, kept")
         pipeline, bund = ro.build_pipeline(args, detector=labels if use_labels else None, track=False)
         if use_labels:
             classes = f" of {', '.join(ds.instance_classes)}" if ds.instance_classes else ""
@@ -147,11 +163,10 @@ def register(app: typer.Typer) -> None:
                                     in_range=in_range, kept=kept)  # fmt: skip
             return image, len(res.detections)
 
-        total = sum(1 for t in targets for it in ds.items if it.source != t)
-        with progress() as bar, atomic_dir(out) as tmp:  # Ctrl-C never leaves a partial set under --out
-            task = bar.add_task("augmenting", total=total, rate="")
+        with progress() as bar:
+            task = bar.add_task("augmenting", total=len(planned) - len(run.done), rate="")
             rep = run_augment(
-                ds, targets, tmp, translate, encode_image, on_item=lambda: bar.advance(task), final=out
+                ds, targets, out, translate, encode_image, on_item=lambda: bar.advance(task), done=run.done
             )
         for t in targets:
             log(f"{t}: {rep.written.get(t, 0)} images")

@@ -177,10 +177,14 @@ def test_interrupted_data_synth_video_leaves_no_partial_folder(tmp_path: Path) -
 
 
 # ------------------------------------------------------------------ image FOLDER / augment: whole or nothing
-def image_folder(root: Path, n: int, bad: tuple[str, ...] = ()) -> Path:
+def image_folder(root: Path, n: int, bad: tuple[str, ...] = (), labels: bool = False) -> Path:
     root.mkdir(parents=True)
+    if labels:
+        (root / "labels").mkdir()
     for i, f in enumerate(clip_frames(n, (48, 64))):
         cv2.imwrite(str(root / f"f{i:03d}.png"), f)
+        if labels:
+            (root / "labels" / f"f{i:03d}.txt").write_text("0 0.5 0.5 0.4 0.4\n")
     for name in bad:
         (root / name).write_bytes(b"not an image")
     return root
@@ -290,9 +294,12 @@ def test_interrupted_image_folder_continues_where_it_stopped(tiny_bundle: Path, 
 
 
 @pytest.mark.slow
-def test_interrupted_augment_leaves_no_partial_dataset(tiny_bundle: Path, tmp_path: Path) -> None:
+def test_interrupted_augment_continues_where_it_stopped(tiny_bundle: Path, tmp_path: Path) -> None:
+    """A dataset's augmentation takes hours on a CPU: a Ctrl-C (or a power cut) keeps every finished copy
+    with its label, and the same command makes only the rest (the set used to be built whole under a
+    temporary name: an interruption lost all of it)."""
     root = tmp_path / "ds"
-    image_folder(root / "sunny", 200)
+    image_folder(root / "sunny", 200, labels=True)
     out = tmp_path / "aug"
     cmd = [
         "augment",
@@ -305,15 +312,26 @@ def test_interrupted_augment_leaves_no_partial_dataset(tiny_bundle: Path, tmp_pa
         "--out",
         str(out),
     ]
-    rc, err = interrupt_when_started(cmd, tmp_path, "aug")
-    if out.exists():
-        assert len(list(out.glob("*/*.png"))) == 400, err[-2000:]
+    proc = subprocess.Popen([sys.executable, "-m", "edgecgl", *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=default_signals)  # fmt: skip
+    t0 = time.monotonic()
+    while len(list(out.glob("*/*.png"))) < 5:
+        assert proc.poll() is None, proc.stderr.read()[-2000:] if proc.stderr else ""
+        assert time.monotonic() - t0 < 120, "no copy appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    done = sorted(out.glob("*/*.png"))
+    if (out / ".edgecgl-augment").is_file():  # the machine finished first: nothing to continue
         return
-    assert rc == 130 and "error: interrupted" in err, err[-2000:]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
-    r = cli(*cmd)  # the rerun does not meet an 'already exists' half set
+    assert proc.returncode == 130 and "error: interrupted" in err, err[-2000:]
+    assert not no_partials(out / "night") and all(cv2.imread(str(p)) is not None for p in done)
+    assert all((p.parent / "labels" / f"{p.stem}.txt").is_file() for p in done)  # a copy is image + label
+    r = cli(*cmd)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert len(list(out.glob("*/*.png"))) == 400
+    assert f"{len(done)} of 400 copies already written with these settings, kept" in r.stderr
+    assert len(list(out.glob("*/*.png"))) == 400 and len(list(out.glob("*/labels/*.txt"))) == 400
+    assert (out / ".edgecgl-augment").is_file()
 
 
 def test_augment_overwrite_replaces_only_an_augmented_dataset(tiny_bundle: Path, tmp_path: Path) -> None:
@@ -333,7 +351,9 @@ def test_augment_overwrite_replaces_only_an_augmented_dataset(tiny_bundle: Path,
     )
     assert cli(*run).returncode == 0
     (out / "night" / "stale.png").write_bytes(b"from an earlier run")
-    assert_user_error(cli(*run), "already exists", "--overwrite")
+    r = cli(*run)  # the same command again: its copies are kept, nothing is redone
+    assert r.returncode == 0 and "2 of 2 copies already written with these settings, kept" in r.stderr
+    assert_user_error(cli(*run, "--style-seed", "1"), "holds the output of a run with other settings")
     r = cli(*run, "--overwrite")
     assert r.returncode == 0, r.stderr[-2000:]
     assert sorted(p.name for p in (out / "night").iterdir()) == ["sunny_f000.png", "sunny_f001.png"]
