@@ -3,7 +3,7 @@
 Translating a folder of frames takes hours on a CPU. Built under a temporary name and renamed at the end
 (``edgecgl.atomic.atomic_dir``), such a folder lost every finished image to a Ctrl-C, a kill or a power
 cut. Here each output file is written whole (``atomic_path``) straight into ``--out``, beside a run record
-(``.edgecgl-run.json``: the command and the settings that decide what its files look like, written before
+(``.edgecgl-run``: the command and the settings that decide what its files look like, written before
 the first file). The same command again keeps the files it finds and makes the rest; other settings are
 refused, naming what differs; ``--overwrite`` empties a folder the command wrote and starts again. A
 folder without a record is refused unless it is empty (or, with ``--overwrite``, holds only what the
@@ -23,7 +23,8 @@ from edgecgl.atomic import check_writable, write_text_atomic
 from edgecgl.errors import EdgecglError
 from edgecgl.outdir import check_output_dir
 
-RECORD = ".edgecgl-run.json"
+# JSON, named without .json: no loader looking for a labels JSON in a dataset folder picks it up
+RECORD = ".edgecgl-run"
 
 
 @dataclass(frozen=True)

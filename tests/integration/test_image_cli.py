@@ -49,7 +49,7 @@ def test_image_folder_with_style_ref(bundle_dir: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "reference image" in r.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        ".edgecgl-run.json",
+        ".edgecgl-run",
         "f0.jpg",
         "f1.jpg",
         "f2.jpg",

@@ -197,7 +197,7 @@ def test_image_folder_skips_and_counts_unreadable_images(tiny_bundle: Path, tmp_
     run = ("--to", "night", "--bundle", str(tiny_bundle), *RUNTIME)
     r = cli("image", str(mix), *run, "--out", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert sorted(p.name for p in out.iterdir()) == [".edgecgl-run.json", "f000.png", "f001.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".edgecgl-run", "f000.png", "f001.png"]
     assert "warning: skipped 1 unreadable image(s), e.g." in r.stderr and "b.jpg" in r.stderr
     assert "note: images in sub-folders are not translated (day2/...)" in " ".join(r.stderr.split())
     bad = image_folder(tmp_path / "bad", 0, bad=("x.jpg", "y.png"))
@@ -217,7 +217,7 @@ def test_image_folder_output_is_replaced_whole_and_only_with_overwrite(
     assert_user_error(cli(*run), "already exists", "--overwrite")
     r = cli(*run, "--overwrite")
     assert r.returncode == 0, r.stderr[-2000:]
-    names = [".edgecgl-run.json", "f000.png", "f001.png"]
+    names = [".edgecgl-run", "f000.png", "f001.png"]
     assert sorted(p.name for p in out.iterdir()) == names  # old.png went with the old folder
     r = cli(*run)  # the same command again: kept, nothing to redo
     assert r.returncode == 0 and "2 of 2 image(s) already translated with these settings, kept" in r.stderr
