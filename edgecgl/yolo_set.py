@@ -60,9 +60,12 @@ def label_path(image: str | Path) -> Path:
 
 def looks_like_yolo(path: Path) -> Path | None:
     """The Ultralytics dataset root ``path`` is or lies in (for ``yolo:ROOT``), None if it is none: a
-    folder with images/ and labels/ or a data.yaml, or a folder under such an images/."""
+    folder with images/ and labels/, or a data.yaml and no folder of images in it (a folder-format root,
+    one folder per domain, may keep a data.yaml beside them), or a folder under such an images/."""
+    from edgecgl.domains import folder_domains
+
     path = Path(path)
-    if path.is_dir() and ((path / "data.yaml").is_file() or is_root(path)):
+    if path.is_dir() and (is_root(path) or ((path / "data.yaml").is_file() and not folder_domains(path))):
         return path
     return next((p.parent for p in (path, *path.parents) if p.name == "images" and is_root(p.parent)), None)
 

@@ -8,8 +8,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from edgecgl.augment import Dataset, Item, foreign_domains, instances_from_labels, open_augment_dataset
+from edgecgl.augment import (
+    Dataset,
+    Item,
+    foreign_domains,
+    instances_from_labels,
+    open_augment_dataset,
+    parse_spec,
+)
 from edgecgl.errors import EdgecglError
 from edgecgl.yolo_set import label_path, open_yolo_set
 
@@ -205,3 +213,27 @@ def test_summary_counts_label_files_and_warns_when_there_are_none(tmp_path: Path
     lines = yolo_summary(open_augment_dataset(f"yolo:{root / 'data.yaml'}"))
     assert len(lines) == 2 and lines[1].startswith("warning: no image has a label file")
     assert str(label_path(root / "images" / "train" / "a.jpg")) in lines[1]
+
+
+def test_training_and_stats_name_an_ultralytics_set_and_keep_a_folder_set_with_a_data_yaml(
+    tmp_path: Path,
+) -> None:
+    """data stats / train read an Ultralytics root as the folder format (train/, val/ as weather domains,
+    labels lost); a folder-format root that keeps a data.yaml beside its domain folders is still one."""
+    from edgecgl.train.data.open import parse_spec as data_spec
+
+    root = tmp_path / "fleet"
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        Image.new("RGB", (32, 24)).save(root / "images" / split / "a.jpg")
+        (root / "labels" / split / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    for spec in (str(root), str(root / "images"), f"folder:{root / 'images'}", f"yolo:{root}"):
+        with pytest.raises(EdgecglError, match="Ultralytics dataset") as ei:
+            data_spec(spec)
+        assert "edgecgl augment yolo:" in str(ei.value), spec
+    own = tmp_path / "own"
+    (own / "sunny").mkdir(parents=True)
+    Image.new("RGB", (32, 24)).save(own / "sunny" / "a.jpg")
+    (own / "data.yaml").write_text("train: sunny\nnames: [car]\n")
+    assert data_spec(str(own)) == ("folder", own) and parse_spec(f"folder:{own}") == ("folder", own)

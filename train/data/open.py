@@ -74,17 +74,43 @@ def detect_kind(path: Path, domains: Sequence[str]) -> str:
     )
 
 
+NO_DOMAINS = (
+    "its images have no weather domain: sort them into ROOT/<domain>/ with their labels in "
+    "ROOT/<domain>/labels/ (folder:), or translate it with edgecgl augment yolo:PATH"
+)
+
+
+def _not_ultralytics(spec: str, path: Path) -> None:
+    """An Ultralytics set read as the folder format took its train/ and val/ for weather domains and lost
+    its labels (they live in a sibling labels/ tree); say what it is instead."""
+    from edgecgl.yolo_set import looks_like_yolo
+
+    root = looks_like_yolo(path)
+    if root is not None:
+        raise EdgecglError(
+            f"{spec} is an Ultralytics dataset ({root}: images/ + labels/ or a data.yaml)", NO_DOMAINS
+        )
+
+
 def parse_spec(spec: str, domains: Sequence[str] = DOMAINS) -> tuple[str, Path]:
     """``KIND:PATH`` -> (kind, path); a plain path -> (detected kind, path)."""
     spec = str(spec)
     kind, sep, rest = spec.partition(":")
+    if sep and kind == "yolo":
+        raise EdgecglError(f"{spec}: an Ultralytics dataset is read by edgecgl augment only", NO_DOMAINS)
     if sep and kind in LOADERS:
         if not rest:
             raise EdgecglError(f"dataset spec '{spec}' has no path", f"e.g. {kind}:data/mydata")
+        if kind in ("folder", "synth"):
+            _not_ultralytics(spec, Path(rest).expanduser())
         return kind, Path(rest).expanduser()
     if sep and len(kind) > 1 and not Path(spec).exists():
         raise EdgecglError(f"unknown dataset kind '{kind}'", f"use one of: {', '.join(LOADERS)}")
     path = Path(spec).expanduser()
+    from edgecgl.train.data.bdd100k import looks_like_bdd100k
+
+    if path.exists() and not looks_like_bdd100k(path):
+        _not_ultralytics(spec, path)
     return detect_kind(path, domains), path
 
 
