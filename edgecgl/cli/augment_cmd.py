@@ -114,7 +114,12 @@ def register(app: typer.Typer) -> None:
         )  # fmt: skip
         if run.done:
             log(f"{len(run.done)} of {len(planned)} copies already written with these settings, kept")
-        pipeline, bund = ro.build_pipeline(args, detector=labels if use_labels else None, track=False)
+        pipeline, bund = ro.build_pipeline(
+            args,
+            detector=labels if use_labels else None,
+            track=False,
+            style_per="image" if style_per_image else "",
+        )
         if use_labels:
             classes = f" of {', '.join(ds.instance_classes)}" if ds.instance_classes else ""
             log(f"instances: the dataset's own boxes{classes}")

@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
             if run.done:
                 log(f"{len(run.done)} of {len(pairs)} image(s) already translated with these settings, kept")
                 pairs = [(a, b) for a, b in pairs if b not in run.done]
-        pipeline, _ = ro.build_pipeline(args, track=False)
+        pipeline, _ = ro.build_pipeline(args, track=False, style_per="image" if style_per_image else "")
         bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
         tr = pipeline.translator
         n_inst = 0

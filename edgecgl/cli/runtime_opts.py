@@ -323,10 +323,14 @@ def newest_bundle(root: Path = BUNDLES_ROOT) -> Path:
     return found[-1].parent
 
 
-def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log, track: bool = True):  # noqa: ANN201
+def build_pipeline(  # noqa: ANN201
+    args: RuntimeArgs, detector: object | None = None, log_fn=log, track: bool = True, style_per: str = ""
+):
     """Options -> (Pipeline, Bundle). ``detector`` overrides --detector (tests inject fakes here).
 
     ``track`` is off for stills: unrelated images must not share track IDs or smoothed boxes.
+    ``style_per`` ("image", "clip"): the command draws a style per image or clip (--style-per-image), which
+    the log says instead of the translator's first style.
     """
     from edgecgl.backends import select_backend
     from edgecgl.bundle import load_bundle
@@ -364,6 +368,9 @@ def build_pipeline(args: RuntimeArgs, detector: object | None = None, log_fn=log
         backend, bundle, args.to, args.style_seed, ref, size, args.upsample, log_fn, args.style_spread
     )  # --style-ref DIR: the command sets the style per image or per clip (reference_bank)
     source = f"photos of {args.style_ref}" if ref_file is None and args.style_ref else translator.style_source
+    if style_per and not args.style_ref:
+        seed = f"seed {args.style_seed} + " if args.style_seed is not None else ""
+        source = f"a draw per {style_per} ({seed}its name, spread {args.style_spread:g})"
     log_fn(
         f"target: {translator.domain} (style: {source}); working size "
         f"{translator.frame_size[0]}x{translator.frame_size[1]}, instances {bundle.instance_size[0]}x{bundle.instance_size[1]}"

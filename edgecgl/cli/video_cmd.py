@@ -221,7 +221,7 @@ def register(app: typer.Typer) -> None:
             info = probe(src)  # not a video: said before the bundle and the detector load
         if stats_json is not None:
             check_stats_json(stats_json, src, dst, overwrite)
-        pipeline, _ = ro.build_pipeline(args)
+        pipeline, _ = ro.build_pipeline(args, style_per="clip" if style_per_clip else "")
         bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
         if folder:
 

@@ -89,6 +89,8 @@ def test_image_folder_style_per_image(bundle_dir: Path, tmp_path: Path) -> None:
             "--out", str(tmp_path / out), *extra,
         )  # fmt: skip
         assert r.returncode == 0, r.stderr
+        said = "a draw per image (seed 4 + its name, spread 1)" if extra else "(style: mean)"
+        assert said in r.stderr, r.stderr  # the log said "mean" under --style-per-image
         return {n: cv2.imread(str(tmp_path / out / n)) for n in ("a.png", "b.png")}
 
     one = run("mean")
