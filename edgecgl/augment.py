@@ -378,14 +378,14 @@ def finish_bdd(ds: Dataset, out: Path, entries: dict[str, list[dict]]) -> None:
         write_text_atomic(out / target / "labels.json", json.dumps(frames, indent=1))
 
 
-def finish_yolo(ds: Dataset, out: Path, final: Path) -> None:
-    """OUT/data.yaml, naming ``final`` (where ``out`` is renamed to) as its path."""
+def finish_yolo(ds: Dataset, out: Path) -> None:
+    """OUT/data.yaml, naming OUT as its path."""
     import yaml
 
     from edgecgl.atomic import write_text_atomic
     from edgecgl.yolo_set import data_yaml
 
-    doc = data_yaml(ds.yolo, final.resolve())
+    doc = data_yaml(ds.yolo, out.resolve())
     write_text_atomic(out / "data.yaml", yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
 
@@ -396,13 +396,11 @@ def augment(
     translate: Callable[[str, Item], tuple[np.ndarray, int]],
     encode: Callable[[np.ndarray, str], bytes],
     on_item: Callable[[], None] | None = None,
-    final: Path | None = None,
     done: frozenset[Path] = frozenset(),
 ) -> AugmentReport:
     """Translate every item to every target (skipping its own domain) and write images + labels into
     ``out``, each copy whole (its label file first, then the image), then the dataset-wide files and the
-    marker. ``done``: copies an interrupted run wrote (``edgecgl.resume``), kept and not translated again.
-    ``final``: the folder an Ultralytics set's data.yaml names as its path (default ``out``)."""
+    marker. ``done``: copies an interrupted run wrote (``edgecgl.resume``), kept and not translated again."""
     from edgecgl.atomic import write_bytes_atomic, write_text_atomic
 
     rep = AugmentReport(skipped=list(ds.skipped))
@@ -431,7 +429,7 @@ def augment(
     if ds.kind == "bdd100k":
         finish_bdd(ds, out, entries)
     if ds.kind == "yolo":
-        finish_yolo(ds, out, final or out)
+        finish_yolo(ds, out)
     marker = {"format": ds.kind, "source": str(ds.root), "targets": targets, "written": rep.written}
     write_text_atomic(out / MARKER, json.dumps(marker, indent=1) + "\n")
     return rep

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,29 @@ from edgecgl.outdir import check_output_dir
 RECORD = ".edgecgl-run"
 
 
-@dataclass(frozen=True)
+@dataclass
 class FolderRun:
-    out: Path
-    done: frozenset[Path]  # planned outputs that an earlier run with these settings finished
-    created: bool  # this run made ``out``
+    """A checked folder output, not yet touched: ``start()`` once the bundle and the rest have loaded, so a
+    typo or a Ctrl-C while loading leaves an earlier output (and its record) as it was."""
 
-    def todo(self, planned: Iterable[Path]) -> list[Path]:
-        return [p for p in planned if p not in self.done]
+    out: Path
+    command: str
+    settings: dict[str, Any]
+    done: frozenset[Path]  # planned outputs that an earlier run with these settings finished
+    empty_first: bool  # --overwrite: the earlier output goes when the run starts
+    created: bool = False  # this run made ``out``
+
+    def start(self) -> None:
+        """Empty the folder for --overwrite (the record last: a run stopped halfway through is still
+        refused as another run's, not taken for this one's), then record this run."""
+        self.created = not self.out.exists()
+        if self.empty_first and self.out.is_dir():
+            for p in sorted(self.out.iterdir(), key=lambda p: p.name == RECORD):
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        check_writable(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        doc = {"format": "edgecgl folder run", "command": self.command, "settings": self.settings}
+        write_text_atomic(self.out / RECORD, json.dumps(doc, indent=1))
 
     def abandon(self) -> None:
         """Remove ``out`` again if this run made it and wrote nothing into it but the record (every input
@@ -57,7 +72,13 @@ def recorded_command(path: Path) -> str | None:
     return command if isinstance(command, str) else None
 
 
-def open_folder_run(
+def settings_diff(was: dict[str, Any], now: dict[str, Any]) -> str:
+    """'key old (now new); ...' for a refusal that names what differs."""
+    keys = sorted(set(was) | set(now))
+    return "; ".join(f"{k} {was.get(k)!r} (now {now.get(k)!r})" for k in keys if was.get(k) != now.get(k))
+
+
+def check_folder_run(
     out: Path,
     command: str,
     settings: dict[str, Any],
@@ -67,38 +88,29 @@ def open_folder_run(
     inputs: tuple[Path, ...] = (),
     what: str = "",
 ) -> FolderRun:
-    """Check ``out`` before any work and record this run in it; return which ``planned`` outputs are done.
+    """Check ``out`` before any work, changing nothing; return which ``planned`` outputs are done.
 
-    ``settings`` must be JSON data (paths as text). ``foreign`` says why a folder is not one this command
+    ``settings`` must be JSON data (paths as text) and name the input, so that another input into the
+    same folder is refused, not taken for done. ``foreign`` says why a folder is not one this command
     wrote (None: it is; the record is the command's), as for ``edgecgl.outdir.check_output_dir``, whose
-    messages name the output ``what``.
+    messages name the output ``what``. A folder holding only a record (a run that wrote nothing) is as
+    good as empty.
     """
-    what = what or f"{command} output"
     out = Path(out)
+    what = what or f"{command} output"
     settings = json.loads(json.dumps(settings))  # as the record will read back (tuples -> lists)
-    old = _read_record(out / RECORD) if out.is_dir() else {}
+    only_record = out.is_dir() and [p.name for p in out.iterdir()] == [RECORD]
+    old = _read_record(out / RECORD) if out.is_dir() and not only_record else {}
     ours = old.get("command") == command
     if ours and old.get("settings") != settings and not overwrite:
-        was = old.get("settings") or {}
-        diff = [f"{k} {was.get(k)!r} (now {settings.get(k)!r})" for k in sorted(set(was) | set(settings))
-                if was.get(k) != settings.get(k)]  # fmt: skip
         raise EdgecglError(
-            f"{out} holds the output of a run with other settings: {'; '.join(diff)}",
+            f"{out} holds the output of a run with other settings: {settings_diff(old.get('settings') or {}, settings)}",
             "run it with those to continue it, pass --overwrite to start again with these, or choose another --out",
         )
-    created = not out.exists()
-    if ours and not overwrite:  # continuing: nothing is replaced; only the places never to write to
+    if (ours and not overwrite) or only_record:  # nothing of the user's is replaced: the places never to use
         check_output_dir(out, True, what, lambda _f: None, inputs)
-    else:  # a new folder, or one --overwrite empties: only if it holds nothing but this command's files
+    else:  # a new folder, or one --overwrite would empty
         check_output_dir(out, overwrite, what, foreign, inputs)
-    if overwrite and out.is_dir():
-        for p in out.iterdir():  # everything in it is this command's (checked above)
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-    done = frozenset(p for p in planned if p.is_file()) if ours and not overwrite else frozenset()
     check_writable(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        out / RECORD,
-        json.dumps({"format": "edgecgl folder run", "command": command, "settings": settings}, indent=1),
-    )
-    return FolderRun(out, done, created)
+    done = frozenset(p for p in planned if p.is_file()) if ours and not overwrite else frozenset()
+    return FolderRun(out, command, settings, done, empty_first=not (ours and not overwrite))

@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
         from edgecgl.cli.image_cmd import encode_image
         from edgecgl.cli.video_cmd import run_settings
         from edgecgl.domains import load_bdd_rules, parse_domains
-        from edgecgl.resume import open_folder_run
+        from edgecgl.resume import check_folder_run
         from edgecgl.retain import KeepCounts
         from edgecgl.translate import Translator, read_image
 
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
         )  # fmt: skip
         settings.pop("to")
         planned = [dst for _, _, dst in plan_outputs(ds, targets, out)]
-        run = open_folder_run(
+        run = check_folder_run(
             out, "augment", settings, planned, overwrite, not_augment_output, tuple(input_folders(ds)),
             "augmented dataset",
         )  # fmt: skip
@@ -148,6 +148,7 @@ def register(app: typer.Typer) -> None:
             for t in targets
         }
         banks = {t: ro.reference_bank(tr, style_ref, style_spread) for t, tr in translators.items()}
+        run.start()  # all loaded and checked: only now is an earlier output emptied (--overwrite), this run recorded
         kept = KeepCounts()
         in_range = RangeCounts()
 

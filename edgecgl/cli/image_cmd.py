@@ -146,10 +146,15 @@ def register(app: typer.Typer) -> None:
         run = None
         if folder is not None:  # each image written whole into the folder; a rerun continues (edgecgl.resume)
             from edgecgl.cli.video_cmd import run_settings
-            from edgecgl.resume import open_folder_run
+            from edgecgl.resume import check_folder_run
 
-            settings = run_settings(args, style_per_image=style_per_image, keep_objects=keep_objects)
-            run = open_folder_run(
+            settings = run_settings(
+                args,
+                source=str(Path(src).resolve()),
+                style_per_image=style_per_image,
+                keep_objects=keep_objects,
+            )
+            run = check_folder_run(
                 folder, "image", settings, [b for _, b in pairs], overwrite, not_an_image_folder, (src,),
                 "folder of translated images",
             )  # fmt: skip
@@ -157,6 +162,8 @@ def register(app: typer.Typer) -> None:
                 log(f"{len(run.done)} of {len(pairs)} image(s) already translated with these settings, kept")
                 pairs = [(a, b) for a, b in pairs if b not in run.done]
         pipeline, _ = ro.build_pipeline(args, track=False, style_per="image" if style_per_image else "")
+        if run is not None:
+            run.start()  # loaded: only now is an earlier output emptied (--overwrite) and this run recorded
         bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
         tr = pipeline.translator
         n_inst = 0

@@ -211,7 +211,13 @@ def register(app: typer.Typer) -> None:
             record = open_record(
                 dst,
                 pairs,
-                run_settings(args, opts, style_per_clip=style_per_clip, keep_objects=keep_objects),
+                run_settings(
+                    args,
+                    opts,
+                    source=str(Path(src).resolve()),
+                    style_per_clip=style_per_clip,
+                    keep_objects=keep_objects,
+                ),
                 overwrite,
             )
         else:

@@ -92,11 +92,10 @@ def open_record(
         except (OSError, ValueError):
             old = {}
     if old.get("settings", settings) != settings:
-        was = old["settings"]
-        diff = [f"{k} {was.get(k)!r} (now {settings.get(k)!r})" for k in sorted(set(was) | set(settings))
-                if was.get(k) != settings.get(k)]  # fmt: skip
+        from edgecgl.resume import settings_diff
+
         raise EdgecglError(
-            f"{out} holds clips made with other settings: {'; '.join(diff)}",
+            f"{out} holds clips made with other settings: {settings_diff(old['settings'], settings)}",
             "pass --overwrite to translate every clip again with these, or choose another --out",
         )
     clips = dict(old.get("clips") or {})

@@ -226,6 +226,18 @@ def test_image_folder_output_is_replaced_whole_and_only_with_overwrite(
         "holds the output of a run with other settings",
         "style_seed None (now 3)",
     )
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    typo = [a if a != "night" else "nigth" for a in run]  # --overwrite with a typo: nothing is emptied
+    assert_user_error(cli(*typo, "--overwrite"), "unknown domain 'nigth'")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    other = image_folder(tmp_path / "other", 2)  # another folder of the same file names into this --out
+    assert_user_error(cli("image", str(other), *run[2:]), "other settings", "source")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # not taken for done, not mixed in
+    stale = tmp_path / "stale"  # a run that recorded itself and wrote nothing: as good as empty
+    stale.mkdir()
+    (stale / ".edgecgl-run").write_text('{"command": "image", "settings": {"to": "nigth"}}')
+    r = cli(*run[:-1], str(stale))
+    assert r.returncode == 0 and len(list(stale.glob("f*.png"))) == 2, r.stderr[-2000:]
     (out / "notes.txt").write_text("mine")
     assert_user_error(
         cli(*run, "--overwrite"), "replaces only an earlier folder of translated images", "notes.txt"
@@ -354,6 +366,10 @@ def test_augment_overwrite_replaces_only_an_augmented_dataset(tiny_bundle: Path,
     r = cli(*run)  # the same command again: its copies are kept, nothing is redone
     assert r.returncode == 0 and "2 of 2 copies already written with these settings, kept" in r.stderr
     assert_user_error(cli(*run, "--style-seed", "1"), "holds the output of a run with other settings")
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    typo = [a if a != "night" else "rainx" for a in run]
+    assert_user_error(cli(*typo, "--overwrite"), "rainx")  # refused before the earlier set is emptied
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     r = cli(*run, "--overwrite")
     assert r.returncode == 0, r.stderr[-2000:]
     assert sorted(p.name for p in (out / "night").iterdir()) == ["sunny_f000.png", "sunny_f001.png"]
