@@ -11,6 +11,7 @@ import shutil
 import socket
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,32 +88,45 @@ def _make_parent(final: Path) -> None:
         raise cannot_write(final, exc) from exc
 
 
+STALE_AFTER_REBOOT_S = 15 * 60
+
+
 def _writer_tag() -> str:
-    """This process as it names its temporaries: pid, boot and host, so that a later run can tell a
-    temporary whose writer died without cleaning up (kill -9, a car's power cut) from one in progress."""
-    boot = "0" * 8
+    """This process as it names its temporaries: pid, pid namespace, boot and host (hostname and
+    machine-id), so that a later run can tell a temporary whose writer died without cleaning up (kill -9,
+    a car's power cut) from one in progress."""
+    boot, ns, machine = "0" * 8, 0, ""
     with contextlib.suppress(OSError):
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:8]
-    host = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
-    return f"w{os.getpid()}-{boot}-{host}"
+    with contextlib.suppress(OSError):
+        ns = os.stat("/proc/self/ns/pid").st_ino  # containers on one host share its boot and hostname
+    with contextlib.suppress(OSError):
+        machine = Path("/etc/machine-id").read_text().strip()
+    host = hashlib.sha1(f"{socket.gethostname()}/{machine}".encode()).hexdigest()[:6]
+    return f"w{os.getpid()}-{ns}-{boot}-{host}"
 
 
-_TAG = re.compile(r"w(\d+)-([0-9a-f]{8})-([0-9a-f]{6})")
+_TAG = re.compile(r"w(\d+)-(\d+)-([0-9a-f]{8})-([0-9a-f]{6})")
 
 
-def _dead_writer(tag: str) -> bool:
-    """Whether the process that made a temporary is gone; another host's temporaries are never judged."""
+def _dead_writer(tag: str, path: Path) -> bool:
+    """Whether the process that made the temporary ``path`` is surely gone. Another host's temporaries
+    are never judged (NFS), nor another pid namespace's (a container's pids are not ours to test); one
+    from before the last boot is, once it has been left alone for a while (a cloned machine may share
+    the hostname and machine-id, never the boot)."""
     m = _TAG.fullmatch(tag)
-    _, boot, host = _writer_tag().split("-")
-    if m is None or m[3] != host:
+    _, ns, boot, host = _writer_tag().split("-")
+    if m is None or m[4] != host:
         return False
-    if m[2] != boot:  # written before the last reboot
-        return True
-    pid = int(m[1])
-    if pid == os.getpid():
+    if m[3] != boot:
+        try:
+            return time.time() - path.stat().st_mtime > STALE_AFTER_REBOOT_S
+        except OSError:
+            return False
+    if m[2] != ns or int(m[1]) == os.getpid():
         return False
     try:
-        os.kill(pid, 0)
+        os.kill(int(m[1]), 0)
     except ProcessLookupError:
         return True
     except OSError:  # alive, another user's
@@ -121,14 +135,20 @@ def _dead_writer(tag: str) -> bool:
 
 
 # A temporary's name: .<final>.<tag>.<random>.partial<suffix> (files), .<final>.partial-<tag>.<random>
-# or .<final>.old-<tag>.<random> (folders).
-_W = r"(w\d+-[0-9a-f]{8}-[0-9a-f]{6})"
-_TEMP = re.compile(rf"\..+\.{_W}\.\w+\.partial.*|\..+\.(?:partial|old)-{_W}\.\w+")
+# or .<final>.old-<tag>.<random> (folders: the new one being built, the old one moved aside for the swap).
+_W = r"(w\d+-\d+-[0-9a-f]{8}-[0-9a-f]{6})"
+_FILE_TEMP = re.compile(rf"\.(.+)\.{_W}\.\w+\.partial(.*)")
+_DIR_TEMP = re.compile(rf"\.(.+)\.(partial|old)-{_W}\.\w+")
 _swept: set[Path] = set()
 
 
-_FILE_TEMP = re.compile(rf"\.(.+)\.{_W}\.\w+\.partial(.*)")
-_DIR_TEMP = re.compile(rf"\.(.+)\.(?:partial|old)-{_W}\.\w+")
+def temporary_tag(name: str) -> str | None:
+    """The writer tag in a temporary's file name (None: not one of ours)."""
+    if m := _FILE_TEMP.fullmatch(name):
+        return m[2]
+    if m := _DIR_TEMP.fullmatch(name):
+        return m[3]
+    return None
 
 
 def final_name(path: str | Path) -> str:
@@ -146,16 +166,21 @@ def final_name(path: str | Path) -> str:
 
 def _remove_stale(folder: Path) -> None:
     """Delete the temporaries in ``folder`` whose writers died (once per folder and process: a folder of
-    thousands of outputs is listed once, not once per output)."""
+    thousands of outputs is listed once, not once per output). A folder moved aside for a swap that the
+    power cut interrupted (the final name missing) is put back, not deleted."""
     key = folder.absolute()
     if key in _swept:
         return
     _swept.add(key)
     with contextlib.suppress(OSError):
-        for p in folder.iterdir():
-            m = _TEMP.fullmatch(p.name)
-            if m is None or not _dead_writer(m[1] or m[2]):
+        for p in sorted(folder.iterdir(), key=lambda p: ".partial-" in p.name):  # old- (put back) first
+            tag = temporary_tag(p.name)
+            if tag is None or not _dead_writer(tag, p):
                 continue
+            d = _DIR_TEMP.fullmatch(p.name)
+            if d is not None and d[2] == "old" and not (folder / d[1]).exists() and (p / d[1]).exists():
+                with contextlib.suppress(OSError):
+                    os.replace(p / d[1], folder / d[1])
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
             else:

@@ -62,13 +62,15 @@ def _main_with(monkeypatch: pytest.MonkeyPatch, exc: OSError, *flags: str) -> in
             OSError(
                 errno.ENOSPC,
                 "No space left on device",
-                "/car/out/.o.w4101-1e523a6a-0a7c9c.hgn3eyt6.partial.mp4",
+                "/car/out/.o.w4101-4026531836-1e523a6a-0a7c9c.hgn3eyt6.partial.mp4",
             ),
             "/car/out/o.mp4: No space left on device (free some space, or write --out elsewhere",
         ),
         (
             OSError(
-                errno.EDQUOT, "Disk quota exceeded", "/d/.set.partial-w9-1e523a6a-0a7c9c.k2_x/night/a.jpg"
+                errno.EDQUOT,
+                "Disk quota exceeded",
+                "/d/.set.partial-w9-4026531836-1e523a6a-0a7c9c.k2_x/night/a.jpg",
             ),
             "/d/set/night/a.jpg: Disk quota exceeded (free some space",
         ),
