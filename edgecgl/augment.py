@@ -385,7 +385,8 @@ def finish_yolo(ds: Dataset, out: Path) -> None:
     from edgecgl.atomic import write_text_atomic
     from edgecgl.yolo_set import data_yaml
 
-    doc = data_yaml(ds.yolo, out.resolve())
+    ids = {int(c) for it in ds.items for c in it.classes if c.isdigit()} if ds.yolo.names is None else None
+    doc = data_yaml(ds.yolo, out.resolve(), ids)
     write_text_atomic(out / "data.yaml", yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
 

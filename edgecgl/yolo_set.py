@@ -49,6 +49,7 @@ class YoloSet:
     images: list[YoloImage]
     names: list | dict | None = None  # as the input's data.yaml gives them
     names_by_id: dict[int, str] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # the input data.yaml's other keys (kpt_shape, ...), kept
 
 
 def label_path(image: str | Path) -> Path:
@@ -158,6 +159,7 @@ def _from_yaml(file: Path) -> YoloSet:
         raise EdgecglError(f"{file} names no images (no train, val or test)", ENTRY_HINT)
     ys = _collect(root, file, sources)
     ys.names, ys.names_by_id = names
+    ys.extra = {k: v for k, v in data.items() if k not in ("path", *SPLITS, "names", "nc", "download")}
     return ys
 
 
@@ -298,14 +300,18 @@ def _is_image(p: Path) -> bool:
     return p.suffix[1:].lower() in ULTRALYTICS_IMAGES and p.is_file()
 
 
-def data_yaml(ys: YoloSet, out: Path) -> dict:
-    """The copy's data.yaml: ``path`` the output folder, each split its images/<split>, the input's names."""
+def data_yaml(ys: YoloSet, out: Path, ids: set[int] | None = None) -> dict:
+    """The copy's data.yaml: ``path`` the output folder, each split its images/<split>, the input's names
+    (none given: each class id ``ids`` holds, named by its number, which Ultralytics needs) and its other
+    keys."""
     doc: dict = {"path": str(out)}
     for key, folder in ys.splits.items():
         doc[key] = f"images/{folder}"
     if ys.names is not None:
         doc["names"] = ys.names
-    return doc
+    elif ids:
+        doc["names"] = {i: str(i) for i in range(max(ids) + 1)}
+    return {**doc, **ys.extra}
 
 
 def train_hint(ys: YoloSet, out: Path) -> str:

@@ -141,7 +141,7 @@ def os_error_line(exc: OSError) -> str:
         return f"{reason} (free some space, or write --out elsewhere)"
     where = final_name(exc.filename) + (f" -> {final_name(exc.filename2)}" if exc.filename2 else "")
     if full:
-        return f"{where}: {reason} (free some space, or write --out elsewhere; nothing was left half-written)"
+        return f"{where}: {reason} (free some space, or write --out elsewhere)"
     return f"{where}: {reason} (check the path and its permissions; --debug shows where it happened)"
 
 

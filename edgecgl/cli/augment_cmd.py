@@ -179,7 +179,7 @@ def register(app: typer.Typer) -> None:
         if rep.skipped_same_domain:
             log(f"skipped {rep.skipped_same_domain} image(s) already in a target domain")
         if rep.skipped:
-            log(f"skipped {len(rep.skipped)} unusable item(s), e.g. {rep.skipped[0]}")
+            log(f"warning: skipped {len(rep.skipped)} unusable item(s), e.g. {rep.skipped[0]}")
         log(f"{rep.instances} instances translated")
         if in_range.images:
             log(in_range.summary())
@@ -190,4 +190,13 @@ def register(app: typer.Typer) -> None:
 
             log(f"Ultralytics dataset: {out / 'data.yaml'} (each split's copies; labels copied unchanged)")
             log(train_hint(ds.yolo, out.resolve()))
+            # Ultralytics' check_det_dataset refuses a data.yaml without names or a val split
+            if ds.yolo.names is None:
+                log(
+                    f"warning: the input names no classes: {out / 'data.yaml'} names each by its id; put yours there"
+                )
+            if "val" not in ds.yolo.splits:
+                log(
+                    f"warning: the input has no val split: add one to {out / 'data.yaml'} before training with it"
+                )
         typer.echo(f"wrote {out}")

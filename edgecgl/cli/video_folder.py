@@ -161,7 +161,7 @@ def translate_folder(
                 res = translate(clip, dst, lambda n: bar.update(frame_task, completed=n))
             except EdgecglError as exc:
                 result.failed.append({"src": str(clip), "error": str(exc)})
-                log(f"failed {name}: {exc}")
+                log(f"warning: failed {name}: {exc}")
             else:
                 frames += res.stats.frames
                 s = {"warnings": res.warnings, **res.stats.summary()}

@@ -3,10 +3,12 @@ its label-path rule, its dataset scan and its data.yaml check (walkthrough s29, 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
+import yaml
 from PIL import Image
 
 from tests.cli import edgecgl
@@ -136,3 +138,25 @@ def test_augment_folder_warns_of_subfolders_the_bundle_lacks(tiny_bundle: Path, 
     assert r.returncode == 0, r.stderr[-3000:]
     warnings = [ln for ln in r.stderr.splitlines() if "warning:" in ln]
     assert len(warnings) == 1 and "foggy" in warnings[0] and "sunny" not in warnings[0].split("bundle")[0]
+
+
+def test_a_root_without_data_yaml_gets_one_ultralytics_takes_once_it_has_a_val(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """yolo:ROOT with no data.yaml: the copy's data.yaml named no classes, which Ultralytics refuses; now
+    each class id is named by its number, the log says what to add, and a val split makes it loadable."""
+    from ultralytics.data.utils import check_det_dataset
+
+    src = ultralytics_dataset(tmp_path / "fleet")
+    (src / "data.yaml").unlink()
+    shutil.rmtree(src / "images" / "val")
+    out = tmp_path / "aug"
+    r = edgecgl("augment", f"yolo:{src}", "--to", "night", "--bundle", str(tiny_bundle), "--out", str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    said = " ".join(r.stderr.split())
+    assert "warning: the input names no classes" in said and "warning: the input has no val split" in said
+    doc = yaml.safe_load((out / "data.yaml").read_text())
+    ids = {int(ln.split()[0]) for t in LABELS.values() if t for ln in t.splitlines() if ln.strip()}
+    assert doc["names"] == {i: str(i) for i in range(max(ids) + 1)}
+    (out / "data.yaml").write_text(yaml.safe_dump({**doc, "val": doc["train"]}))
+    assert check_det_dataset(str(out / "data.yaml"), autodownload=False)["nc"] == max(ids) + 1

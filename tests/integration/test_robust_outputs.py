@@ -344,6 +344,7 @@ def test_interrupted_augment_continues_where_it_stopped(tiny_bundle: Path, tmp_p
     assert f"{len(done)} of 400 copies already written with these settings, kept" in r.stderr
     assert len(list(out.glob("*/*.png"))) == 400 and len(list(out.glob("*/labels/*.txt"))) == 400
     assert (out / ".edgecgl-augment").is_file()
+    assert not any(no_partials(d) for d in (out / "night", out / "night" / "labels", out / "rainy"))
 
 
 def test_augment_overwrite_replaces_only_an_augmented_dataset(tiny_bundle: Path, tmp_path: Path) -> None:
