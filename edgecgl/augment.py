@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecgl import interrupt
+from edgecgl.classes import FOLDER_CLASSES, folder_class_names, instance_ids, is_instance
 from edgecgl.detect import Detection
 from edgecgl.domains import IMAGE_SUFFIXES, BddRules, folder_domains
 from edgecgl.errors import EdgecglError
@@ -49,13 +50,7 @@ from edgecgl.yolo_set import YoloSet, label_path, looks_like_yolo, open_yolo_set
 # loader globbing for labels JSON picks it up).
 MARKER = ".edgecgl-augment"
 
-# The folder format's YOLO class ids (the same table the training loader uses).
-FOLDER_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "person", "motorcycle", "bicycle")
 BDD_INSTANCE_CATEGORIES = ("car", "truck", "bus", "person", "rider", "bike", "motor", "motorcycle", "bicycle")
-# An Ultralytics set's class names that are instances (vehicles and people), compared as instance_name()
-YOLO_INSTANCE_NAMES = frozenset(
-    (*BDD_INSTANCE_CATEGORIES, "van", "pedestrian", "people", "cyclist", "motorbike")
-)
 
 
 @dataclass
@@ -139,14 +134,20 @@ def foreign_domains(ds: Dataset, domains: list[str] | tuple[str, ...]) -> list[s
 def open_folder(root: Path) -> Dataset:
     if not root.is_dir():
         raise EdgecglError(f"dataset folder {root} does not exist")
-    ds = Dataset("folder", root, [])
+    names, own = folder_class_names(root)
+    ids = set(instance_ids(names, own))
+    ds = Dataset("folder", root, [], instance_classes=sorted({names[i] for i in ids}) if own else None)
     for name in folder_domains(root):
         dom = root / name
         for img in sorted(p for p in dom.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             lab = dom / "labels" / f"{img.stem}.txt"
             boxes, classes = [], []
-            if lab.is_file():
-                boxes, classes = _yolo_boxes(lab.read_text(encoding="utf-8", errors="replace"))
+            if lab.is_file():  # the instances: boxes of the instance classes (the label file is copied whole)
+                boxes, classes = _yolo_boxes(
+                    lab.read_text(encoding="utf-8", errors="replace"), dict(enumerate(names))
+                )
+                keep = [k for k, c in enumerate(classes) if c in {names[i] for i in ids}]
+                boxes, classes = [boxes[k] for k in keep], [classes[k] for k in keep]
             ds.items.append(
                 Item(img, f"{dom.name}_{img.stem}", dom.name, boxes, classes, lab if lab.is_file() else None)
             )
@@ -182,17 +183,12 @@ def _yolo_boxes(
     return boxes, classes
 
 
-def instance_name(name: str) -> str:
-    """``Motor_Bike`` -> ``motor bike``: a class name as YOLO_INSTANCE_NAMES spells it."""
-    return name.strip().lower().replace("_", " ").replace("-", " ")
-
-
 def open_yolo(path: Path) -> Dataset:
     """An Ultralytics set (``edgecgl.yolo_set``): every image of every split, of no domain; its label
     file (copied unchanged) gives the instances, of the vehicle and person classes where ``names`` has
     any (else of every class)."""
     ys = open_yolo_set(path)
-    wanted = [n for n in sorted(set(ys.names_by_id.values())) if instance_name(n) in YOLO_INSTANCE_NAMES]
+    wanted = [n for n in sorted(set(ys.names_by_id.values())) if is_instance(n)]
     ds = Dataset("yolo", ys.root, [], yolo=ys, instance_classes=wanted or None)
     for im in ys.images:
         if im.image.suffix.lower() not in IMAGE_SUFFIXES:

@@ -8,7 +8,8 @@
     ROOT/pairs.json                            optional (SynthWeather): scene -> per-domain paths, and the
                                                held-out ``val`` scenes the loader uses as its val split
 
-A missing label file means "no instances". Class ids index ``FOLDER_CLASSES``. Label lines with NaN,
+A missing label file means "no instances". Class ids index ``FOLDER_CLASSES``, or the dataset's own names
+in ``ROOT/classes.txt`` (then only its vehicle and person classes are instances). Label lines with NaN,
 values outside [0, 1] (beyond a small tolerance), non-positive sizes or the wrong column count are
 rejected and counted, never fatal. Boxes that reach past the frame edge within that tolerance (a
 detector's box on the edge, rounded to 6 decimals) are clipped to [0, 1] and counted.
@@ -26,11 +27,12 @@ from typing import NamedTuple
 import numpy as np
 from edgecgl.train.data.records import LoadReport, Record
 
+# YOLO class ids of the folder format (and of `edgecgl data label`, which maps COCO to these), unless the
+# dataset names its own in ROOT/classes.txt (edgecgl.classes).
+from edgecgl.classes import folder_class_names, instance_ids
 from edgecgl.domains import IMAGE_SUFFIXES
 from edgecgl.errors import EdgecglError
 
-# YOLO class ids of the folder format (and of `edgecgl data label`, which maps COCO to these).
-FOLDER_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "person", "motorcycle", "bicycle")
 _TOL = 1e-3
 
 
@@ -151,14 +153,17 @@ def load_folder(
     root = Path(root)
     if not root.is_dir():
         raise EdgecglError(f"dataset folder {root} does not exist")
+    names, own = folder_class_names(root)
+    ids = instance_ids(names, own)
     if categories is not None:
-        unknown = [c for c in categories if c not in FOLDER_CLASSES]
+        unknown = [c for c in categories if c not in {names[i] for i in ids}]
         if unknown:
             raise EdgecglError(
                 f"unknown category '{unknown[0]}' for the folder format",
-                f"valid: {', '.join(FOLDER_CLASSES)}",
+                f"valid: {', '.join(names[i] for i in ids)}"
+                + (f" (the instance classes of {root / 'classes.txt'})" if own else ""),
             )
-    keep_ids = None if categories is None else {FOLDER_CLASSES.index(c) for c in categories}
+    keep_ids = set(ids) if categories is None else {i for i in ids if names[i] in categories}
     report = LoadReport()
     records: list[Record] = []
     bad_files: list[str] = []
@@ -180,12 +185,10 @@ def load_folder(
                 if rejected:
                     report.rejected_labels += rejected
                     bad_files.append(str(lab))
-                known = cls < len(FOLDER_CLASSES)
-                if keep_ids is not None:
-                    known &= np.isin(cls, list(keep_ids))
+                known = np.isin(cls, list(keep_ids))
                 report.dropped_boxes += int((~known).sum())
                 cls, boxes = cls[known], boxes[known]
-                cats = tuple(FOLDER_CLASSES[c] for c in cls)
+                cats = tuple(names[c] for c in cls)
             records.append(
                 Record(path=str(img), domain=di, boxes=boxes, normalized=True, name=img.stem, categories=cats)
             )

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from edgecgl.train.data.folder import FOLDER_CLASSES, format_yolo, list_images, safe_name
+from edgecgl.train.data.folder import format_yolo, list_images, safe_name
 from edgecgl.train.data.transforms import UnreadableImage, read_rgb
 
 from edgecgl.atomic import write_text_atomic
+from edgecgl.classes import CLASS_FILE, FOLDER_CLASSES
 from edgecgl.domains import DOMAINS, folder_domains
 from edgecgl.errors import EdgecglError
 
@@ -74,6 +75,12 @@ def label_folder(
     root = Path(root)
     if not root.is_dir():
         raise EdgecglError(f"dataset folder {root} does not exist")
+    if (root / CLASS_FILE).is_file():  # its ids are the user's; ours would be read under their names
+        raise EdgecglError(
+            f"{root} names its own classes in {CLASS_FILE}, and data label writes the fixed table's ids "
+            f"({', '.join(FOLDER_CLASSES)})",
+            "label it with your own tool, or label a copy without classes.txt",
+        )
     doms = [safe_name(d, "domain name") for d in (domains or folder_domains(root) or DOMAINS)]
     todo: list[tuple[Path, Path]] = []
     report = LabelReport()

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from edgecgl.train.data.folder import FOLDER_CLASSES, format_yolo
+from edgecgl.train.data.folder import format_yolo
 from edgecgl.train.data.records import order_key
 
 from edgecgl.atomic import atomic_dir
+from edgecgl.classes import FOLDER_CLASSES
 from edgecgl.domains import DOMAINS
 from edgecgl.errors import EdgecglError
 from edgecgl.outdir import check_output_dir, holding
