@@ -58,6 +58,23 @@ def check_frame_size(size: tuple[int, int], bundle: Bundle, flag: str = "--size"
         )
 
 
+def as_source(image: np.ndarray, path: Path) -> np.ndarray:
+    """The translation in the source file's colour form: a one-channel file (a monochrome or IR camera's
+    frame) gets a grey one back, not a tinted colour image beside its grey originals in a training set."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            grey = im.mode in ("1", "L", "LA", "I", "I;16", "F")
+    except Exception:  # noqa: BLE001 - it was read once already; unreadable here means colour as read
+        return image
+    if not grey:
+        return image
+    import cv2
+
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
 def read_image(path: Path) -> np.ndarray:
     """uint8 HWC RGB, or a user error naming the file."""
     import cv2

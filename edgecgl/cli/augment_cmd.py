@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         from edgecgl.domains import load_bdd_rules, parse_domains
         from edgecgl.resume import check_folder_run
         from edgecgl.retain import KeepCounts
-        from edgecgl.translate import Translator, read_image
+        from edgecgl.translate import Translator, as_source, read_image
 
         targets = parse_domains(to, None)  # checked against the bundle's domains once it is loaded
         ds = open_augment_dataset(dataset, load_bdd_rules(bdd_rules))
@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
             image = ro.deliver_draw(pipeline, img, res, style_seed, name, style_spread, check_range=check,
                                     keep_objects=keep_objects, per_image=style_per_image,
                                     in_range=in_range, kept=kept)  # fmt: skip
-            return image, len(res.detections)
+            return as_source(image, item.image), len(res.detections)
 
         with progress() as bar:
             task = bar.add_task("augmenting", total=len(planned) - len(run.done), rate="")

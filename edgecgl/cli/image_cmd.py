@@ -14,11 +14,12 @@ from edgecgl.errors import EdgecglError
 
 
 def encode_image(image_rgb, suffix: str) -> bytes:  # noqa: ANN001 - numpy array
-    """RGB uint8 -> file bytes in the format the suffix names (JPEG at quality 95)."""
+    """RGB (or grey HxW) uint8 -> file bytes in the format the suffix names (JPEG at quality 95)."""
     import cv2
 
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix.lower() in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(suffix.lower(), cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), params)
+    pixels = image_rgb if image_rgb.ndim == 2 else cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(suffix.lower(), pixels, params)
     if not ok:
         raise EdgecglError(f"cannot encode an image as {suffix}", "use .jpg or .png")
     return buf.tobytes()
@@ -112,7 +113,7 @@ def register(app: typer.Typer) -> None:
         from edgecgl.atomic import check_output, write_bytes_atomic
         from edgecgl.brightness import RangeCounts
         from edgecgl.retain import KeepCounts
-        from edgecgl.translate import read_image
+        from edgecgl.translate import as_source, read_image
 
         pairs = plan(Path(src), out, to.strip().lower())
         folder = pairs[0][1].parent if Path(src).is_dir() else None
@@ -192,7 +193,7 @@ def register(app: typer.Typer) -> None:
                 out = ro.deliver_draw(pipeline, img, res, style_seed, a.name, style_spread,
                                       check_range=check_range, keep_objects=keep_objects,
                                       per_image=style_per_image, in_range=in_range, kept=kept)  # fmt: skip
-                write_bytes_atomic(b, encode_image(out, b.suffix or ".png"))
+                write_bytes_atomic(b, encode_image(as_source(out, a), b.suffix or ".png"))
                 bar.advance(task)
             if pairs and len(unreadable) == len(pairs) and run is not None and not run.done:
                 run.abandon()

@@ -445,3 +445,23 @@ def test_a_reader_that_goes_away_never_costs_the_output(tiny_bundle: Path, tmp_p
         assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
     else:
         assert r.returncode == 0 and r.stdout == f"wrote {out}\n"
+
+
+def test_grey_inputs_come_back_grey(tiny_bundle: Path, tmp_path: Path) -> None:
+    """A monochrome or IR camera's frames: their translations were tinted colour images, out of place
+    beside the grey originals of a training set."""
+    src = tmp_path / "in"
+    (src / "sunny" / "labels").mkdir(parents=True)
+    frame = clip_frames(1, (48, 64))[0]
+    cv2.imwrite(str(src / "sunny" / "grey.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
+    cv2.imwrite(str(src / "sunny" / "colour.png"), frame)
+    (src / "sunny" / "labels" / "grey.txt").write_text("0 0.5 0.5 0.4 0.4\n")
+    run = ("--to", "night", "--bundle", str(tiny_bundle), *RUNTIME)
+    r = cli("image", str(src / "sunny"), *run, "--out", str(tmp_path / "img"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = cli("augment", f"folder:{src}", *run, "--out", str(tmp_path / "aug"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    for grey, colour in ((tmp_path / "img" / "grey.png", tmp_path / "img" / "colour.png"),
+                         (tmp_path / "aug" / "night" / "sunny_grey.png", tmp_path / "aug" / "night" / "sunny_colour.png")):  # fmt: skip
+        assert cv2.imread(str(grey), cv2.IMREAD_UNCHANGED).shape == (48, 64)
+        assert cv2.imread(str(colour), cv2.IMREAD_UNCHANGED).shape == (48, 64, 3)
