@@ -40,7 +40,14 @@ from pathlib import Path
 import numpy as np
 
 from edgecgl import interrupt
-from edgecgl.classes import FOLDER_CLASSES, folder_class_names, instance_ids, is_instance
+from edgecgl.classes import (
+    CLASS_FILE,
+    FOLDER_CLASSES,
+    folder_class_names,
+    instance_ids,
+    is_instance,
+    no_instance_names,
+)
 from edgecgl.detect import Detection
 from edgecgl.domains import IMAGE_SUFFIXES, BddRules, folder_domains
 from edgecgl.errors import EdgecglError
@@ -74,7 +81,8 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)
     bdd_rules: BddRules = field(default_factory=BddRules)  # bdd100k: attributes <-> domain, both ways
     yolo: YoloSet | None = None  # yolo: its splits and names, for OUT/data.yaml
-    instance_classes: list[str] | None = None  # yolo: the class names whose boxes are instances (None: all)
+    instance_classes: list[str] | None = None  # the class names whose boxes are instances (None: all)
+    class_warning: str | None = None  # its own class names hold no vehicle or person: every box an instance
 
 
 READS = "folder:ROOT, synth:ROOT (SynthWeather), yolo:DATA.yaml|ROOT (Ultralytics) or bdd100k:LABELS.json"
@@ -137,6 +145,7 @@ def open_folder(root: Path) -> Dataset:
     names, own = folder_class_names(root)
     ids = set(instance_ids(names, own))
     ds = Dataset("folder", root, [], instance_classes=sorted({names[i] for i in ids}) if own else None)
+    ds.class_warning = no_instance_names(names) if own else None
     for name in folder_domains(root):
         dom = root / name
         for img in sorted(p for p in dom.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
@@ -190,6 +199,7 @@ def open_yolo(path: Path) -> Dataset:
     ys = open_yolo_set(path)
     wanted = [n for n in sorted(set(ys.names_by_id.values())) if is_instance(n)]
     ds = Dataset("yolo", ys.root, [], yolo=ys, instance_classes=wanted or None)
+    ds.class_warning = no_instance_names(sorted(set(ys.names_by_id.values())))
     for im in ys.images:
         if im.image.suffix.lower() not in IMAGE_SUFFIXES:
             ds.skipped.append(f"{im.image} (edgecgl reads {', '.join(s[1:] for s in IMAGE_SUFFIXES)})")
@@ -353,15 +363,30 @@ def plan_outputs(ds: Dataset, targets: list[str], out: Path) -> Iterator[tuple[s
                 yield target, item, out / target / "images" / f"{item.image.stem}_{target}{item.image.suffix}"
 
 
+def label_out(ds: Dataset, item: Item, image_out: Path) -> Path | None:
+    """Where a copy's label file goes (None: the item has none, or the format keeps labels in a JSON)."""
+    if item.label_file is None or ds.kind not in ("folder", "yolo"):
+        return None
+    if ds.kind == "yolo":  # where Ultralytics looks for the copy's labels: OUT/images/... -> OUT/labels/...
+        return label_path(image_out)
+    return image_out.parent / "labels" / f"{image_out.stem}.txt"
+
+
+def copy_is_current(ds: Dataset, item: Item, image_out: Path) -> bool:
+    """An earlier run's copy stands: whole, made after its image and label file last changed, its label
+    file beside it (a label fixed since, or a copy whose label was deleted, is made again)."""
+    from edgecgl.resume import up_to_date
+
+    label = label_out(ds, item, image_out)
+    return up_to_date(image_out, [item.image, item.label_file], [label] if label is not None else [])
+
+
 def write_labels(ds: Dataset, target: str, item: Item, image_out: Path) -> None:
     from edgecgl.atomic import atomic_path
 
-    if item.label_file is None or ds.kind not in ("folder", "yolo"):
+    dst = label_out(ds, item, image_out)
+    if dst is None:
         return
-    if ds.kind == "yolo":  # where Ultralytics looks for the copy's labels: OUT/images/... -> OUT/labels/...
-        dst = label_path(image_out)
-    else:
-        dst = image_out.parent / "labels" / f"{image_out.stem}.txt"
     dst.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(dst) as tmp:
         shutil.copyfile(item.label_file, tmp)
@@ -427,6 +452,8 @@ def augment(
         finish_bdd(ds, out, entries)
     if ds.kind == "yolo":
         finish_yolo(ds, out)
+    if ds.kind == "folder" and (ds.root / CLASS_FILE).is_file():  # the copies' ids mean what they meant
+        write_bytes_atomic(out / CLASS_FILE, (ds.root / CLASS_FILE).read_bytes())
     marker = {"format": ds.kind, "source": str(ds.root), "targets": targets, "written": rep.written}
     write_text_atomic(out / MARKER, json.dumps(marker, indent=1) + "\n")
     return rep

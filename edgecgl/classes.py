@@ -18,13 +18,18 @@ CLASS_FILE = "classes.txt"
 # Class names that are instances (vehicles and people), compared as instance_name() spells them.
 INSTANCE_NAMES = frozenset(
     ("car", "truck", "bus", "van", "person", "pedestrian", "people", "rider", "cyclist", "bike", "bicycle",
-     "motor", "motorcycle", "motorbike", "motor bike")
+     "motor", "motorcycle", "motorbike", "motor bike", "vehicle", "trailer", "suv", "pickup", "scooter")
 )  # fmt: skip
+_PLURALS = {"buses": "bus", "people": "people", "persons": "person"}
 
 
 def instance_name(name: str) -> str:
-    """``Motor_Bike`` -> ``motor bike``: a class name as INSTANCE_NAMES spells it."""
-    return name.strip().lower().replace("_", " ").replace("-", " ")
+    """``Motor_Bikes`` -> ``motor bike``: a class name as INSTANCE_NAMES spells it (plurals too: a
+    labelling tool's ``cars``, ``pedestrians``)."""
+    n = " ".join(name.strip().lower().replace("_", " ").replace("-", " ").split())
+    if n in _PLURALS:
+        return _PLURALS[n]
+    return n[:-1] if n.endswith("s") and n[:-1] in INSTANCE_NAMES else n
 
 
 def is_instance(name: str) -> bool:
@@ -51,5 +56,18 @@ def folder_class_names(root: Path) -> tuple[tuple[str, ...], bool]:
 
 def instance_ids(names: tuple[str, ...], own: bool) -> list[int]:
     """The ids whose boxes are instances: every id of the fixed table; of a dataset's own names, its
-    vehicle and person classes."""
-    return [i for i, n in enumerate(names) if not own or is_instance(n)]
+    vehicle and person classes, or every one where none is a name of those (``no_instance_names``)."""
+    ids = [i for i, n in enumerate(names) if not own or is_instance(n)]
+    return ids or list(range(len(names)))
+
+
+def no_instance_names(names: tuple[str, ...] | list[str]) -> str | None:
+    """A warning when a dataset's own class names include no vehicle or person name edgecgl knows: then
+    every class is taken as an instance (a traffic light too), as with no names at all."""
+    if not names or any(is_instance(n) for n in names):
+        return None
+    return (
+        f"warning: none of the class names {', '.join(names[:6])}{', ...' if len(names) > 6 else ''} is a "
+        "vehicle or person edgecgl knows (car, truck, bus, person, pedestrian, ...): every class's boxes are "
+        "instances"
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,32 @@ def settings_diff(was: dict[str, Any], now: dict[str, Any]) -> str:
     return "; ".join(f"{k} {was.get(k)!r} (now {now.get(k)!r})" for k in keys if was.get(k) != now.get(k))
 
 
+def up_to_date(output: Path, sources: Iterable[Path | None] = (), beside: Iterable[Path] = ()) -> bool:
+    """Whether ``output`` is a finished output of its current ``sources``: there, not empty, written after
+    each source was last changed (a frame or a label file edited since is made again), and each file
+    ``beside`` it (its label file) there too."""
+    try:
+        st = output.stat()
+        if st.st_size == 0:
+            return False
+        if any(src is not None and src.stat().st_mtime > st.st_mtime for src in sources):
+            return False
+    except OSError:
+        return False
+    return all(p.is_file() for p in beside)
+
+
+def strays(out: Path, planned: Iterable[Path], suffixes: Iterable[str]) -> list[Path]:
+    """Files of the output's kind under ``out`` that this run does not make: an earlier run's outputs of
+    inputs that are gone (kept, never deleted unasked; --overwrite starts the folder again)."""
+    keep, kinds = set(planned), {s.lower() for s in suffixes}
+    return sorted(
+        p
+        for p in out.rglob("*")
+        if p.suffix.lower() in kinds and not p.name.startswith(".") and p not in keep
+    )
+
+
 def check_folder_run(
     out: Path,
     command: str,
@@ -87,6 +113,7 @@ def check_folder_run(
     foreign: Callable[[Path], str | None],
     inputs: tuple[Path, ...] = (),
     what: str = "",
+    finished: Callable[[Path], bool] = up_to_date,
 ) -> FolderRun:
     """Check ``out`` before any work, changing nothing; return which ``planned`` outputs are done.
 
@@ -94,7 +121,7 @@ def check_folder_run(
     same folder is refused, not taken for done. ``foreign`` says why a folder is not one this command
     wrote (None: it is; the record is the command's), as for ``edgecgl.outdir.check_output_dir``, whose
     messages name the output ``what``. A folder holding only a record (a run that wrote nothing) is as
-    good as empty.
+    good as empty. ``finished(output)`` says whether an earlier run's output stands (``up_to_date``).
     """
     out = Path(out)
     what = what or f"{command} output"
@@ -112,5 +139,5 @@ def check_folder_run(
     else:  # a new folder, or one --overwrite would empty
         check_output_dir(out, overwrite, what, foreign, inputs)
     check_writable(out)
-    done = frozenset(p for p in planned if p.is_file()) if ours and not overwrite else frozenset()
+    done = frozenset(p for p in planned if finished(p)) if ours and not overwrite else frozenset()
     return FolderRun(out, command, settings, done, empty_first=not (ours and not overwrite))

@@ -49,11 +49,12 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = ro.OVERWRITE,
         bdd_rules: Path | None = BDD_RULES,
     ) -> None:
-        """Translate a labelled dataset (folder+YOLO or BDD100K), carrying its labels over unchanged."""
+        """Translate a labelled dataset (folder+YOLO, an Ultralytics dataset or BDD100K), carrying its labels over unchanged."""
         from dataclasses import asdict
 
         from edgecgl.augment import (
             LabelBoxes,
+            copy_is_current,
             foreign_domains,
             input_folders,
             not_augment_output,
@@ -65,8 +66,8 @@ def register(app: typer.Typer) -> None:
         from edgecgl.brightness import RangeCounts
         from edgecgl.cli.image_cmd import encode_image
         from edgecgl.cli.video_cmd import run_settings
-        from edgecgl.domains import load_bdd_rules, parse_domains
-        from edgecgl.resume import check_folder_run
+        from edgecgl.domains import IMAGE_SUFFIXES, load_bdd_rules, parse_domains
+        from edgecgl.resume import check_folder_run, strays
         from edgecgl.retain import KeepCounts
         from edgecgl.translate import Translator, as_source, read_image
 
@@ -75,8 +76,13 @@ def register(app: typer.Typer) -> None:
         root = ds.root if ds.root.is_dir() else ds.root.parent
         for folder in input_folders(ds):
             if out.resolve() == folder.resolve() or folder.resolve() in out.resolve().parents:
+                listed = ds.yolo is not None and folder.resolve() != ds.root.resolve()
                 raise EdgecglError(
-                    f"output {out} is inside the dataset {folder}", "write the augmented set elsewhere"
+                    f"output {out} is inside the dataset's {folder}"
+                    + (f", which {ds.yolo.yaml_file or ds.root} lists as a split" if listed else ""),
+                    "take the copies out of its train: list to augment the originals again"
+                    if listed
+                    else "write the augmented set elsewhere",
                 )
         ro.check_style_choice(style_per_image, style_ref)
         ro.check_spread_used(style_spread, style_seed, style_per_image, style_ref)
@@ -85,6 +91,8 @@ def register(app: typer.Typer) -> None:
         log(f"dataset: {ds.kind} {ds.root}, {len(ds.items)} images; targets: {', '.join(targets)}")
         for line in yolo_summary(ds):
             log(line)
+        if ds.class_warning:
+            log(ds.class_warning)
         labels = LabelBoxes()
         use_labels = detector is None and not no_instances
         args = ro.RuntimeArgs(
@@ -103,17 +111,21 @@ def register(app: typer.Typer) -> None:
         # Written copy by copy into --out beside a record of these settings: an interrupted run (hours
         # on a CPU) continues where it stopped; the dataset-wide files and the marker come last.
         settings = run_settings(
-            args, dataset=str(ds.root.resolve()), targets=targets, style_per_image=style_per_image,
+            args, dataset=str(ds.root.resolve()), targets=sorted(targets), style_per_image=style_per_image,
             keep_objects=keep_objects, bdd_rules=[asdict(r) for r in ds.bdd_rules.rules] if ds.kind == "bdd100k" else None,
         )  # fmt: skip
         settings.pop("to")
-        planned = [dst for _, _, dst in plan_outputs(ds, targets, out)]
+        item_of = {dst: item for _, item, dst in plan_outputs(ds, targets, out)}
+        planned = list(item_of)
         run = check_folder_run(
             out, "augment", settings, planned, overwrite, not_augment_output, tuple(input_folders(ds)),
-            "augmented dataset",
+            "augmented dataset", lambda dst: copy_is_current(ds, item_of[dst], dst),
         )  # fmt: skip
         if run.done:
             log(f"{len(run.done)} of {len(planned)} copies already written with these settings, kept")
+        if not run.empty_first and (gone := strays(out, planned, IMAGE_SUFFIXES)):
+            log(f"warning: {len(gone)} copies in {out} have no source in the dataset any more, e.g. "
+                f"{gone[0].relative_to(out)} (kept; --overwrite starts the set again)")  # fmt: skip
         pipeline, bund = ro.build_pipeline(
             args,
             detector=labels if use_labels else None,

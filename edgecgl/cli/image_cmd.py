@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
         run = None
         if folder is not None:  # each image written whole into the folder; a rerun continues (edgecgl.resume)
             from edgecgl.cli.video_cmd import run_settings
-            from edgecgl.resume import check_folder_run
+            from edgecgl.resume import check_folder_run, strays, up_to_date
 
             settings = run_settings(
                 args,
@@ -155,10 +155,14 @@ def register(app: typer.Typer) -> None:
                 style_per_image=style_per_image,
                 keep_objects=keep_objects,
             )
+            source_of = {b: a for a, b in pairs}
             run = check_folder_run(
                 folder, "image", settings, [b for _, b in pairs], overwrite, not_an_image_folder, (src,),
-                "folder of translated images",
+                "folder of translated images", lambda b: up_to_date(b, [source_of[b]]),
             )  # fmt: skip
+            if not run.empty_first and (gone := strays(folder, source_of, IMAGE_SUFFIXES)):
+                log(f"warning: {len(gone)} image(s) in {folder} have no source in {src} any more, e.g. "
+                    f"{gone[0].name} (kept; --overwrite starts the folder again)")  # fmt: skip
             if run.done:
                 log(f"{len(run.done)} of {len(pairs)} image(s) already translated with these settings, kept")
                 pairs = [(a, b) for a, b in pairs if b not in run.done]

@@ -465,3 +465,32 @@ def test_grey_inputs_come_back_grey(tiny_bundle: Path, tmp_path: Path) -> None:
                          (tmp_path / "aug" / "night" / "sunny_grey.png", tmp_path / "aug" / "night" / "sunny_colour.png")):  # fmt: skip
         assert cv2.imread(str(grey), cv2.IMREAD_UNCHANGED).shape == (48, 64)
         assert cv2.imread(str(colour), cv2.IMREAD_UNCHANGED).shape == (48, 64, 3)
+
+
+def test_augment_rerun_remakes_what_changed_and_keeps_the_class_names(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """A rerun kept every copy whose image existed: one whose label was fixed since kept the old label,
+    a copy cut to 0 bytes stayed, and a deleted frame's copy stayed unmentioned; the output also lost the
+    dataset's classes.txt, so its ids were read by the fixed table again."""
+    root = tmp_path / "ds"
+    image_folder(root / "sunny", 3, labels=True)
+    (root / "classes.txt").write_text("car\npedestrian\ntraffic light\n")
+    out = tmp_path / "aug"
+    run = ("augment", f"folder:{root}", "--to", "night,rainy", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))  # fmt: skip
+    assert cli(*run).returncode == 0
+    assert (out / "classes.txt").read_text() == (root / "classes.txt").read_text()
+    time.sleep(0.05)
+    (root / "sunny" / "labels" / "f000.txt").write_text("1 0.5 0.5 0.2 0.2\n")  # a label fixed since
+    (out / "rainy" / "sunny_f001.png").write_bytes(b"")  # a copy cut short (not by edgecgl)
+    (root / "sunny" / "f002.png").unlink()  # a frame removed from the dataset
+    (root / "sunny" / "labels" / "f002.txt").unlink()
+    reordered = [a if a != "night,rainy" else "rainy,night" for a in run]  # the same targets
+    r = cli(*reordered)
+    assert r.returncode == 0, r.stderr[-2000:]
+    said = " ".join(r.stderr.split())
+    assert "1 of 4 copies already written with these settings, kept" in said  # f001's night copy
+    assert "warning: 2 copies in" in said and "have no source in the dataset any more" in said
+    for t in ("night", "rainy"):
+        assert (out / t / "labels" / "sunny_f000.txt").read_text() == "1 0.5 0.5 0.2 0.2\n"
+    assert cv2.imread(str(out / "rainy" / "sunny_f001.png")) is not None

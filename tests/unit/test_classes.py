@@ -57,3 +57,19 @@ def test_a_classes_txt_without_names_is_one_line(tmp_path: Path, text: str) -> N
     root = fleet(tmp_path / "fleet", text)
     with pytest.raises(EdgecglError, match="classes.txt names no classes"):
         open_dataset(f"folder:{root}", size=None, split="all", domains=["sunny"])
+
+
+def test_plural_and_spelled_names_and_none_known(tmp_path: Path) -> None:
+    from edgecgl.classes import is_instance, no_instance_names
+
+    assert all(
+        map(is_instance, ["cars", "Pedestrians", "trucks", "buses", "Motor_Bikes", "vehicles", "people"])
+    )
+    assert not any(map(is_instance, ["traffic lights", "bus stop", "sign"]))
+    root = fleet(tmp_path / "fleet", "pole\nsign\nlight\n")  # no vehicle or person name: every class, said so
+    assert instance_ids(*folder_class_names(root)) == [0, 1, 2]
+    assert "every class's boxes are instances" in str(no_instance_names(["pole", "sign", "light"]))
+    with pytest.warns(UserWarning, match="none of the class names pole, sign, light"):
+        ds = open_dataset(f"folder:{root}", size=None, split="all", domains=["sunny"], min_box=0)
+    assert len(ds.records[0].boxes) == 3
+    assert open_augment_dataset(f"folder:{root}").class_warning is not None

@@ -29,7 +29,7 @@ from edgecgl.train.data.records import LoadReport, Record
 
 # YOLO class ids of the folder format (and of `edgecgl data label`, which maps COCO to these), unless the
 # dataset names its own in ROOT/classes.txt (edgecgl.classes).
-from edgecgl.classes import folder_class_names, instance_ids
+from edgecgl.classes import folder_class_names, instance_ids, no_instance_names
 from edgecgl.domains import IMAGE_SUFFIXES
 from edgecgl.errors import EdgecglError
 
@@ -155,6 +155,8 @@ def load_folder(
         raise EdgecglError(f"dataset folder {root} does not exist")
     names, own = folder_class_names(root)
     ids = instance_ids(names, own)
+    if own and (said := no_instance_names(names)):
+        warnings.warn(f"{root / 'classes.txt'}: {said.removeprefix('warning: ')}", stacklevel=2)
     if categories is not None:
         unknown = [c for c in categories if c not in {names[i] for i in ids}]
         if unknown:

@@ -75,6 +75,13 @@ def label_folder(
     root = Path(root)
     if not root.is_dir():
         raise EdgecglError(f"dataset folder {root} does not exist")
+    from edgecgl.yolo_set import looks_like_yolo
+
+    if looks_like_yolo(root) is not None:
+        raise EdgecglError(
+            f"{root} is (in) an Ultralytics dataset, and data label writes edgecgl's folder format",
+            "it is labelled already; edgecgl augment yolo:PATH translates it",
+        )
     if (root / CLASS_FILE).is_file():  # its ids are the user's; ours would be read under their names
         raise EdgecglError(
             f"{root} names its own classes in {CLASS_FILE}, and data label writes the fixed table's ids "

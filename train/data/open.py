@@ -85,7 +85,9 @@ def _not_ultralytics(spec: str, path: Path) -> None:
     its labels (they live in a sibling labels/ tree); say what it is instead."""
     from edgecgl.yolo_set import looks_like_yolo
 
-    root = looks_like_yolo(path)
+    root = (
+        path.parent if path.is_file() and path.suffix.lower() in (".yaml", ".yml") else looks_like_yolo(path)
+    )
     if root is not None:
         raise EdgecglError(
             f"{spec} is an Ultralytics dataset ({root}: images/ + labels/ or a data.yaml)", NO_DOMAINS
