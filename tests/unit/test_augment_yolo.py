@@ -228,7 +228,14 @@ def test_training_and_stats_name_an_ultralytics_set_and_keep_a_folder_set_with_a
         (root / "labels" / split).mkdir(parents=True)
         Image.new("RGB", (32, 24)).save(root / "images" / split / "a.jpg")
         (root / "labels" / split / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
-    for spec in (str(root), str(root / "images"), f"folder:{root / 'images'}", f"yolo:{root}"):
+    (root / "data.yaml").write_text("train: images/train\nval: images/val\n")
+    for spec in (
+        str(root),
+        str(root / "images"),
+        f"folder:{root / 'images'}",
+        f"yolo:{root}",
+        str(root / "data.yaml"),
+    ):
         with pytest.raises(EdgecglError, match="Ultralytics dataset") as ei:
             data_spec(spec)
         assert "edgecgl augment yolo:" in str(ei.value), spec
