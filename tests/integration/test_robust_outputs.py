@@ -278,6 +278,20 @@ def interrupt_when_started(cmd: list[str], parent: Path, final: str) -> tuple[in
     return proc.returncode, err
 
 
+def interrupt_once_written(cmd: list[str], out: Path, pattern: str, what: str) -> tuple[int, str]:
+    """Run ``edgecgl CMD``; Ctrl-C once ``out`` holds 5 finished outputs (``pattern``); (exit code, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "edgecgl", *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=default_signals)  # fmt: skip
+    t0 = time.monotonic()
+    while len(list(out.glob(pattern))) < 5:
+        assert proc.poll() is None, proc.stderr.read()[-2000:] if proc.stderr else ""
+        assert time.monotonic() - t0 < 120, f"no {what} appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
 @pytest.mark.slow
 def test_interrupted_image_folder_continues_where_it_stopped(tiny_bundle: Path, tmp_path: Path) -> None:
     """Hours of frames: a Ctrl-C (or a power cut) keeps every finished image, each whole, and the same
@@ -285,19 +299,11 @@ def test_interrupted_image_folder_continues_where_it_stopped(tiny_bundle: Path, 
     src = image_folder(tmp_path / "in", 400)
     out = tmp_path / "out"
     cmd = ["image", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out)]
-    proc = subprocess.Popen([sys.executable, "-m", "edgecgl", *cmd], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=default_signals)  # fmt: skip
-    t0 = time.monotonic()
-    while len(list(out.glob("f*.png"))) < 5:
-        assert proc.poll() is None, proc.stderr.read()[-2000:] if proc.stderr else ""
-        assert time.monotonic() - t0 < 120, "no image appeared"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    rc, err = interrupt_once_written(cmd, out, "f*.png", "image")
     done = sorted(out.glob("f*.png"))
     if len(done) == 400:  # the machine finished first: nothing to continue
         return
-    assert proc.returncode == 130 and "error: interrupted" in err, err[-2000:]
+    assert rc == 130 and "error: interrupted" in err, err[-2000:]
     assert not no_partials(out) and all(cv2.imread(str(p)) is not None for p in done)  # each one whole
     r = cli(*cmd)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -324,19 +330,11 @@ def test_interrupted_augment_continues_where_it_stopped(tiny_bundle: Path, tmp_p
         "--out",
         str(out),
     ]
-    proc = subprocess.Popen([sys.executable, "-m", "edgecgl", *cmd], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=default_signals)  # fmt: skip
-    t0 = time.monotonic()
-    while len(list(out.glob("*/*.png"))) < 5:
-        assert proc.poll() is None, proc.stderr.read()[-2000:] if proc.stderr else ""
-        assert time.monotonic() - t0 < 120, "no copy appeared"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    rc, err = interrupt_once_written(cmd, out, "*/*.png", "copy")
     done = sorted(out.glob("*/*.png"))
     if (out / ".edgecgl-augment").is_file():  # the machine finished first: nothing to continue
         return
-    assert proc.returncode == 130 and "error: interrupted" in err, err[-2000:]
+    assert rc == 130 and "error: interrupted" in err, err[-2000:]
     assert not no_partials(out / "night") and all(cv2.imread(str(p)) is not None for p in done)
     assert all((p.parent / "labels" / f"{p.stem}.txt").is_file() for p in done)  # a copy is image + label
     r = cli(*cmd)
