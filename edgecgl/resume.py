@@ -74,8 +74,14 @@ def recorded_command(path: Path) -> str | None:
 
 def settings_diff(was: dict[str, Any], now: dict[str, Any]) -> str:
     """'key old (now new); ...' for a refusal that names what differs."""
-    keys = sorted(set(was) | set(now))
-    return "; ".join(f"{k} {was.get(k)!r} (now {now.get(k)!r})" for k in keys if was.get(k) != now.get(k))
+    keys = [k for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+    said = []
+    for k in keys:
+        if k == "bundle_manifest_sha256":  # a checksum says nothing to a reader: say what it stands for
+            said.append(f"another bundle (manifest {str(was.get(k))[:12]}, now {str(now.get(k))[:12]})")
+        else:
+            said.append(f"{k} {was.get(k)!r} (now {now.get(k)!r})")
+    return "; ".join(said)
 
 
 def up_to_date(output: Path, sources: Iterable[Path | None] = (), beside: Iterable[Path] = ()) -> bool:
