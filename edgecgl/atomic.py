@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import re
@@ -95,6 +96,12 @@ def _writer_tag() -> str:
     """This process as it names its temporaries: pid, pid namespace, boot and host (hostname and
     machine-id), so that a later run can tell a temporary whose writer died without cleaning up (kill -9,
     a car's power cut) from one in progress."""
+    return f"w{os.getpid()}-{_machine_tag()}"  # the pid read each time: a forked worker writes too
+
+
+@functools.cache
+def _machine_tag() -> str:
+    """``ns-boot-host`` of ``_writer_tag``, read once per process (augment writes two files per copy)."""
     boot, ns, machine = "0" * 8, 0, ""
     with contextlib.suppress(OSError):
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:8]
@@ -103,7 +110,7 @@ def _writer_tag() -> str:
     with contextlib.suppress(OSError):
         machine = Path("/etc/machine-id").read_text().strip()
     host = hashlib.sha1(f"{socket.gethostname()}/{machine}".encode()).hexdigest()[:6]
-    return f"w{os.getpid()}-{ns}-{boot}-{host}"
+    return f"{ns}-{boot}-{host}"
 
 
 _TAG = re.compile(r"w(\d+)-(\d+)-([0-9a-f]{8})-([0-9a-f]{6})")

@@ -152,11 +152,8 @@ def open_folder(root: Path) -> Dataset:
             lab = dom / "labels" / f"{img.stem}.txt"
             boxes, classes = [], []
             if lab.is_file():  # the instances: boxes of the instance classes (the label file is copied whole)
-                boxes, classes = _yolo_boxes(
-                    lab.read_text(encoding="utf-8", errors="replace"), dict(enumerate(names))
-                )
-                keep = [k for k, c in enumerate(classes) if c in {names[i] for i in ids}]
-                boxes, classes = [boxes[k] for k in keep], [classes[k] for k in keep]
+                text = lab.read_text(encoding="utf-8", errors="replace")
+                boxes, classes = _yolo_boxes(text, dict(enumerate(names)), only={names[i] for i in ids})
             ds.items.append(
                 Item(img, f"{dom.name}_{img.stem}", dom.name, boxes, classes, lab if lab.is_file() else None)
             )
@@ -166,11 +163,12 @@ def open_folder(root: Path) -> Dataset:
 
 
 def _yolo_boxes(
-    text: str, names: dict[int, str] | None = None, polygons: bool = False
+    text: str, names: dict[int, str] | None = None, polygons: bool = False, only: set[str] | None = None
 ) -> tuple[list[tuple[float, float, float, float]], list[str]]:
     """Normalised (cx, cy, w, h) boxes; scaled to pixels once the image size is known. ``names``: class
     id -> name (default the folder format's table); ``polygons``: a segment row (class x1 y1 x2 y2 ...)
-    is its bounding box, as Ultralytics' detection reads it."""
+    is its bounding box, as Ultralytics' detection reads it; ``only``: the class names kept (the instance
+    classes; None: all)."""
     names = dict(enumerate(FOLDER_CLASSES)) if names is None else names
     boxes, classes = [], []
     for line in text.splitlines():
@@ -187,8 +185,10 @@ def _yolo_boxes(
             box = ((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, max(xs) - min(xs), max(ys) - min(ys))
         else:
             box = (values[0], values[1], values[2], values[3])
-        boxes.append(box)
-        classes.append(names.get(c, str(c)))
+        name = names.get(c, str(c))
+        if only is None or name in only:
+            boxes.append(box)
+            classes.append(name)
     return boxes, classes
 
 
@@ -207,10 +207,7 @@ def open_yolo(path: Path) -> Dataset:
         boxes, classes = [], []
         if im.label is not None:
             text = im.label.read_text(encoding="utf-8-sig", errors="replace")
-            boxes, classes = _yolo_boxes(text, ys.names_by_id, polygons=True)
-            if wanted:
-                keep = [i for i, c in enumerate(classes) if c in wanted]
-                boxes, classes = [boxes[i] for i in keep], [classes[i] for i in keep]
+            boxes, classes = _yolo_boxes(text, ys.names_by_id, polygons=True, only=set(wanted) or None)
         name = f"{im.split}/{im.rel.with_suffix('')}"
         ds.items.append(Item(im.image, name, None, boxes, classes, im.label))
     if not ds.items:

@@ -31,6 +31,13 @@ def folder_dataset(root: Path) -> Path:
     return root
 
 
+def bdd_stats(labels: Path) -> dict:
+    """``edgecgl data stats bdd100k:LABELS --json`` through the real CLI."""
+    r = edgecgl("data", "stats", f"bdd100k:{labels}", "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
 def test_augment_folder_carries_labels(bundle_dir: Path, tmp_path: Path) -> None:
     root = folder_dataset(tmp_path / "ds")
     out = tmp_path / "aug"
@@ -214,9 +221,7 @@ def test_augment_bdd100k_copies_read_back_in_their_target_domain(bundle_dir: Pat
         {"weather": "clear", "timeofday": "night"},
     ]
     assert all(f["labels"] == car for f in written)
-    r = edgecgl("data", "stats", f"bdd100k:{out / 'night' / 'labels.json'}", "--json")
-    assert r.returncode == 0, r.stderr
-    st = json.loads(r.stdout)
+    st = bdd_stats(out / "night" / "labels.json")
     assert {d: v["images"] for d, v in st["domains"].items()} == {
         "sunny": 0,
         "night": 3,
@@ -231,9 +236,7 @@ def test_augment_bdd100k_copies_read_back_in_their_target_domain(bundle_dir: Pat
     for p in (out / "night" / "images").iterdir():
         shutil.copy(p, grown / "images" / p.name)
     (grown / "labels.json").write_text(json.dumps(labels + written))
-    r = edgecgl("data", "stats", f"bdd100k:{grown / 'labels.json'}", "--json")
-    assert r.returncode == 0, r.stderr
-    st = json.loads(r.stdout)
+    st = bdd_stats(grown / "labels.json")
     assert {d: v["images"] for d, v in st["domains"].items()} == {
         "sunny": 1,
         "night": 4,
