@@ -126,12 +126,14 @@ def paste_instances(
     boxes: list[tuple[float, float, float, float]],
     min_feather: int = 2,
     harmonize: bool = False,
+    settle_edges: bool = True,
 ) -> np.ndarray:
     """Blend translated crops back into ``frame`` (a copy), largest first so small ones stay on top.
 
     ``crops`` are at the instance resolution (resized to each window here) or already at each window's
     size (the guided path: nothing is resized). ``harmonize`` first makes each crop agree with the frame
-    (colours over the feathered margin, fine detail from the frame: ``harmonize_patch``).
+    (colours over the feathered margin, fine detail from the frame, and with ``settle_edges`` no step
+    where it ends: ``harmonize_patch``).
 
     Only the windows are touched (in float32), so the cost follows the instances, not the frame size.
     """
@@ -147,12 +149,20 @@ def paste_instances(
         alpha = feather_mask(windows[i], boxes[i], (H, W), min_feather)[..., None]
         region = out[y1:y2, x1:x2].astype(np.float32)
         if harmonize:
-            patch = harmonize_patch(patch, region, alpha[..., 0])
+            seams = seam_sides(windows[i], (H, W)) if settle_edges else None
+            patch = harmonize_patch(patch, region, alpha[..., 0], seams=seams)
         blended = region + alpha * (patch - region)
         out[y1:y2, x1:x2] = (
             np.clip(np.rint(blended), 0, 255).astype(out.dtype) if out.dtype == np.uint8 else blended
         )
     return out
+
+
+def seam_sides(window: tuple[int, int, int, int], frame_hw: tuple[int, int]) -> tuple[bool, bool, bool, bool]:
+    """(left, right, top, bottom): which sides of a window lie inside the frame, where a paste can show."""
+    x1, y1, x2, y2 = window
+    H, W = frame_hw
+    return x1 > 0, x2 < W, y1 > 0, y2 < H
 
 
 def harmonize_patch(
@@ -162,6 +172,7 @@ def harmonize_patch(
     max_gain: float = 2.0,
     min_weight: float = 8.0,
     detail: bool = True,
+    seams: tuple[bool, bool, bool, bool] | None = None,
 ) -> np.ndarray:
     """float32 ``patch`` made to agree with ``region`` (the frame's translation under it) before blending.
 
@@ -176,6 +187,13 @@ def harmonize_patch(
     side) and takes its fine detail from ``region``. Both come from the same input through the guided
     upsampler, but at different contrast when the two translations differ; a car whose texture is flatter
     than the road around it reads as a pasted rectangle (docs/RESULTS.md, seam ratio).
+
+    ``seams`` (``seam_sides`` of the window): the difference left between patch and region is brought to
+    zero along those sides (``edge_membrane``). Matched on average over the margin, the two translations
+    still disagree by a smooth shading field (the crop saw only its window of the scene); the paste then
+    steps by that field where its feather ends, and a step of a few grey levels along a straight line reads
+    as a rectangle (docs/RESULTS.md, "Paste steps"). What stays is the patch's difference from the frame
+    relative to its own border: the object's look, not the window's.
 
     Cost (issue 17): the weighted statistics are matrix-vector products, the gain and offset one
     ``cv2.transform``, and ``low(out) + region - low(region)`` is computed as ``region + low(out - region)``
@@ -201,7 +219,58 @@ def harmonize_patch(
         reg = np.asarray(region, np.float32)
         diff = cv2.subtract(np.ascontiguousarray(out), np.ascontiguousarray(reg))
         out = reg + cv2.GaussianBlur(diff, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    if seams is not None and any(seams):
+        reg = np.asarray(region, np.float32)
+        out = out - edge_membrane(np.asarray(out, np.float32) - reg, seams)
     return np.asarray(out, np.float32)
+
+
+def edge_membrane(
+    diff: np.ndarray, seams: tuple[bool, bool, bool, bool], band: int = 3, power: float = 2.0
+) -> np.ndarray:
+    """float32 field (like ``diff``, HxWxC) equal to ``diff`` along the ``seams`` sides, smooth inside.
+
+    Each seam side's profile (``diff`` averaged over ``band`` pixels at that side, lightly smoothed along
+    it) is spread inward and the sides are mixed by inverse-distance weights (``1 / d**power``), so the
+    field meets each profile at its side. Subtracting it leaves a difference that is zero where the paste
+    ends; sides on the frame's edge are free (nothing beyond them to step against). All zeros without
+    seam sides. Cost: a few array passes over the window (docs/PERFORMANCE.md, compose).
+    """
+    d = np.asarray(diff, np.float32)
+    if d.ndim != 3:
+        raise ValueError(f"diff must be HxWxC, got shape {d.shape}")
+    h, w = d.shape[:2]
+    left, right, top, bottom = seams
+    num = np.zeros_like(d)
+    den = np.zeros((h, w, 1), np.float32)
+    if not (left or right or top or bottom):
+        return num
+    b = max(1, min(band, h // 4, w // 4))
+    xs = np.arange(w, dtype=np.float32) + 0.5  # pixel centres' distance to the left side
+    ys = np.arange(h, dtype=np.float32) + 0.5
+
+    def smooth(profile: np.ndarray) -> np.ndarray:  # [n, C] along a side; noise there would streak inward
+        sigma = max(1.0, profile.shape[0] / 24.0)
+        row = np.ascontiguousarray(profile[None])
+        return cv2.GaussianBlur(row, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE).reshape(profile.shape)
+
+    if left:
+        wt = (xs**-power)[None, :, None]
+        num += wt * smooth(d[:, :b].mean(1))[:, None, :]
+        den += wt
+    if right:
+        wt = ((w - xs) ** -power)[None, :, None]
+        num += wt * smooth(d[:, w - b :].mean(1))[:, None, :]
+        den += wt
+    if top:
+        wt = (ys**-power)[:, None, None]
+        num += wt * smooth(d[:b].mean(0))[None, :, :]
+        den += wt
+    if bottom:
+        wt = ((h - ys) ** -power)[:, None, None]
+        num += wt * smooth(d[h - b :].mean(0))[None, :, :]
+        den += wt
+    return num / den
 
 
 def to_nchw(images: np.ndarray) -> np.ndarray:

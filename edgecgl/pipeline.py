@@ -7,7 +7,8 @@ The frame goes through the network letterboxed at the working resolution and com
 full resolution (guided by the input, ``edgecgl.upsample``). Instance crops come from the *original*
 frame (full detail), are translated in one batch with the global style (cross-granularity), go back to
 their window's full size the same way (guided by the original crop), have their colours matched to the
-frame's over the context margin, and are pasted back with a feathered alpha.
+frame's over the context margin and their remaining difference brought to zero at the window's border
+(no step where the paste ends), and are pasted back with a feathered alpha.
 
 Stages (``RunStats``; disjoint, so they add up): ``frame`` letterbox + the network on the frame,
 ``instances`` crops + the network on them, ``upsample`` every return to full resolution (the frame's and
@@ -46,6 +47,7 @@ class PipelineConfig:
     harmonize: bool = (
         True  # match each crop's colours to the frame's over the margin (compose.harmonize_patch)
     )
+    settle_edges: bool = True  # with harmonize: no step where a paste ends (compose.edge_membrane)
     detect_every: int = 1  # run the detector on every N-th frame; boxes between are predicted
     # edgecgl.video: translate the instance crops on their own thread, overlapping the frame's network
     # (where the backend runs concurrent calls: ONNX Runtime, torch; not TensorRT's one stream per role)
@@ -254,6 +256,7 @@ class Pipeline:
                     [d.box for d in dets],
                     self.cfg.min_feather,
                     self.cfg.harmonize,
+                    self.cfg.settle_edges,
                 )
         return FrameResult(out, dets, windows, ms)
 

@@ -11,6 +11,12 @@ surroundings (no rectangle). A step or halo along the edge puts energy on the bo
 whose detail differs from its surroundings (a sharp crop on a smeared frame) makes the border a mix of
 two unlike sides, which also reads > 1 because the sides are combined by their geometric mean. Sides on
 the frame's edge are not a seam and are left out. The bar used in docs/RESULTS.md: within 10 % of 1.
+
+``paste_step``: how far the paste changed the picture where its feather starts (just inside the detection
+box, on the window's sides inside the frame), against the frame's translation before pasting, in grey
+levels. The feather spreads that change over the context margin, a ramp of 5-40 pixels: a step of a few
+levels along a straight line reads as a rectangle that ``seam_ratio`` (gradients in a 2-pixel band) does
+not see. 0 = the paste ends where it began.
 """
 
 from __future__ import annotations
@@ -19,11 +25,14 @@ import cv2
 import numpy as np
 
 
+def luma(image: np.ndarray) -> np.ndarray:
+    """float32 [H,W] luma (BT.601) of an RGB image."""
+    return np.asarray(image, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def gradient_magnitude(image: np.ndarray) -> np.ndarray:
     """float32 [H,W]: Sobel gradient magnitude of the luma of a uint8 (or float) RGB or gray image."""
-    x = image.astype(np.float32)
-    if x.ndim == 3:
-        x = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    x = luma(image) if image.ndim == 3 else image.astype(np.float32)
     gx = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3)
     return np.sqrt(gx * gx + gy * gy)
@@ -90,3 +99,40 @@ def seam_ratio(
         return float(e_out[mask].mean() + tiny) / float(e_in[mask].mean() + tiny)
 
     return gain(border) / float(np.sqrt(gain(inner) * gain(outer)))
+
+
+def paste_step(
+    translation: np.ndarray,
+    output: np.ndarray,
+    window: tuple[int, int, int, int],
+    box: tuple[float, float, float, float],
+    band: int = 3,
+) -> float:
+    """Mean |luma(output) - luma(translation)| over ``band`` pixels just inside ``box`` on each seam side.
+
+    ``translation`` is the frame's translation before anything is pasted, ``output`` the composed frame,
+    ``window`` the pasted (x1, y1, x2, y2) (x2/y2 exclusive) and ``box`` its detection. A side of the window
+    on the frame's edge is no seam and is left out; NaN when none is left or the box is empty.
+    """
+    if translation.shape[:2] != output.shape[:2]:
+        raise ValueError(f"sizes differ: {translation.shape[:2]} vs {output.shape[:2]}")
+    H, W = output.shape[:2]
+    x1, y1, x2, y2 = window
+    bx1, by1 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
+    bx2, by2 = min(W, int(round(box[2]))), min(H, int(round(box[3])))
+    if bx2 <= bx1 or by2 <= by1:
+        return float("nan")
+    b = max(1, min(band, (bx2 - bx1) // 2, (by2 - by1) // 2))
+    strips = []
+    if x1 > 0:
+        strips.append((slice(by1, by2), slice(bx1, bx1 + b)))
+    if x2 < W:
+        strips.append((slice(by1, by2), slice(bx2 - b, bx2)))
+    if y1 > 0:
+        strips.append((slice(by1, by1 + b), slice(bx1, bx2)))
+    if y2 < H:
+        strips.append((slice(by2 - b, by2), slice(bx1, bx2)))
+    if not strips:
+        return float("nan")
+    change = np.abs(luma(output) - luma(translation))
+    return float(np.mean([change[s].mean() for s in strips]))
