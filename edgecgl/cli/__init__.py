@@ -107,6 +107,25 @@ for _mod in (
 
 
 ROOT_FLAGS = ("--quiet", "-q", "--debug")
+ROOT_FLAGS_NOTE = (
+    "Every command also takes --quiet / -q (no progress bars or status lines; warnings still print) "
+    "and --debug (full tracebacks), before or after its name."
+)
+
+
+def _note_root_flags(typer_app: typer.Typer) -> None:
+    """Each command's --help names the root's flags too: users look there, not in ``edgecgl --help``."""
+    for cmd in typer_app.registered_commands:
+        cmd.epilog = f"{cmd.epilog}\n\n{ROOT_FLAGS_NOTE}" if cmd.epilog else ROOT_FLAGS_NOTE
+    for group in typer_app.registered_groups:
+        sub = group.typer_instance
+        own = group.epilog or (sub.info.epilog if sub is not None else None)  # typer.Typer(epilog=...)
+        group.epilog = f"{own}\n\n{ROOT_FLAGS_NOTE}" if isinstance(own, str) else ROOT_FLAGS_NOTE
+        if sub is not None:
+            _note_root_flags(sub)
+
+
+_note_root_flags(app)
 
 
 def hoist_root_flags(args: list[str]) -> list[str]:

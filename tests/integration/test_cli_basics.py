@@ -38,6 +38,8 @@ def test_each_subcommand_has_help_with_example() -> None:
         r = run_cli(name, "--help")
         assert r.returncode == 0, (name, r.stderr)
         assert "Example" in r.stdout or name == "version", f"{name} --help has no example"
+        flat = " ".join(r.stdout.split())  # rich wraps the epilog
+        assert "--quiet / -q" in flat and "--debug" in flat, f"{name} --help does not name the root flags"
 
 
 def test_version_prints() -> None:
