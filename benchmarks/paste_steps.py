@@ -102,7 +102,8 @@ def label(img: np.ndarray, text: str) -> np.ndarray:
 def sheet(
     path: Path, frames: list[np.ndarray], results: dict[str, list[FrameResult]], k: int, width: int
 ) -> None:
-    """Two rows of one frame: input | before | default as they are, then the two outputs stretched."""
+    """Rows of one frame: input | before | default as they are, the two outputs stretched, and the pasted
+    windows' region up close (stretched)."""
     before, now = (results[m][k].image for m in VARIANTS)
     marked = frames[k].copy()
     for x1, y1, x2, y2 in results["margin match (before)"][k].windows:
@@ -119,6 +120,17 @@ def sheet(
     tile = (width // 3, round(h * (width // 3) / w))
     grid = np.concatenate(
         [np.concatenate([cv2.resize(t, tile, interpolation=cv2.INTER_AREA) for t in r], 1) for r in rows], 0
+    )
+    # and the pasted windows up close: their bounding region grown by 30 px, both outputs stretched
+    wins = results["margin match (before)"][k].windows
+    x1, y1 = max(0, min(v[0] for v in wins) - 30), max(0, min(v[1] for v in wins) - 30)
+    x2, y2 = min(w, max(v[2] for v in wins) + 30), min(h, max(v[3] for v in wins) + 30)
+    close = [label(frames[k][y1:y2, x1:x2], "input")] + [
+        label(stretch(im[y1:y2, x1:x2]), name) for im, name in ((before, "before"), (now, "now"))
+    ]
+    zoom = (width // 3, round((y2 - y1) * (width // 3) / (x2 - x1)))
+    grid = np.concatenate(
+        [grid, np.concatenate([cv2.resize(t, zoom, interpolation=cv2.INTER_LINEAR) for t in close], 1)], 0
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
@@ -166,13 +178,13 @@ def main(argv: list[str] | None = None) -> None:
         report[name] = {"frames": len(frames), **stats}
         for m, v in stats.items():
             log(f"  {m}: {v}")
-        if args.pictures is not None:
+        if args.pictures is not None and any(r.windows for r in results["margin match (before)"]):
             # the frame where the membrane took away the most: where "before" showed its rectangles
             gain = [
                 float(np.abs(results["margin match (before)"][k].image.astype(np.int16) - r.image).mean())
                 for k, r in enumerate(results["margin match + edge membrane (default)"])
             ]
-            k = int(np.argmax(gain))
+            k = int(np.argmax(gain))  # has windows: nothing else differs between the two
             stem = "clip" if name.startswith("clip") else "bdd"
             path = args.pictures / f"paste_steps_{stem}_{args.to}.jpg"
             sheet(path, frames, results, k, width=1800)

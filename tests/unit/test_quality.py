@@ -145,9 +145,11 @@ def _harmonize_reference(
 
 
 def test_harmonize_is_the_two_blur_formula_to_float_tolerance() -> None:
-    """One Gaussian of (out - region) instead of two, moments as matrix-vector products: same function."""
+    """One Gaussian of (out - region) instead of two, moments as float32 matrix-vector products: the same
+    function to float tolerance; a blur wider than 8 pixels (short side >= 96) runs at reduced resolution,
+    within half a grey level."""
     rng = np.random.default_rng(3)
-    for h, w in [(3, 4), (37, 90), (160, 120)]:
+    for h, w in [(3, 4), (37, 90), (160, 120), (306, 413)]:
         region = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
         patch = (region * rng.uniform(0.3, 1.6, 3) + rng.uniform(-60, 60, 3)).astype(np.float32)
         patch += rng.normal(0, 8, patch.shape).astype(np.float32)
@@ -158,4 +160,5 @@ def test_harmonize_is_the_two_blur_formula_to_float_tolerance() -> None:
             got = harmonize_patch(patch, region, alpha, detail=detail)
             want = _harmonize_reference(patch, region, alpha, detail)
             assert got.dtype == np.float32 and got.shape == want.shape
-            assert np.abs(got - want).max() < 1e-2
+            full_res_blur = not detail or min(h, w) / 12.0 < 8.0
+            assert np.abs(got - want).max() < (1e-2 if full_res_blur else 0.5)
