@@ -6,7 +6,8 @@ Per pasted window (the same detections for both): ``paste_step`` (grey levels ju
 window's sides inside the frame, against the frame's translation before pasting: the step the feather
 spreads over the context margin; 0 = none), ``seam_ratio`` (gradients along the window's border; 1 = none)
 and the change inside the box (what the instance path still does to the object); the compose stage's
-time per frame (harmonize + paste, both variants in the same run).
+time per frame (harmonize + paste, both variants in the same run), and on the frame with the most windows
+the best of interleaved rounds (``compose_cost``: less at the mercy of other jobs).
 
     OMP_NUM_THREADS=1 python -m benchmarks.paste_steps --bundle B --to foggy --pictures docs/
 """
@@ -14,6 +15,7 @@ time per frame (harmonize + paste, both variants in the same run).
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import numpy as np
 from benchmarks.common import ASSETS, clip_frames, load_average, log, write_results
 from edgecgl.backends import select_backend
 from edgecgl.bundle import load_bundle
+from edgecgl.compose import paste_instances
 from edgecgl.detect import DetectorConfig, load_detector
 from edgecgl.pipeline import FrameResult, Pipeline, PipelineConfig
 from edgecgl.quality import luma, paste_step, seam_ratio
@@ -85,6 +88,26 @@ def measure(
     return out, results, bare
 
 
+def compose_cost(
+    frame: np.ndarray, tr: Translator, det: Any, rounds: int = 5, calls: int = 10
+) -> dict[str, Any]:
+    """ms of one ``paste_instances`` call on ``frame``'s own crops, both variants in interleaved rounds
+    (best round: the least disturbed by other jobs), and the window sizes it pasted."""
+    dets = det(frame) if det is not None else []
+    glob = tr.translate_frame(frame)
+    inst = Pipeline(tr, lambda _f: dets, PipelineConfig()).translate_instances(frame, dets)
+    boxes = [d.box for d in dets]
+    best: dict[str, float] = {m: float("inf") for m in VARIANTS}
+    for _ in range(rounds):
+        for m, settle in VARIANTS.items():
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                paste_instances(glob, inst.images, inst.windows, boxes, 2, True, settle)
+            best[m] = min(best[m], (time.perf_counter() - t0) / calls * 1e3)
+    sizes = [f"{x2 - x1}x{y2 - y1}" for x1, y1, x2, y2 in inst.windows]
+    return {"windows": sizes, **{m: round(v, 3) for m, v in best.items()}}
+
+
 def stretch(rgb: np.ndarray, gain: float = 2.5) -> np.ndarray:
     """Contrast around the picture's mean, so a step of a few grey levels shows as it does on a monitor
     turned up (fog and night pictures are low-contrast)."""
@@ -94,8 +117,8 @@ def stretch(rgb: np.ndarray, gain: float = 2.5) -> np.ndarray:
 
 def label(img: np.ndarray, text: str) -> np.ndarray:
     img = img.copy()
-    for colour, width in (((0, 0, 0), 4), ((255, 255, 255), 2)):
-        cv2.putText(img, text, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, colour, width, cv2.LINE_AA)
+    for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+        cv2.putText(img, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, width, cv2.LINE_AA)
     return img
 
 
@@ -108,30 +131,31 @@ def sheet(
     marked = frames[k].copy()
     for x1, y1, x2, y2 in results["margin match (before)"][k].windows:
         cv2.rectangle(marked, (x1, y1), (x2 - 1, y2 - 1), (255, 255, 0), 2)
-    rows = [
-        [label(marked, "input (pasted windows)"), label(before, "before"), label(now, "now")],
-        [
-            label(frames[k], "input"),
-            label(stretch(before), "before, contrast x2.5"),
-            label(stretch(now), "now, contrast x2.5"),
-        ],
-    ]
     h, w = frames[k].shape[:2]
-    tile = (width // 3, round(h * (width // 3) / w))
-    grid = np.concatenate(
-        [np.concatenate([cv2.resize(t, tile, interpolation=cv2.INTER_AREA) for t in r], 1) for r in rows], 0
-    )
-    # and the pasted windows up close: their bounding region grown by 30 px, both outputs stretched
-    wins = results["margin match (before)"][k].windows
+    wins = results["margin match (before)"][k].windows  # up close: their region grown by 30 px
     x1, y1 = max(0, min(v[0] for v in wins) - 30), max(0, min(v[1] for v in wins) - 30)
     x2, y2 = min(w, max(v[2] for v in wins) + 30), min(h, max(v[3] for v in wins) + 30)
-    close = [label(frames[k][y1:y2, x1:x2], "input")] + [
-        label(stretch(im[y1:y2, x1:x2]), name) for im, name in ((before, "before"), (now, "now"))
+    rows = [
+        [(marked, "input (pasted windows)"), (before, "before"), (now, "now")],
+        [
+            (frames[k], "input"),
+            (stretch(before), "before, contrast x2.5"),
+            (stretch(now), "now, contrast x2.5"),
+        ],
+        [
+            (frames[k][y1:y2, x1:x2], "input, close up"),
+            (stretch(before[y1:y2, x1:x2]), "before, close up, x2.5"),
+            (stretch(now[y1:y2, x1:x2]), "now, close up, x2.5"),
+        ],
     ]
-    zoom = (width // 3, round((y2 - y1) * (width // 3) / (x2 - x1)))
-    grid = np.concatenate(
-        [grid, np.concatenate([cv2.resize(t, zoom, interpolation=cv2.INTER_LINEAR) for t in close], 1)], 0
-    )
+    tw = width // 3
+
+    def tile(img: np.ndarray, text: str) -> np.ndarray:  # labelled after scaling: one text size
+        size = (tw, round(img.shape[0] * tw / img.shape[1]))
+        interp = cv2.INTER_AREA if img.shape[1] > tw else cv2.INTER_LINEAR
+        return label(cv2.resize(img, size, interpolation=interp), text)
+
+    grid = np.concatenate([np.concatenate([tile(*t) for t in r], 1) for r in rows], 0)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
     log(f"wrote {path}")
@@ -176,6 +200,9 @@ def main(argv: list[str] | None = None) -> None:
         log(f"{name}: {len(frames)} frames at {frames[0].shape[1]}x{frames[0].shape[0]}")
         stats, results, bare = measure(frames, tr, det)
         report[name] = {"frames": len(frames), **stats}
+        most = max(range(len(frames)), key=lambda i: len(results["margin match (before)"][i].windows))
+        report[name]["compose_ms_frame_with_most_windows"] = compose_cost(frames[most], tr, det)
+        log(f"  compose, frame {most}: {report[name]['compose_ms_frame_with_most_windows']}")
         for m, v in stats.items():
             log(f"  {m}: {v}")
         if args.pictures is not None and any(r.windows for r in results["margin match (before)"]):

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.paste_steps import VARIANTS, measure, sheet
+from benchmarks.paste_steps import VARIANTS, compose_cost, measure, sheet
 from edgecgl.backends import select_backend
 from edgecgl.bundle import load_bundle
 from edgecgl.detect import Detection
@@ -32,6 +32,9 @@ def test_measure_and_sheet(tmp_path_factory: pytest.TempPathFactory, tmp_path: P
     assert before["windows"] == now["windows"] == 4 and len(bare) == 2
     assert now["paste_step"]["median"] < before["paste_step"]["median"]
     assert now["compose_ms_per_frame"]["median"] is not None
+
+    cost = compose_cost(frames[0], tr, det, rounds=1, calls=1)
+    assert len(cost["windows"]) == 2 and all(cost[m] > 0 for m in VARIANTS)
 
     path = tmp_path / "sheet.jpg"
     sheet(path, frames, results, 0, width=600)
