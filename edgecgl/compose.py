@@ -219,15 +219,14 @@ def harmonize_patch(
         m[range(3), range(3)] = gain
         m[:, 3] = mr - gain * mp
         out = cv2.transform(out, m)
-    settle = seams is not None and any(seams)
-    if not (detail or settle):
+    settle = seams if seams is not None and any(seams) else None
+    if not detail and settle is None:
         return np.asarray(out, np.float32)
     diff = cv2.subtract(out, reg)
     if detail:
         diff = low_pass(diff, max(1.0, min(alpha.shape) / 12.0))
-    if settle:
-        assert seams is not None
-        diff -= edge_membrane(diff, seams)
+    if settle is not None:
+        diff -= edge_membrane(diff, settle)
     return reg + diff
 
 
