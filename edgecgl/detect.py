@@ -1,7 +1,14 @@
 """Ultralytics adapter: any model Ultralytics loads (.pt, .onnx, .engine, .tflite) -> our ``Detection``.
 
-Tracking (``model.track(frame, persist=True)``) gives each instance an ID; per ID we keep an EMA-smoothed
-box and a fixed style seed, so an instance neither jitters nor changes look from frame to frame.
+Tracking gives each instance an ID; per ID we keep a smoothed box and a fixed style seed, so an instance
+neither jitters nor changes look from frame to frame. The tracker is Ultralytics' own (ByteTrack by
+default), fed with the model's predictions here rather than through ``model.track``, so that: a track that
+started at ``conf`` is kept while its detections score at least ``keep_conf`` (ByteTrack's second
+association, which a ``conf`` filter before the tracker disables: a car hovering at the threshold blinked
+its instance patch on and off); the box pasted is the frame's detection, not the tracker's Kalman state (it
+lagged a car entering at the frame's edge: 27 % of boxes under 0.8 IoU with the detection on the real clip);
+and one object gets one box (``merge_iou``: YOLO's ``car`` and ``truck`` for one SUV were two tracks and two
+pastes). benchmarks/instance_stability.py measures each (docs/RESULTS.md, "Instances on video").
 Frames are RGB here; Ultralytics reads numpy arrays as BGR, so the adapter flips channels.
 """
 
@@ -49,7 +56,15 @@ class DetectorConfig:
     # predict finds 2.35 at conf 0.35; ByteTrack keeps 2.05 and has no global-motion step on the host.
     tracker: str = "bytetrack.yaml"
     smooth: float = 0.6  # EMA weight of the previous box; 0 = no smoothing
+    # the EMA smooths a box side's moves up to this share of the box's size (detector jitter) and follows
+    # larger ones at once (motion: a car entering at the frame's edge); None: every move is smoothed
+    jitter: float | None = 0.03
     forget_after: int = 30  # frames a track may vanish before its smoothed box is dropped
+    # with tracking: a track started at >= conf is kept while its detections score >= keep_conf; None: all >= conf
+    keep_conf: float | None = 0.1
+    merge_iou: float | None = 0.7  # boxes of any two classes overlapping this much are one object (None: off)
+    box: str = "detection"  # what is pasted: the frame's detection, or "track" (the tracker's Kalman box)
+    rank: str = "area"  # over max_instances: keep the largest (nearest) boxes, or "conf": the most confident
     frames_per_call: int = 1  # video frames between detector calls (--detect-every): see BoxSmoother
     # an .onnx detector on ONNX Runtime's CPU provider: intra-op threads (0 = one per core)
     ort_threads: int = 0
@@ -59,6 +74,14 @@ class DetectorConfig:
             raise EdgecglError(
                 f"detector confidence {self.conf:g} is outside 0..1", "give --conf a value such as 0.35"
             )
+        if self.box not in ("detection", "track") or self.rank not in ("area", "conf"):
+            raise ValueError(
+                f"box must be detection|track and rank area|conf, got {self.box!r}, {self.rank!r}"
+            )
+
+    def min_conf(self, tracked: bool) -> float:
+        """The score a detection needs: ``conf``, or ``keep_conf`` for one of a running track."""
+        return min(self.conf, self.keep_conf) if tracked and self.keep_conf is not None else self.conf
 
 
 @dataclass
@@ -79,6 +102,7 @@ class BoxSmoother:
     smooth: float = 0.6
     forget_after: int = 30
     base_seed: int = 0
+    jitter: float | None = None  # see DetectorConfig.jitter
     tracks: dict[int, _Track] = field(default_factory=dict)
     frame: int = 0
 
@@ -95,7 +119,12 @@ class BoxSmoother:
             if tr is None:
                 tr = self.tracks[d.track_id] = _Track(box, self.frame, self.base_seed * 100003 + d.track_id)
             else:
-                tr.box = keep * tr.box + (1.0 - keep) * box
+                k = np.full(4, keep)
+                if self.jitter is not None and self.jitter > 0:
+                    w, h = tr.box[2] - tr.box[0], tr.box[3] - tr.box[1]
+                    move = np.abs(box - tr.box) / np.maximum(np.array([w, h, w, h]), 1.0)
+                    k *= np.clip(2.0 - move / self.jitter, 0.0, 1.0)  # full EMA to 1x jitter, none from 2x
+                tr.box = k * tr.box + (1.0 - k) * box
                 tr.last_seen = self.frame
             out.append(Detection(tuple(float(v) for v in tr.box), d.cls, d.conf, d.track_id))
         for tid in [t for t, tr in self.tracks.items() if self.frame - tr.last_seen > self.forget_after]:
@@ -108,17 +137,36 @@ class BoxSmoother:
 
 
 def filter_detections(dets: list[Detection], cfg: DetectorConfig) -> list[Detection]:
-    """Class filter, confidence, minimum size, then the most confident ``max_instances``."""
+    """Class filter, confidence (``keep_conf`` for tracked boxes), minimum size; one box per object
+    (``merge_iou``: the older track, else the more confident box, wins); then ``max_instances`` by ``rank``:
+    the largest boxes (the nearest objects, what an augmented set needs most) or the most confident."""
     keep = [
         d
         for d in dets
         if d.cls in cfg.classes
-        and d.conf >= cfg.conf
+        and d.conf >= cfg.min_conf(d.track_id is not None)
         and d.box[2] - d.box[0] >= cfg.min_size
         and d.box[3] - d.box[1] >= cfg.min_size
     ]
-    keep.sort(key=lambda d: -d.conf)
+    if cfg.merge_iou is not None:
+        keep.sort(key=lambda d: (d.track_id is None, d.track_id or 0, -d.conf))
+        merged: list[Detection] = []
+        for d in keep:
+            if all(_iou(d.box, m.box) < cfg.merge_iou for m in merged):
+                merged.append(d)
+        keep = merged
+    if cfg.rank == "area":
+        keep.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+    else:
+        keep.sort(key=lambda d: -d.conf)
     return keep[: cfg.max_instances]
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
 
 
 def results_to_detections(result: Any, names: dict[int, str]) -> list[Detection]:
@@ -146,8 +194,43 @@ def _np(x: Any) -> np.ndarray:
     return x.cpu().numpy() if hasattr(x, "cpu") else np.asarray(x)
 
 
+class TrackerLike(Protocol):
+    def update(self, results: Any, img: np.ndarray | None = None) -> np.ndarray: ...
+
+
+def make_tracker(cfg: DetectorConfig) -> TrackerLike:
+    """Ultralytics' tracker named by ``cfg.tracker`` (its YAML), thresholds set for ``conf``/``keep_conf``:
+    new tracks at >= conf, first association at >= conf, second (keeping tracks) at >= keep_conf. Built the
+    way Ultralytics' docs show ``BYTETracker(args).update(result.boxes.cpu().numpy(), img)``."""
+    import yaml
+    from ultralytics.trackers import BOTSORT, BYTETracker
+    from ultralytics.utils import IterableSimpleNamespace
+    from ultralytics.utils.checks import check_yaml
+
+    try:
+        args = yaml.safe_load(Path(check_yaml(cfg.tracker)).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise EdgecglError(
+            f"tracker {cfg.tracker} not found", "name bytetrack.yaml, botsort.yaml or a tracker YAML file"
+        ) from None
+    if cfg.keep_conf is not None:
+        args.update(
+            track_high_thresh=cfg.conf, new_track_thresh=cfg.conf, track_low_thresh=cfg.min_conf(True)
+        )
+    kinds = {"bytetrack": BYTETracker, "botsort": BOTSORT}
+    kind = kinds.get(str(args.get("tracker_type")))
+    if kind is None:
+        raise EdgecglError(f"tracker {cfg.tracker}: tracker_type must be one of {', '.join(kinds)}")
+    return kind(args=IterableSimpleNamespace(**args))
+
+
 class Detector:
-    """Callable: RGB frame -> filtered, tracked, smoothed detections."""
+    """Callable: RGB frame -> filtered, tracked, smoothed detections.
+
+    ``tracker``: an object with Ultralytics' tracker ``update`` (rows ``x1 y1 x2 y2 id score cls index``);
+    by default ``make_tracker(cfg)`` where tracking is on. Results that carry their own IDs (a model that
+    tracks by itself) are taken as they are.
+    """
 
     def __init__(
         self,
@@ -155,6 +238,7 @@ class Detector:
         cfg: DetectorConfig | None = None,
         base_seed: int = 0,
         log: Callable[[str], None] | None = None,
+        tracker: TrackerLike | None = None,
     ) -> None:
         self.model = model
         self.cfg = cfg or DetectorConfig()
@@ -162,35 +246,71 @@ class Detector:
         self.names: dict[int, str] = dict(names) if not isinstance(names, dict) else names
         ids = [i for i, n in self.names.items() if n in self.cfg.classes]
         self.class_ids = ids or None
-        self.smoother = BoxSmoother(self.cfg.smooth, self.cfg.forget_after, base_seed)
-        self.tracking = self.cfg.track and hasattr(model, "track")
-        if self.tracking and importlib.util.find_spec("lap") is None:
+        self.smoother = self._smoother(base_seed)
+        self.tracking = self.cfg.track
+        if self.tracking and tracker is None and importlib.util.find_spec("lap") is None:
             # Ultralytics' trackers need `lap` and try to pip-install it when missing; offline that fails.
             self.tracking = False
             if log:
                 log("detector: `lap` is not installed, tracking off (pip install lap)")
+        self._given_tracker = tracker
+        self.tracker = self._tracker()
+
+    def _smoother(self, base_seed: int) -> BoxSmoother:
+        return BoxSmoother(self.cfg.smooth, self.cfg.forget_after, base_seed, self.cfg.jitter)
+
+    def _tracker(self) -> TrackerLike | None:
+        if not self.tracking:
+            return None
+        return self._given_tracker if self._given_tracker is not None else make_tracker(self.cfg)
 
     def __call__(self, frame: np.ndarray) -> list[Detection]:
         bgr = np.ascontiguousarray(frame[..., ::-1])
-        kw = {"conf": self.cfg.conf, "classes": self.class_ids, "imgsz": self.cfg.imgsz, "verbose": False}
-        results = (
-            self.model.track(bgr, persist=True, tracker=self.cfg.tracker, **kw)
-            if self.tracking
-            else self.model.predict(bgr, **kw)
-        )
-        dets = filter_detections(results_to_detections(results[0], self.names), self.cfg)
+        kw: dict[str, Any] = {
+            "conf": self.cfg.min_conf(self.tracker is not None),  # the tracker keeps its tracks on less
+            "classes": self.class_ids,
+            "imgsz": self.cfg.imgsz,
+            "verbose": False,
+        }
+        if self.cfg.merge_iou is not None:
+            kw["agnostic_nms"] = (
+                True  # one box per object before the tracker (NMS models; filter_detections after)
+            )
+        result = self.model.predict(bgr, **kw)[0]
+        if self.tracker is not None and getattr(result.boxes, "id", None) is None:
+            dets = self._track(result, bgr)
+        else:
+            dets = results_to_detections(result, self.names)
+        dets = filter_detections(dets, self.cfg)
         return self.smoother.update(dets, max(1, self.cfg.frames_per_call))
+
+    def _track(self, result: Any, bgr: np.ndarray) -> list[Detection]:
+        boxes = result.boxes
+        if boxes is None or self.tracker is None:
+            return []
+        boxes_np = boxes.cpu().numpy() if hasattr(boxes, "cpu") else boxes
+        # every frame goes to the tracker, an empty one too: its lost tracks age and expire
+        rows = np.asarray(self.tracker.update(boxes_np, bgr), np.float64).reshape(-1, 8)
+        xyxy = _np(boxes_np.xyxy).reshape(-1, 4)
+        out = []
+        for r in rows:
+            box = xyxy[int(r[7])] if self.cfg.box == "detection" else r[:4]
+            cls = int(r[6])
+            out.append(
+                Detection(tuple(float(v) for v in box), self.names.get(cls, str(cls)), float(r[5]), int(r[4]))
+            )
+        return out
 
     def style_seed(self, track_id: int) -> int:
         return self.smoother.seed(track_id)
 
     def reset(self) -> None:
         """Forget every track before another video: a new clip's cars must not inherit the last clip's
-        smoothed boxes or track IDs (which also seed instance styles). Ultralytics keeps its trackers on
-        the model's predictor while ``persist=True``."""
-        self.smoother = BoxSmoother(self.cfg.smooth, self.cfg.forget_after, self.smoother.base_seed)
-        for tracker in getattr(getattr(self.model, "predictor", None), "trackers", None) or []:
-            tracker.reset()
+        smoothed boxes or track IDs (which also seed instance styles)."""
+        self.smoother = self._smoother(self.smoother.base_seed)
+        if self._given_tracker is not None and hasattr(self._given_tracker, "reset"):
+            self._given_tracker.reset()
+        self.tracker = self._tracker()
 
 
 def load_detector(

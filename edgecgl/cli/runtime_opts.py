@@ -70,7 +70,12 @@ DETECTOR = typer.Option(
     "--detector",
     help="Ultralytics model file (.pt/.onnx/.engine/.tflite); default yolo26n.pt (downloads).",
 )
-CONF = typer.Option(0.35, "--conf", help="Detector confidence threshold.")
+CONF = typer.Option(
+    0.35,
+    "--conf",
+    help="Detector confidence an object needs to be translated as an instance; on video a tracked one is "
+    "kept while it scores at least 0.1 (so its look does not blink on and off at the threshold).",
+)
 BACKEND = typer.Option(
     "auto", "--backend", help="auto|tensorrt|onnxruntime|onnxruntime-cuda|onnxruntime-cpu|torch."
 )

@@ -41,10 +41,6 @@ class FakeYOLO:
         )
         return [SimpleNamespace(boxes=_Boxes(boxes, len(dets)))]
 
-    def track(self, frame: np.ndarray, persist: bool = False, **kw):  # noqa: ANN201
-        self.calls.append(("track", frame, persist, kw))
-        return self._result()
-
     def predict(self, frame: np.ndarray, **kw):  # noqa: ANN201
         self.calls.append(("predict", frame, None, kw))
         return self._result()
@@ -58,6 +54,27 @@ class _Boxes:
         return self._n
 
 
+class ScriptedTracker:
+    """Ultralytics' tracker interface: gives the boxes of each call the IDs scripted for it (None: the box
+    is not tracked yet) and records the scores it was shown."""
+
+    def __init__(self, ids: list[list[int | None]]) -> None:
+        self.ids, self.seen, self.resets = list(ids), [], 0
+
+    def update(self, boxes: _Boxes, img: np.ndarray | None = None) -> np.ndarray:
+        ids = self.ids.pop(0)
+        self.seen.append(list(np.asarray(boxes.conf)))
+        rows = [
+            [*np.asarray(boxes.xyxy)[i], t, float(boxes.conf[i]), float(boxes.cls[i]), i]
+            for i, t in enumerate(ids)
+            if t is not None
+        ]
+        return np.asarray(rows, np.float32).reshape(-1, 8)
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
 def test_filter_class_conf_size_and_count() -> None:
     cfg = DetectorConfig(conf=0.5, min_size=10, max_instances=2)
     dets = [
@@ -69,29 +86,66 @@ def test_filter_class_conf_size_and_count() -> None:
         Detection((0, 0, 30, 30), "truck", 0.7),
     ]
     kept = filter_detections(dets, cfg)
-    assert [d.conf for d in kept] == [0.9, 0.7]
+    assert [d.conf for d in kept] == [0.9, 0.6]  # the two largest boxes (the nearest objects)
+    assert [d.conf for d in filter_detections(dets, DetectorConfig(**{**vars(cfg), "rank": "conf"}))] == [
+        0.9,
+        0.7,
+    ]
 
 
-def test_detector_tracks_with_persist_and_flips_to_bgr() -> None:
-    model = FakeYOLO([[((10, 10, 60, 60), 2, 0.9, 7)]])
-    det = Detector(model, DetectorConfig(smooth=0.0))
+def test_one_box_per_object_and_tracks_kept_on_less() -> None:
+    """YOLO's ``car`` and ``truck`` for one SUV are one object (the older track wins); a running track's
+    detection passes at keep_conf, an untracked one needs conf."""
+    cfg = DetectorConfig(conf=0.35, keep_conf=0.1)
+    suv = [Detection((0, 0, 50, 40), "truck", 0.6, 9), Detection((1, 0, 50, 41), "car", 0.5, 3)]
+    assert filter_detections(suv, cfg) == [suv[1]]
+    assert len(filter_detections(suv, DetectorConfig(merge_iou=None))) == 2
+    weak = [Detection((0, 0, 50, 40), "car", 0.2, 4), Detection((60, 0, 110, 40), "car", 0.2)]
+    assert filter_detections(weak, cfg) == [weak[0]]
+    assert filter_detections(weak, DetectorConfig(keep_conf=None)) == []
+
+
+def test_detector_feeds_the_tracker_low_scores_and_pastes_the_detection_box() -> None:
+    """The model runs at keep_conf (the tracker keeps running tracks on those) with class-agnostic NMS, in
+    BGR; the box given back is the frame's detection, and a track's weak detection stays."""
+    model = FakeYOLO([[((10, 10, 60, 60), 2, 0.9, None)], [((12, 10, 64, 60), 2, 0.2, None)]])
+    tracker = ScriptedTracker([[7], [7]])
+    det = Detector(model, DetectorConfig(smooth=0.0), tracker=tracker)
     frame = np.zeros((80, 100, 3), np.uint8)
     frame[..., 0] = 255  # red in RGB
     out = det(frame)
-    kind, seen, persist, kw = model.calls[0]
-    if det.tracking:
-        assert kind == "track" and persist is True
-        assert kw["tracker"] == "bytetrack.yaml"  # named: Ultralytics' default changes between releases
+    kind, seen, _, kw = model.calls[0]
+    assert kind == "predict" and kw["conf"] == pytest.approx(0.1) and kw["agnostic_nms"] is True
     assert seen[0, 0, 2] == 255 and seen[0, 0, 0] == 0  # Ultralytics gets BGR
     assert kw["classes"] == [0, 2] and kw["verbose"] is False
     assert out == [Detection((10.0, 10.0, 60.0, 60.0), "car", pytest.approx(0.9), 7)]
+    assert det(frame) == [Detection((12.0, 10.0, 64.0, 60.0), "car", pytest.approx(0.2), 7)]
+    untracked = Detector(FakeYOLO([[((10, 10, 60, 60), 2, 0.9, None)]]), DetectorConfig(track=False))
+    untracked(frame)
+    assert untracked.model.calls[0][3]["conf"] == pytest.approx(0.35)  # no tracker: conf for everything
+
+
+def test_make_tracker_sets_thresholds_from_conf(tmp_path: Path) -> None:
+    if importlib.util.find_spec("lap") is None:
+        pytest.skip("lap is not installed: no tracking")
+    from edgecgl.detect import make_tracker
+
+    args = make_tracker(DetectorConfig(conf=0.4, keep_conf=0.15)).args
+    assert (args.track_high_thresh, args.new_track_thresh, args.track_low_thresh) == (0.4, 0.4, 0.15)
+    assert args.track_buffer == 30  # the rest from Ultralytics' bytetrack.yaml
+    with pytest.raises(EdgecglError, match="not found"):
+        make_tracker(DetectorConfig(tracker=str(tmp_path / "nonexistent_tracker.yaml")))
+    other = tmp_path / "ocsort.yaml"
+    other.write_text("tracker_type: ocsort\n")
+    with pytest.raises(EdgecglError, match="tracker_type"):
+        make_tracker(DetectorConfig(tracker=str(other)))
 
 
 def test_boxes_are_smoothed_per_track_and_seeds_fixed() -> None:
     model = FakeYOLO(
         [[((0, 0, 40, 40), 2, 0.9, 1)], [((10, 0, 50, 40), 2, 0.9, 1)], [((10, 0, 50, 40), 2, 0.9, 2)]]
     )
-    det = Detector(model, DetectorConfig(smooth=0.5), base_seed=3)
+    det = Detector(model, DetectorConfig(smooth=0.5, jitter=None), base_seed=3)
     det(np.zeros((60, 60, 3), np.uint8))
     second = det(np.zeros((60, 60, 3), np.uint8))[0]
     assert second.box == (5.0, 0.0, 45.0, 40.0)  # halfway: EMA with weight 0.5
@@ -101,17 +155,26 @@ def test_boxes_are_smoothed_per_track_and_seeds_fixed() -> None:
     assert det.style_seed(1) == Detector(FakeYOLO([]), base_seed=3).style_seed(1)
 
 
+def test_smoothing_takes_jitter_out_and_follows_motion() -> None:
+    """A side that moves 1 px on a 100-px box is jitter (smoothed); one that moves 20 px is a car
+    entering the frame (followed at once, not lagged behind)."""
+    model = FakeYOLO([[((0, 0, 100, 100), 2, 0.9, 1)], [((0, 1, 120, 100), 2, 0.9, 1)]])
+    det = Detector(model, DetectorConfig(smooth=0.5, jitter=0.03))
+    det(np.zeros((60, 60, 3), np.uint8))
+    (d,) = det(np.zeros((60, 60, 3), np.uint8))
+    assert d.box == (0.0, 0.5, 120.0, 100.0)
+
+
 def test_reset_forgets_tracks_before_another_video() -> None:
     """A folder of clips runs one detector: the next clip must not smooth its cars toward the last
-    clip's boxes, and Ultralytics' trackers (kept on the predictor while persist=True) start over."""
-    model = FakeYOLO([[((0, 0, 40, 40), 2, 0.9, 1)], [((20, 0, 60, 40), 2, 0.9, 1)]])
-    resets: list[int] = []
-    model.predictor = SimpleNamespace(trackers=[SimpleNamespace(reset=lambda: resets.append(1))])
-    det = Detector(model, DetectorConfig(smooth=0.5), base_seed=3)
+    clip's boxes, and the tracker starts over."""
+    model = FakeYOLO([[((0, 0, 40, 40), 2, 0.9, None)], [((20, 0, 60, 40), 2, 0.9, None)]])
+    tracker = ScriptedTracker([[1], [1]])
+    det = Detector(model, DetectorConfig(smooth=0.5), base_seed=3, tracker=tracker)
     det(np.zeros((60, 60, 3), np.uint8))
     seed = det.style_seed(1)
     det.reset()
-    assert resets == [1]
+    assert tracker.resets == 1
     assert det(np.zeros((60, 60, 3), np.uint8))[0].box == (20.0, 0.0, 60.0, 40.0)  # not halfway from clip 1
     assert det.style_seed(1) == seed  # the same run's seeds
 
@@ -137,7 +200,7 @@ def test_real_tracker_ids_start_over_after_reset(assets: Path) -> None:
 
 def test_no_detections_and_untracked_results() -> None:
     model = FakeYOLO([[], [((0, 0, 30, 30), 0, 0.8, None)]])
-    det = Detector(model)
+    det = Detector(model, DetectorConfig(track=False))
     assert det(np.zeros((40, 40, 3), np.uint8)) == []
     (d,) = det(np.zeros((40, 40, 3), np.uint8))
     assert d.track_id is None and d.cls == "person"
