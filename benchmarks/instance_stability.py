@@ -12,11 +12,14 @@ runs: COCO YOLOv8n, tracking, ``--detect-every 2``), for detector settings given
 - box motion: for each box matched to one in the previous frame (greedy by IoU, >= 0.3), its largest
   side move as a share of its size; median and 90th percentile (steadier boxes: lower; the clip's cars
   move, so not zero);
+- pop step (with ``--bundle``): at each moment a box appears or vanishes without the fade, the largest
+  frame-to-frame change of the instances' contribution to the picture over that box (grey levels), median
+  and 90th percentile: how abruptly a patch switches on or off;
 - coverage: each raw detection of the frame (the detector alone, every frame, no tracking, conf >= 0.35)
   against its one-to-one match among the pasted boxes (IoU, 0 when unmatched): median and the share below
   0.8 (a car only partly given the instance look).
 
-    OMP_NUM_THREADS=1 python -m benchmarks.instance_stability --name instance_stability_amd
+    OMP_NUM_THREADS=1 python -m benchmarks.instance_stability --bundle B --name instance_stability_amd
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,14 +37,25 @@ from benchmarks.detect_every import match
 from edgecgl.bench import machine_info
 from edgecgl.detect import Detection, DetectorConfig, load_detector
 from edgecgl.pipeline import Pipeline, PipelineConfig
+from edgecgl.quality import luma
 from edgecgl.retain import iou
+from edgecgl.translate import Translator
 
 CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
 DETECTOR = ASSETS / "models" / "yolov8n-coco.pt"
-# name -> DetectorConfig fields; "session 29" is the detector as it was before session 30's changes
+# name -> DetectorConfig fields (and PipelineConfig's fade_frames); "session 29" is the detector and the
+# pipeline as they were before session 30's changes
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
-    "session 29": {"keep_conf": None, "merge_iou": None, "box": "track", "rank": "conf", "jitter": None},
+    "session 29": {
+        "keep_conf": None,
+        "merge_iou": None,
+        "box": "track",
+        "rank": "conf",
+        "jitter": None,
+        "fade_frames": 1,
+    },
+    "without fade": {"fade_frames": 1},
     "without keep_conf": {"keep_conf": None},
     "without merge_iou": {"merge_iou": None},
     "tracker's box": {"box": "track"},
@@ -48,10 +63,63 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+def pipeline(fields: dict[str, Any], n: int, translator: Translator | None = None) -> Pipeline:
+    det_fields = {k: v for k, v in fields.items() if k != "fade_frames"}
+    det = load_detector(DETECTOR, DetectorConfig(frames_per_call=n, **det_fields))
+    cfg = PipelineConfig(detect_every=n, fade_frames=fields.get("fade_frames", PipelineConfig.fade_frames))
+    return Pipeline(translator, det, cfg)  # type: ignore[arg-type] # detect() only without a translator
+
+
 def boxes_per_frame(frames: list[np.ndarray], fields: dict[str, Any], n: int) -> list[list[Detection]]:
-    det = load_detector(DETECTOR, DetectorConfig(frames_per_call=n, **fields))
-    pipe = Pipeline(None, det, PipelineConfig(detect_every=n))  # type: ignore[arg-type] # detect() only
-    return [pipe.detect(f)[0] for f in frames]
+    """The boxes pasted each frame (a fading track's counted while its strength is at least 1/2)."""
+    pipe = pipeline(fields, n)
+    return [[d for d in pipe.detect(f)[0] if d.strength >= 0.5] for f in frames]
+
+
+def events(per_frame: list[list[Detection]], thr: float = 0.3) -> list[tuple[int, tuple[float, ...]]]:
+    """(frame, box) of every box that appears at a frame or vanishes at it (the box it had before)."""
+    out: list[tuple[int, tuple[float, ...]]] = []
+    for t in range(1, len(per_frame)):
+        prev, cur = per_frame[t - 1], per_frame[t]
+        out += [(t, d.box) for d in cur if all(iou(d.box, p.box) < thr for p in prev)]
+        out += [(t, p.box) for p in prev if all(iou(p.box, d.box) < thr for d in cur)]
+    return out
+
+
+def pop_steps(
+    frames: list[np.ndarray],
+    fields: dict[str, Any],
+    n: int,
+    tr: Translator,
+    evs: list[tuple[int, tuple[float, ...]]],
+    span: tuple[int, int] = (-2, 6),
+) -> dict[str, Any]:
+    """How abruptly the picture changes where instances appear or vanish: per event, the instances'
+    contribution C = luma(output) - luma(the frame's translation alone), averaged over the event's box, and
+    the largest change of that mean from one frame to the next within ``span`` frames of the event."""
+    pipe = pipeline(fields, n, tr)
+    need: dict[int, list[int]] = {}
+    for e, (t, _) in enumerate(evs):
+        for k in range(max(0, t + span[0]), min(len(frames), t + span[1])):
+            need.setdefault(k, []).append(e)
+    means: dict[int, dict[int, float]] = {e: {} for e in range(len(evs))}
+    for k, f in enumerate(frames):
+        out = pipe(f).image  # every frame: the pipeline keeps state
+        if k not in need:
+            continue
+        c = luma(out) - luma(tr.translate_frame(f))
+        for e in need[k]:
+            x1, y1, x2, y2 = (int(round(v)) for v in evs[e][1])
+            region = c[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)]
+            means[e][k] = float(region.mean()) if region.size else 0.0
+    steps = [
+        max(abs(m[k + 1] - m[k]) for k in sorted(m)[:-1] if k + 1 in m) for m in means.values() if len(m) > 1
+    ]
+    return {
+        "pop_events": len(steps),
+        "pop_step_median": round(float(np.median(steps)), 3) if steps else None,
+        "pop_step_p90": round(float(np.percentile(steps, 90)), 3) if steps else None,
+    }
 
 
 def runs(per_frame: list[list[Detection]], thr: float = 0.3) -> list[int]:
@@ -129,6 +197,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--detect-every", type=int, default=2)
     ap.add_argument("--variants", default=",".join(VARIANTS), help="Comma-separated names of VARIANTS.")
     ap.add_argument("--name", default="instance_stability")
+    ap.add_argument(
+        "--bundle", type=Path, default=None, help="Also measure instance flicker with this bundle."
+    )
+    ap.add_argument("--to", default="night")
     args = ap.parse_args(argv)
     if not CLIP.is_file() or not DETECTOR.is_file():
         sys.exit(f"needs {CLIP} and {DETECTOR} (EDGECGL_ASSETS)")
@@ -141,12 +213,24 @@ def main(argv: list[str] | None = None) -> None:
         "load_average": load_average(),
         "variants": {},
     }
+    tr = None
+    if args.bundle is not None:
+        from edgecgl.backends import select_backend
+        from edgecgl.bundle import load_bundle
+
+        bundle = load_bundle(args.bundle)
+        tr = Translator(select_backend(bundle, "onnxruntime-cpu"), bundle, args.to)
+        report.update(bundle=str(args.bundle), to=args.to)
     raw_det = load_detector(DETECTOR, DetectorConfig(track=False, max_instances=100))
     raw = [raw_det(f) for f in frames]  # the objects as the detector sees each frame
+    # the moments instances switch on or off without the fade: where every variant's steps are measured
+    evs = events(boxes_per_frame(frames, VARIANTS["without fade"], args.detect_every)) if tr else []
     for name in [v.strip() for v in args.variants.split(",") if v.strip()]:
         t0 = time.perf_counter()
         got = boxes_per_frame(frames, VARIANTS[name], args.detect_every)
         report["variants"][name] = {"fields": VARIANTS[name], **score(got, raw)}
+        if tr is not None:
+            report["variants"][name].update(pop_steps(frames, VARIANTS[name], args.detect_every, tr, evs))
         log(f"{name}: {report['variants'][name]} ({time.perf_counter() - t0:.0f} s)")
         write_results(args.name, report)
 

@@ -127,8 +127,11 @@ def paste_instances(
     min_feather: int = 2,
     harmonize: bool = False,
     settle_edges: bool = True,
+    strengths: list[float] | None = None,
 ) -> np.ndarray:
     """Blend translated crops back into ``frame`` (a copy), largest first so small ones stay on top.
+
+    ``strengths`` (0..1 per crop, default 1) scale each crop's alpha: a track fading in or out.
 
     ``crops`` are at the instance resolution (resized to each window here) or already at each window's
     size (the guided path: nothing is resized). ``harmonize`` first makes each crop agree with the frame
@@ -151,6 +154,8 @@ def paste_instances(
         if harmonize:
             seams = seam_sides(windows[i], (H, W)) if settle_edges else None
             patch = harmonize_patch(patch, region, alpha[..., 0], seams=seams)
+        if strengths is not None and strengths[i] < 1.0:
+            alpha = alpha * np.float32(max(0.0, strengths[i]))  # after harmonize: it matches over the margin
         blended = region + alpha * (patch - region)
         out[y1:y2, x1:x2] = (
             np.clip(np.rint(blended), 0, 255).astype(out.dtype) if out.dtype == np.uint8 else blended

@@ -37,6 +37,7 @@ class Detection:
     cls: str
     conf: float
     track_id: int | None = None
+    strength: float = 1.0  # how fully its instance is pasted: below 1 while a track fades in or out
 
 
 class DetectorLike(Protocol):

@@ -28,7 +28,7 @@ import numpy as np
 from edgecgl.compose import expand_box, paste_instances
 from edgecgl.detect import Detection, DetectorLike
 from edgecgl.errors import EdgecglError
-from edgecgl.motion import BoxPredictor
+from edgecgl.motion import BoxPredictor, InstanceFader
 from edgecgl.translate import Translator
 
 STAGES = ("decode", "detect", "predict", "frame", "instances", "upsample", "compose", "encode")
@@ -48,6 +48,7 @@ class PipelineConfig:
         True  # match each crop's colours to the frame's over the margin (compose.harmonize_patch)
     )
     settle_edges: bool = True  # with harmonize: no step where a paste ends (compose.edge_membrane)
+    fade_frames: int = 4  # a track's instance fades in / out over this many frames (motion.InstanceFader)
     detect_every: int = 1  # run the detector on every N-th frame; boxes between are predicted
     # edgecgl.video: translate the instance crops on their own thread, overlapping the frame's network
     # (where the backend runs concurrent calls: ONNX Runtime, torch; not TensorRT's one stream per role)
@@ -179,6 +180,7 @@ class Pipeline:
         if self.cfg.workers < 1:
             raise EdgecglError(f"--workers must be at least 1, got {self.cfg.workers}")
         self.predictor = BoxPredictor()
+        self.fader = InstanceFader(self.cfg.fade_frames)
         self._frame = 0
         self._size: tuple[int, int] | None = None  # the frames' HxW since the last reset
 
@@ -187,6 +189,7 @@ class Pipeline:
         self._frame = 0
         self._size = None
         self.predictor = BoxPredictor()
+        self.fader = InstanceFader(self.cfg.fade_frames)
         reset = getattr(self.detector, "reset", None)
         if reset is not None:
             reset()
@@ -206,8 +209,9 @@ class Pipeline:
         return self.render(frame, dets, ms)
 
     def detect(self, frame: np.ndarray) -> tuple[list[Detection], dict[str, float]]:
-        """This frame's instances: the detector's on every ``detect_every``-th frame, else predicted.
-        Returns them with the time spent (``detect`` or ``predict`` ms)."""
+        """This frame's instances: the detector's on every ``detect_every``-th frame, else predicted; tracks
+        that start or end fade in or out (``Detection.strength``). Returns them with the time spent
+        (``detect`` or ``predict`` ms)."""
         ms: dict[str, float] = {}
         if self.detector is None:
             return [], ms
@@ -222,6 +226,7 @@ class Pipeline:
         else:
             with _timed(ms, "predict"):
                 dets = self.predictor.predict(i)
+        dets = self.fader.apply(dets, i, self.predictor.box_at)
         return [d for d in dets if _visible(d.box, frame.shape[:2])], ms
 
     def render(
@@ -257,6 +262,7 @@ class Pipeline:
                     self.cfg.min_feather,
                     self.cfg.harmonize,
                     self.cfg.settle_edges,
+                    [d.strength for d in dets],
                 )
         return FrameResult(out, dets, windows, ms)
 
