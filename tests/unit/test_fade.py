@@ -76,3 +76,16 @@ def test_pipeline_fades_a_lost_track_out() -> None:
     assert got == [[1.0], [1.0], [1.0], [1.0], [0.75], [0.5], [0.25], [], []]
     pipe.reset()
     assert pipe.fader.tracks == {}
+
+
+def test_benchmark_counts_pops_flashes_and_switch_moments() -> None:
+    from benchmarks.instance_stability import events, runs, score
+
+    far = Detection((200.0, 10.0, 230.0, 30.0), "car", 0.4, 3)
+    frames = [[CAR], [CAR, far], [CAR], [CAR], [CAR, far], [CAR, far], [CAR]]
+    assert sorted(runs(frames)) == [1, 2, 7]
+    assert [t for t, _ in events(frames)] == [1, 2, 4, 6]
+    s = score(frames, [[CAR, far]] * len(frames))
+    assert s["pops_per_100_frames"] == pytest.approx(4 * 100 / 6, abs=0.1)
+    assert s["flashes_per_100_frames"] == pytest.approx(2 * 100 / 6, abs=0.1)
+    assert s["duplicates_per_100_frames"] == 0 and s["coverage_iou_median"] == 1.0
