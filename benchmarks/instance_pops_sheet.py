@@ -14,11 +14,9 @@ import cv2
 import numpy as np
 
 from benchmarks.common import clip_frames, log
-from benchmarks.instance_stability import CLIP, DETECTOR, VARIANTS
+from benchmarks.instance_stability import CLIP, VARIANTS, pipeline
 from edgecgl.backends import select_backend
 from edgecgl.bundle import load_bundle
-from edgecgl.detect import DetectorConfig, load_detector
-from edgecgl.pipeline import Pipeline, PipelineConfig
 from edgecgl.translate import Translator
 
 CAR = (slice(302, 322), slice(411, 441))  # the white car's box in frames 56-72 (y, x)
@@ -37,8 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     frames = clip_frames(CLIP, 100)
     rows = []
     for name in ("session 29", "default"):
-        det = load_detector(DETECTOR, DetectorConfig(frames_per_call=2, **VARIANTS[name]))
-        pipe = Pipeline(tr, det, PipelineConfig(detect_every=2))
+        pipe = pipeline(VARIANTS[name], 2, tr)  # what edgecgl video runs (--detect-every 2), or session 29's
         luma, tiles = [], []
         for i, f in enumerate(frames):
             img = pipe(f).image
