@@ -66,7 +66,8 @@ def test_end_to_end_generated_clip_onnxruntime(bundle_dir: Path, clip: Path, tmp
     bundle = load_bundle(bundle_dir)
     tr = Translator(select_backend(bundle, "onnxruntime-cpu"), bundle, "night")
     box = (30.0, 16.0, 70.0, 48.0)
-    pipe = Pipeline(tr, EveryOtherFrame(box), PipelineConfig(context=0.2, harmonize=False))
+    # no fade: where pixels come from, exactly (a lost track fading out is tests/unit/test_fade.py's)
+    pipe = Pipeline(tr, EveryOtherFrame(box), PipelineConfig(context=0.2, harmonize=False, fade_frames=1))
     seen: list[tuple[int, np.ndarray, object]] = []
     out = tmp_path / "out.mp4"
     res = translate_video(

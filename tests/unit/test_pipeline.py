@@ -71,7 +71,10 @@ def test_pixels_come_from_global_outside_and_instance_inside(translator: Transla
 
 def test_frames_without_detections_are_global_only(translator: Translator) -> None:
     frames = clip_frames(2, (40, 64))
-    pipe = Pipeline(translator, FakeDetector([(10.0, 10.0, 30.0, 30.0)], every=2))
+    # no fade: a track missing on the next frame is gone at once (tests/unit/test_fade.py has the fade)
+    pipe = Pipeline(
+        translator, FakeDetector([(10.0, 10.0, 30.0, 30.0)], every=2), PipelineConfig(fade_frames=1)
+    )
     stats = RunStats()
     with_det, without = pipe(frames[0]), pipe(frames[1])
     stats.add(with_det)
