@@ -49,6 +49,9 @@ class DetectorConfig:
     classes: tuple[str, ...] = DEFAULT_CLASSES
     conf: float = 0.35
     min_size: int = 16  # boxes smaller than this (either side, pixels) are not worth translating
+    # a box on the frame's bottom edge at least this many times wider than high is the camera car's own
+    # hood or dashboard, which YOLO calls a car (BDD100K: a 1271x173 "car"); None: keep such boxes
+    hood_aspect: float | None = 4.0
     max_instances: int = 8
     imgsz: int = 640
     track: bool = True
@@ -137,10 +140,13 @@ class BoxSmoother:
         return tr.seed if tr else self.base_seed * 100003 + track_id
 
 
-def filter_detections(dets: list[Detection], cfg: DetectorConfig) -> list[Detection]:
-    """Class filter, confidence (``keep_conf`` for tracked boxes), minimum size; one box per object
-    (``merge_iou``: the older track, else the more confident box, wins); then ``max_instances`` by ``rank``:
-    the largest boxes (the nearest objects, what an augmented set needs most) or the most confident."""
+def filter_detections(
+    dets: list[Detection], cfg: DetectorConfig, frame_hw: tuple[int, int] | None = None
+) -> list[Detection]:
+    """Class filter, confidence (``keep_conf`` for tracked boxes), minimum size, not the camera car's own
+    hood (``hood_aspect``, given ``frame_hw``); one box per object (``merge_iou``: the older track, else the
+    more confident box, wins); then ``max_instances`` by ``rank``: the largest boxes (the nearest objects,
+    what an augmented set needs most) or the most confident."""
     keep = [
         d
         for d in dets
@@ -148,6 +154,7 @@ def filter_detections(dets: list[Detection], cfg: DetectorConfig) -> list[Detect
         and d.conf >= cfg.min_conf(d.track_id is not None)
         and d.box[2] - d.box[0] >= cfg.min_size
         and d.box[3] - d.box[1] >= cfg.min_size
+        and not is_hood(d.box, frame_hw, cfg.hood_aspect)
     ]
     if cfg.merge_iou is not None:
         keep.sort(key=lambda d: (d.track_id is None, d.track_id or 0, -d.conf))
@@ -161,6 +168,17 @@ def filter_detections(dets: list[Detection], cfg: DetectorConfig) -> list[Detect
     else:
         keep.sort(key=lambda d: -d.conf)
     return keep[: cfg.max_instances]
+
+
+def is_hood(
+    box: tuple[float, float, float, float], frame_hw: tuple[int, int] | None, aspect: float | None
+) -> bool:
+    """A flat box on the frame's bottom edge (within 2 % of its height): the camera car's hood, not a car
+    ahead. A car's box is at most ~3x wider than high, even a close one cut by the frame."""
+    if frame_hw is None or aspect is None:
+        return False
+    x1, y1, x2, y2 = box
+    return y2 >= 0.98 * frame_hw[0] and (x2 - x1) >= aspect * max(1.0, y2 - y1)
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -282,7 +300,7 @@ class Detector:
             dets = self._track(result, bgr)
         else:
             dets = results_to_detections(result, self.names)
-        dets = filter_detections(dets, self.cfg)
+        dets = filter_detections(dets, self.cfg, frame.shape[:2])
         return self.smoother.update(dets, max(1, self.cfg.frames_per_call))
 
     def _track(self, result: Any, bgr: np.ndarray) -> list[Detection]:

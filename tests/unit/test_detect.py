@@ -292,3 +292,17 @@ def test_an_onnx_that_is_no_detector_is_one_clear_error(tiny_bundle: Path) -> No
     with pytest.raises(EdgecglError, match="detector") as ei:
         load_detector(tiny_bundle / "content_encoder.onnx")
     assert ei.value.hint
+
+
+def test_the_camera_cars_hood_is_not_an_instance() -> None:
+    """YOLO calls the camera car's hood a car (BDD100K bdd_sunny_2: 1271x173 at the bottom edge, 0.37); kept
+    by the largest-first rank it was pasted first and turned the hood black. A close car cut by the frame's
+    edge is not flat, and a flat box above the bottom edge is not the hood."""
+    hw = (720, 1280)
+    hood = Detection((2.0, 537.0, 1273.0, 711.0), "car", 0.37)
+    close = Detection((1117.0, 335.0, 1280.0, 720.0), "car", 0.44)
+    flat_far = Detection((100.0, 300.0, 600.0, 400.0), "bus", 0.8)
+    cfg = DetectorConfig()
+    assert filter_detections([hood, close, flat_far], cfg, hw) == [close, flat_far]
+    assert hood in filter_detections([hood], cfg)  # no frame size given: nothing to judge by
+    assert hood in filter_detections([hood], DetectorConfig(hood_aspect=None), hw)
