@@ -117,8 +117,9 @@ def stretch(rgb: np.ndarray, gain: float = 2.5) -> np.ndarray:
 
 def label(img: np.ndarray, text: str) -> np.ndarray:
     img = img.copy()
-    for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(img, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, width, cv2.LINE_AA)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
+    cv2.rectangle(img, (4, 4), (12 + w, 12 + h + base), (0, 0, 0), -1)  # a dark plate: readable on fog too
+    cv2.putText(img, text, (8, 8 + h), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     return img
 
 
