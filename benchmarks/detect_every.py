@@ -23,9 +23,8 @@ import numpy as np
 
 from benchmarks.common import ASSETS, load_average, log, write_results
 from edgecgl.bench import machine_info
-from edgecgl.detect import Detection, DetectorConfig, load_detector
+from edgecgl.detect import Detection, DetectorConfig, iou, load_detector
 from edgecgl.pipeline import Pipeline, PipelineConfig
-from edgecgl.retain import iou
 
 CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
 DETECTOR = ASSETS / "models" / "yolov8n-coco.pt"

@@ -35,10 +35,9 @@ import numpy as np
 from benchmarks.common import ASSETS, clip_frames, load_average, log, write_results
 from benchmarks.detect_every import match
 from edgecgl.bench import machine_info
-from edgecgl.detect import Detection, DetectorConfig, load_detector
+from edgecgl.detect import Detection, DetectorConfig, iou, load_detector
 from edgecgl.pipeline import Pipeline, PipelineConfig
 from edgecgl.quality import luma
-from edgecgl.retain import iou
 from edgecgl.translate import Translator
 
 CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"

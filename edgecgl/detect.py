@@ -160,7 +160,7 @@ def filter_detections(
         keep.sort(key=lambda d: (d.track_id is None, d.track_id or 0, -d.conf))
         merged: list[Detection] = []
         for d in keep:
-            if all(_iou(d.box, m.box) < cfg.merge_iou for m in merged):
+            if all(iou(d.box, m.box) < cfg.merge_iou for m in merged):
                 merged.append(d)
         keep = merged
     if cfg.rank == "area":
@@ -181,11 +181,13 @@ def is_hood(
     return y2 >= 0.98 * frame_hw[0] and (x2 - x1) >= aspect * max(1.0, y2 - y1)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes; 0 for empty ones."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def results_to_detections(result: Any, names: dict[int, str]) -> list[Detection]:
@@ -291,10 +293,10 @@ class Detector:
             "imgsz": self.cfg.imgsz,
             "verbose": False,
         }
-        if self.cfg.merge_iou is not None:
-            kw["agnostic_nms"] = (
-                True  # one box per object before the tracker (NMS models; filter_detections after)
-            )
+        if (
+            self.cfg.merge_iou is not None
+        ):  # one box per object before the tracker (NMS models; the filter after)
+            kw["agnostic_nms"] = True
         result = self.model.predict(bgr, **kw)[0]
         if self.tracker is not None and getattr(result.boxes, "id", None) is None:
             dets = self._track(result, bgr)

@@ -14,19 +14,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgecgl.detect import Detection
+from edgecgl.detect import Detection, iou
 
 BANDS = (("near", 0.15, 1.01), ("mid", 0.05, 0.15), ("far", 0.0, 0.05))
 GROUPS = {"car": "vehicle", "truck": "vehicle", "bus": "vehicle", "motorcycle": "two-wheeler"}
 GROUPS |= {"bicycle": "two-wheeler", "person": "person"}
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def kept(ref: list[Detection], out: list[Detection], min_iou: float = 0.5) -> list[bool]:
