@@ -90,6 +90,22 @@ def clip_frames(path: Path, n: int, step: int = 1) -> list[np.ndarray]:
     return out
 
 
+def real_footage(clip_n: int, clip_step: int, clip_first: bool = False) -> dict[str, list[np.ndarray]]:
+    """The shared real footage as RGB uint8 frames, by name: ``bdd100k frames`` (every BDD100K still) and
+    ``clip <name>`` (the dashcam clip's first ``clip_n`` frames, every ``clip_step``-th); absent sets left
+    out. ``clip_first`` puts the clip first (the order a benchmark reports them in)."""
+    from edgecgl.translate import read_image
+
+    sets: dict[str, list[np.ndarray]] = {}
+    bdd = sorted((ASSETS / "frames").glob("bdd_*.jpg"))
+    if bdd:
+        sets["bdd100k frames"] = [read_image(p) for p in bdd]
+    clip = next(iter(sorted((ASSETS / "video").glob("*.mp4"))), None)
+    if clip is not None:
+        sets[f"clip {clip.name}"] = clip_frames(clip, clip_n, clip_step)
+    return dict(reversed(sets.items())) if clip_first else sets
+
+
 def real_frames(size: tuple[int, int], n: int = 4) -> np.ndarray:
     """[n,3,H,W] float32 in [-1,1]: BDD100K frames from EDGECGL_ASSETS letterboxed to ``size``
     (synthetic gradients where the assets are absent, said on stderr)."""

@@ -30,20 +30,29 @@ CLIP = ASSETS / "video" / "highway_960x540_audio.mp4"
 DETECTOR = ASSETS / "models" / "yolov8n-coco.pt"
 
 
-def match(ref: list[Detection], got: list[Detection]) -> list[float]:
-    """IoU of each reference box with its greedy one-to-one match in ``got`` (0 when unmatched)."""
-    pairs = sorted(
+def pairs(ref: list[Detection], got: list[Detection], min_iou: float = 0.0) -> list[tuple[int, int, float]]:
+    """Greedy one-to-one matching by IoU (highest first): (index in ref, index in got, IoU) for every pair
+    above ``min_iou``."""
+    ranked = sorted(
         ((iou(r.box, g.box), i, j) for i, r in enumerate(ref) for j, g in enumerate(got)), reverse=True
     )
-    best = [0.0] * len(ref)
+    out: list[tuple[int, int, float]] = []
     used_r: set[int] = set()
     used_g: set[int] = set()
-    for v, i, j in pairs:
-        if v <= 0 or i in used_r or j in used_g:
+    for v, i, j in ranked:
+        if v <= min_iou or i in used_r or j in used_g:
             continue
-        best[i] = v
+        out.append((i, j, v))
         used_r.add(i)
         used_g.add(j)
+    return out
+
+
+def match(ref: list[Detection], got: list[Detection]) -> list[float]:
+    """IoU of each reference box with its greedy one-to-one match in ``got`` (0 when unmatched)."""
+    best = [0.0] * len(ref)
+    for i, _, v in pairs(ref, got):
+        best[i] = v
     return best
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import ASSETS, clip_frames, load_average, log, write_results
-from benchmarks.detect_every import match
+from benchmarks.detect_every import match, pairs
 from edgecgl.bench import machine_info
 from edgecgl.detect import Detection, DetectorConfig, iou, load_detector
 from edgecgl.pipeline import Pipeline, PipelineConfig
@@ -158,21 +158,9 @@ def score(per_frame: list[list[Detection]], raw: list[list[Detection]]) -> dict[
     cover = [v for r, g in zip(raw, per_frame, strict=True) for v in match(r, g)]
     moves = []
     for t in range(1, frames):
-        pairs = sorted(
-            (
-                (iou(p.box, d.box), i, j)
-                for i, p in enumerate(per_frame[t - 1])
-                for j, d in enumerate(per_frame[t])
-            ),
-            reverse=True,
-        )
-        used_p: set[int] = set()
-        used_d: set[int] = set()
-        for v, i, j in pairs:
-            if v < 0.3 or i in used_p or j in used_d:
+        for i, j, v in pairs(per_frame[t - 1], per_frame[t]):
+            if v < 0.3:
                 continue
-            used_p.add(i)
-            used_d.add(j)
             a, b = np.asarray(per_frame[t - 1][i].box), np.asarray(per_frame[t][j].box)
             size = max(1.0, float(max(a[2] - a[0], a[3] - a[1])))
             moves.append(float(np.abs(b - a).max()) / size)

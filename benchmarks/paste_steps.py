@@ -22,14 +22,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks.common import ASSETS, clip_frames, load_average, log, write_results
+from benchmarks.common import ASSETS, load_average, log, real_footage, write_results
 from edgecgl.backends import select_backend
 from edgecgl.bundle import load_bundle
 from edgecgl.compose import paste_instances
 from edgecgl.detect import DetectorConfig, load_detector
 from edgecgl.pipeline import FrameResult, Pipeline, PipelineConfig
 from edgecgl.quality import luma, paste_step, seam_ratio
-from edgecgl.translate import Translator, read_image
+from edgecgl.translate import Translator
 
 VARIANTS = {  # name -> PipelineConfig.settle_edges
     "margin match (before)": False,
@@ -190,13 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         "detector": str(yolo),
         "load_average": load_average(),
     }
-    sets: dict[str, list[np.ndarray]] = {}
-    bdd = sorted((ASSETS / "frames").glob("bdd_*.jpg"))
-    if bdd:
-        sets["bdd100k frames"] = [read_image(p) for p in bdd]
-    clip = next(iter(sorted((ASSETS / "video").glob("*.mp4"))), None)
-    if clip is not None:
-        sets[f"clip {clip.name}"] = clip_frames(clip, args.frames, args.step)
+    sets = real_footage(args.frames, args.step)
     for name, frames in sets.items():
         log(f"{name}: {len(frames)} frames at {frames[0].shape[1]}x{frames[0].shape[0]}")
         stats, results, bare = measure(frames, tr, det)

@@ -18,13 +18,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks.common import ASSETS, clip_frames, load_average, log, write_results
+from benchmarks.common import ASSETS, load_average, log, real_footage, write_results
 from edgecgl.backends import select_backend
 from edgecgl.bundle import load_bundle
 from edgecgl.detect import DetectorConfig, load_detector
 from edgecgl.pipeline import FrameResult, Pipeline
 from edgecgl.quality import gradient_correlation, seam_ratio
-from edgecgl.translate import Translator, read_image
+from edgecgl.translate import Translator
 
 # name -> (--upsample, colour-match the crops to the frame before pasting)
 VARIANTS = {
@@ -157,13 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         "detector": str(yolo) if det is not None else None,
         "load_average": load_average(),
     }
-    clip = next(iter(sorted((ASSETS / "video").glob("*.mp4"))), None)
-    sets: dict[str, list[np.ndarray]] = {}
-    if clip is not None:
-        sets[f"clip {clip.name}"] = clip_frames(clip, args.frames, args.step)
-    bdd = sorted((ASSETS / "frames").glob("bdd_*.jpg"))
-    if bdd:
-        sets["bdd100k frames"] = [read_image(p) for p in bdd]
+    sets = real_footage(args.frames, args.step, clip_first=True)
     for name, frames in sets.items():
         log(f"{name}: {len(frames)} frames at {frames[0].shape[1]}x{frames[0].shape[0]}")
         stats, results = measure(frames, translators, det)

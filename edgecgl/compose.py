@@ -283,22 +283,23 @@ def edge_membrane(
 
     num = np.zeros((gh, gw, d.shape[2]), np.float32)
     den = np.zeros((gh, gw, 1), np.float32)
-    if left:
-        wt = (xs**-power)[None, :, None]
-        num += wt * profile(d[:, :b].mean(1), gh)[:, None, :]
-        den += wt
-    if right:
-        wt = ((w - xs) ** -power)[None, :, None]
-        num += wt * profile(d[:, w - b :].mean(1), gh)[:, None, :]
-        den += wt
-    if top:
-        wt = (ys**-power)[:, None, None]
-        num += wt * profile(d[:b].mean(0), gw)[None, :, :]
-        den += wt
-    if bottom:
-        wt = ((h - ys) ** -power)[:, None, None]
-        num += wt * profile(d[h - b :].mean(0), gw)[None, :, :]
-        den += wt
+    # per side: on or not, the grid's distance to it, the difference along it; columns spread across x
+    for seam, dist, strip, across_x in (
+        (left, xs, d[:, :b].mean(1), True),
+        (right, w - xs, d[:, w - b :].mean(1), True),
+        (top, ys, d[:b].mean(0), False),
+        (bottom, h - ys, d[h - b :].mean(0), False),
+    ):
+        if not seam:
+            continue
+        wt = dist**-power
+        prof = profile(strip, gh if across_x else gw)
+        if across_x:
+            num += wt[None, :, None] * prof[:, None, :]
+            den += wt[None, :, None]
+        else:
+            num += wt[:, None, None] * prof[None, :, :]
+            den += wt[:, None, None]
     field = num / den
     if f > 1:
         field = cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)

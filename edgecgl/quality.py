@@ -24,10 +24,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edgecgl.brightness import LUMA_WEIGHTS
+from edgecgl.compose import seam_sides
+
 
 def luma(image: np.ndarray) -> np.ndarray:
-    """float32 [H,W] luma (BT.601) of an RGB image."""
-    return np.asarray(image, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    """float32 [H,W] luma (Rec. 601, the weights training measures brightness with) of an RGB image."""
+    return np.asarray(image, np.float32) @ np.array(LUMA_WEIGHTS, np.float32)
 
 
 def gradient_magnitude(image: np.ndarray) -> np.ndarray:
@@ -117,22 +120,22 @@ def paste_step(
     if translation.shape[:2] != output.shape[:2]:
         raise ValueError(f"sizes differ: {translation.shape[:2]} vs {output.shape[:2]}")
     H, W = output.shape[:2]
-    x1, y1, x2, y2 = window
     bx1, by1 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
     bx2, by2 = min(W, int(round(box[2]))), min(H, int(round(box[3])))
     if bx2 <= bx1 or by2 <= by1:
         return float("nan")
     b = max(1, min(band, (bx2 - bx1) // 2, (by2 - by1) // 2))
-    strips = []
-    if x1 > 0:
-        strips.append((slice(by1, by2), slice(bx1, bx1 + b)))
-    if x2 < W:
-        strips.append((slice(by1, by2), slice(bx2 - b, bx2)))
-    if y1 > 0:
-        strips.append((slice(by1, by1 + b), slice(bx1, bx2)))
-    if y2 < H:
-        strips.append((slice(by2 - b, by2), slice(bx1, bx2)))
-    if not strips:
-        return float("nan")
-    change = np.abs(luma(output) - luma(translation))
-    return float(np.mean([change[s].mean() for s in strips]))
+    inside = (slice(by1, by2), slice(bx1, bx2))
+    change = np.abs(luma(output[inside]) - luma(translation[inside]))  # the box only: cheap per window
+    left, right, top, bottom = seam_sides(window, (H, W))
+    strips = [
+        strip
+        for seam, strip in (
+            (left, change[:, :b]),
+            (right, change[:, -b:]),
+            (top, change[:b]),
+            (bottom, change[-b:]),
+        )
+        if seam
+    ]
+    return float(np.mean([s.mean() for s in strips])) if strips else float("nan")
