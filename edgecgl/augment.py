@@ -378,25 +378,28 @@ def copy_is_current(ds: Dataset, item: Item, image_out: Path) -> bool:
     return up_to_date(image_out, [item.image, item.label_file], [label] if label is not None else [])
 
 
-def write_labels(ds: Dataset, target: str, item: Item, image_out: Path) -> None:
+def write_labels(ds: Dataset, target: str, item: Item, image_out: Path) -> Path | None:
+    """The copy's label file, written; None where the item has none (or the format keeps a JSON)."""
     from edgecgl.atomic import atomic_path
 
     dst = label_out(ds, item, image_out)
     if dst is None:
-        return
+        return None
     dst.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(dst) as tmp:
         shutil.copyfile(item.label_file, tmp)
+    return dst
 
 
-def finish_bdd(ds: Dataset, out: Path, entries: dict[str, list[dict]]) -> None:
+def finish_bdd(ds: Dataset, out: Path, entries: dict[str, list[dict]]) -> list[Path]:
     from edgecgl.atomic import write_text_atomic
 
     for target, frames in entries.items():
         write_text_atomic(out / target / "labels.json", json.dumps(frames, indent=1))
+    return [out / target / "labels.json" for target in entries]
 
 
-def finish_yolo(ds: Dataset, out: Path) -> None:
+def finish_yolo(ds: Dataset, out: Path) -> Path:
     """OUT/data.yaml, naming OUT as its path."""
     import yaml
 
@@ -406,6 +409,7 @@ def finish_yolo(ds: Dataset, out: Path) -> None:
     ids = {int(c) for it in ds.items for c in it.classes if c.isdigit()} if ds.yolo.names is None else None
     doc = data_yaml(ds.yolo, out.resolve(), ids)
     write_text_atomic(out / "data.yaml", yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    return out / "data.yaml"
 
 
 def augment(
@@ -416,10 +420,12 @@ def augment(
     encode: Callable[[np.ndarray, str], bytes],
     on_item: Callable[[], None] | None = None,
     done: frozenset[Path] = frozenset(),
+    wrote: Callable[[Path], None] = lambda _p: None,
 ) -> AugmentReport:
     """Translate every item to every target (skipping its own domain) and write images + labels into
     ``out``, each copy whole (its label file first, then the image), then the dataset-wide files and the
-    marker. ``done``: copies an interrupted run wrote (``edgecgl.resume``), kept and not translated again."""
+    marker. ``done``: copies an interrupted run wrote (``edgecgl.resume``), kept and not translated again.
+    ``wrote(path)`` hears of every file once it has landed (the run's journal)."""
     from edgecgl.atomic import write_bytes_atomic, write_text_atomic
 
     rep = AugmentReport(skipped=list(ds.skipped))
@@ -437,8 +443,11 @@ def augment(
                 rep.skipped.append(f"{item.image} ({exc.message})")
                 continue
             rep.instances += n
-            write_labels(ds, target, item, dst)  # first: a copy whose image is there is whole
+            label = write_labels(ds, target, item, dst)  # first: a copy whose image is there is whole
+            if label is not None:
+                wrote(label)
             write_bytes_atomic(dst, encode(image, dst.suffix))
+            wrote(dst)
             if on_item:
                 on_item()
         if item.entry is not None:  # read back, the copy is in its target domain; labels and scene unchanged
@@ -446,11 +455,14 @@ def augment(
             entries[target].append({**item.entry, "name": dst.name, "attributes": attrs})
         rep.written[target] = rep.written.get(target, 0) + 1
     if ds.kind == "bdd100k":
-        finish_bdd(ds, out, entries)
+        for p in finish_bdd(ds, out, entries):
+            wrote(p)
     if ds.kind == "yolo":
-        finish_yolo(ds, out)
+        wrote(finish_yolo(ds, out))
     if ds.kind == "folder" and (ds.root / CLASS_FILE).is_file():  # the copies' ids mean what they meant
         write_bytes_atomic(out / CLASS_FILE, (ds.root / CLASS_FILE).read_bytes())
+        wrote(out / CLASS_FILE)
     marker = {"format": ds.kind, "source": str(ds.root), "targets": targets, "written": rep.written}
     write_text_atomic(out / MARKER, json.dumps(marker, indent=1) + "\n")
+    wrote(out / MARKER)
     return rep

@@ -2,7 +2,7 @@
 
 Commands that write a folder (demo, data synth) build it under a temporary name and swap it in at the end
 (``edgecgl.atomic.atomic_dir``), which deletes whatever the folder held; ``augment`` and ``image`` on a
-folder write into it file by file and empty it for --overwrite (``edgecgl.resume``).
+folder write into it file by file and, for --overwrite, remove what their runs wrote (``edgecgl.resume``).
 ``--overwrite`` therefore replaces only a folder the same command wrote earlier, and never the current
 folder, one above it, the home folder, ``/`` or a folder holding the input.
 """

@@ -5,9 +5,11 @@ Translating a folder of frames takes hours on a CPU. Built under a temporary nam
 cut. Here each output file is written whole (``atomic_path``) straight into ``--out``, beside a run record
 (``.edgecgl-run``: the command and the settings that decide what its files look like, written before
 the first file). The same command again keeps the files it finds and makes the rest; other settings are
-refused, naming what differs; ``--overwrite`` empties a folder the command wrote and starts again. A
-folder without a record is refused unless it is empty (or, with ``--overwrite``, holds only what the
-command writes).
+refused, naming what differs; ``--overwrite`` starts again, removing what the earlier runs wrote. Each
+file is listed in a journal (``.edgecgl-written``) once it has landed, so a file the user put into the
+folder since is kept (a folder recorded before the journal existed is emptied, as it was then). A folder
+without a record is refused unless it is empty (or, with ``--overwrite``, holds only what the command
+writes).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ from edgecgl.outdir import check_output_dir
 
 # JSON, named without .json: no loader looking for a labels JSON in a dataset folder picks it up
 RECORD = ".edgecgl-run"
+# One path a line, relative to the folder: what this folder's runs wrote (what --overwrite may remove)
+JOURNAL = ".edgecgl-written"
 
 
 @dataclass
@@ -38,14 +42,24 @@ class FolderRun:
     done: frozenset[Path]  # planned outputs that an earlier run with these settings finished
     empty_first: bool  # --overwrite: the earlier output goes when the run starts
     created: bool = False  # this run made ``out``
+    kept: list[Path] = field(default_factory=list)  # files --overwrite left: not written by an edgecgl run
+
+    def wrote(self, path: Path) -> None:
+        """Journal one file that has landed whole in ``out`` (a line appended: a crash between the two
+        leaves the file unlisted, so it is kept, never lost)."""
+        with open(self.out / JOURNAL, "a", encoding="utf-8") as f:
+            f.write(Path(path).relative_to(self.out).as_posix() + "\n")
 
     def start(self) -> None:
-        """Empty the folder for --overwrite (the record last: a run stopped halfway through is still
-        refused as another run's, not taken for this one's), then record this run."""
+        """Remove the earlier output for --overwrite (the record last: a run stopped halfway through is
+        still refused as another run's, not taken for this one's), then record this run."""
         self.created = not self.out.exists()
         if self.empty_first and self.out.is_dir():
-            for p in sorted(self.out.iterdir(), key=lambda p: p.name == RECORD):
-                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            if (self.out / JOURNAL).is_file():
+                self.kept = remove_written(self.out)
+            else:
+                for p in sorted(self.out.iterdir(), key=lambda p: p.name == RECORD):
+                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         check_writable(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         doc = {"format": "edgecgl folder run", "command": self.command, "settings": self.settings}
@@ -56,6 +70,28 @@ class FolderRun:
         was unreadable: no folder is left behind, as before)."""
         if self.created and [p.name for p in self.out.iterdir()] == [RECORD]:
             shutil.rmtree(self.out, ignore_errors=True)
+
+
+def remove_written(out: Path) -> list[Path]:
+    """Remove every file the journal of ``out`` lists, the folders that leaves empty, the journal and the
+    record (last); return the files left (sorted): what a user put there."""
+    listed = set()
+    for line in (out / JOURNAL).read_text(encoding="utf-8").splitlines():
+        rel = Path(line)
+        if line and not rel.is_absolute() and ".." not in rel.parts:  # never outside the folder
+            listed.add(rel)
+    folders = set()
+    for rel in sorted(listed):
+        p = out / rel
+        if p.is_file() or p.is_symlink():
+            p.unlink()
+            folders.update(q for q in p.parents if out in q.parents)
+    for d in sorted(folders, key=lambda q: len(q.parts), reverse=True):  # deepest first
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+    (out / JOURNAL).unlink()
+    (out / RECORD).unlink(missing_ok=True)
+    return sorted(p for p in out.rglob("*") if not p.is_dir())
 
 
 def _read_record(path: Path) -> dict[str, Any]:
@@ -127,7 +163,8 @@ def check_folder_run(
     same folder is refused, not taken for done. ``foreign`` says why a folder is not one this command
     wrote (None: it is; the record is the command's), as for ``edgecgl.outdir.check_output_dir``, whose
     messages name the output ``what``. A folder holding only a record (a run that wrote nothing) is as
-    good as empty. ``finished(output)`` says whether an earlier run's output stands (``up_to_date``).
+    good as empty; with --overwrite, a folder with a journal keeps what its runs did not write, unless a
+    planned output would replace it (refused). ``finished(output)`` says whether an earlier run's output stands (``up_to_date``).
     """
     out = Path(out)
     what = what or f"{command} output"
@@ -140,8 +177,17 @@ def check_folder_run(
             f"{out} holds the output of a run with other settings: {settings_diff(old.get('settings') or {}, settings)}",
             "run it with those to continue it, pass --overwrite to start again with these, or choose another --out",
         )
-    if (ours and not overwrite) or only_record:  # nothing of the user's is replaced: the places never to use
-        check_output_dir(out, True, what, lambda _f: None, inputs)
+    journaled = ours and (out / JOURNAL).is_file()
+    if (ours and not overwrite) or only_record or journaled:  # nothing of the user's is lost: check only
+        check_output_dir(out, True, what, lambda _f: None, inputs)  # the places never to use
+        if journaled and overwrite:
+            listed = set((out / JOURNAL).read_text(encoding="utf-8").splitlines())
+            for p in planned:
+                if p.is_file() and p.relative_to(out).as_posix() not in listed:
+                    raise EdgecglError(
+                        f"{p} is in the way: no edgecgl run wrote it, and --overwrite would replace it",
+                        "move it away, or choose another --out",
+                    )
     else:  # a new folder, or one --overwrite would empty
         check_output_dir(out, overwrite, what, foreign, inputs)
     check_writable(out)

@@ -160,7 +160,11 @@ def register(app: typer.Typer) -> None:
             for t in targets
         }
         banks = {t: ro.reference_bank(tr, style_ref, style_spread) for t, tr in translators.items()}
-        run.start()  # all loaded and checked: only now is an earlier output emptied (--overwrite), this run recorded
+        run.start()  # all loaded and checked: only now is an earlier output removed (--overwrite), this run recorded
+        if run.kept:
+            log(
+                f"--overwrite kept {len(run.kept)} file(s) no edgecgl run wrote, e.g. {run.kept[0].relative_to(out)}"
+            )
         kept = KeepCounts()
         in_range = RangeCounts()
 
@@ -184,7 +188,14 @@ def register(app: typer.Typer) -> None:
         with progress() as bar:
             task = bar.add_task("augmenting", total=len(planned) - len(run.done), rate="")
             rep = run_augment(
-                ds, targets, out, translate, encode_image, on_item=lambda: bar.advance(task), done=run.done
+                ds,
+                targets,
+                out,
+                translate,
+                encode_image,
+                on_item=lambda: bar.advance(task),
+                done=run.done,
+                wrote=run.wrote,
             )
         for t in targets:
             log(f"{t}: {rep.written.get(t, 0)} images")

@@ -168,7 +168,11 @@ def register(app: typer.Typer) -> None:
                 pairs = [(a, b) for a, b in pairs if b not in run.done]
         pipeline, _ = ro.build_pipeline(args, track=False, style_per="image" if style_per_image else "")
         if run is not None:
-            run.start()  # loaded: only now is an earlier output emptied (--overwrite) and this run recorded
+            run.start()  # loaded: only now is an earlier output removed (--overwrite) and this run recorded
+            if run.kept:
+                log(
+                    f"--overwrite kept {len(run.kept)} file(s) no edgecgl run wrote, e.g. {run.kept[0].relative_to(folder)}"
+                )
         bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
         tr = pipeline.translator
         n_inst = 0
@@ -198,6 +202,8 @@ def register(app: typer.Typer) -> None:
                                       check_range=check_range, keep_objects=keep_objects,
                                       per_image=style_per_image, in_range=in_range, kept=kept)  # fmt: skip
                 write_bytes_atomic(b, encode_image(as_source(out, a), b.suffix or ".png"))
+                if run is not None:
+                    run.wrote(b)
                 bar.advance(task)
             if pairs and len(unreadable) == len(pairs) and run is not None and not run.done:
                 run.abandon()

@@ -50,6 +50,7 @@ def test_image_folder_with_style_ref(bundle_dir: Path, tmp_path: Path) -> None:
     assert "reference image" in r.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         ".edgecgl-run",
+        ".edgecgl-written",
         "f0.jpg",
         "f1.jpg",
         "f2.jpg",

@@ -197,7 +197,12 @@ def test_image_folder_skips_and_counts_unreadable_images(tiny_bundle: Path, tmp_
     run = ("--to", "night", "--bundle", str(tiny_bundle), *RUNTIME)
     r = cli("image", str(mix), *run, "--out", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert sorted(p.name for p in out.iterdir()) == [".edgecgl-run", "f000.png", "f001.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".edgecgl-run",
+        ".edgecgl-written",
+        "f000.png",
+        "f001.png",
+    ]
     assert "warning: skipped 1 unreadable image(s), e.g." in r.stderr and "b.jpg" in r.stderr
     assert "note: images in sub-folders are not translated (day2/...)" in " ".join(r.stderr.split())
     bad = image_folder(tmp_path / "bad", 0, bad=("x.jpg", "y.png"))
@@ -217,7 +222,7 @@ def test_image_folder_output_is_replaced_whole_and_only_with_overwrite(
     assert_user_error(cli(*run), "already exists", "--overwrite")
     r = cli(*run, "--overwrite")
     assert r.returncode == 0, r.stderr[-2000:]
-    names = [".edgecgl-run", "f000.png", "f001.png"]
+    names = [".edgecgl-run", ".edgecgl-written", "f000.png", "f001.png"]
     assert sorted(p.name for p in out.iterdir()) == names  # old.png went with the old folder
     r = cli(*run)  # the same command again: kept, nothing to redo
     assert r.returncode == 0 and "2 of 2 image(s) already translated with these settings, kept" in r.stderr
@@ -238,6 +243,28 @@ def test_image_folder_output_is_replaced_whole_and_only_with_overwrite(
     (stale / ".edgecgl-run").write_text('{"command": "image", "settings": {"to": "nigth"}}')
     r = cli(*run[:-1], str(stale))
     assert r.returncode == 0 and len(list(stale.glob("f*.png"))) == 2, r.stderr[-2000:]
+    # files the user put into an earlier output stay through --overwrite (the runs' journal lists theirs)
+    (out / "notes.txt").write_text("mine")
+    (out / "keep").mkdir()
+    (out / "keep" / "best.png").write_bytes(b"a frame I picked")
+    r = cli(*run, "--overwrite")
+    assert r.returncode == 0 and "--overwrite kept 2 file(s) no edgecgl run wrote" in r.stderr, r.stderr[
+        -2000:
+    ]
+    assert (out / "notes.txt").read_text() == "mine" and (
+        out / "keep" / "best.png"
+    ).read_bytes() == b"a frame I picked"
+    assert sorted(p.name for p in out.glob("f*.png")) == ["f000.png", "f001.png"]
+    cv2.imwrite(str(src / "f002.png"), clip_frames(1, (48, 64))[0])  # a new input, and the user's file
+    (out / "f002.png").write_bytes(b"my own f002")  # in the place its output goes: refused, not replaced
+    assert_user_error(cli(*run, "--overwrite"), "f002.png is in the way: no edgecgl run wrote it")
+    assert (out / "f002.png").read_bytes() == b"my own f002"
+    (src / "f002.png").unlink()
+    (out / "f002.png").unlink()
+    (out / "notes.txt").unlink()
+    (out / "keep" / "best.png").unlink()
+    (out / "keep").rmdir()
+    (out / ".edgecgl-written").unlink()  # an output recorded before the journal: emptied only if all ours
     (out / "notes.txt").write_text("mine")
     assert_user_error(
         cli(*run, "--overwrite"), "replaces only an earlier folder of translated images", "notes.txt"
@@ -360,10 +387,14 @@ def test_augment_overwrite_replaces_only_an_augmented_dataset(tiny_bundle: Path,
         "--out",
         str(out),
     )
+    extra = image_folder(tmp_path / "extra", 3)
+    (root / "sunny" / "f002.png").write_bytes((extra / "f002.png").read_bytes())
     assert cli(*run).returncode == 0
-    (out / "night" / "stale.png").write_bytes(b"from an earlier run")
+    (root / "sunny" / "f002.png").unlink()  # its copy is now a stray: kept, until --overwrite
+    (out / "night" / "notes.txt").write_text("mine")  # the user's: kept through --overwrite
     r = cli(*run)  # the same command again: its copies are kept, nothing is redone
     assert r.returncode == 0 and "2 of 2 copies already written with these settings, kept" in r.stderr
+    assert "1 copies in" in r.stderr and (out / "night" / "sunny_f002.png").is_file()
     assert_user_error(cli(*run, "--style-seed", "1"), "holds the output of a run with other settings")
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
     typo = [a if a != "night" else "rainx" for a in run]
@@ -371,7 +402,12 @@ def test_augment_overwrite_replaces_only_an_augmented_dataset(tiny_bundle: Path,
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     r = cli(*run, "--overwrite")
     assert r.returncode == 0, r.stderr[-2000:]
-    assert sorted(p.name for p in (out / "night").iterdir()) == ["sunny_f000.png", "sunny_f001.png"]
+    assert sorted(p.name for p in (out / "night").iterdir()) == [
+        "notes.txt",
+        "sunny_f000.png",
+        "sunny_f001.png",
+    ]
+    assert "--overwrite kept 1 file(s) no edgecgl run wrote, e.g. night/notes.txt" in r.stderr
     mine = user_folder(tmp_path / "mine")
     r = cli(*run[:-1], str(mine), "--overwrite")
     assert_user_error(r, "replaces only an earlier augmented dataset", "holds .git/")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgecgl.errors import EdgecglError
-from edgecgl.resume import RECORD, check_folder_run, settings_diff, strays, up_to_date
+from edgecgl.resume import JOURNAL, RECORD, check_folder_run, settings_diff, strays, up_to_date
 
 
 def test_a_refusal_names_what_differs_in_words() -> None:
@@ -52,3 +52,37 @@ def test_nothing_changes_before_start(tmp_path: Path) -> None:
     assert planned[0].read_bytes() == b"done"  # --overwrite checked, not yet carried out
     fresh.start()
     assert sorted(p.name for p in out.iterdir()) == [RECORD]
+
+
+def test_overwrite_removes_only_what_the_runs_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    planned = [out / "a.png", out / "sub" / "b.png"]
+    run = check_folder_run(out, "image", {"to": "night"}, planned, False, lambda _f: None)
+    run.start()
+    for p in planned:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"ours")
+        run.wrote(p)
+    (out / "notes.txt").write_text("mine")  # the user's, put there after the run
+    (out / "sub" / "pick.png").write_bytes(b"mine too")
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"not the folder's")
+    with open(out / JOURNAL, "a") as f:  # a journal line that leads out of the folder is never followed
+        f.write("../outside.png\n" + str(outside) + "\n")
+    again = check_folder_run(out, "image", {"to": "rainy"}, planned, True, lambda _f: "it is not ours")
+    assert again.empty_first and (out / "a.png").is_file()  # checked, nothing removed yet
+    again.start()
+    assert again.kept == [out / "notes.txt", out / "sub" / "pick.png"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        RECORD,
+        "notes.txt",
+        "sub",
+        "sub/pick.png",
+    ]
+    assert outside.read_bytes() == b"not the folder's"
+    (out / "sub" / "pick.png").unlink()
+    (out / "a.png").write_bytes(b"the user's a.png")  # where this run will write: refused before any work
+    with pytest.raises(EdgecglError, match=r"a.png is in the way: no edgecgl run wrote it"):
+        (out / JOURNAL).write_text("sub/b.png\n")
+        check_folder_run(out, "image", {"to": "rainy"}, planned, True, lambda _f: None)
+    assert (out / "a.png").read_bytes() == b"the user's a.png"
