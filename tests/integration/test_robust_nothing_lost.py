@@ -257,6 +257,56 @@ def test_interrupted_training_saves_its_last_step_and_resumes_from_it(tmp_path: 
     assert steps == list(range(1, step + 2))
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_torchrun_saves_the_last_whole_step_and_resumes_from_it(tmp_path: Path) -> None:
+    """Ctrl-C in the terminal of a 2-rank CPU (gloo) torchrun: every process gets SIGINT. Rank 0 saves
+    last.pt at the last whole step alone (no collective with ranks that are stopping too), no rank hangs
+    in an all-reduce, and torchrun with --resume continues from that step."""
+    data = tiny_dataset(tmp_path / "data")
+    runs = tmp_path / "runs"
+    run = runs / "000-synth-tiny"
+    sets = [s.replace("checkpoint_every=1", "checkpoint_every=1000") for s in TRAIN_SETS]
+    torchrun = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2"]
+    env = {**ENV, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [*torchrun, "--master_port", str(_free_port()), "-m", "edgecgl", "train", "--config", "synth-tiny",
+         "--data", f"folder:{data}", "--out", str(runs), *sets, "--iters", "100000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+    )  # fmt: skip
+    metrics = run / "metrics.jsonl"
+    t0 = time.monotonic()
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+        assert proc.poll() is None, proc.stderr.read()[-2000:]  # type: ignore[union-attr]
+        assert time.monotonic() - t0 < 180, "no training steps logged"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("a rank hung after Ctrl-C")
+    assert proc.returncode != 0 and err.count("error: interrupted") == 2, err[-2000:]  # both ranks said it
+    step = checkpoint_step(run / "checkpoints" / "last.pt")
+    assert step >= 3 and f"interrupted: saved step {step} to" in err, err[-2000:]
+    steps = [json.loads(ln)["step"] for ln in metrics.read_text().splitlines() if ln.strip()]
+    assert steps == list(range(1, step + 1))  # the saved step is whole (rank 0 logs), none after it
+    r = subprocess.run(
+        [*torchrun, "--master_port", str(_free_port()), "-m", "edgecgl", "train", "--resume", str(run),
+         "--iters", str(step + 1)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0 and f"resumed from step {step}" in r.stderr, r.stderr[-2000:]
+    assert checkpoint_step(run / "checkpoints" / "last.pt") == step + 1
+
+
 DISK_FULL = r"""
 import errno, sys, torch
 real_save, calls = torch.save, [0]
