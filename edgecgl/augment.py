@@ -378,28 +378,23 @@ def copy_is_current(ds: Dataset, item: Item, image_out: Path) -> bool:
     return up_to_date(image_out, [item.image, item.label_file], [label] if label is not None else [])
 
 
-def write_labels(ds: Dataset, target: str, item: Item, image_out: Path) -> Path | None:
-    """The copy's label file, written; None where the item has none (or the format keeps a JSON)."""
+def write_labels(ds: Dataset, item: Item, dst: Path) -> None:
     from edgecgl.atomic import atomic_path
 
-    dst = label_out(ds, item, image_out)
-    if dst is None:
-        return None
     dst.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(dst) as tmp:
         shutil.copyfile(item.label_file, tmp)
-    return dst
 
 
-def finish_bdd(ds: Dataset, out: Path, entries: dict[str, list[dict]]) -> list[Path]:
+def finish_bdd(ds: Dataset, out: Path, entries: dict[str, list[dict]], claim: Callable[[Path], None]) -> None:
     from edgecgl.atomic import write_text_atomic
 
     for target, frames in entries.items():
+        claim(out / target / "labels.json")
         write_text_atomic(out / target / "labels.json", json.dumps(frames, indent=1))
-    return [out / target / "labels.json" for target in entries]
 
 
-def finish_yolo(ds: Dataset, out: Path) -> Path:
+def finish_yolo(ds: Dataset, out: Path, claim: Callable[[Path], None]) -> None:
     """OUT/data.yaml, naming OUT as its path."""
     import yaml
 
@@ -408,8 +403,8 @@ def finish_yolo(ds: Dataset, out: Path) -> Path:
 
     ids = {int(c) for it in ds.items for c in it.classes if c.isdigit()} if ds.yolo.names is None else None
     doc = data_yaml(ds.yolo, out.resolve(), ids)
+    claim(out / "data.yaml")
     write_text_atomic(out / "data.yaml", yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
-    return out / "data.yaml"
 
 
 def augment(
@@ -420,12 +415,12 @@ def augment(
     encode: Callable[[np.ndarray, str], bytes],
     on_item: Callable[[], None] | None = None,
     done: frozenset[Path] = frozenset(),
-    wrote: Callable[[Path], None] = lambda _p: None,
+    claim: Callable[[Path], None] = lambda _p: None,
 ) -> AugmentReport:
     """Translate every item to every target (skipping its own domain) and write images + labels into
     ``out``, each copy whole (its label file first, then the image), then the dataset-wide files and the
     marker. ``done``: copies an interrupted run wrote (``edgecgl.resume``), kept and not translated again.
-    ``wrote(path)`` hears of every file once it has landed (the run's journal)."""
+    ``claim(path)`` hears of every file just before it is written (the run's journal)."""
     from edgecgl.atomic import write_bytes_atomic, write_text_atomic
 
     rep = AugmentReport(skipped=list(ds.skipped))
@@ -443,11 +438,12 @@ def augment(
                 rep.skipped.append(f"{item.image} ({exc.message})")
                 continue
             rep.instances += n
-            label = write_labels(ds, target, item, dst)  # first: a copy whose image is there is whole
-            if label is not None:
-                wrote(label)
+            label = label_out(ds, item, dst)
+            if label is not None:  # first: a copy whose image is there is whole
+                claim(label)
+                write_labels(ds, item, label)
+            claim(dst)
             write_bytes_atomic(dst, encode(image, dst.suffix))
-            wrote(dst)
             if on_item:
                 on_item()
         if item.entry is not None:  # read back, the copy is in its target domain; labels and scene unchanged
@@ -455,14 +451,13 @@ def augment(
             entries[target].append({**item.entry, "name": dst.name, "attributes": attrs})
         rep.written[target] = rep.written.get(target, 0) + 1
     if ds.kind == "bdd100k":
-        for p in finish_bdd(ds, out, entries):
-            wrote(p)
+        finish_bdd(ds, out, entries, claim)
     if ds.kind == "yolo":
-        wrote(finish_yolo(ds, out))
+        finish_yolo(ds, out, claim)
     if ds.kind == "folder" and (ds.root / CLASS_FILE).is_file():  # the copies' ids mean what they meant
+        claim(out / CLASS_FILE)
         write_bytes_atomic(out / CLASS_FILE, (ds.root / CLASS_FILE).read_bytes())
-        wrote(out / CLASS_FILE)
     marker = {"format": ds.kind, "source": str(ds.root), "targets": targets, "written": rep.written}
+    claim(out / MARKER)
     write_text_atomic(out / MARKER, json.dumps(marker, indent=1) + "\n")
-    wrote(out / MARKER)
     return rep

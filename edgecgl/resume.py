@@ -6,10 +6,11 @@ cut. Here each output file is written whole (``atomic_path``) straight into ``--
 (``.edgecgl-run``: the command and the settings that decide what its files look like, written before
 the first file). The same command again keeps the files it finds and makes the rest; other settings are
 refused, naming what differs; ``--overwrite`` starts again, removing what the earlier runs wrote. Each
-file is listed in a journal (``.edgecgl-written``) once it has landed, so a file the user put into the
-folder since is kept (a folder recorded before the journal existed is emptied, as it was then). A folder
-without a record is refused unless it is empty (or, with ``--overwrite``, holds only what the command
-writes).
+file is listed in a journal (``.edgecgl-written``) just before it is written, so a file the user put into
+the folder is never taken for an output: kept through --overwrite, and refused as "in the way" where this
+run would write (a folder recorded before the journal existed is handled as it was then: emptied by
+--overwrite, its files taken for outputs by date). A folder without a record is refused unless it is
+empty (or, with ``--overwrite``, holds only what the command writes).
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ class FolderRun:
     created: bool = False  # this run made ``out``
     kept: list[Path] = field(default_factory=list)  # files --overwrite left: not written by an edgecgl run
 
-    def wrote(self, path: Path) -> None:
-        """Journal one file that has landed whole in ``out`` (a line appended: a crash between the two
-        leaves the file unlisted, so it is kept, never lost)."""
+    def claim(self, path: Path) -> None:
+        """Journal one file of ``out`` just before it is written (a line appended): every file a run writes
+        is listed, even if a crash stops it between the two, and only what is listed is ever replaced."""
         with open(self.out / JOURNAL, "a", encoding="utf-8") as f:
             f.write(Path(path).relative_to(self.out).as_posix() + "\n")
 
@@ -163,8 +164,8 @@ def check_folder_run(
     same folder is refused, not taken for done. ``foreign`` says why a folder is not one this command
     wrote (None: it is; the record is the command's), as for ``edgecgl.outdir.check_output_dir``, whose
     messages name the output ``what``. A folder holding only a record (a run that wrote nothing) is as
-    good as empty; with --overwrite, a folder with a journal keeps what its runs did not write, unless a
-    planned output would replace it (refused). ``finished(output)`` says whether an earlier run's output stands (``up_to_date``).
+    good as empty. In a folder with a journal, a file no run listed is the user's: kept by --overwrite,
+    and refused where a planned output would replace it. ``finished(output)`` says whether an earlier run's output stands (``up_to_date``).
     """
     out = Path(out)
     what = what or f"{command} output"
@@ -180,12 +181,12 @@ def check_folder_run(
     journaled = ours and (out / JOURNAL).is_file()
     if (ours and not overwrite) or only_record or journaled:  # nothing of the user's is lost: check only
         check_output_dir(out, True, what, lambda _f: None, inputs)  # the places never to use
-        if journaled and overwrite:
+        if journaled:
             listed = set((out / JOURNAL).read_text(encoding="utf-8").splitlines())
             for p in planned:
                 if p.is_file() and p.relative_to(out).as_posix() not in listed:
                     raise EdgecglError(
-                        f"{p} is in the way: no edgecgl run wrote it, and --overwrite would replace it",
+                        f"{p} is in the way: no edgecgl run wrote it, and this run would replace it",
                         "move it away, or choose another --out",
                     )
     else:  # a new folder, or one --overwrite would empty

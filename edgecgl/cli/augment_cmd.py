@@ -195,7 +195,7 @@ def register(app: typer.Typer) -> None:
                 encode_image,
                 on_item=lambda: bar.advance(task),
                 done=run.done,
-                wrote=run.wrote,
+                claim=run.claim,
             )
         for t in targets:
             log(f"{t}: {rep.written.get(t, 0)} images")

@@ -201,9 +201,9 @@ def register(app: typer.Typer) -> None:
                 out = ro.deliver_draw(pipeline, img, res, style_seed, a.name, style_spread,
                                       check_range=check_range, keep_objects=keep_objects,
                                       per_image=style_per_image, in_range=in_range, kept=kept)  # fmt: skip
-                write_bytes_atomic(b, encode_image(as_source(out, a), b.suffix or ".png"))
                 if run is not None:
-                    run.wrote(b)
+                    run.claim(b)
+                write_bytes_atomic(b, encode_image(as_source(out, a), b.suffix or ".png"))
                 bar.advance(task)
             if pairs and len(unreadable) == len(pairs) and run is not None and not run.done:
                 run.abandon()

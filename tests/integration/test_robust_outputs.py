@@ -258,6 +258,7 @@ def test_image_folder_output_is_replaced_whole_and_only_with_overwrite(
     cv2.imwrite(str(src / "f002.png"), clip_frames(1, (48, 64))[0])  # a new input, and the user's file
     (out / "f002.png").write_bytes(b"my own f002")  # in the place its output goes: refused, not replaced
     assert_user_error(cli(*run, "--overwrite"), "f002.png is in the way: no edgecgl run wrote it")
+    assert_user_error(cli(*run), "f002.png is in the way")  # continuing: not replaced, not taken for done
     assert (out / "f002.png").read_bytes() == b"my own f002"
     (src / "f002.png").unlink()
     (out / "f002.png").unlink()

@@ -61,8 +61,8 @@ def test_overwrite_removes_only_what_the_runs_wrote(tmp_path: Path) -> None:
     run.start()
     for p in planned:
         p.parent.mkdir(parents=True, exist_ok=True)
+        run.claim(p)
         p.write_bytes(b"ours")
-        run.wrote(p)
     (out / "notes.txt").write_text("mine")  # the user's, put there after the run
     (out / "sub" / "pick.png").write_bytes(b"mine too")
     outside = tmp_path / "outside.png"
@@ -82,7 +82,8 @@ def test_overwrite_removes_only_what_the_runs_wrote(tmp_path: Path) -> None:
     assert outside.read_bytes() == b"not the folder's"
     (out / "sub" / "pick.png").unlink()
     (out / "a.png").write_bytes(b"the user's a.png")  # where this run will write: refused before any work
-    with pytest.raises(EdgecglError, match=r"a.png is in the way: no edgecgl run wrote it"):
-        (out / JOURNAL).write_text("sub/b.png\n")
-        check_folder_run(out, "image", {"to": "rainy"}, planned, True, lambda _f: None)
+    (out / JOURNAL).write_text("sub/b.png\n")
+    for overwrite in (True, False):  # starting again, or continuing: a.png is not taken for an output
+        with pytest.raises(EdgecglError, match=r"a.png is in the way: no edgecgl run wrote it"):
+            check_folder_run(out, "image", {"to": "rainy"}, planned, overwrite, lambda _f: None)
     assert (out / "a.png").read_bytes() == b"the user's a.png"
