@@ -72,6 +72,14 @@ def test_table_shape_average_and_missing_cells(tmp_path: Path) -> None:
     assert mpath.read_text() == md
 
 
+def test_a_scratch_classifier_is_named_on_each_table_it_scores() -> None:
+    results = {"ours": {"is": {"night": 1.5}, "domain_acc": {"night": 90.0}, "fid": {"night": 40.0}}}
+    for pretrained, said in (("scratch", True), ("resnet18.pth", False)):
+        md = table_markdown(build_table(results, ["night"], meta={"classifier": {"pretrained": pretrained}}))
+        heads = [ln for ln in md.splitlines() if ln.startswith("### ")]
+        assert [("trained from scratch" in h) for h in heads] == [False, said, said], heads  # FID: never
+
+
 def test_contact_sheet_grid(tmp_path: Path) -> None:
     k, h, w = 2, 16, 20
     inputs = torch.zeros(k, 3, h, w)

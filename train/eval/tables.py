@@ -76,7 +76,9 @@ def table_markdown(table: Mapping[str, Any]) -> str:
     for metric, spec in table["metrics"].items():
         fmt = METRICS.get(metric, ("", True, "{:.4f}"))[2]
         arrow = "↑" if spec["higher_is_better"] else "↓"
-        lines += [f"### {spec['label']} {arrow}", ""]
+        scratch = metric in ("is", "domain_acc") and meta.get("classifier", {}).get("pretrained") == "scratch"
+        said = " (classifier trained from scratch: not comparable to the paper's)" if scratch else ""
+        lines += [f"### {spec['label']} {arrow}{said}", ""]
         lines.append("| method | " + " | ".join(c.capitalize() for c in cols) + " |")
         lines.append("| --- |" + " ---: |" * len(cols))
         for method, cells in spec["rows"].items():
