@@ -12,6 +12,8 @@ import os
 import signal
 import sys
 import traceback
+import warnings
+from pathlib import Path
 
 import typer
 from rich.markup import escape
@@ -197,11 +199,29 @@ def _stdout_gone() -> None:
     sys.exit(128 + signal.SIGPIPE)
 
 
+_PACKAGE = Path(__file__).resolve().parents[1]  # edgecgl/; train/, export/, calib/ sit beside it
+_OURS = tuple(
+    str(p)
+    for p in (_PACKAGE, _PACKAGE.parent / "train", _PACKAGE.parent / "export", _PACKAGE.parent / "calib")
+)
+_show_warning = warnings.showwarning
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Our own warnings (a skipped unreadable image) as one ``warning:`` line, not Python's file, line
+    number and source line; other packages' as Python shows them; all of them raw with --debug."""
+    if STATE.debug or not str(Path(filename).resolve()).startswith(_OURS):
+        _show_warning(message, category, filename, lineno, file, line)
+        return
+    console.print(f"warning: {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = hoist_root_flags(list(sys.argv[1:] if argv is None else argv))
     if "--debug" in args:
         STATE.debug = True
     interrupt.install()
+    warnings.showwarning = _one_line_warning
     command = typer.main.get_command(app)
     try:
         rc = command.main(args=args, prog_name="edgecgl", standalone_mode=False)

@@ -442,6 +442,22 @@ def test_corrupt_still_is_a_clear_error(tiny_bundle: Path, tmp_path: Path) -> No
     assert not (tmp_path / "bad_night.jpg").exists()
 
 
+def test_a_corrupt_image_in_a_calibration_set_is_one_warning_line(tmp_path: Path) -> None:
+    """README walkthrough s31: it printed Python's ``calib/sample.py:208: UserWarning: ...`` and the
+    source line ``s = ds[i]``; every warning of edgecgl's own code is now one ``warning:`` line."""
+    root = tmp_path / "set"
+    for d in ("sunny", "night"):
+        (root / d).mkdir(parents=True)
+        for k in range(3):
+            cv2.imwrite(str(root / d / f"{k}.png"), np.full((48, 64, 3), 40 * k + 60, np.uint8))
+    (root / "sunny" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    r = cli("calib", f"folder:{root}", "--out", str(tmp_path / "c.npz"), "--n", "6", "--size", "32x64")
+    assert r.returncode == 0, r.stderr[-2000:]
+    said = [ln for ln in r.stderr.splitlines() if "broken.jpg" in ln]
+    assert said and all(ln.startswith("warning: skipped unreadable image") for ln in said), r.stderr
+    assert "UserWarning" not in r.stderr and "sample.py" not in r.stderr, r.stderr
+
+
 RSS_WRAPPER = (
     "import atexit, resource, sys\n"
     "atexit.register(lambda: sys.stderr.write("
