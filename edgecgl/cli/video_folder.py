@@ -24,7 +24,8 @@ from edgecgl.errors import EdgecglError
 
 def plan_clips(src: Path, out: Path | None, domain: str) -> tuple[Path, list[tuple[Path, Path]]]:
     """The out folder (default ``SRC_<domain>/``) and (clip, output) pairs: every video under ``src``, the
-    same relative path under the out folder, as .mp4."""
+    same relative path under the out folder, as .mp4; a sub-folder holding a run record is an earlier
+    run's output (``video SRC/DCIM/`` writes ``SRC/DCIM_night/``), not clips to translate again."""
     dst_dir = out if out is not None else src.with_name(f"{src.name}_{domain}")
     s, o = src.resolve(), dst_dir.resolve()
     if o == s or s in o.parents:
@@ -39,7 +40,16 @@ def plan_clips(src: Path, out: Path | None, domain: str) -> tuple[Path, list[tup
             f"--out {dst_dir} names a video file, but {src} is a folder of clips",
             "give --out a folder for the translated clips",
         )
-    clips = videos_under(src)
+    clips, earlier = [], set()
+    for clip in videos_under(src):  # an earlier run's output inside src (its default is SUB_night/): no input
+        made = [d for d in clip.relative_to(src).parents if d != Path(".") and (src / d / RECORD).is_file()]
+        if made:
+            earlier.add(made[-1])
+        else:
+            clips.append(clip)
+    if earlier:
+        names = ", ".join(f"{d.as_posix()}/" for d in sorted(earlier))
+        log(f"skipped {names} in {src}: translations of an earlier `edgecgl video` run ({RECORD})")
     if not clips:
         raise EdgecglError(f"no videos in {src}", f"expected files ending in {', '.join(VIDEO_SUFFIXES)}")
     pairs: list[tuple[Path, Path]] = []

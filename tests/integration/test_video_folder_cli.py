@@ -90,6 +90,21 @@ def test_a_file_the_record_does_not_know_is_not_taken_for_a_finished_clip(
     assert (out / "2026-12-01" / "0001.mp4").read_bytes() == b"my own edit"
 
 
+def test_an_earlier_runs_output_inside_the_card_is_not_translated_again(
+    bundle_dir: Path, clips: Path, tmp_path: Path
+) -> None:
+    """``video card/2026-12-01/`` writes ``card/2026-12-01_night/`` by default, inside ``card/``; a later
+    ``video card/`` took those translations for clips (README walkthrough s31)."""
+    r = edgecgl("video", str(clips / "2026-12-01"), *RUN, "--bundle", str(bundle_dir))
+    assert r.returncode == 0 and (clips / "2026-12-01_night" / "0001.mp4").is_file(), r.stderr
+    out = tmp_path / "all"
+    r = edgecgl("video", str(clips), *RUN, "--bundle", str(bundle_dir), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "skipped 2026-12-01_night/ in" in " ".join(r.stderr.split()), r.stderr
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.mp4"))
+    assert written == ["2026-12-01/0001.mp4", "2026-12-02/0001.mp4"]  # no 2026-12-01_night/0001.mp4
+
+
 def test_one_style_for_all_or_one_per_clip(bundle_dir: Path, clips: Path, tmp_path: Path) -> None:
     """The two days' clips have the same pictures: one style gives the same output, --style-per-clip two
     looks (drawn by the clip's path, so equal names on different days differ). A clip of the folder is
