@@ -226,13 +226,21 @@ def sample_frames(
         return out
 
 
+def ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's (or the OS's) words for an error, without PyAV's ``[Errno 1094995529]`` and the path the
+    message names already."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 def _open_input(path: Path) -> Any:
     import av
 
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:  # ValueError: undecodable metadata
-        raise EdgecglError(f"cannot open video {path}: {exc}", "give a video file FFmpeg can read") from None
+        raise EdgecglError(
+            f"cannot open video {path}: {ffmpeg_reason(exc)}", "give a video file FFmpeg can read"
+        ) from None
 
 
 def _video_stream(container: Any, path: Path) -> Any:
@@ -283,7 +291,9 @@ def translate_video(
             try:
                 out = av.open(str(tmp), "w")
             except (av.error.FFmpegError, ValueError) as exc:
-                raise EdgecglError(f"cannot write {dst}: {exc}", "use a .mp4, .mkv or .mov output") from None
+                raise EdgecglError(
+                    f"cannot write {dst}: {ffmpeg_reason(exc)}", "use a .mp4, .mkv or .mov output"
+                ) from None
             try:
                 # BLAS held here, once, for every thread of the run (guided_cpu.one_blas_thread)
                 with one_blas_thread():
@@ -338,7 +348,7 @@ def _run(
             passthrough[s.index].metadata.update(_kept_tags(s.metadata))  # language, title
             result.copied_streams.append(label)
         except (av.error.FFmpegError, ValueError) as exc:
-            result.dropped_streams.append(f"{label} ({exc})")
+            result.dropped_streams.append(f"{label} ({ffmpeg_reason(exc)})")
     if result.dropped_streams:
         say(f"not copied (the output container cannot hold them): {', '.join(result.dropped_streams)}")
 

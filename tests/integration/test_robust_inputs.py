@@ -132,6 +132,7 @@ def test_missing_empty_and_text_files(tiny_bundle: Path, tmp_path: Path, kind: s
     out = tmp_path / "out.mp4"
     r = cli("video", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME, "--out", str(out))
     assert_user_error(r, message)
+    assert "[Errno" not in r.stderr, r.stderr  # FFmpeg's words, not PyAV's error number (s31 walkthrough)
     assert not out.exists() and not no_partials(tmp_path)
 
 
