@@ -65,8 +65,10 @@ def register(app: typer.Typer) -> None:
             clips = sum(p.suffix == ".mp4" for p in paths)  # the rest is boxes.json
             log(f"wrote {clips} clips of {frames} frames to {out} in {time.perf_counter() - t0:.1f}s")
             return
-        from edgecgl.train.data.synth_writer import write_synth
+        from edgecgl.outdir import check_output_dir
+        from edgecgl.train.data.synth_writer import not_a_synth_set, write_synth
 
+        check_output_dir(out, overwrite, "SynthWeather set", not_a_synth_set)  # before the bar shows
         with progress() as bar:
             task = bar.add_task("synth", total=n, rate="")
 

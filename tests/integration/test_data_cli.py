@@ -82,8 +82,13 @@ def test_same_seed_gives_byte_identical_files(synth_dir: Path, tmp_path: Path) -
 
 
 def test_synth_refuses_to_overwrite(synth_dir: Path) -> None:
-    r = run_cli("data", "synth", "--out", str(synth_dir), "--n", "1", "--size", "32x64")
+    env = {k: v for k, v in os.environ.items() if k != "EDGECGL_NO_PROGRESS"}  # progress bars on
+    r = subprocess.run(
+        [sys.executable, "-m", "edgecgl", "data", "synth", "--out", str(synth_dir), "--n", "1", "--size", "32x64"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
     assert r.returncode == 2 and "already exists" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.lstrip().startswith("error:"), r.stderr  # refused before a "synth 0/1" bar shows
     r = run_cli("data", "synth", "--out", str(synth_dir), "--n", "1", "--size", "32xfoo")
     assert r.returncode == 2 and "bad size" in r.stderr
 
