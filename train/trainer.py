@@ -604,14 +604,12 @@ class Trainer:
         if float(bad) > 0:
             names = [k for k, v in terms.items() if not torch.isfinite(v)]
             kept = self.ckpt_dir / "last.pt"
-            where = (
-                f"the last good checkpoint {kept} is kept"
-                if kept.exists()
-                else "no checkpoint was written yet"
-            )
+            if kept.exists():
+                hint = f"the last good checkpoint {kept} is kept; lower optim.lr, try amp=none, or resume with --resume"
+            else:  # nothing to resume: say so rather than send the user to a refusal
+                hint = "no checkpoint was written yet; lower optim.lr or try amp=none, and train again"
             raise EdgecglError(
-                f"non-finite loss at step {self.step}: {', '.join(names) or 'on another rank'}",
-                f"{where}; lower optim.lr, try amp=none, or resume with --resume",
+                f"non-finite loss at step {self.step}: {', '.join(names) or 'on another rank'}", hint
             )
 
     # ------------------------------------------------------------------ logging

@@ -164,6 +164,9 @@ def register(app: typer.Typer) -> None:
             raise EdgecglError(f"--name gives {len(row_names)} names for {len(models)} models")
         if max_images < 2:
             raise EdgecglError("--max-images must be at least 2")
+        for flag, given in (("--lpips-backbone", lpips_backbone), ("--classifier", classifier)):
+            if given is not None and not Path(given).is_file():  # said now, not after the translations
+                raise EdgecglError(f"{flag} {given} does not exist", "give the file's path")
         from edgecgl.domains import load_bdd_rules
 
         rules = load_bdd_rules(bdd_rules)
@@ -266,6 +269,10 @@ def register(app: typer.Typer) -> None:
         from edgecgl.translate import parse_size
 
         check_output(out, overwrite=overwrite)
+        if backbone is not None and not backbone.is_file():  # before minutes of data loading
+            raise EdgecglError(
+                f"--backbone {backbone} does not exist", "give a torchvision ImageNet state dict"
+            )
         hw = parse_size(size)
         rules = load_bdd_rules(bdd_rules)
         domains = data_domains(data, rules)
@@ -287,6 +294,12 @@ def register(app: typer.Typer) -> None:
         for di in range(len(domains)):
             idx += [i for i, d in enumerate(train.domain_indices()) if d == di][:max_images]
         empty = [d for d, n in train.counts().items() if n == 0]
+        if len(domains) - len(empty) < 2:  # one class: every image is "right", IS and accuracy say nothing
+            found = ", ".join(d for d in domains if d not in empty) or "none"
+            raise EdgecglError(
+                f"a domain classifier needs training images of 2 or more domains; {data} has {found}",
+                "point --data at a dataset with one image folder per domain",
+            )
         if empty:
             log(f"warning: no training images for {', '.join(empty)}")
         samples = [train[i] for i in idx]

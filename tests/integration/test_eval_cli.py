@@ -99,6 +99,20 @@ def test_eval_user_errors_exit_2(tiny: dict[str, Path]) -> None:
     assert r.returncode == 2 and "only read with --keep-objects" in r.stderr
     r = run_cli(*common, "--style", "sample", "--keep-objects", "--detector", str(tiny["root"] / "no.pt"))
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    for flag in ("--lpips-backbone", "--classifier"):  # said before the translations (s31 walkthrough)
+        r = run_cli(*common, flag, str(tiny["root"] / "missing.pth"), quiet=False)
+        assert r.returncode == 2 and f"{flag} " in r.stderr and "does not exist" in r.stderr, r.stderr
+        assert "translat" not in r.stderr.split("error:")[0], r.stderr
+    r = run_cli("eval", "classifier-train", "--data", f"folder:{tiny['data']}", "--out", str(tiny["root"] / "c.pt"),
+                "--backbone", str(tiny["root"] / "missing.pth"))  # fmt: skip
+    assert r.returncode == 2 and "--backbone" in r.stderr and "does not exist" in r.stderr, r.stderr
+    one = tiny["root"] / "one_domain"
+    (one / "sunny").mkdir(parents=True)
+    for f in sorted((tiny["data"] / "sunny").glob("*.png"))[:2]:
+        (one / "sunny" / f.name).write_bytes(f.read_bytes())
+    r = run_cli("eval", "classifier-train", "--data", f"folder:{one}", "--out", str(tiny["root"] / "c1.pt"))
+    assert r.returncode == 2 and "2 or more domains" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tiny["root"] / "c1.pt").exists()
 
 
 @pytest.mark.assets

@@ -85,9 +85,15 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     t = Trainer(tiny_cfg(iters=1), FakeDataset(), tmp_path)
     t.run()
     t.loss.cfg.rec = float("nan")
-    with pytest.raises(EdgecglError, match="non-finite loss at step 2"):
+    with pytest.raises(EdgecglError, match="non-finite loss at step 2") as exc:
         t.run(3)
+    assert "--resume" in str(exc.value) and "is kept" in str(exc.value)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 1
+    fresh = Trainer(tiny_cfg(iters=1), FakeDataset(), tmp_path / "fresh")  # at step 1: nothing to resume
+    fresh.loss.cfg.rec = float("nan")
+    with pytest.raises(EdgecglError, match="no checkpoint was written yet") as exc:
+        fresh.run()
+    assert "--resume" not in str(exc.value)  # it used to send the user to a resume that is refused
 
 
 def test_full_disk_is_a_clear_error_and_keeps_previous(
