@@ -131,6 +131,7 @@ def register(app: typer.Typer) -> None:
             detector=labels if use_labels else None,
             track=False,
             style_per="image" if style_per_image else "",
+            targets=targets,
         )
         if use_labels:
             classes = f" of {', '.join(ds.instance_classes)}" if ds.instance_classes else ""

@@ -329,9 +329,15 @@ def newest_bundle(root: Path = BUNDLES_ROOT) -> Path:
 
 
 def build_pipeline(  # noqa: ANN201
-    args: RuntimeArgs, detector: object | None = None, log_fn=log, track: bool = True, style_per: str = ""
+    args: RuntimeArgs,
+    detector: object | None = None,
+    log_fn=log,
+    track: bool = True,
+    style_per: str = "",
+    targets: list[str] | None = None,
 ):
     """Options -> (Pipeline, Bundle). ``detector`` overrides --detector (tests inject fakes here).
+    ``targets``: every domain the command translates to (augment), for the log; the pipeline starts on the first.
 
     ``track`` is off for stills: unrelated images must not share track IDs or smoothed boxes.
     ``style_per`` ("image", "clip"): the command draws a style per image or clip (--style-per-image), which
@@ -377,7 +383,7 @@ def build_pipeline(  # noqa: ANN201
         seed = f"seed {args.style_seed} + " if args.style_seed is not None else ""
         source = f"a draw per {style_per} ({seed}its name, spread {args.style_spread:g})"
     log_fn(
-        f"target: {translator.domain} (style: {source}); working size "
+        f"target{'s' if targets and len(targets) > 1 else ''}: {', '.join(targets or [translator.domain])} (style: {source}); working size "
         f"{translator.frame_size[0]}x{translator.frame_size[1]}, instances {bundle.instance_size[0]}x{bundle.instance_size[1]}"
     )
     log_fn(f"upsample: {translator.upsample_mode}")

@@ -62,6 +62,7 @@ def test_augment_folder_carries_labels(bundle_dir: Path, tmp_path: Path) -> None
     assert img.shape == (48, 80, 3) and not np.array_equal(img, cv2.imread(str(root / "sunny" / "a.png")))
     assert "skipped 1 image(s) already in a target domain" in r.stderr
     assert "5 instances translated" in r.stderr  # a.png's 2 boxes twice (night, rainy) + c.png's 1 (rainy)
+    assert "targets: night, rainy (style: mean)" in r.stderr  # the log named only night (s31 walkthrough)
     # re-running refuses to overwrite; the output may not live inside the dataset
     assert (
         edgecgl(
