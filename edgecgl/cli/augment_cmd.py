@@ -139,6 +139,11 @@ def register(app: typer.Typer) -> None:
         if ds.kind == "folder" and (foreign := foreign_domains(ds, bund.domains)):
             log(f"warning: sub-folder(s) {', '.join(foreign)} of {ds.root} are not domains of the bundle "
                 f"({', '.join(bund.domains)}): their images are translated to every target")  # fmt: skip
+        if ds.kind == "bdd100k" and (unknown := [it for it in ds.items if it.source is None]):
+            attrs = (unknown[0].entry or {}).get("attributes") or {}
+            said = "/".join(str(attrs.get(k, "?")) for k in ("weather", "timeofday"))
+            log(f"warning: {len(unknown)} frame(s) match no domain of the BDD100K table (e.g. {unknown[0].image.name}: "
+                f"{said}): translated to every target (--bdd-rules to name their domain)")  # fmt: skip
         for t in targets:
             parse_domains(t, bund.domains)
             if ds.kind == "bdd100k" and t not in ds.bdd_rules.domains():
