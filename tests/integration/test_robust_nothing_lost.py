@@ -257,14 +257,6 @@ def test_interrupted_training_saves_its_last_step_and_resumes_from_it(tmp_path: 
     assert steps == list(range(1, step + 2))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_ctrl_c_under_torchrun_saves_the_last_whole_step_and_resumes_from_it(tmp_path: Path) -> None:
     """Ctrl-C in the terminal of a 2-rank CPU (gloo) torchrun: every process gets SIGINT. Rank 0 saves
@@ -274,6 +266,8 @@ def test_ctrl_c_under_torchrun_saves_the_last_whole_step_and_resumes_from_it(tmp
     runs = tmp_path / "runs"
     run = runs / "000-synth-tiny"
     sets = [s.replace("checkpoint_every=1", "checkpoint_every=1000") for s in TRAIN_SETS]
+    from tests.unit.test_trainer_ddp import _free_port
+
     torchrun = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2"]
     env = {**ENV, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
