@@ -166,6 +166,9 @@ def register(app: typer.Typer) -> None:
             if run.done:
                 log(f"{len(run.done)} of {len(pairs)} image(s) already translated with these settings, kept")
                 pairs = [(a, b) for a, b in pairs if b not in run.done]
+                if not pairs:  # a finished folder: nothing to load the bundle and the detector for
+                    typer.echo(f"wrote {folder}")
+                    return
         pipeline, _ = ro.build_pipeline(args, track=False, style_per="image" if style_per_image else "")
         if run is not None:
             run.start()  # loaded: only now is an earlier output removed (--overwrite) and this run recorded

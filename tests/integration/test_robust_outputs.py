@@ -226,6 +226,7 @@ def test_image_folder_output_is_replaced_whole_and_only_with_overwrite(
     assert sorted(p.name for p in out.iterdir()) == names  # old.png went with the old folder
     r = cli(*run)  # the same command again: kept, nothing to redo
     assert r.returncode == 0 and "2 of 2 image(s) already translated with these settings, kept" in r.stderr
+    assert "backend:" not in r.stderr and r.stdout == f"wrote {out}\n"  # nothing loaded (s31 walkthrough)
     assert_user_error(
         cli(*run, "--style-seed", "3"),
         "holds the output of a run with other settings",
