@@ -81,9 +81,12 @@ def remove_written(out: Path) -> list[Path]:
         rel = Path(line)
         if line and not rel.is_absolute() and ".." not in rel.parts:  # never outside the folder
             listed.add(rel)
-    folders = set()
+    folders, inside = set(), out.resolve()
     for rel in sorted(listed):
         p = out / rel
+        where = p.parent.resolve()  # a sub-folder the user swapped for a link elsewhere: not followed
+        if where != inside and inside not in where.parents:
+            continue
         if p.is_file() or p.is_symlink():
             p.unlink()
             folders.update(q for q in p.parents if out in q.parents)

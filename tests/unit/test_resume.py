@@ -67,12 +67,17 @@ def test_overwrite_removes_only_what_the_runs_wrote(tmp_path: Path) -> None:
     (out / "sub" / "pick.png").write_bytes(b"mine too")
     outside = tmp_path / "outside.png"
     outside.write_bytes(b"not the folder's")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "b.png").write_bytes(b"elsewhere")
+    (out / "link").symlink_to(tmp_path / "elsewhere")  # a listed path through a link to another folder
     with open(out / JOURNAL, "a") as f:  # a journal line that leads out of the folder is never followed
-        f.write("../outside.png\n" + str(outside) + "\n")
+        f.write("../outside.png\n" + str(outside) + "\nlink/b.png\n")
     again = check_folder_run(out, "image", {"to": "rainy"}, planned, True, lambda _f: "it is not ours")
     assert again.empty_first and (out / "a.png").is_file()  # checked, nothing removed yet
     again.start()
     assert again.kept == [out / "notes.txt", out / "sub" / "pick.png"]
+    assert (tmp_path / "elsewhere" / "b.png").read_bytes() == b"elsewhere"
+    (out / "link").unlink()
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
         RECORD,
         "notes.txt",
