@@ -6,6 +6,7 @@ Single process: ``edgecgl train ...``. Many GPUs / nodes: ``torchrun --nproc_per
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import os
@@ -143,7 +144,18 @@ def train(
         else:
             run_dir = newest(Path(out), "checkpoints/last.pt")
         if not (run_dir / "checkpoints" / "last.pt").is_file():
-            raise EdgecglError(f"{run_dir} has no checkpoints/last.pt to resume from")
+            with contextlib.suppress(
+                EdgecglError
+            ):  # a runs folder whose runs all stopped before a checkpoint
+                run_dir = (
+                    run_dir if (run_dir / "config.yaml").is_file() else newest(run_dir)
+                )  # name the newest
+            raise EdgecglError(
+                f"{run_dir} has no checkpoints/last.pt to resume from",
+                "it stopped before its first checkpoint: train it again without --resume"
+                if (run_dir / "config.yaml").is_file()
+                else "give a run folder (runs/train/NNN-name) or the runs folder holding it",
+            )
     cfg = resolve_config(config, list(sets or []), data, iters, device, run_dir)
     owns_group = not dist.is_initialized()
     rank, local = _init_distributed(cfg.device)

@@ -110,6 +110,21 @@ def test_bad_config_values_are_one_line_and_leave_no_run_folder(
     assert not runs.exists() or not any(runs.iterdir())
 
 
+def test_resume_of_a_run_that_never_saved_names_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A run stopped before its first checkpoint (a non-finite loss at step 1): --resume of its runs folder
+    named the runs folder, as if it held no run (README walkthrough s31)."""
+    run = tmp_path / "runs" / "000-synth-tiny"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("name: synth-tiny\n")
+    rc, _, err = run_cli(capsys, "train", "--resume", str(tmp_path / "runs"), "--iters", "2")
+    assert rc == 2 and f"{run} has no checkpoints/last.pt" in " ".join(err.split()), err
+    assert "train it again without --resume" in " ".join(err.split()), err
+    rc, _, err = run_cli(capsys, "train", "--resume", str(tmp_path), "--iters", "2")  # not a run at all
+    assert rc == 2 and "give a run folder" in " ".join(err.split()), err
+
+
 def test_threads_0_keeps_torchs_default(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, err = run_cli(capsys, "train", "--config", "synth-tiny", "--dry-run", "--set", "threads=0")
     assert rc == 0 and "threads: 0" in out, err
