@@ -225,6 +225,12 @@ def register(app: typer.Typer) -> None:
             check_video_out(dst)
             check_output(dst, [src], overwrite)
             info = probe(src)  # not a video: said before the bundle and the detector load
+            length = info["frames"] / float(info["fps"]) if info["frames"] and info["fps"] else None
+            if start is not None and length is not None and start >= length:  # before loading, and the bar
+                raise EdgecglError(
+                    f"--start {start:g} s is past the end of {src} ({length:.2f} s)",
+                    "give a --start inside the clip",
+                )
         if stats_json is not None:
             check_stats_json(stats_json, src, dst, overwrite)
         pipeline, _ = ro.build_pipeline(args, style_per="clip" if style_per_clip else "")

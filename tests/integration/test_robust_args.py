@@ -176,6 +176,7 @@ def test_detector_that_is_not_a_model(
         (["--crf", "99"], ["--crf 99 is out of range", "0 (lossless) .. 51"]),
         (["--start", "5", "--end", "2"], ["--end 2.0 is not after --start 5.0"]),
         (["--max-frames", "0"], ["--max-frames 0 must be at least 1"]),
+        (["--start", "100"], ["--start 100 s is past the end of", "give a --start inside the clip"]),  # s31
     ],
 )
 def test_video_encoder_and_range_flags(tiny_bundle: Path, tmp_path: Path, extra, fragments) -> None:
