@@ -169,6 +169,8 @@ def register(app: typer.Typer) -> None:
                 if not pairs:  # a finished folder: nothing to load the bundle and the detector for
                     typer.echo(f"wrote {folder}")
                     return
+        # one still: read before the bundle and the detector load (and the progress bar shows)
+        still = read_image(pairs[0][0]) if folder is None else None
         pipeline, _ = ro.build_pipeline(args, track=False, style_per="image" if style_per_image else "")
         if run is not None:
             run.start()  # loaded: only now is an earlier output removed (--overwrite) and this run recorded
@@ -192,7 +194,7 @@ def register(app: typer.Typer) -> None:
                 elif style_per_image:
                     ro.per_image_style(tr, style_seed, a.name, style_spread)
                 try:
-                    img = read_image(a)
+                    img = still if still is not None else read_image(a)
                 except EdgecglError:
                     if run is None:  # the one file asked for
                         raise

@@ -440,6 +440,7 @@ def test_corrupt_still_is_a_clear_error(tiny_bundle: Path, tmp_path: Path) -> No
     src.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     r = cli("image", str(src), "--to", "night", "--bundle", str(tiny_bundle), *RUNTIME)
     assert_user_error(r, "cannot read image")
+    assert "backend:" not in r.stderr  # read before the bundle loads (s31 walkthrough)
     assert not (tmp_path / "bad_night.jpg").exists()
 
 
