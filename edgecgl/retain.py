@@ -74,17 +74,20 @@ class KeepCounts:
     redrawn: int = 0  # images whose draw was made lighter
     near: int = 0  # near boxes detected on the inputs
     near_kept: int = 0  # of those, found again on the picture delivered
+    short: int = 0  # images whose picture still misses some: no lighter draw found more of them
 
     def add(self, choice: Choice, spread: float) -> None:
         self.images += 1
         self.redrawn += choice.spread != spread
         self.near += choice.near
         self.near_kept += choice.kept
+        self.short += choice.kept < choice.near
 
     def summary(self) -> str:
+        still = f"; {self.short} image(s) still miss some, no lighter draw finding more" if self.short else ""
         return (
             f"--keep-objects: {self.redrawn} of {self.images} image(s) redrawn lighter; "
-            f"{self.near_kept} of {self.near} near objects of the inputs found again"
+            f"{self.near_kept} of {self.near} near objects of the inputs found again{still}"
         )
 
     def as_dict(self) -> dict[str, int]:
