@@ -293,9 +293,8 @@ class Detector:
             "imgsz": self.cfg.imgsz,
             "verbose": False,
         }
-        if (
-            self.cfg.merge_iou is not None
-        ):  # one box per object before the tracker (NMS models; the filter after)
+        if self.cfg.merge_iou is not None:
+            # one box per object before the tracker (NMS models; filter_detections merges after)
             kw["agnostic_nms"] = True
         result = self.model.predict(bgr, **kw)[0]
         if self.tracker is not None and getattr(result.boxes, "id", None) is None:

@@ -51,13 +51,17 @@ class FolderRun:
         with open(self.out / JOURNAL, "a", encoding="utf-8") as f:
             f.write(Path(path).relative_to(self.out).as_posix() + "\n")
 
-    def start(self) -> None:
+    def start(self, log: Callable[[str], None] | None = None) -> None:
         """Remove the earlier output for --overwrite (the record last: a run stopped halfway through is
-        still refused as another run's, not taken for this one's), then record this run."""
+        still refused as another run's, not taken for this one's), then record this run. ``log`` hears
+        which files --overwrite kept (the user's)."""
         self.created = not self.out.exists()
         if self.empty_first and self.out.is_dir():
             if (self.out / JOURNAL).is_file():
                 self.kept = remove_written(self.out)
+                if self.kept and log is not None:
+                    log(f"--overwrite kept {len(self.kept)} file(s) no edgecgl run wrote, e.g. "
+                        f"{self.kept[0].relative_to(self.out)}")  # fmt: skip
             else:
                 for p in sorted(self.out.iterdir(), key=lambda p: p.name == RECORD):
                     shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()

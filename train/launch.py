@@ -144,16 +144,14 @@ def train(
         else:
             run_dir = newest(Path(out), "checkpoints/last.pt")
         if not (run_dir / "checkpoints" / "last.pt").is_file():
-            with contextlib.suppress(
-                EdgecglError
-            ):  # a runs folder whose runs all stopped before a checkpoint
-                run_dir = (
-                    run_dir if (run_dir / "config.yaml").is_file() else newest(run_dir)
-                )  # name the newest
+            if not (run_dir / "config.yaml").is_file():  # a runs folder whose runs all stopped early:
+                with contextlib.suppress(EdgecglError):  # name the newest of them
+                    run_dir = newest(run_dir)
+            is_run = (run_dir / "config.yaml").is_file()
             raise EdgecglError(
                 f"{run_dir} has no checkpoints/last.pt to resume from",
                 "it stopped before its first checkpoint: train it again without --resume"
-                if (run_dir / "config.yaml").is_file()
+                if is_run
                 else "give a run folder (runs/train/NNN-name) or the runs folder holding it",
             )
     cfg = resolve_config(config, list(sets or []), data, iters, device, run_dir)

@@ -166,11 +166,8 @@ def register(app: typer.Typer) -> None:
             for t in targets
         }
         banks = {t: ro.reference_bank(tr, style_ref, style_spread) for t, tr in translators.items()}
-        run.start()  # all loaded and checked: only now is an earlier output removed (--overwrite), this run recorded
-        if run.kept:
-            log(
-                f"--overwrite kept {len(run.kept)} file(s) no edgecgl run wrote, e.g. {run.kept[0].relative_to(out)}"
-            )
+        # all loaded and checked: only now is an earlier output removed (--overwrite), this run recorded
+        run.start(log)
         kept = KeepCounts()
         in_range = RangeCounts()
 

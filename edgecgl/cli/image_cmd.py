@@ -173,11 +173,8 @@ def register(app: typer.Typer) -> None:
         still = read_image(pairs[0][0]) if folder is None else None
         pipeline, _ = ro.build_pipeline(args, track=False, style_per="image" if style_per_image else "")
         if run is not None:
-            run.start()  # loaded: only now is an earlier output removed (--overwrite) and this run recorded
-            if run.kept:
-                log(
-                    f"--overwrite kept {len(run.kept)} file(s) no edgecgl run wrote, e.g. {run.kept[0].relative_to(folder)}"
-                )
+            # loaded: only now is an earlier output removed (--overwrite) and this run recorded
+            run.start(log)
         bank = ro.reference_bank(pipeline.translator, style_ref, style_spread)
         tr = pipeline.translator
         n_inst = 0
