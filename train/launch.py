@@ -184,16 +184,17 @@ def _train(
         run_dir = new_run_dir(Path(out), cfg.name)
     run_dir = _broadcast_path(run_dir)
     say = log if rank == 0 else (lambda s: None)
-    say(
-        f"run folder {run_dir} on {dev}"
-        + (f" x{dist.get_world_size()} ranks" if dist.is_initialized() else "")
-    )
     try:
         trainer = Trainer(cfg, dataset, run_dir, dev, log=say, progress=progress)
     except BaseException:
         if fresh and not any(run_dir.iterdir()):  # refused before it trained: leave no empty, numbered folder
             run_dir.rmdir()
         raise
+    # named once the trainer accepted the data: a refusal names no folder it then removes
+    say(
+        f"run folder {run_dir} on {dev}"
+        + (f" x{dist.get_world_size()} ranks" if dist.is_initialized() else "")
+    )
     if resume:
         trainer.resume()
         if trainer.step >= cfg.iters:  # run() would return at once: a full bar and exit 0 said nothing

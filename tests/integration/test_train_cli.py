@@ -108,6 +108,7 @@ def test_bad_config_values_are_one_line_and_leave_no_run_folder(
     assert rc == 2 and "Traceback" not in err, err
     assert message in " ".join(err.split()), err
     assert not runs.exists() or not any(runs.iterdir())
+    assert "run folder" not in err, err  # it named a folder it then removed (README walkthrough s31)
 
 
 def test_resume_of_a_run_that_never_saved_names_it(
