@@ -383,9 +383,18 @@ def load_detector(
             f"cannot run detector {spec}: {first}",
             "export it with Ultralytics (yolo export model=yolo26n.pt format=onnx), or give the .pt",
         ) from None
+    detector = Detector(model, cfg, base_seed)  # its own `lap` line would follow one saying "tracking"
     if log:
-        log(f"detector: {spec} ({'tracking' if cfg is None or cfg.track else 'no tracking'}{note})")
-    return Detector(model, cfg, base_seed, log)
+        wanted = cfg is None or cfg.track
+        mode = (
+            "tracking"
+            if detector.tracking
+            else "no tracking: `lap` is not installed, pip install lap"
+            if wanted
+            else "no tracking"
+        )
+        log(f"detector: {spec} ({mode}{note})")
+    return detector
 
 
 MODEL_FORMS = "a .pt, .onnx or .engine file, or another Ultralytics export format"

@@ -306,3 +306,20 @@ def test_the_camera_cars_hood_is_not_an_instance() -> None:
     assert filter_detections([hood, close, flat_far], cfg, hw) == [close, flat_far]
     assert hood in filter_detections([hood], cfg)  # no frame size given: nothing to judge by
     assert hood in filter_detections([hood], DetectorConfig(hood_aspect=None), hw)
+
+
+@pytest.mark.assets
+def test_missing_lap_is_said_in_the_detector_line(assets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without `lap` the log said "detector: ... (tracking)" and then "tracking off" (README walkthrough
+    s31): one line now says what runs."""
+    from edgecgl import detect
+
+    real = detect.importlib.util.find_spec
+    monkeypatch.setattr(detect.importlib.util, "find_spec", lambda n, *a: None if n == "lap" else real(n, *a))
+    lines: list[str] = []
+    det = load_detector(assets / "models" / "yolov8n-coco.pt", DetectorConfig(imgsz=320), log=lines.append)
+    assert not det.tracking
+    assert len(lines) == 1 and "(no tracking: `lap` is not installed, pip install lap" in lines[0], lines
+    lines.clear()
+    load_detector(assets / "models" / "yolov8n-coco.pt", DetectorConfig(imgsz=320, track=False), log=lines.append)
+    assert len(lines) == 1 and "(no tracking" in lines[0] and "lap" not in lines[0], lines
