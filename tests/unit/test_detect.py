@@ -321,5 +321,7 @@ def test_missing_lap_is_said_in_the_detector_line(assets: Path, monkeypatch: pyt
     assert not det.tracking
     assert len(lines) == 1 and "(no tracking: `lap` is not installed, pip install lap" in lines[0], lines
     lines.clear()
-    load_detector(assets / "models" / "yolov8n-coco.pt", DetectorConfig(imgsz=320, track=False), log=lines.append)
+    load_detector(
+        assets / "models" / "yolov8n-coco.pt", DetectorConfig(imgsz=320, track=False), log=lines.append
+    )
     assert len(lines) == 1 and "(no tracking" in lines[0] and "lap" not in lines[0], lines
