@@ -126,68 +126,74 @@ def register(app: typer.Typer) -> None:
         if not run.empty_first and (gone := strays(out, planned, IMAGE_SUFFIXES)):
             log(f"warning: {len(gone)} copies in {out} have no source in the dataset any more, e.g. "
                 f"{gone[0].relative_to(out)} (kept; --overwrite starts the set again)")  # fmt: skip
-        pipeline, bund = ro.build_pipeline(
-            args,
-            detector=labels if use_labels else None,
-            track=False,
-            style_per="image" if style_per_image else "",
-            targets=targets,
-        )
-        if use_labels:
-            classes = f" of {', '.join(ds.instance_classes)}" if ds.instance_classes else ""
-            log(f"instances: the dataset's own boxes{classes}")
-        if ds.kind == "folder" and (foreign := foreign_domains(ds, bund.domains)):
-            log(f"warning: sub-folder(s) {', '.join(foreign)} of {ds.root} are not domains of the bundle "
-                f"({', '.join(bund.domains)}): their images are translated to every target")  # fmt: skip
-        if ds.kind == "bdd100k" and (unknown := [it for it in ds.items if it.source is None]):
-            attrs = (unknown[0].entry or {}).get("attributes") or {}
-            said = "/".join(str(attrs.get(k, "?")) for k in ("weather", "timeofday"))
-            log(f"warning: {len(unknown)} frame(s) match no domain of the BDD100K table (e.g. {unknown[0].image.name}: "
-                f"{said}): translated to every target (--bdd-rules to name their domain)")  # fmt: skip
-        for t in targets:
-            parse_domains(t, bund.domains)
-            if ds.kind == "bdd100k" and t not in ds.bdd_rules.domains():
-                log(f"{t} is not in the BDD100K domain table: its copies are labelled weather: {t}, timeofday:"
-                    " daytime (--bdd-rules names its attributes)")  # fmt: skip
-        tr0 = pipeline.translator
-        translators = {
-            t: tr0
-            if t == tr0.domain
-            else Translator(
-                tr0.backend,
-                bund,
-                t,
-                style_seed,
-                tr0.style_ref,  # the --style-ref photo build_pipeline read, encoded for this target
-                tr0.frame_size,
-                tr0.upsample_mode,
-                style_spread=style_spread,
-            )
-            for t in targets
-        }
-        banks = {t: ro.reference_bank(tr, style_ref, style_spread) for t, tr in translators.items()}
-        # all loaded and checked: only now is an earlier output removed (--overwrite), this run recorded
-        run.start(log)
         kept = KeepCounts()
         in_range = RangeCounts()
+        finished = bool(planned) and len(run.done) == len(planned)
+        if (
+            finished
+        ):  # the dataset-wide files need no network: nothing to load the bundle and the detector for
+            translate = _nothing_left
+        else:
+            pipeline, bund = ro.build_pipeline(
+                args,
+                detector=labels if use_labels else None,
+                track=False,
+                style_per="image" if style_per_image else "",
+                targets=targets,
+            )
+            if use_labels:
+                classes = f" of {', '.join(ds.instance_classes)}" if ds.instance_classes else ""
+                log(f"instances: the dataset's own boxes{classes}")
+            if ds.kind == "folder" and (foreign := foreign_domains(ds, bund.domains)):
+                log(f"warning: sub-folder(s) {', '.join(foreign)} of {ds.root} are not domains of the bundle "
+                    f"({', '.join(bund.domains)}): their images are translated to every target")  # fmt: skip
+            if ds.kind == "bdd100k" and (unknown := [it for it in ds.items if it.source is None]):
+                attrs = (unknown[0].entry or {}).get("attributes") or {}
+                said = "/".join(str(attrs.get(k, "?")) for k in ("weather", "timeofday"))
+                log(f"warning: {len(unknown)} frame(s) match no domain of the BDD100K table (e.g. {unknown[0].image.name}: "
+                    f"{said}): translated to every target (--bdd-rules to name their domain)")  # fmt: skip
+            for t in targets:
+                parse_domains(t, bund.domains)
+                if ds.kind == "bdd100k" and t not in ds.bdd_rules.domains():
+                    log(f"{t} is not in the BDD100K domain table: its copies are labelled weather: {t}, timeofday:"
+                        " daytime (--bdd-rules names its attributes)")  # fmt: skip
+            tr0 = pipeline.translator
+            translators = {
+                t: tr0
+                if t == tr0.domain
+                else Translator(
+                    tr0.backend,
+                    bund,
+                    t,
+                    style_seed,
+                    tr0.style_ref,  # the --style-ref photo build_pipeline read, encoded for this target
+                    tr0.frame_size,
+                    tr0.upsample_mode,
+                    style_spread=style_spread,
+                )
+                for t in targets
+            }
+            banks = {t: ro.reference_bank(tr, style_ref, style_spread) for t, tr in translators.items()}
 
-        def translate(target: str, item):  # noqa: ANN001, ANN202
-            labels.item = item
-            pipeline.translator = translators[target]
-            key = item.image.relative_to(root) if item.image.is_relative_to(root) else item.image
-            tr, name = pipeline.translator, key.as_posix()
-            if banks[target] is not None:
-                ro.per_image_reference(tr, banks[target], style_seed, name)
-            elif style_per_image:
-                ro.per_image_style(tr, style_seed, name, style_spread)
-            img = read_image(item.image)
-            res = pipeline(img)
-            check = style_per_image and banks[target] is None and ro.luma_range(tr) is not None
-            image = ro.deliver_draw(pipeline, img, res, style_seed, name, style_spread, check_range=check,
-                                    keep_objects=keep_objects, per_image=style_per_image,
-                                    in_range=in_range, kept=kept)  # fmt: skip
-            return as_source(image, item.image), len(res.detections)
+            def translate(target: str, item):  # noqa: ANN001, ANN202
+                labels.item = item
+                pipeline.translator = translators[target]
+                key = item.image.relative_to(root) if item.image.is_relative_to(root) else item.image
+                tr, name = pipeline.translator, key.as_posix()
+                if banks[target] is not None:
+                    ro.per_image_reference(tr, banks[target], style_seed, name)
+                elif style_per_image:
+                    ro.per_image_style(tr, style_seed, name, style_spread)
+                img = read_image(item.image)
+                res = pipeline(img)
+                check = style_per_image and banks[target] is None and ro.luma_range(tr) is not None
+                image = ro.deliver_draw(pipeline, img, res, style_seed, name, style_spread, check_range=check,
+                                        keep_objects=keep_objects, per_image=style_per_image,
+                                        in_range=in_range, kept=kept)  # fmt: skip
+                return as_source(image, item.image), len(res.detections)
 
+        # all loaded and checked: only now is an earlier output removed (--overwrite), this run recorded
+        run.start(log)
         with progress() as bar:
             task = bar.add_task("augmenting", total=len(planned) - len(run.done), rate="")
             rep = run_augment(
@@ -226,3 +232,7 @@ def register(app: typer.Typer) -> None:
                     f"warning: the input has no val split: add one to {out / 'data.yaml'} before training with it"
                 )
         typer.echo(f"wrote {out}")
+
+
+def _nothing_left(target: str, item: object) -> tuple[object, int]:
+    raise AssertionError(f"augment: {item} to {target} was planned as already written")

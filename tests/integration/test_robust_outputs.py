@@ -396,6 +396,7 @@ def test_augment_overwrite_replaces_only_an_augmented_dataset(tiny_bundle: Path,
     (out / "night" / "notes.txt").write_text("mine")  # the user's: kept through --overwrite
     r = cli(*run)  # the same command again: its copies are kept, nothing is redone
     assert r.returncode == 0 and "2 of 2 copies already written with these settings, kept" in r.stderr
+    assert "bundle:" not in r.stderr, r.stderr  # a finished set loads no network (README walkthrough s31)
     assert "1 copies in" in r.stderr and (out / "night" / "sunny_f002.png").is_file()
     assert_user_error(cli(*run, "--style-seed", "1"), "holds the output of a run with other settings")
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
