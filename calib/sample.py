@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,11 +69,18 @@ def _key(seed: int, name: str) -> str:
 
 
 def balanced_order(items: list[tuple[str, int]], n: int, seed: int) -> list[int]:
-    """Indices of up to ``n`` (name, domain) items: hash order within each domain, round-robin across."""
+    """Indices of up to ``n`` (name, domain) items: hash order within each domain, round-robin across.
+
+    Names are hashed below their common folder, so the same dataset draws the same frames wherever it
+    lies (a copy, another mount, a test's temporary folder)."""
     per: dict[int, list[int]] = {}
     for i, (_name, dom) in enumerate(items):
         per.setdefault(dom, []).append(i)
-    queues = [sorted(v, key=lambda i: _key(seed, items[i][0])) for _, v in sorted(per.items())]
+    names = [name for name, _ in items]
+    if len(names) > 1 and all(os.path.isabs(x) for x in names):
+        base = os.path.commonpath(names)
+        names = [os.path.relpath(x, base) for x in names]
+    queues = [sorted(v, key=lambda i: _key(seed, names[i])) for _, v in sorted(per.items())]
     out: list[int] = []
     while len(out) < n and any(queues):
         for q in queues:

@@ -453,7 +453,8 @@ def test_a_corrupt_image_in_a_calibration_set_is_one_warning_line(tmp_path: Path
         for k in range(3):
             cv2.imwrite(str(root / d / f"{k}.png"), np.full((48, 64, 3), 40 * k + 60, np.uint8))
     (root / "sunny" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    r = cli("calib", f"folder:{root}", "--out", str(tmp_path / "c.npz"), "--n", "6", "--size", "32x64")
+    # --n 8: all seven images are drawn, the broken one among them
+    r = cli("calib", f"folder:{root}", "--out", str(tmp_path / "c.npz"), "--n", "8", "--size", "32x64")
     assert r.returncode == 0, r.stderr[-2000:]
     said = [ln for ln in r.stderr.splitlines() if "broken.jpg" in ln]
     assert said and all(ln.startswith("warning: skipped unreadable image") for ln in said), r.stderr

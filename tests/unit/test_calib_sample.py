@@ -34,6 +34,16 @@ def test_balanced_order_takes_domains_round_robin() -> None:
     assert idx == balanced_order(items, 7, seed=0) and idx != balanced_order(items, 7, seed=1)
 
 
+def test_balanced_order_is_the_same_wherever_the_dataset_lies() -> None:
+    """The order hashed whole paths, so a moved dataset (or a test's tmp folder) drew other frames."""
+    rel = [(f"sunny/{k}.png", 0) for k in range(4)] + [(f"night/{k}.png", 1) for k in range(4)]
+    orders = {
+        tuple(balanced_order([(f"{root}/{n}", d) for n, d in rel], 5, 0))
+        for root in ("/a", "/b/c", "/tmp/x9")
+    }
+    assert len(orders) == 1
+
+
 def test_dataset_sample_is_balanced_and_deterministic(dataset: Path) -> None:
     a = sample_calibration(f"folder:{dataset}", n=8, size=(32, 64), instance_size=(16, 16), seed=3)
     b = sample_calibration(f"folder:{dataset}", n=8, size=(32, 64), instance_size=(16, 16), seed=3)
