@@ -129,9 +129,8 @@ def register(app: typer.Typer) -> None:
         kept = KeepCounts()
         in_range = RangeCounts()
         finished = bool(planned) and len(run.done) == len(planned)
-        if (
-            finished
-        ):  # the dataset-wide files need no network: nothing to load the bundle and the detector for
+        # every copy current: the dataset-wide files need no network, so no bundle or detector is loaded
+        if finished:
             translate = _nothing_left
         else:
             pipeline, bund = ro.build_pipeline(
