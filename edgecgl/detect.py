@@ -385,14 +385,9 @@ def load_detector(
         ) from None
     detector = Detector(model, cfg, base_seed)  # its own `lap` line would follow one saying "tracking"
     if log:
-        wanted = cfg is None or cfg.track
-        mode = (
-            "tracking"
-            if detector.tracking
-            else "no tracking: `lap` is not installed, pip install lap"
-            if wanted
-            else "no tracking"
-        )
+        mode = "tracking" if detector.tracking else "no tracking"
+        if not detector.tracking and (cfg is None or cfg.track):  # asked for, but `lap` is missing
+            mode += ": `lap` is not installed, pip install lap"
         log(f"detector: {spec} ({mode}{note})")
     return detector
 
