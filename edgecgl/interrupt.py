@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 from types import FrameType
+from typing import NoReturn
 
 _received: list[int] = []  # the signal that asked to stop, once one has
 
@@ -55,6 +56,12 @@ os.register_at_fork(after_in_child=_reset_in_child)
 def received() -> int | None:
     """The signal that stopped the run (SIGINT for a plain KeyboardInterrupt), for the exit code."""
     return _received[0] if _received else None
+
+
+def stop(signum: int) -> NoReturn:
+    """Stop here as if ``signum`` had arrived now: a rank of a distributed run stops with its peers."""
+    _on_signal(signum, None)
+    raise AssertionError("unreachable")  # _on_signal raises
 
 
 def check() -> None:

@@ -305,20 +305,21 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 @contextlib.contextmanager
-def signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[list[int]]:
     """Hold SIGINT and SIGTERM until the block ends, then deliver them: a step is applied whole, so an
-    interrupted run can save a consistent last.pt. Only Python handlers are held (edgecgl's, Python's
-    Ctrl-C, an application's own); an ignored or default signal, or another thread, is left as it is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    interrupted run can save a consistent last.pt. Yields the signals held so far. Only Python handlers
+    are held (edgecgl's, Python's Ctrl-C, an application's own); an ignored or default signal, or another
+    thread, is left as it is."""
     held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     handlers = {sig: h for sig, h in handlers.items() if callable(h)}
     for sig in handlers:
         signal.signal(sig, lambda signum, frame: held.append(signum))
     try:
-        yield
+        yield held
     finally:
         for sig, h in handlers.items():
             signal.signal(sig, h)
@@ -494,6 +495,14 @@ class Trainer:
                         shutil.copyfile(path, tmp)
         if self.distributed:
             dist.barrier()
+
+    def _stop_agreed(self, asked: list[int]) -> int:
+        """The signal any rank was asked to stop by, 0 for none (Ctrl-C reaches every rank, SIGTERM maybe
+        one, a swallowed Ctrl-C only edgecgl.interrupt): one tiny all-reduce per step, the same on all."""
+        mine = asked[0] if asked else interrupt.received() or 0
+        flag = torch.tensor([float(mine)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # SIGTERM (15) over SIGINT (2): the stronger ask
+        return int(flag.item())
 
     def save_interrupted(self, start: int, whole: bool) -> None:
         """On Ctrl-C or SIGTERM: last.pt at the last whole step, so --resume loses nothing. Rank 0 writes
@@ -676,7 +685,6 @@ class Trainer:
         self._open_tensorboard()
         start, t0 = self.step, time.time()
         last: dict[str, float] = {}
-        items = self._items(start, stop)
         bar = None
         if self.show_progress and self.is_main:
             from edgecgl.cli.common import progress
@@ -684,32 +692,41 @@ class Trainer:
             bar = progress()
             bar.start()
             task = bar.add_task(cfg.name, total=stop, completed=start, rate="")
-        tick, tick_step = time.time(), self.step
         whole = True  # False while a step is half-applied: an interrupt there saves nothing
+        # A distributed run holds Ctrl-C and SIGTERM over its whole loop and its ranks agree at each step's
+        # end whether any of them was asked to stop: a rank that left alone would leave its peers waiting in
+        # a collective (gloo: "Connection closed by peer"). torchrun kills a rank that still hangs 30 s after
+        # Ctrl-C. A single process stops at the next step boundary, or at once outside a step.
         try:
-            while self.step < stop:
-                interrupt.check()  # a Ctrl-C that a library swallowed (edgecgl.interrupt)
-                batch_items = [next(items) for _ in range(cfg.optim.n_critic)]
-                with signals_held():  # a Ctrl-C or SIGTERM lands after the step and its metrics line
-                    whole = False
-                    terms = self.train_step(batch_items)
-                    self._check_finite(terms)
-                    now = time.time()
-                    rate = (self.step - tick_step) / max(now - tick, 1e-9)
-                    if self.step % cfg.log.every == 0 or self.step == stop:
-                        last = self._log_metrics(terms, rate)
-                        tick, tick_step = now, self.step
-                    whole = True
-                if bar is not None:
-                    bar.update(task, completed=self.step, rate=f"{rate:.2f} it/s")
-                if cfg.log.sample_every and self.step % cfg.log.sample_every == 0 and self.is_main:
-                    self.write_samples()
-                if self.step % cfg.log.checkpoint_every == 0 and self.step != stop:
+            with signals_held() if self.distributed else contextlib.nullcontext([]) as asked:
+                items = self._items(start, stop)
+                tick, tick_step = time.time(), self.step
+                while self.step < stop:
+                    if not self.distributed:
+                        interrupt.check()  # a Ctrl-C that a library swallowed (edgecgl.interrupt)
+                    batch_items = [next(items) for _ in range(cfg.optim.n_critic)]
+                    with signals_held():  # a Ctrl-C or SIGTERM lands after the step and its metrics line
+                        whole = False
+                        terms = self.train_step(batch_items)
+                        self._check_finite(terms)
+                        now = time.time()
+                        rate = (self.step - tick_step) / max(now - tick, 1e-9)
+                        if self.step % cfg.log.every == 0 or self.step == stop:
+                            last = self._log_metrics(terms, rate)
+                            tick, tick_step = now, self.step
+                        whole = True
+                    if bar is not None:
+                        bar.update(task, completed=self.step, rate=f"{rate:.2f} it/s")
+                    if cfg.log.sample_every and self.step % cfg.log.sample_every == 0 and self.is_main:
+                        self.write_samples()
+                    if self.step % cfg.log.checkpoint_every == 0 and self.step != stop:
+                        self.save()
+                    if self.distributed and (signum := self._stop_agreed(asked)):
+                        interrupt.stop(signum)
+                if self.step > start or not (self.ckpt_dir / "last.pt").exists():
                     self.save()
-            if self.step > start or not (self.ckpt_dir / "last.pt").exists():
-                self.save()
-                if cfg.log.sample_every and self.is_main and self.step % cfg.log.sample_every:
-                    self.write_samples()
+                    if cfg.log.sample_every and self.is_main and self.step % cfg.log.sample_every:
+                        self.write_samples()
         except KeyboardInterrupt:
             self.save_interrupted(start, whole)
             raise

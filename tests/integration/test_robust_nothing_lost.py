@@ -257,17 +257,13 @@ def test_interrupted_training_saves_its_last_step_and_resumes_from_it(tmp_path: 
     assert steps == list(range(1, step + 2))
 
 
-@pytest.mark.slow
-def test_ctrl_c_under_torchrun_saves_the_last_whole_step_and_resumes_from_it(tmp_path: Path) -> None:
-    """Ctrl-C in the terminal of a 2-rank CPU (gloo) torchrun: every process gets SIGINT. Rank 0 saves
-    last.pt at the last whole step alone (no collective with ranks that are stopping too), no rank hangs
-    in an all-reduce, and torchrun with --resume continues from that step."""
-    data = tiny_dataset(tmp_path / "data")
-    runs = tmp_path / "runs"
-    run = runs / "000-synth-tiny"
-    sets = [s.replace("checkpoint_every=1", "checkpoint_every=1000") for s in TRAIN_SETS]
+def _torchrun_training(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, list[str], dict[str, str]]:
+    """A 2-rank CPU (gloo) torchrun of synth-tiny in its own process group, once 3 steps are logged."""
     from tests.unit.test_trainer_ddp import _free_port
 
+    data = tiny_dataset(tmp_path / "data")
+    runs = tmp_path / "runs"
+    sets = [s.replace("checkpoint_every=1", "checkpoint_every=1000") for s in TRAIN_SETS]
     torchrun = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2"]
     env = {**ENV, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
@@ -275,23 +271,42 @@ def test_ctrl_c_under_torchrun_saves_the_last_whole_step_and_resumes_from_it(tmp
          "--data", f"folder:{data}", "--out", str(runs), *sets, "--iters", "100000"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
     )  # fmt: skip
+    run = runs / "000-synth-tiny"
     metrics = run / "metrics.jsonl"
     t0 = time.monotonic()
     while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
         assert proc.poll() is None, proc.stderr.read()[-2000:]  # type: ignore[union-attr]
         assert time.monotonic() - t0 < 180, "no training steps logged"
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
+    return proc, run, torchrun, env
+
+
+def _stopped_whole(proc: subprocess.Popen[str], run: Path, said: str) -> int:
+    """Both ranks stopped with ``said``, none hung or lost its peer; rank 0 saved the last whole step."""
     try:
         _, err = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("a rank hung after Ctrl-C")
-    assert proc.returncode != 0 and err.count("error: interrupted") == 2, err[-2000:]  # both ranks said it
+        pytest.fail("a rank hung after the signal")
+    assert proc.returncode != 0 and err.count(said) == 2, err[-2000:]  # both ranks said it
+    assert "Connection closed" not in err, err[-2000:]  # no rank left a peer waiting in a collective
     step = checkpoint_step(run / "checkpoints" / "last.pt")
     assert step >= 3 and f"interrupted: saved step {step} to" in err, err[-2000:]
-    steps = [json.loads(ln)["step"] for ln in metrics.read_text().splitlines() if ln.strip()]
+    steps = [json.loads(ln)["step"] for ln in (run / "metrics.jsonl").read_text().splitlines() if ln.strip()]
     assert steps == list(range(1, step + 1))  # the saved step is whole (rank 0 logs), none after it
+    return step
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_torchrun_saves_the_last_whole_step_and_resumes_from_it(tmp_path: Path) -> None:
+    """Ctrl-C in the terminal of a 2-rank torchrun: every process gets SIGINT, each at its own point of
+    the step. The ranks stop together at a whole step (none waits in an all-reduce for a rank that left),
+    rank 0 saves last.pt alone, and torchrun with --resume continues from that step."""
+    from tests.unit.test_trainer_ddp import _free_port
+
+    proc, run, torchrun, env = _torchrun_training(tmp_path)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
+    step = _stopped_whole(proc, run, "error: interrupted")
     r = subprocess.run(
         [*torchrun, "--master_port", str(_free_port()), "-m", "edgecgl", "train", "--resume", str(run),
          "--iters", str(step + 1)],
@@ -299,6 +314,25 @@ def test_ctrl_c_under_torchrun_saves_the_last_whole_step_and_resumes_from_it(tmp
     )  # fmt: skip
     assert r.returncode == 0 and f"resumed from step {step}" in r.stderr, r.stderr[-2000:]
     assert checkpoint_step(run / "checkpoints" / "last.pt") == step + 1
+
+
+def _rank_pid(parent: int, rank: int) -> int:
+    """The pid of torchrun's worker with RANK=rank (Linux /proc)."""
+    for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+        environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        if f"RANK={rank}".encode() in environ:
+            return int(child)
+    raise AssertionError(f"no worker with RANK={rank} under pid {parent}")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds torchrun's workers through /proc")
+def test_sigterm_to_one_rank_stops_every_rank_at_the_same_whole_step(tmp_path: Path) -> None:
+    """A service manager or an OOM killer's neighbour may stop one rank only: its peers stop with it at
+    the same step (they said 'terminated' too), instead of dying in a collective with a closed peer."""
+    proc, run, _, _ = _torchrun_training(tmp_path)
+    os.kill(_rank_pid(proc.pid, 1), signal.SIGTERM)
+    _stopped_whole(proc, run, "error: terminated (SIGTERM)")
 
 
 DISK_FULL = r"""
