@@ -75,9 +75,22 @@ ARMS: dict[str, str] = {
     "d": "sunny + edgecgl augment copies",
     "e": "sunny + real renders (oracle)",
     "f": "sunny + edgecgl augment --style-per-image copies",
+    "g": "sunny + edgecgl augment --upsample residual-instances copies",
 }
-EXTRA_FOLDER = {"b": "sunny", "c": "reinhard", "d": "augment", "e": "real", "f": "augment-per-image"}
-TRANSLATED_ARMS = ("d", "f")  # the arms that need the translator
+EXTRA_FOLDER = {
+    "b": "sunny",
+    "c": "reinhard",
+    "d": "augment",
+    "e": "real",
+    "f": "augment-per-image",
+    "g": "augment-residual-instances",
+}
+TRANSLATED_ARMS = ("d", "f", "g")  # the arms that need the translator
+AUGMENT_FLAGS: dict[str, list[str]] = {  # what each translated arm adds to `edgecgl augment`
+    "d": [],
+    "f": ["--style-per-image", "--style-seed", "0"],
+    "g": ["--upsample", "residual-instances"],  # the instance network's own lights kept on the cars
+}
 SHEET_ARMS = ("a", "d")
 
 
@@ -384,12 +397,10 @@ def step_reinhard(
     )
 
 
-def step_augment(
-    rec: Record, out: Path, synth: Path, frames: Sequence[str], bundle: Path, per_image: bool = False
-) -> None:
-    """``edgecgl augment`` of each weather's third of the frames (the real CLI, timed); ``per_image``:
-    with ``--style-per-image`` (each frame its own style drawn from the weather), for arm (f)."""
-    kind = EXTRA_FOLDER["f"] if per_image else EXTRA_FOLDER["d"]
+def step_augment(rec: Record, out: Path, synth: Path, frames: Sequence[str], bundle: Path, arm: str) -> None:
+    """``edgecgl augment`` of each weather's third of the frames (the real CLI, timed), with the
+    translated arm's flags (AUGMENT_FLAGS)."""
+    kind = EXTRA_FOLDER[arm]
     if rec.done(kind):
         return
     weather = assign_weathers(frames)
@@ -416,7 +427,7 @@ def step_augment(
             "--bundle",
             str(bundle),
             "--overwrite",
-            *(["--style-per-image", "--style-seed", "0"] if per_image else []),
+            *AUGMENT_FLAGS[arm],
         ]
         dw, dc = edgecgl(argv, out / "logs" / f"{kind}-{w}.log")
         wall, cpu = wall + dw, cpu + dc
@@ -946,7 +957,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bundle = step_translator(rec, plan, out, synth)
         for arm in TRANSLATED_ARMS:
             if arm in selected:
-                step_augment(rec, out, synth, frames, bundle, per_image=arm == "f")
+                step_augment(rec, out, synth, frames, bundle, arm)
     from ultralytics import YOLO
 
     names = {int(k): str(v) for k, v in YOLO(str(args.weights)).names.items()}

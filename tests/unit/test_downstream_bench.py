@@ -29,7 +29,7 @@ def fake_synth(root: Path, scenes: list[str]) -> None:
 def fake_copies(copies: Path, frames: list[str]) -> None:
     """What step_reinhard writes and edgecgl augment writes: <kind>/<w>/<w>/sunny_<name>.png + labels."""
     weather = ds.assign_weathers(frames)
-    for kind in ("reinhard", "augment", "augment-per-image"):
+    for kind in ("reinhard", "augment", "augment-per-image", "augment-residual-instances"):
         for n, w in weather.items():
             folder = copies / kind / w / w
             (folder / "labels").mkdir(parents=True, exist_ok=True)
@@ -101,7 +101,7 @@ def test_every_arm_is_assembled_with_equal_counts_and_its_labels(tmp_path: Path)
             label = (split / "labels" / f"{p.stem}.txt").read_text().splitlines()
             assert label and label[0].split()[0] == "2"  # car -> COCO 2
     assert counts["a"] == len(scenes)
-    assert {counts[a] for a in "bcde"} == {2 * len(scenes)}
+    assert {counts[a] for a in "bcdefg"} == {2 * len(scenes)}
     y = ds.dataset_yaml(tmp_path / "a.yaml", tmp_path / "yolo" / "a", tmp_path / "yolo" / "e", names)
     data = yaml.safe_load(y.read_text())
     assert Path(data["train"]).is_absolute() and data["train"].endswith("yolo/a")
@@ -166,6 +166,30 @@ def test_summary_means_over_seeds_and_the_gap_d_closes() -> None:
     assert ds.summarise(runs, [0, 1])["gap_closed_by_d"]["night"]["map50_95"] is None
 
 
+def test_each_translated_arm_runs_augment_with_its_own_flags_into_its_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(d) the mean style, (f) per-image styles, (g) the instances' residual: one augment per weather."""
+    scenes = [f"{i:06d}" for i in range(6)]
+    fake_synth(tmp_path / "synth", scenes)
+    calls: list[list[str]] = []
+    monkeypatch.setattr(ds, "edgecgl", lambda argv, logfile: (calls.append(list(argv)), (1.0, 1.0))[1])
+    rec = ds.Record(tmp_path / "r.json", ds.Plan(), fresh=False)
+    for arm in ds.TRANSLATED_ARMS:
+        calls.clear()
+        ds.step_augment(rec, tmp_path, tmp_path / "synth", scenes, tmp_path / "bundle", arm)
+        assert [c[c.index("--to") + 1] for c in calls] == list(ds.WEATHERS)
+        for c in calls:
+            assert c[c.index("--out") + 1].startswith(str(tmp_path / "copies" / ds.EXTRA_FOLDER[arm]))
+            assert ("--style-per-image" in c) == (arm == "f")
+            assert (c[c.index("--upsample") + 1] if "--upsample" in c else "guided") == (
+                "residual-instances" if arm == "g" else "guided"
+            )
+        assert rec.done(ds.EXTRA_FOLDER[arm])
+        ds.step_augment(rec, tmp_path, tmp_path / "synth", scenes, tmp_path / "bundle", arm)
+        assert len(calls) == 3  # done: not run again
+
+
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     argv = [
         sys.executable,
@@ -181,7 +205,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "arm (d)     sunny + edgecgl augment copies: 180 images" in r.stdout
     assert "arm (a)     sunny only: 90 images" in r.stdout
-    assert "[0, 1, 2]: 18 fine-tunings" in r.stdout and "2 epochs" in r.stdout
+    assert "[0, 1, 2]: 21 fine-tunings" in r.stdout and "2 epochs" in r.stdout
     assert not (tmp_path / "w").exists() and not (tmp_path / "r.json").exists()
 
 
