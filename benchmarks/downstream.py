@@ -76,6 +76,7 @@ ARMS: dict[str, str] = {
     "e": "sunny + real renders (oracle)",
     "f": "sunny + edgecgl augment --style-per-image copies",
     "g": "sunny + edgecgl augment --upsample residual-instances copies",
+    "h": "sunny + edgecgl augment --upsample residual copies",
 }
 EXTRA_FOLDER = {
     "b": "sunny",
@@ -84,12 +85,14 @@ EXTRA_FOLDER = {
     "e": "real",
     "f": "augment-per-image",
     "g": "augment-residual-instances",
+    "h": "augment-residual",
 }
-TRANSLATED_ARMS = ("d", "f", "g")  # the arms that need the translator
+TRANSLATED_ARMS = ("d", "f", "g", "h")  # the arms that need the translator
 AUGMENT_FLAGS: dict[str, list[str]] = {  # what each translated arm adds to `edgecgl augment`
     "d": [],
     "f": ["--style-per-image", "--style-seed", "0"],
     "g": ["--upsample", "residual-instances"],  # the instance network's own lights kept on the cars
+    "h": ["--upsample", "residual"],  # ... and the frame network's (glows, wet road, its blur too)
 }
 SHEET_ARMS = ("a", "d")
 

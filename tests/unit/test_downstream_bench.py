@@ -29,7 +29,13 @@ def fake_synth(root: Path, scenes: list[str]) -> None:
 def fake_copies(copies: Path, frames: list[str]) -> None:
     """What step_reinhard writes and edgecgl augment writes: <kind>/<w>/<w>/sunny_<name>.png + labels."""
     weather = ds.assign_weathers(frames)
-    for kind in ("reinhard", "augment", "augment-per-image", "augment-residual-instances"):
+    for kind in (
+        "reinhard",
+        "augment",
+        "augment-per-image",
+        "augment-residual-instances",
+        "augment-residual",
+    ):
         for n, w in weather.items():
             folder = copies / kind / w / w
             (folder / "labels").mkdir(parents=True, exist_ok=True)
@@ -101,7 +107,7 @@ def test_every_arm_is_assembled_with_equal_counts_and_its_labels(tmp_path: Path)
             label = (split / "labels" / f"{p.stem}.txt").read_text().splitlines()
             assert label and label[0].split()[0] == "2"  # car -> COCO 2
     assert counts["a"] == len(scenes)
-    assert {counts[a] for a in "bcdefg"} == {2 * len(scenes)}
+    assert {counts[a] for a in "bcdefgh"} == {2 * len(scenes)}
     y = ds.dataset_yaml(tmp_path / "a.yaml", tmp_path / "yolo" / "a", tmp_path / "yolo" / "e", names)
     data = yaml.safe_load(y.read_text())
     assert Path(data["train"]).is_absolute() and data["train"].endswith("yolo/a")
@@ -169,7 +175,7 @@ def test_summary_means_over_seeds_and_the_gap_d_closes() -> None:
 def test_each_translated_arm_runs_augment_with_its_own_flags_into_its_own_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """(d) the mean style, (f) per-image styles, (g) the instances' residual: one augment per weather."""
+    """(d) the mean style, (f) per-image styles, (g) the instances' residual, (h) the frame's too."""
     scenes = [f"{i:06d}" for i in range(6)]
     fake_synth(tmp_path / "synth", scenes)
     calls: list[list[str]] = []
@@ -182,9 +188,8 @@ def test_each_translated_arm_runs_augment_with_its_own_flags_into_its_own_folder
         for c in calls:
             assert c[c.index("--out") + 1].startswith(str(tmp_path / "copies" / ds.EXTRA_FOLDER[arm]))
             assert ("--style-per-image" in c) == (arm == "f")
-            assert (c[c.index("--upsample") + 1] if "--upsample" in c else "guided") == (
-                "residual-instances" if arm == "g" else "guided"
-            )
+            upsample = c[c.index("--upsample") + 1] if "--upsample" in c else "guided"
+            assert upsample == {"g": "residual-instances", "h": "residual"}.get(arm, "guided")
         assert rec.done(ds.EXTRA_FOLDER[arm])
         ds.step_augment(rec, tmp_path, tmp_path / "synth", scenes, tmp_path / "bundle", arm)
         assert len(calls) == 3  # done: not run again
@@ -205,7 +210,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "arm (d)     sunny + edgecgl augment copies: 180 images" in r.stdout
     assert "arm (a)     sunny only: 90 images" in r.stdout
-    assert "[0, 1, 2]: 21 fine-tunings" in r.stdout and "2 epochs" in r.stdout
+    assert "[0, 1, 2]: 24 fine-tunings" in r.stdout and "2 epochs" in r.stdout
     assert not (tmp_path / "w").exists() and not (tmp_path / "r.json").exists()
 
 
