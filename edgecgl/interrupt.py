@@ -40,7 +40,7 @@ def install() -> None:
             signal.signal(sig, _on_signal)
 
 
-def _reset_in_child() -> None:
+def reset_in_child() -> None:
     """A forked worker (SynthWeather's render pool, DataLoader workers) gets the defaults back: its pool
     stops it with SIGTERM, which must end it, not raise KeyboardInterrupt inside the pool's loop (a
     multiprocessing.Pool then waited forever in terminate())."""
@@ -50,7 +50,7 @@ def _reset_in_child() -> None:
             signal.signal(sig, default)
 
 
-os.register_at_fork(after_in_child=_reset_in_child)
+os.register_at_fork(after_in_child=reset_in_child)
 
 
 def received() -> int | None:

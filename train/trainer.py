@@ -21,6 +21,7 @@ import contextlib
 import copy
 import json
 import multiprocessing as mp
+import os
 import random
 import shutil
 import signal
@@ -304,6 +305,23 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
+_HELD_FROM: list[dict[int, Any]] = []  # per open signals_held block, outermost first: what it replaced
+
+
+def _release_in_child() -> None:
+    """A process forked inside signals_held (a distributed run's DataLoader workers) gets back what the
+    outermost block replaced, then edgecgl.interrupt's defaults: it must stop on SIGINT/SIGTERM, not
+    hold them for a block it never leaves."""
+    if _HELD_FROM:
+        for sig, h in _HELD_FROM[0].items():
+            signal.signal(sig, h)
+        _HELD_FROM.clear()
+        interrupt.reset_in_child()
+
+
+os.register_at_fork(after_in_child=_release_in_child)
+
+
 @contextlib.contextmanager
 def signals_held() -> Iterator[list[int]]:
     """Hold SIGINT and SIGTERM until the block ends, then deliver them: a step is applied whole, so an
@@ -316,6 +334,7 @@ def signals_held() -> Iterator[list[int]]:
         return
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     handlers = {sig: h for sig, h in handlers.items() if callable(h)}
+    _HELD_FROM.append(handlers)
     for sig in handlers:
         signal.signal(sig, lambda signum, frame: held.append(signum))
     try:
@@ -323,6 +342,7 @@ def signals_held() -> Iterator[list[int]]:
     finally:
         for sig, h in handlers.items():
             signal.signal(sig, h)
+        _HELD_FROM.pop()
     for sig in held[:1]:  # only when the block ended normally: its own exception says more
         signal.raise_signal(sig)
 

@@ -107,3 +107,36 @@ def test_a_forked_pool_still_stops_its_workers() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=default_signals
     )
     assert r.returncode == 0 and "stopped" in r.stdout, r.stderr[-2000:]
+
+
+def test_a_process_forked_while_a_training_holds_the_signals_can_be_stopped() -> None:
+    """A distributed run holds SIGINT/SIGTERM over its loop and forks its DataLoader workers inside it:
+    the workers get the default handlers, not the holding one (which would swallow every SIGTERM)."""
+    import subprocess
+    import sys
+
+    from tests.integration.test_robust_inputs import default_signals
+
+    code = (
+        "import multiprocessing as mp, signal, time\n"
+        "from edgecgl import interrupt\n"
+        "from edgecgl.train.trainer import signals_held\n"
+        "interrupt.install()\n"
+        "with signals_held():\n"
+        "    with signals_held():\n"
+        "        child = mp.get_context('fork').Process(target=time.sleep, args=(60,))\n"
+        "        child.start()\n"
+        "        pool = mp.get_context('fork').Pool(1)\n"
+        "        got = pool.apply(signal.getsignal, (signal.SIGINT,)), pool.apply(signal.getsignal, (signal.SIGTERM,))\n"
+        "        pool.terminate()\n"
+        "    assert got == (signal.default_int_handler, signal.SIG_DFL), got\n"
+        "    child.terminate()\n"
+        "    child.join(20)\n"
+        "    assert child.exitcode == -signal.SIGTERM, child.exitcode\n"
+        "assert signal.getsignal(signal.SIGTERM) is interrupt._on_signal\n"
+        "print('stopped')\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=default_signals
+    )
+    assert r.returncode == 0 and "stopped" in r.stdout, r.stderr[-2000:]
