@@ -912,10 +912,12 @@ def describe(plan: Plan, args: argparse.Namespace) -> str:
         f"  copies      {n} sunny frames, {n // 3}-{-(-n // 3)} per weather ({', '.join(WEATHERS)}): Reinhard, edgecgl augment, real renders",
         f"  detector    {display_path(args.weights)} fine-tuned {plan.epochs} epochs, imgsz {plan.imgsz}, batch {plan.batch}, CPU, workers=0",
     ]
+    selected = [a.strip() for a in str(args.arms).split(",") if a.strip() in ARMS]
     for arm, what in ARMS.items():
-        lines.append(f"  arm ({arm})     {what}: {n if arm == 'a' else 2 * n} images")
+        later = "" if arm in selected else " (not in this call: --arms)"
+        lines.append(f"  arm ({arm})     {what}: {n if arm == 'a' else 2 * n} images{later}")
     lines.append(
-        f"  seeds       {plan.seeds}: {len(ARMS) * len(plan.seeds)} fine-tunings, each scored on {', '.join(TEST_DOMAINS)}"
+        f"  seeds       {plan.seeds}: {len(selected) * len(plan.seeds)} fine-tunings, each scored on {', '.join(TEST_DOMAINS)}"
     )
     lines.append(f"  results     {display_path(args.json)}, contact sheet {display_path(args.sheet)}")
     return "\n".join(lines)

@@ -212,6 +212,11 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     assert "arm (a)     sunny only: 90 images" in r.stdout
     assert "[0, 1, 2]: 24 fine-tunings" in r.stdout and "2 epochs" in r.stdout
     assert not (tmp_path / "w").exists() and not (tmp_path / "r.json").exists()
+    r = subprocess.run([*argv, "--arms", "a,d"], capture_output=True, text=True, timeout=120)
+    assert "[0, 1, 2]: 6 fine-tunings" in r.stdout and "arm (a)     sunny only: 90 images\n" in r.stdout
+    assert (
+        "arm (b)     sunny + the same sunny frames again: 180 images (not in this call: --arms)" in r.stdout
+    )
 
 
 def test_a_record_made_with_another_plan_is_refused(tmp_path: Path) -> None:
