@@ -832,6 +832,30 @@ def step_sheet(
     return dst
 
 
+# ------------------------------------------------------------------------------------------------ merge
+def merge_records(paths: Sequence[Path], plan: Plan) -> dict[str, Any]:
+    """One record from calls that ran side by side, each with its own --out and --json (two cores: the
+    translated arms in one, the others in the other; a shared record or folder would be written by both).
+    The first record's step wins where two did the same step; the plans must agree but for the seeds and
+    where the bundle came from."""
+    mine = {k: v for k, v in asdict(plan).items() if k not in ("seeds", "bundle")}
+    data: dict[str, Any] = {"plan": asdict(plan), "steps": {}, "runs": {}, "commands": [], "parts": []}
+    for path in paths:
+        part = json.loads(path.read_text(encoding="utf-8"))
+        theirs = {k: v for k, v in (part.get("plan") or {}).items() if k not in ("seeds", "bundle")}
+        if theirs != mine:
+            raise SystemExit(f"{display_path(path)} was made with another plan ({theirs})")
+        for step, info in part.get("steps", {}).items():
+            data["steps"].setdefault(step, info)
+        for key, run in part.get("runs", {}).items():
+            if run.get("done"):
+                data["runs"].setdefault(key, run)
+        data["commands"] += [c for c in part.get("commands", []) if c not in data["commands"]]
+        keep = ("cpu", "threads", "load_average_at_start", "git_commit_at_start", "cpu_s_total")
+        data["parts"].append({"json": display_path(path), **{k: part.get(k) for k in keep}})
+    return data
+
+
 # ------------------------------------------------------------------------------------------------ main
 def cpu_name() -> str:
     from benchmarks.realfog import cpu_name as name
@@ -874,6 +898,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Run only these arms now (e.g. a,b,c,e while the translator trains).",
     )
     ap.add_argument("--fresh", action="store_true", help="Ignore an existing JSON record.")
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="Merge the records of calls run side by side into --json, then summarise and draw the sheet"
+        " (from --out's night test split).",
+    )
     ap.add_argument("--dry-run", action="store_true", help="Print the plan and exit.")
     return ap.parse_args(argv)
 
@@ -937,6 +970,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     yolo_offline(out)
+    if args.merge:
+        return merge_main(args, plan)
     rec = Record(args.json, plan, args.fresh)
     command = shlex.join(["benchmarks/downstream.py", *(argv if argv is not None else sys.argv[1:])])
     commands = rec.data.setdefault("commands", [])
@@ -975,6 +1010,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     rec.data["cpu_s_total"] = cpu_total(rec.data)
     rec.save()
     step_sheet(rec, out, plan, out / "yolo" / "test" / "night", names, args.sheet_rows, args.sheet)
+    print(markdown_table(rec.data["summary"]))
+    log(f"wrote {display_path(args.json)}")
+    return 0
+
+
+def merge_main(args: argparse.Namespace, plan: Plan) -> int:
+    from ultralytics import YOLO
+
+    rec = Record(args.json, plan, fresh=True)
+    rec.data.update(merge_records(args.merge, plan))
+    rec.data["summary"] = summarise(rec.data["runs"], plan.seeds)
+    rec.data["cpu_s_total"] = cpu_total(rec.data)
+    rec.save()
+    names = {int(k): str(v) for k, v in YOLO(str(args.weights)).names.items()}
+    night = args.out / "yolo" / "test" / "night"
+    step_sheet(rec, args.out, plan, night, names, args.sheet_rows, args.sheet)
     print(markdown_table(rec.data["summary"]))
     log(f"wrote {display_path(args.json)}")
     return 0

@@ -268,3 +268,32 @@ def test_the_fused_coco_checkpoint_is_unfolded_into_a_trainable_equivalent(tmp_p
         a, b = fused(cx)[0], unfused(cx)[0]
     assert (a - b).abs().max() < 5.0, float((a - b).abs().max())  # 0.41 seen; identity BNs: ~220
     assert unfused.names == fused.names
+
+
+def test_records_of_calls_run_side_by_side_merge_into_one(tmp_path: Path) -> None:
+    """Two cores: the translated arms in one call and the others in another, each with its own record."""
+    plan = ds.Plan(seeds=[0, 1])
+    run = {"done": True, "cpu_s": 10.0, "scores": {}}
+    one = ds.Record(tmp_path / "dfg.json", plan, fresh=False)
+    one.data["steps"] = {
+        "data": {"done": True, "cpu_s": 5.0},
+        "translator": {"done": True, "trained_here": True},
+    }
+    one.data["runs"] = {"d/s0": run, "d/s1": run, "f/s0": {"done": False}}
+    one.data["commands"] = ["benchmarks/downstream.py --arms d,f"]
+    one.save()
+    two = ds.Record(tmp_path / "abce.json", ds.Plan(seeds=[0, 1], bundle="elsewhere"), fresh=False)
+    two.data["steps"] = {"data": {"done": True, "reused": True}, "reinhard": {"done": True, "cpu_s": 2.0}}
+    two.data["runs"] = {"a/s0": run, "a/s1": run, "d/s0": {"done": True, "cpu_s": 99.0}}
+    two.save()
+    merged = ds.merge_records([one.path, two.path], plan)
+    assert sorted(merged["runs"]) == ["a/s0", "a/s1", "d/s0", "d/s1"]  # unfinished f/s0 left out
+    assert merged["runs"]["d/s0"]["cpu_s"] == 10.0 and merged["steps"]["data"]["cpu_s"] == 5.0  # first wins
+    assert merged["steps"]["reinhard"]["done"] and merged["steps"]["translator"]["trained_here"]
+    assert [Path(p["json"]).name for p in merged["parts"]] == ["dfg.json", "abce.json"]
+    assert merged["commands"] == ["benchmarks/downstream.py --arms d,f"]
+    assert ds.cpu_total(merged) == 5.0 + 2.0 + 4 * 10.0
+    other = ds.Record(tmp_path / "other.json", ds.Plan(epochs=3), fresh=False)
+    other.save()
+    with pytest.raises(SystemExit, match="another plan"):
+        ds.merge_records([one.path, other.path], plan)
