@@ -82,14 +82,22 @@ def test_augment_stops_before_the_next_item(handler, tmp_path: Path) -> None:  #
     assert done == ["sunny_0"]
 
 
-def test_a_forked_pool_still_stops_its_workers() -> None:
-    """Forked workers inherited the SIGTERM handler, so Pool.terminate()'s SIGTERM raised
-    KeyboardInterrupt inside the worker loop and the pool waited forever (edgecgl demo / data synth)."""
+def _stops_in_a_fresh_python(code: str) -> None:
+    """Run ``code`` in its own interpreter (Python's default signal dispositions); it prints 'stopped'."""
     import subprocess
     import sys
 
     from tests.integration.test_robust_inputs import default_signals
 
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=default_signals
+    )
+    assert r.returncode == 0 and "stopped" in r.stdout, r.stderr[-2000:]
+
+
+def test_a_forked_pool_still_stops_its_workers() -> None:
+    """Forked workers inherited the SIGTERM handler, so Pool.terminate()'s SIGTERM raised
+    KeyboardInterrupt inside the worker loop and the pool waited forever (edgecgl demo / data synth)."""
     code = (
         "import multiprocessing as mp, signal, time\n"
         "from edgecgl import interrupt\n"
@@ -103,20 +111,12 @@ def test_a_forked_pool_still_stops_its_workers() -> None:
         "pool.join()\n"
         "print('stopped')\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=default_signals
-    )
-    assert r.returncode == 0 and "stopped" in r.stdout, r.stderr[-2000:]
+    _stops_in_a_fresh_python(code)
 
 
 def test_a_process_forked_while_a_training_holds_the_signals_can_be_stopped() -> None:
     """A distributed run holds SIGINT/SIGTERM over its loop and forks its DataLoader workers inside it:
     the workers get the default handlers, not the holding one (which would swallow every SIGTERM)."""
-    import subprocess
-    import sys
-
-    from tests.integration.test_robust_inputs import default_signals
-
     code = (
         "import multiprocessing as mp, signal, time\n"
         "from edgecgl import interrupt\n"
@@ -136,7 +136,4 @@ def test_a_process_forked_while_a_training_holds_the_signals_can_be_stopped() ->
         "assert signal.getsignal(signal.SIGTERM) is interrupt._on_signal\n"
         "print('stopped')\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=default_signals
-    )
-    assert r.returncode == 0 and "stopped" in r.stdout, r.stderr[-2000:]
+    _stops_in_a_fresh_python(code)
