@@ -110,6 +110,7 @@ class Plan:
     imgsz: int = 256
     batch: int = 16
     translator_iters: int = 2000
+    translator_seed: int = 0
     bundle: str | None = None
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
 
@@ -228,7 +229,7 @@ class Record:
         self.data: dict[str, Any] = {}
         if path.is_file() and not fresh:
             self.data = json.loads(path.read_text(encoding="utf-8"))
-            old = dict(self.data.get("plan") or {})
+            old = {"translator_seed": 0, **(self.data.get("plan") or {})}  # records before the option
             new = asdict(plan)
             old.pop("seeds", None), new.pop("seeds", None)
             if old and old != new:
@@ -335,7 +336,7 @@ def step_translator(rec: Record, plan: Plan, out: Path, synth: Path) -> Path:
 
     runs = out / "translator" / "runs"
     argv = ["train", "--config", "synth-tiny", "--data", f"folder:{synth}", "--out", str(runs)]
-    argv += ["--iters", str(plan.translator_iters)]
+    argv += ["--iters", str(plan.translator_iters), "--set", f"seed={plan.translator_seed}"]
     try:
         run = newest(runs, must_contain="checkpoints/last.pt")
     except Exception:  # noqa: BLE001 - no run yet
@@ -842,7 +843,8 @@ def merge_records(paths: Sequence[Path], plan: Plan) -> dict[str, Any]:
     data: dict[str, Any] = {"plan": asdict(plan), "steps": {}, "runs": {}, "commands": [], "parts": []}
     for path in paths:
         part = json.loads(path.read_text(encoding="utf-8"))
-        theirs = {k: v for k, v in (part.get("plan") or {}).items() if k not in ("seeds", "bundle")}
+        plan_of = {"translator_seed": 0, **(part.get("plan") or {})}  # records before the option
+        theirs = {k: v for k, v in plan_of.items() if k not in ("seeds", "bundle")}
         if theirs != mine:
             raise SystemExit(f"{display_path(path)} was made with another plan ({theirs})")
         for step, info in part.get("steps", {}).items():
@@ -888,6 +890,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--translator-iters", type=int, default=Plan.translator_iters, help="synth-tiny iterations."
     )
     ap.add_argument(
+        "--translator-seed",
+        type=int,
+        default=Plan.translator_seed,
+        help="synth-tiny's seed (the translator's own spread: one training per seed).",
+    )
+    ap.add_argument(
         "--bundle", type=Path, default=None, help="Reuse this bundle for arm (d) instead of training."
     )
     ap.add_argument("--weights", type=Path, default=ASSETS / "models" / "yolov8n-coco.pt")
@@ -925,6 +933,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         imgsz=args.imgsz,
         batch=args.batch,
         translator_iters=args.translator_iters,
+        translator_seed=args.translator_seed,
         bundle=str(args.bundle) if args.bundle else None,
         seeds=seeds,
     )
@@ -936,7 +945,7 @@ def describe(plan: Plan, args: argparse.Namespace) -> str:
     translator = (
         f"reuse bundle {plan.bundle}"
         if plan.bundle
-        else f"edgecgl train --config synth-tiny --iters {plan.translator_iters} + edgecgl export"
+        else f"edgecgl train --config synth-tiny --iters {plan.translator_iters} --set seed={plan.translator_seed} + edgecgl export"
     )
     lines = [
         "downstream benchmark plan (issue 18)",
