@@ -15,8 +15,9 @@ SynthWeather, where every scene exists in every weather with its own boxes:
 4. arms        the same COCO YOLOv8n (``$EDGECGL_ASSETS/models/yolov8n-coco.pt``) fine-tuned per ``--seeds``
                for ``--epochs`` on: (a) sunny; (b) sunny + the same sunny frames again; (c) sunny + Reinhard;
                (d) sunny + edgecgl augment; (e) sunny + real renders; (f) sunny + edgecgl augment
-               --style-per-image (each frame its own style draw). (b)-(f) have the same image count
-               (2 x ``--train-images``); (a) has half of it (that is what (b) controls for)
+               --style-per-image (each frame its own style draw); (g) with --upsample residual-instances;
+               (h) with --upsample residual. (b)-(h) have the same image count (2 x ``--train-images``);
+               (a) has half of it (that is what (b) controls for)
 5. eval        each arm's last.pt on the held-out scenes in night, rainy, cloudy (and sunny, for reference):
                mAP50, mAP50-95, AP of car and person; then the mean/spread over seeds, and the fraction of
                the (a) -> (e) gap that (d) closes
@@ -37,8 +38,10 @@ edgecgl augment ~27 CPU s per 1000 images). ``--bundle`` skips the translator. (
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/downstream.py --dry-run
     OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/downstream.py > runs/downstream.log &
-    # the detector arms that need no translator can run while it trains, then the rest:
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/downstream.py --arms a,b,c,e && ... --seeds 0
+    # two cores: the translated arms beside the others, each call its own --out and --json, then one record
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/downstream.py --arms d,f,g,h --out runs/ds/t --json runs/ds/t.json &
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/downstream.py --arms a,b,c,e --out runs/ds/o --json runs/ds/o.json
+    .venv/bin/python benchmarks/downstream.py --out runs/ds/o --json runs/ds/all.json --merge runs/ds/t.json runs/ds/o.json
 """
 
 from __future__ import annotations
@@ -319,7 +322,7 @@ def run_wall_s(run: Path) -> float | None:
 
 
 def step_translator(rec: Record, plan: Plan, out: Path, synth: Path) -> Path:
-    """The bundle arm (d) translates with: ``--bundle``, or synth-tiny trained here and exported."""
+    """The bundle the translated arms (d, f, g, h) use: ``--bundle``, or synth-tiny trained here and exported."""
     if plan.bundle:
         bundle = Path(plan.bundle)
         if not (bundle / "manifest.json").is_file():
