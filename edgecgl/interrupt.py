@@ -12,19 +12,27 @@ background job, nohup) keeps ignoring it, and an embedding application keeps its
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 _received: list[int] = []  # the signal that asked to stop, once one has
+_holding: list[dict[int, Any]] = []  # per open signals_held block, outermost first: the handlers it replaced
 
 
-def _on_signal(signum: int, frame: FrameType | None) -> None:
+def stop(signum: int) -> NoReturn:
+    """Stop here as if ``signum`` had arrived now (a rank of a distributed run stops with its peers)."""
     if not _received:
         _received.append(signum)
     raise KeyboardInterrupt
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    stop(signum)
 
 
 _DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
@@ -43,8 +51,13 @@ def install() -> None:
 def reset_in_child() -> None:
     """A forked worker (SynthWeather's render pool, DataLoader workers) gets the defaults back: its pool
     stops it with SIGTERM, which must end it, not raise KeyboardInterrupt inside the pool's loop (a
-    multiprocessing.Pool then waited forever in terminate())."""
+    multiprocessing.Pool then waited forever in terminate()), nor hold it for a signals_held block it
+    never leaves (a distributed training forks its DataLoader workers inside one)."""
     _received.clear()
+    if _holding:
+        for sig, h in _holding[0].items():
+            signal.signal(sig, h)
+        _holding.clear()
     for sig, default in _DEFAULTS.items():
         if signal.getsignal(sig) is _on_signal:
             signal.signal(sig, default)
@@ -58,13 +71,32 @@ def received() -> int | None:
     return _received[0] if _received else None
 
 
-def stop(signum: int) -> NoReturn:
-    """Stop here as if ``signum`` had arrived now: a rank of a distributed run stops with its peers."""
-    _on_signal(signum, None)
-    raise AssertionError("unreachable")  # _on_signal raises
-
-
 def check() -> None:
     """Raise KeyboardInterrupt if a stop was asked since ``install``, even if it was swallowed."""
     if _received:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them: a step is applied whole, so an
+    interrupted run can save a consistent last.pt. Yields the signals held so far. Only Python handlers
+    are held (edgecgl's, Python's Ctrl-C, an application's own); an ignored or default signal, or another
+    thread, is left as it is."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {sig: h for sig, h in handlers.items() if callable(h)}
+    _holding.append(handlers)
+    for sig in handlers:
+        signal.signal(sig, lambda signum, frame: held.append(signum))
+    try:
+        yield held
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+        _holding.pop()
+    for sig in held[:1]:  # only when the block ended normally: its own exception says more
+        signal.raise_signal(sig)

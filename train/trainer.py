@@ -21,11 +21,8 @@ import contextlib
 import copy
 import json
 import multiprocessing as mp
-import os
 import random
 import shutil
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -48,6 +45,7 @@ from edgecgl import interrupt
 from edgecgl.atomic import atomic_path, write_text_atomic
 from edgecgl.config import dump_yaml, to_dict
 from edgecgl.errors import EdgecglError
+from edgecgl.interrupt import signals_held
 
 LOSS_KEYS_EXCLUDED = ("step", "lr", "it_s", "time")
 _UNREADABLE = "skipped unreadable image "  # the dataset's warning (data/frames.py), logged here instead
@@ -303,48 +301,6 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name not in ("cpu",) and not name.startswith("cuda"):
         raise EdgecglError(f"unknown device '{name}'", "use cpu, cuda, cuda:N or auto")
     return torch.device(name)
-
-
-_HELD_FROM: list[dict[int, Any]] = []  # per open signals_held block, outermost first: what it replaced
-
-
-def _release_in_child() -> None:
-    """A process forked inside signals_held (a distributed run's DataLoader workers) gets back what the
-    outermost block replaced, then edgecgl.interrupt's defaults: it must stop on SIGINT/SIGTERM, not
-    hold them for a block it never leaves."""
-    if _HELD_FROM:
-        for sig, h in _HELD_FROM[0].items():
-            signal.signal(sig, h)
-        _HELD_FROM.clear()
-        interrupt.reset_in_child()
-
-
-os.register_at_fork(after_in_child=_release_in_child)
-
-
-@contextlib.contextmanager
-def signals_held() -> Iterator[list[int]]:
-    """Hold SIGINT and SIGTERM until the block ends, then deliver them: a step is applied whole, so an
-    interrupted run can save a consistent last.pt. Yields the signals held so far. Only Python handlers
-    are held (edgecgl's, Python's Ctrl-C, an application's own); an ignored or default signal, or another
-    thread, is left as it is."""
-    held: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield held
-        return
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    handlers = {sig: h for sig, h in handlers.items() if callable(h)}
-    _HELD_FROM.append(handlers)
-    for sig in handlers:
-        signal.signal(sig, lambda signum, frame: held.append(signum))
-    try:
-        yield held
-    finally:
-        for sig, h in handlers.items():
-            signal.signal(sig, h)
-        _HELD_FROM.pop()
-    for sig in held[:1]:  # only when the block ended normally: its own exception says more
-        signal.raise_signal(sig)
 
 
 def _short_reason(what: str) -> str:

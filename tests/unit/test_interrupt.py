@@ -120,7 +120,7 @@ def test_a_process_forked_while_a_training_holds_the_signals_can_be_stopped() ->
     code = (
         "import multiprocessing as mp, signal, time\n"
         "from edgecgl import interrupt\n"
-        "from edgecgl.train.trainer import signals_held\n"
+        "from edgecgl.interrupt import signals_held\n"
         "interrupt.install()\n"
         "with signals_held():\n"
         "    with signals_held():\n"
