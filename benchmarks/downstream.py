@@ -33,8 +33,10 @@ Budget of the defaults (600 scenes at 128x256, a quarter held out, 240 sunny fra
 256, batch 16, seeds 0,1,2, translator 2000 synth-tiny iterations), measured on an AMD EPYC, 2 cores
 shared with other jobs (load ~3), one thread: 94 CPU min and 1 h 50 min wall for all six arms (the
 translator 14.5 CPU min; a fine-tuning with its evaluations 2.5 CPU min for (a), 4.1-5.0 for (b)-(f);
-edgecgl augment ~27 CPU s per 1000 images). ``--bundle`` skips the translator. (The first smoke run,
-1 seed of 300 scenes / 120 frames / 3 epochs, could not separate the arms.)
+edgecgl augment ~27 CPU s per 1000 images). All eight arms (session 33, AMD EPYC Zen 4, two or three
+calls side by side, one thread each, then --merge): 118.7 CPU min, the translator 13.3 of it.
+``--bundle`` skips the translator. (The first smoke run, 1 seed of 300 scenes / 120 frames / 3 epochs,
+could not separate the arms.)
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/downstream.py --dry-run
     OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/downstream.py > runs/downstream.log &
@@ -232,9 +234,8 @@ class Record:
         self.data: dict[str, Any] = {}
         if path.is_file() and not fresh:
             self.data = json.loads(path.read_text(encoding="utf-8"))
-            old = {"translator_seed": 0, **(self.data.get("plan") or {})}  # records before the option
-            new = asdict(plan)
-            old.pop("seeds", None), new.pop("seeds", None)
+            old = plan_fields(self.data.get("plan") or {}, ("seeds",)) if self.data.get("plan") else {}
+            new = plan_fields(asdict(plan), ("seeds",))
             if old and old != new:
                 raise SystemExit(
                     f"{display_path(path)} was made with another plan ({old}); use --fresh to start over"
@@ -842,12 +843,11 @@ def merge_records(paths: Sequence[Path], plan: Plan) -> dict[str, Any]:
     translated arms in one, the others in the other; a shared record or folder would be written by both).
     The first record's step wins where two did the same step; the plans must agree but for the seeds and
     where the bundle came from."""
-    mine = {k: v for k, v in asdict(plan).items() if k not in ("seeds", "bundle")}
+    mine = plan_fields(asdict(plan), ("seeds", "bundle"))
     data: dict[str, Any] = {"plan": asdict(plan), "steps": {}, "runs": {}, "commands": [], "parts": []}
     for path in paths:
         part = json.loads(path.read_text(encoding="utf-8"))
-        plan_of = {"translator_seed": 0, **(part.get("plan") or {})}  # records before the option
-        theirs = {k: v for k, v in plan_of.items() if k not in ("seeds", "bundle")}
+        theirs = plan_fields(part.get("plan") or {}, ("seeds", "bundle"))
         if theirs != mine:
             raise SystemExit(f"{display_path(path)} was made with another plan ({theirs})")
         for step, info in part.get("steps", {}).items():
@@ -899,7 +899,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="synth-tiny's seed (the translator's own spread: one training per seed).",
     )
     ap.add_argument(
-        "--bundle", type=Path, default=None, help="Reuse this bundle for arm (d) instead of training."
+        "--bundle",
+        type=Path,
+        default=None,
+        help="Reuse this bundle for the translated arms instead of training.",
     )
     ap.add_argument("--weights", type=Path, default=ASSETS / "models" / "yolov8n-coco.pt")
     ap.add_argument("--sheet-rows", type=int, default=6)
@@ -922,6 +925,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def plan_fields(plan: dict[str, Any], drop: Sequence[str]) -> dict[str, Any]:
+    """A record's plan without ``drop``, read as today's (records before --translator-seed had seed 0)."""
+    return {k: v for k, v in {"translator_seed": 0, **plan}.items() if k not in drop}
+
+
 def make_plan(args: argparse.Namespace) -> Plan:
     seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
     if not seeds:
@@ -942,7 +950,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     )
 
 
-def describe(plan: Plan, args: argparse.Namespace) -> str:
+def describe(plan: Plan, args: argparse.Namespace, selected: Sequence[str]) -> str:
     n = plan.train_images
     test = round(plan.val_fraction * plan.scenes)
     translator = (
@@ -957,7 +965,6 @@ def describe(plan: Plan, args: argparse.Namespace) -> str:
         f"  copies      {n} sunny frames, {n // 3}-{-(-n // 3)} per weather ({', '.join(WEATHERS)}): Reinhard, edgecgl augment, real renders",
         f"  detector    {display_path(args.weights)} fine-tuned {plan.epochs} epochs, imgsz {plan.imgsz}, batch {plan.batch}, CPU, workers=0",
     ]
-    selected = [a.strip() for a in str(args.arms).split(",") if a.strip() in ARMS]
     for arm, what in ARMS.items():
         later = "" if arm in selected else " (not in this call: --arms)"
         lines.append(f"  arm ({arm})     {what}: {n if arm == 'a' else 2 * n} images{later}")
@@ -974,7 +981,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = [a.strip() for a in str(args.arms).split(",") if a.strip()]
     if not selected or any(a not in ARMS for a in selected):
         raise SystemExit(f"--arms takes a comma-separated subset of {','.join(ARMS)}")
-    print(describe(plan, args))
+    print(describe(plan, args, selected))
     if args.dry_run:
         return 0
     if not args.weights.is_file():
@@ -1030,13 +1037,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def merge_main(args: argparse.Namespace, plan: Plan) -> int:
     from ultralytics import YOLO
 
+    night = args.out / "yolo" / "test" / "night"
+    if not (night / "images").is_dir():
+        raise SystemExit(f"no night test split in {night}: give the --out of one of the merged calls")
     rec = Record(args.json, plan, fresh=True)
     rec.data.update(merge_records(args.merge, plan))
     rec.data["summary"] = summarise(rec.data["runs"], plan.seeds)
     rec.data["cpu_s_total"] = cpu_total(rec.data)
     rec.save()
     names = {int(k): str(v) for k, v in YOLO(str(args.weights)).names.items()}
-    night = args.out / "yolo" / "test" / "night"
     step_sheet(rec, args.out, plan, night, names, args.sheet_rows, args.sheet)
     print(markdown_table(rec.data["summary"]))
     log(f"wrote {display_path(args.json)}")
