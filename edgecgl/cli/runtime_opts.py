@@ -84,7 +84,8 @@ UPSAMPLE = typer.Option(
     "guided",
     "--upsample",
     help="Back to the input's resolution: guided (the bundle's guided upsampler, keeps the input's "
-    "detail), residual (guided plus the network's own lights and glows the guided fit drops), "
+    "detail), lights (guided plus only the bright part of what the fit drops: the network's lamps and "
+    "glows), residual (guided plus all of it: the lights, the network's darkness and its blur), "
     "residual-instances (guided frame, residual cars and people) or resize (bilinear resize of the "
     "network's output).",
 )
