@@ -12,9 +12,6 @@ resolution ``residual`` equals the network's output, above it the input's detail
 adds it. The residual's fit runs in numpy (``edgecgl.guided_cpu``) whatever the backend.
 ``residual-instances`` is ``guided`` for the frame and ``residual`` for the instance crops: the cars' lights
 without the working-size network's blur over the whole scene (``split_mode``; two Upsamplers).
-``lights`` is ``guided`` plus only the bright part of that residual (where it lifts the grey level by more
-than ``LIGHT_LEVEL``): the lamps and glows the network paints come on over the input's detail, while the
-rest of the residual (the network's blur, its colour blotches) stays out.
 
 The graph runs on the translator's backend where that backend has it (TensorRT when the bundle has an
 upsampler engine; torch when it has a ``.pt2``; ONNX Runtime on CUDA). Where it would run on ONNX Runtime's
@@ -40,13 +37,7 @@ from edgecgl.bundle import IO_NAMES, Bundle
 from edgecgl.compose import resize, to_nchw, to_uint8
 from edgecgl.errors import EdgecglError
 
-CHOICES = ("guided", "resize", "residual", "lights")
-RESIDUAL_MODES = ("residual", "lights")  # guided + (part of) what the fit leaves out of the network's output
-# ``lights`` keeps the residual where it lifts the grey level by LIGHT_LEVEL uint8 levels or more, fully from
-# twice that. Measured on 40 held-out SynthWeather scenes to night (synth-tiny, 64x128): where the network
-# paints a light (a channel > 0.6) the lift is 84 levels at the median and above 24 at 99 % of the pixels;
-# everywhere else -4 at the median, under 15 at 90 % (docs/RESULTS.md "Lights over the guided picture")
-LIGHT_LEVEL = 24.0
+CHOICES = ("guided", "resize", "residual")
 # what --upsample takes: one mode for everything, or (frame, instance crops); "residual-instances" keeps the
 # input's detail on the frame (guided) and the network's lights on the cars and people (residual)
 MODES: dict[str, tuple[str, str]] = {
@@ -78,7 +69,7 @@ class Upsampler:
         mode = mode.strip().lower()
         if mode not in CHOICES:
             raise EdgecglError(f"unknown --upsample '{mode}'", f"choose one of: {', '.join(CHOICES)}")
-        if mode != "resize" and not bundle.has_upsampler:
+        if mode in ("guided", "residual") and not bundle.has_upsampler:
             if log is not None:
                 log(
                     f"upsample: bundle {bundle.root} has no upsampler (exported before it existed): "
@@ -98,7 +89,7 @@ class Upsampler:
             self._run = _runner(bundle, backend)
             if cpu_path and _on_ort_cpu(backend, self._run):
                 self.cpu = _checked_cpu_path(self.params, self._graph, log)
-        if mode in RESIDUAL_MODES and self.cpu is None:  # the CPU path reuses its own fit
+        if mode == "residual" and self.cpu is None:  # the CPU path reuses its own fit
             self._fit_low = _low_fit(bundle, self.params)
 
     @property
@@ -110,14 +101,14 @@ class Upsampler:
         and checked CPU path (--upsample residual-instances: the crops' upsampler, built without a second
         session or check). A resize upsampler (no graph in the bundle) has only resize siblings."""
         mode = mode.strip().lower()
-        if mode not in ("guided", *RESIDUAL_MODES):
-            raise ValueError(f"a sibling upsampler is guided, residual or lights, not {mode!r}")
+        if mode not in ("guided", "residual"):
+            raise ValueError(f"a sibling upsampler is guided or residual, not {mode!r}")
         other = copy.copy(self)
         other._spent = threading.local()
         if self.guided:
             other.mode = mode
             other._fit_low = (
-                _low_fit(self._bundle, self.params) if mode in RESIDUAL_MODES and self.cpu is None else None
+                _low_fit(self._bundle, self.params) if mode == "residual" and self.cpu is None else None
             )
         return other
 
@@ -129,17 +120,15 @@ class Upsampler:
         t0 = time.perf_counter()
         if not self.guided or self._run is None:
             out = resize(to_uint8(low_image[None])[0], guide.shape[:2])
-        elif self.cpu is not None and self.mode in RESIDUAL_MODES:  # one fit, applied at both sizes
+        elif self.cpu is not None and self.mode == "residual":  # one fit, applied at both sizes
             a, b = guided_cpu.fit(low_guide, low_image, self.cpu)
-            fitted = guided_cpu.apply(low_guide, a, b)
-            out = add_residual(guided_cpu.apply(guide, a, b), low_image, fitted, self.mode == "lights")
+            out = add_residual(guided_cpu.apply(guide, a, b), low_image, guided_cpu.apply(low_guide, a, b))
         elif self.cpu is not None:
             out = guided_cpu.upsample(guide, low_guide, low_image, self.cpu)
         else:
             out = self._graph(guide, low_guide, low_image)
-            if self._fit_low is not None:  # residual or lights on a graph backend
-                fitted = self._fit_low(low_guide, low_image)
-                out = add_residual(out, low_image, fitted, self.mode == "lights")
+            if self._fit_low is not None:  # residual on a graph backend
+                out = add_residual(out, low_image, self._fit_low(low_guide, low_image))
         self._spent.ms = getattr(self._spent, "ms", 0.0) + (time.perf_counter() - t0) * 1000.0
         return out
 
@@ -156,31 +145,19 @@ class Upsampler:
         return _hwc_uint8(out[0])
 
 
-def add_residual(
-    out: np.ndarray, low_image: np.ndarray, fitted_low: np.ndarray, lights: bool = False
-) -> np.ndarray:
+def add_residual(out: np.ndarray, low_image: np.ndarray, fitted_low: np.ndarray) -> np.ndarray:
     """``out`` uint8 [H,W,3] plus (the network's output - the guided fit at the working size), the
-    difference bilinearly upsampled; saturated. ``lights``: only where the difference is bright
-    (``light_gate``). The difference goes up as its uint8 positive and negative parts (bilinear resizing
-    is linear): full-resolution work in uint8 OpenCV calls only, ~3x cheaper at 1080p than in float
-    (benchmarks/upsampler_cost.py)."""
+    difference bilinearly upsampled; saturated. The difference goes up as its uint8 positive and negative
+    parts (bilinear resizing is linear): full-resolution work in uint8 OpenCV calls only, ~3x cheaper at
+    1080p than in float (benchmarks/upsampler_cost.py)."""
     import cv2
 
     low = cv2.merge([np.ascontiguousarray(c, dtype=np.float32) for c in low_image])
     res = (np.clip(low, -1.0, 1.0) + 1.0) * 127.5 - fitted_low.astype(np.float32)
-    if lights:
-        res *= light_gate(res.mean(axis=2, keepdims=True))
     size = (out.shape[1], out.shape[0])
     pos = cv2.resize(np.clip(res + 0.5, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
     neg = cv2.resize(np.clip(0.5 - res, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
     return cv2.subtract(cv2.add(out, pos.reshape(out.shape)), neg.reshape(out.shape))
-
-
-def light_gate(lift: Any) -> Any:
-    """How much of the residual ``lights`` keeps, from its grey-level lift in uint8 levels: none up to
-    ``LIGHT_LEVEL``, all from twice that (a ramp, so a glow's edge fades instead of cutting off). A numpy
-    array or a torch tensor (``train.eval``'s at-output-resolution scoring gates the same way)."""
-    return (lift / LIGHT_LEVEL - 1.0).clip(0.0, 1.0)
 
 
 def _low_fit(bundle: Bundle, params: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

@@ -84,8 +84,7 @@ UPSAMPLE = typer.Option(
     "guided",
     "--upsample",
     help="Back to the input's resolution: guided (the bundle's guided upsampler, keeps the input's "
-    "detail), lights (guided plus only the bright part of what the fit drops: the network's lamps and "
-    "glows), residual (guided plus all of it: the lights, the network's darkness and its blur), "
+    "detail), residual (guided plus the network's own lights and glows the guided fit drops), "
     "residual-instances (guided frame, residual cars and people) or resize (bilinear resize of the "
     "network's output).",
 )

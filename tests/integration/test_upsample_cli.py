@@ -83,21 +83,6 @@ def test_residual_runs_through_the_cli(
     assert np.abs(low(res) - low(resized)).mean() < 0.5 * np.abs(low(guided) - low(resized)).mean()
 
 
-def test_lights_runs_through_the_cli_and_only_brightens(
-    bundle_dir: Path, still: tuple[Path, np.ndarray], tmp_path: Path
-) -> None:
-    """``--upsample lights``: accepted and logged; it adds only the residual's bright part to the guided
-    picture, so no pixel's grey level drops below guided's (beyond rounding)."""
-    src, img = still
-    r = edgecgl("image", str(src), "--to", "night", "--bundle", str(bundle_dir), "--upsample", "lights",
-                "--no-instances", "--out", str(tmp_path / "l.png"))  # fmt: skip
-    assert r.returncode == 0 and "upsample: lights" in r.stderr, r.stderr
-    lit = cv2.cvtColor(cv2.imread(str(tmp_path / "l.png")), cv2.COLOR_BGR2RGB).astype(np.float32)
-    guided = run(bundle_dir, src, tmp_path / "g.png", "--no-instances", "--upsample", "guided")
-    assert lit.shape == img.shape
-    assert (lit.mean(axis=2) - guided.astype(np.float32).mean(axis=2)).min() >= -2.0
-
-
 def test_residual_instances_leaves_the_frame_guided(
     bundle_dir: Path, still: tuple[Path, np.ndarray], tmp_path: Path
 ) -> None:

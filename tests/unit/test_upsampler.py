@@ -249,65 +249,14 @@ def test_residual_at_the_working_size_is_the_network_output(shift_bundle: Path) 
     assert np.abs(same.astype(np.int16) - to_uint8(out[None])[0].astype(np.int16)).max() <= 1
 
 
-def test_lights_adds_the_bright_residual_only() -> None:
-    """``lights``: a lamp the fit left out (+150 levels) comes on; the network's small blur (a +-12 level
-    ripple) and a dark patch (-150) stay out, so away from the lamp the output is the guided one."""
-    from edgecgl.upsample import add_residual
-
-    fitted = np.full((16, 32, 3), 100, np.uint8)
-    net = fitted.astype(np.float32)
-    net += 12.0 * np.sin(np.arange(32) / 2.0)[None, :, None]  # blur-like ripple
-    net[4:6, 4:6] += 150.0  # a lamp
-    net[10:12, 20:22] -= 90.0  # a dark patch
-    low_image = net.transpose(2, 0, 1) / 127.5 - 1.0
-    out = np.full((64, 128, 3), 100, np.uint8)  # the guided picture at 4x
-    lit = add_residual(out, low_image, fitted, lights=True).astype(int)
-    full = add_residual(out, low_image, fitted).astype(int)
-    assert (
-        lit[16:24, 16:24].mean() > 100 + 60 and abs(lit[16:24, 16:24].mean() - full[16:24, 16:24].mean()) < 3
-    )
-    assert np.array_equal(lit[40:48, 80:88], out[40:48, 80:88].astype(int))  # the dark patch: not added
-    assert full[40:48, 80:88].mean() < 100 - 40
-    far = (slice(40, 64), slice(0, 60))  # only the ripple there: guided exactly; residual has the ripple
-    assert np.array_equal(lit[far], out[far].astype(int)) and np.abs(full[far] - 100).max() >= 8
-
-
-def test_light_gate_ramps_from_the_level_to_twice_it_on_numpy_and_torch() -> None:
-    import torch
-
-    from edgecgl.upsample import LIGHT_LEVEL, light_gate
-
-    lift = np.array([-50.0, 0.0, LIGHT_LEVEL, 1.5 * LIGHT_LEVEL, 2 * LIGHT_LEVEL, 200.0])
-    want = [0.0, 0.0, 0.0, 0.5, 1.0, 1.0]
-    assert light_gate(lift).tolist() == pytest.approx(want)
-    assert light_gate(torch.from_numpy(lift)).tolist() == pytest.approx(want)
-
-
-def test_lights_keeps_the_painted_light_over_the_guided_picture(tiny_bundle: Path) -> None:
-    b = load_bundle(tiny_bundle)
-    frame = np.full((120, 240, 3), 128, np.uint8)
-    frame[:, :60] = 40
-    window = (60, 0, 240, 120)
-    outs = {
-        m: Translator(LightsBackend((0, 0, 0)), b, "night", upsample=m).translate_windows(frame, [window])[0]
-        for m in ("guided", "residual", "lights")
-    }
-    h, w = outs["guided"].shape[:2]
-    centre = (slice(h // 2 - 2, h // 2 + 3), slice(w // 2 - 2, w // 2 + 3))
-    assert float(outs["lights"][centre].mean()) > float(outs["guided"][centre].mean()) + 60
-    corner = (slice(0, h // 5), slice(0, w // 5))  # far from the light: the guided picture
-    assert np.array_equal(outs["lights"][corner], outs["guided"][corner])
-
-
-@pytest.mark.parametrize("mode", ["residual", "lights"])
-def test_residual_on_the_graph_path_matches_the_cpu_path(tiny_bundle: Path, mode: str) -> None:
+def test_residual_on_the_graph_path_matches_the_cpu_path(tiny_bundle: Path) -> None:
     """A graph backend (TensorRT, torch) runs the graph and fits the residual in numpy: same output."""
     from edgecgl.upsample import Upsampler, check_inputs
 
     b = load_bundle(tiny_bundle)
     full, low, out = check_inputs()
-    cpu = Upsampler(b, None, mode)
-    graph = Upsampler(b, None, mode, cpu_path=False)
+    cpu = Upsampler(b, None, "residual")
+    graph = Upsampler(b, None, "residual", cpu_path=False)
     assert cpu.cpu is not None and graph.cpu is None
     diff = np.abs(cpu(full, low, out).astype(np.int16) - graph(full, low, out).astype(np.int16))
     assert diff.max() <= 2
@@ -346,10 +295,6 @@ def test_sibling_upsampler_shares_the_session_and_matches_a_fresh_one(
     assert sib._run is guided._run and sib.cpu is guided.cpu
     fresh = Upsampler(b, None, "residual", cpu_path=cpu_path)
     assert np.array_equal(sib(full, low, out), fresh(full, low, out))
-    lit = guided.sibling("lights")
-    assert np.array_equal(
-        lit(full, low, out), Upsampler(b, None, "lights", cpu_path=cpu_path)(full, low, out)
-    )
     assert np.array_equal(
         guided(full, low, out), Upsampler(b, None, "guided", cpu_path=cpu_path)(full, low, out)
     )
@@ -359,7 +304,7 @@ def test_sibling_upsampler_shares_the_session_and_matches_a_fresh_one(
         guided.sibling("resize")
 
 
-MODES_UNDER_TEST = ("guided", "residual", "residual-instances", "lights")
+MODES_UNDER_TEST = ("guided", "residual", "residual-instances")
 
 
 def test_unknown_upsample_mode_lists_every_choice(tiny_bundle: Path) -> None:

@@ -329,10 +329,8 @@ class AtOutputResolution:
     ) -> None:
         from edgecgl.export.upsampler import GuidedUpsampler, UpsamplerConfig
 
-        from edgecgl.upsample import CHOICES
-
-        if upsample not in CHOICES:
-            raise EdgecglError(f"unknown --upsample '{upsample}'", f"choose one of: {', '.join(CHOICES)}")
+        if upsample not in ("guided", "resize", "residual"):
+            raise EdgecglError(f"unknown --upsample '{upsample}'", "choose guided, residual or resize")
         self.method = method
         self.name = method.name
         self.domains = method.domains
@@ -351,8 +349,6 @@ class AtOutputResolution:
         """``style``: ``index``/``spread`` for a ``SampledStyles`` inside (``--keep-objects`` redraws)."""
         import torch.nn.functional as F
 
-        from edgecgl.upsample import light_gate
-
         low = F.interpolate(images.float(), size=self.frame_size, mode="area")
         out = self.method.translate(low, target, seed, **style)  # type: ignore[call-arg]
         if self.upsampler is None:
@@ -360,12 +356,8 @@ class AtOutputResolution:
                 -1, 1
             )
         full = self.upsampler(images.float(), low, out)
-        if self.upsample in ("residual", "lights"):  # edgecgl.upsample's: what the fit leaves out of out
+        if self.upsample == "residual":  # edgecgl.upsample's residual mode: what the fit leaves out of out
             res = out - self.upsampler(low, low, out)
-            if (
-                self.upsample == "lights"
-            ):  # its bright part only, in uint8 levels as edgecgl.upsample gates it
-                res = res * light_gate((res * 127.5).mean(1, keepdim=True))
             full = full + F.interpolate(res, size=images.shape[-2:], mode="bilinear", align_corners=False)
         return full.clamp(-1, 1)
 
