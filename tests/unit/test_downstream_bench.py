@@ -297,3 +297,19 @@ def test_records_of_calls_run_side_by_side_merge_into_one(tmp_path: Path) -> Non
     other.save()
     with pytest.raises(SystemExit, match="another plan"):
         ds.merge_records([one.path, other.path], plan)
+
+
+def test_the_sheet_is_skipped_with_a_line_when_the_detector_weights_are_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--merge of records whose YOLO runs were cleaned up: the table is still made, the sheet is not."""
+    plan = ds.Plan(seeds=[0])
+    rec = ds.Record(tmp_path / "r.json", plan, fresh=False)
+    rec.data["runs"] = {
+        f"{a}/s0": {"done": True, "weights": str(tmp_path / f"{a}.pt")} for a in ds.SHEET_ARMS
+    }
+    dst = tmp_path / "sheet.jpg"
+    assert ds.step_sheet(rec, tmp_path, plan, tmp_path / "test", {}, 2, dst) is None
+    assert not dst.exists()
+    err = capsys.readouterr().err
+    assert "sheet: skipped, the detector weights are gone: (a) " in err and "a.pt" in err
