@@ -16,8 +16,8 @@ SynthWeather, where every scene exists in every weather with its own boxes:
                for ``--epochs`` on: (a) sunny; (b) sunny + the same sunny frames again; (c) sunny + Reinhard;
                (d) sunny + edgecgl augment; (e) sunny + real renders; (f) sunny + edgecgl augment
                --style-per-image (each frame its own style draw); (g) with --upsample residual-instances;
-               (h) with --upsample residual. (b)-(h) have the same image count (2 x ``--train-images``);
-               (a) has half of it (that is what (b) controls for)
+               (h) with --upsample residual; (i) with --upsample local. (b)-(i) have the same image count
+               (2 x ``--train-images``); (a) has half of it (that is what (b) controls for)
 5. eval        each arm's last.pt on the held-out scenes in night, rainy, cloudy (and sunny, for reference):
                mAP50, mAP50-95, AP of car and person; then the mean/spread over seeds, and the fraction of
                the (a) -> (e) gap that (d) closes
@@ -82,6 +82,7 @@ ARMS: dict[str, str] = {
     "f": "sunny + edgecgl augment --style-per-image copies",
     "g": "sunny + edgecgl augment --upsample residual-instances copies",
     "h": "sunny + edgecgl augment --upsample residual copies",
+    "i": "sunny + edgecgl augment --upsample local copies",
 }
 EXTRA_FOLDER = {
     "b": "sunny",
@@ -91,13 +92,15 @@ EXTRA_FOLDER = {
     "f": "augment-per-image",
     "g": "augment-residual-instances",
     "h": "augment-residual",
+    "i": "augment-local",
 }
-TRANSLATED_ARMS = ("d", "f", "g", "h")  # the arms that need the translator
+TRANSLATED_ARMS = ("d", "f", "g", "h", "i")  # the arms that need the translator
 AUGMENT_FLAGS: dict[str, list[str]] = {  # what each translated arm adds to `edgecgl augment`
     "d": [],
     "f": ["--style-per-image", "--style-seed", "0"],
     "g": ["--upsample", "residual-instances"],  # the instance network's own lights kept on the cars
     "h": ["--upsample", "residual"],  # ... and the frame network's (glows, wet road, its blur too)
+    "i": ["--upsample", "local"],  # guided with a smaller window: the network's shading, the input's edges
 }
 SHEET_ARMS = ("a", "d")
 
@@ -323,7 +326,7 @@ def run_wall_s(run: Path) -> float | None:
 
 
 def step_translator(rec: Record, plan: Plan, out: Path, synth: Path) -> Path:
-    """The bundle the translated arms (d, f, g, h) use: ``--bundle``, or synth-tiny trained here and exported."""
+    """The bundle the translated arms (d, f, g, h, i) use: ``--bundle``, or synth-tiny trained here and exported."""
     if plan.bundle:
         bundle = Path(plan.bundle)
         if not (bundle / "manifest.json").is_file():

@@ -14,8 +14,8 @@ through the crops the runtime cuts from the full-resolution frame and pastes bac
                                   Brightness is the max over R, G, B; light pixels are those over 0.6.
 
 Rows: identity (the sunny input) and, per model, ``<name>/frame`` (global only) and ``<name>/instances``,
-through the guided upsampler, and the same with ``+residual`` (``--upsample residual``) and
-``instances+residual-instances`` (guided frame, residual crops).
+through the guided upsampler, and the same with ``+local`` (``--upsample local``), ``+residual``
+(``--upsample residual``) and ``instances+residual-instances`` (guided frame, residual crops).
 Pictures: ``--sheet`` writes zoomed crops of the most lit vehicle of the first scenes: input, render,
 then each row. A script, not a test; quality.py calls ``score_product`` with ``--product``.
 
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ("night", "cloudy", "rainy")
 VEHICLES = (0, 1, 2)  # the folder format's car, truck, bus
 LIGHT = 0.6
-UPSAMPLES = ("guided", "residual", "residual-instances")  # edgecgl --upsample modes scored
+UPSAMPLES = ("guided", "local", "residual", "residual-instances")  # edgecgl --upsample modes scored
 
 
 def log(msg: str) -> None:

@@ -131,8 +131,10 @@ class Translator:
         self.instance_upsampler = (
             self.upsampler if instance_mode == frame_mode else self.upsampler.sibling(instance_mode)
         )
-        # what --upsample resolved to (a bundle without an upsampler falls back to resize)
-        self.upsample_mode = upsample.strip().lower() if self.upsampler.guided else "resize"
+        # what --upsample resolved to (a bundle without an upsampler falls back to resize, local on a bundle
+        # whose upsampler the numpy path lacks to guided)
+        fell_back = self.upsampler.mode != frame_mode
+        self.upsample_mode = self.upsampler.mode if fell_back else upsample.strip().lower()
 
     def use_style(self, style: np.ndarray, source: str) -> None:
         """Translate with this [S] style code from now on (``source`` says where it came from, for logs)."""

@@ -12,6 +12,11 @@ resolution ``residual`` equals the network's output, above it the input's detail
 adds it. The residual's fit runs in numpy (``edgecgl.guided_cpu``) whatever the backend.
 ``residual-instances`` is ``guided`` for the frame and ``residual`` for the instance crops: the cars' lights
 without the working-size network's blur over the whole scene (``split_mode``; two Upsamplers).
+``local`` is ``guided`` with a 4x smaller window (``LOCAL_RADIUS``): the bundle's radius-16 window covers
+half the fit grid's height, so its affine fit keeps the input's structure and flattens the network's own
+large-scale shading (a lit road, a dark sky: half of a night's contrast at 1/8 scale); the smaller window
+keeps that shading, at some of the input's detail. It runs on the numpy path on every backend (the graph
+has the bundle's radius built in; the cost is the CPU path's, docs/PERFORMANCE.md).
 
 The graph runs on the translator's backend where that backend has it (TensorRT when the bundle has an
 upsampler engine; torch when it has a ``.pt2``; ONNX Runtime on CUDA). Where it would run on ONNX Runtime's
@@ -24,6 +29,7 @@ input; the graph runs where that check fails or for the modes the CPU path does 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +43,11 @@ from edgecgl.bundle import IO_NAMES, Bundle
 from edgecgl.compose import resize, to_nchw, to_uint8
 from edgecgl.errors import EdgecglError
 
-CHOICES = ("guided", "resize", "residual")
+CHOICES = ("guided", "local", "resize", "residual")
+# ``local``'s box radius on the fit grid (about 64 rows at any working size, ``UpsamplerConfig.subsample``).
+# benchmarks/downstream.py, SynthWeather, YOLOv8n fine-tuned on sunny + night copies: radius 16 / 8 / 4 ->
+# night mAP50-95 0.168 / 0.174 / 0.178 (translator 0, 3 detector seeds; docs/RESULTS.md "A smaller window")
+LOCAL_RADIUS = 4
 # what --upsample takes: one mode for everything, or (frame, instance crops); "residual-instances" keeps the
 # input's detail on the frame (guided) and the network's lights on the cars and people (residual)
 MODES: dict[str, tuple[str, str]] = {
@@ -69,7 +79,7 @@ class Upsampler:
         mode = mode.strip().lower()
         if mode not in CHOICES:
             raise EdgecglError(f"unknown --upsample '{mode}'", f"choose one of: {', '.join(CHOICES)}")
-        if mode in ("guided", "residual") and not bundle.has_upsampler:
+        if mode != "resize" and not bundle.has_upsampler:
             if log is not None:
                 log(
                     f"upsample: bundle {bundle.root} has no upsampler (exported before it existed): "
@@ -85,7 +95,16 @@ class Upsampler:
         self._spent = threading.local()
         self.cpu: guided_cpu.GuidedParams | None = None  # set when the numpy + OpenCV path runs instead
         self._fit_low: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-        if mode != "resize":
+        if mode == "local":
+            self.cpu = _local_params(self.params)
+            if self.cpu is None:
+                if log is not None:
+                    log(
+                        f"upsample: local needs a per-channel upsampler and bundle {bundle.root} has "
+                        f"{self.params.get('mode')!r}: running guided"
+                    )
+                self.mode = mode = "guided"
+        if mode in ("guided", "residual"):
             self._run = _runner(bundle, backend)
             if cpu_path and _on_ort_cpu(backend, self._run):
                 self.cpu = _checked_cpu_path(self.params, self._graph, log)
@@ -101,8 +120,10 @@ class Upsampler:
         and checked CPU path (--upsample residual-instances: the crops' upsampler, built without a second
         session or check). A resize upsampler (no graph in the bundle) has only resize siblings."""
         mode = mode.strip().lower()
-        if mode not in ("guided", "residual"):
-            raise ValueError(f"a sibling upsampler is guided or residual, not {mode!r}")
+        if mode not in ("guided", "residual") or self.mode == "local":
+            raise ValueError(
+                f"a sibling upsampler is guided or residual of one, not {mode!r} of {self.mode!r}"
+            )
         other = copy.copy(self)
         other._spent = threading.local()
         if self.guided:
@@ -118,7 +139,7 @@ class Upsampler:
         if low_image.ndim != 3 or low_image.shape[0] != 3 or low_image.shape[1:] != low_guide.shape[:2]:
             raise ValueError(f"low_image {low_image.shape} does not match low_guide {low_guide.shape}")
         t0 = time.perf_counter()
-        if not self.guided or self._run is None:
+        if not self.guided:
             out = resize(to_uint8(low_image[None])[0], guide.shape[:2])
         elif self.cpu is not None and self.mode == "residual":  # one fit, applied at both sizes
             a, b = guided_cpu.fit(low_guide, low_image, self.cpu)
@@ -158,6 +179,15 @@ def add_residual(out: np.ndarray, low_image: np.ndarray, fitted_low: np.ndarray)
     pos = cv2.resize(np.clip(res + 0.5, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
     neg = cv2.resize(np.clip(0.5 - res, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
     return cv2.subtract(cv2.add(out, pos.reshape(out.shape)), neg.reshape(out.shape))
+
+
+def _local_params(params: dict[str, Any]) -> guided_cpu.GuidedParams | None:
+    """The bundle's upsampler parameters with ``LOCAL_RADIUS`` (None where the numpy path lacks its mode)."""
+    try:
+        p = guided_cpu.GuidedParams.from_manifest(params)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return dataclasses.replace(p, radius=LOCAL_RADIUS) if p.supported else None
 
 
 def _low_fit(bundle: Bundle, params: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         upsample: str = typer.Option(
             "guided",
             "--upsample",
-            help="With --output-size: guided (the runtime's default), residual or resize.",
+            help="With --output-size: guided (the runtime's default), local, residual or resize.",
         ),
         style: str = typer.Option(
             "mean",

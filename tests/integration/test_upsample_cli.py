@@ -83,6 +83,17 @@ def test_residual_runs_through_the_cli(
     assert np.abs(low(res) - low(resized)).mean() < 0.5 * np.abs(low(guided) - low(resized)).mean()
 
 
+def test_local_runs_through_the_cli(bundle_dir: Path, still: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    """``--upsample local``: same size, logged, another fit than guided's, still the input's edges."""
+    src, img = still
+    r = edgecgl("image", str(src), "--to", "night", "--bundle", str(bundle_dir), "--upsample", "local",
+                "--no-instances", "--out", str(tmp_path / "l.png"))  # fmt: skip
+    assert r.returncode == 0 and "upsample: local" in r.stderr, r.stderr
+    local = cv2.cvtColor(cv2.imread(str(tmp_path / "l.png")), cv2.COLOR_BGR2RGB)
+    guided = run(bundle_dir, src, tmp_path / "g.png", "--no-instances", "--upsample", "guided")
+    assert local.shape == img.shape and not np.array_equal(local, guided)
+
+
 def test_residual_instances_leaves_the_frame_guided(
     bundle_dir: Path, still: tuple[Path, np.ndarray], tmp_path: Path
 ) -> None:

@@ -29,13 +29,7 @@ def fake_synth(root: Path, scenes: list[str]) -> None:
 def fake_copies(copies: Path, frames: list[str]) -> None:
     """What step_reinhard writes and edgecgl augment writes: <kind>/<w>/<w>/sunny_<name>.png + labels."""
     weather = ds.assign_weathers(frames)
-    for kind in (
-        "reinhard",
-        "augment",
-        "augment-per-image",
-        "augment-residual-instances",
-        "augment-residual",
-    ):
+    for kind in ("reinhard", *(ds.EXTRA_FOLDER[arm] for arm in ds.TRANSLATED_ARMS)):
         for n, w in weather.items():
             folder = copies / kind / w / w
             (folder / "labels").mkdir(parents=True, exist_ok=True)
@@ -189,7 +183,7 @@ def test_each_translated_arm_runs_augment_with_its_own_flags_into_its_own_folder
             assert c[c.index("--out") + 1].startswith(str(tmp_path / "copies" / ds.EXTRA_FOLDER[arm]))
             assert ("--style-per-image" in c) == (arm == "f")
             upsample = c[c.index("--upsample") + 1] if "--upsample" in c else "guided"
-            assert upsample == {"g": "residual-instances", "h": "residual"}.get(arm, "guided")
+            assert upsample == {"g": "residual-instances", "h": "residual", "i": "local"}.get(arm, "guided")
         assert rec.done(ds.EXTRA_FOLDER[arm])
         ds.step_augment(rec, tmp_path, tmp_path / "synth", scenes, tmp_path / "bundle", arm)
         assert len(calls) == 3  # done: not run again
@@ -210,7 +204,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "arm (d)     sunny + edgecgl augment copies: 180 images" in r.stdout
     assert "arm (a)     sunny only: 90 images" in r.stdout
-    assert "[0, 1, 2]: 24 fine-tunings" in r.stdout and "2 epochs" in r.stdout
+    assert "[0, 1, 2]: 27 fine-tunings" in r.stdout and "2 epochs" in r.stdout
     assert not (tmp_path / "w").exists() and not (tmp_path / "r.json").exists()
     r = subprocess.run([*argv, "--arms", "a,d"], capture_output=True, text=True, timeout=120)
     assert "[0, 1, 2]: 6 fine-tunings" in r.stdout and "arm (a)     sunny only: 90 images\n" in r.stdout

@@ -93,3 +93,25 @@ def test_residual_matches_the_runtime_and_keeps_the_lamp() -> None:
         fitted = to_uint8(up(low, low, out).numpy())[0]
     runtime = add_residual(full, out[0].numpy(), fitted)
     assert np.abs(to_uint8(res.numpy())[0].astype(int) - runtime.astype(int)).max() <= 2
+
+
+def test_local_matches_the_runtimes_local_mode() -> None:
+    """``--upsample local`` in eval is the runtime's: the same guided fit with ``LOCAL_RADIUS``."""
+    import numpy as np
+
+    from edgecgl import guided_cpu
+    from edgecgl.compose import to_nchw, to_uint8
+    from edgecgl.upsample import LOCAL_RADIUS
+
+    rng = np.random.default_rng(0)
+    img = np.clip(rng.normal(120, 40, (64, 128, 3)), 0, 255).astype(np.uint8)
+    x = torch.from_numpy(to_nchw(img))
+    local = AtOutputResolution(Lamp(), (32, 64), "local").translate(x, "night")  # type: ignore[arg-type]
+    guided = AtOutputResolution(Lamp(), (32, 64), "guided").translate(x, "night")  # type: ignore[arg-type]
+    low = torch.nn.functional.interpolate(x, size=(32, 64), mode="area")
+    out = Lamp().translate(low, "night")[0].numpy()
+    p = guided_cpu.GuidedParams(radius=LOCAL_RADIUS, eps=0.1)
+    runtime = guided_cpu.upsample(img, to_uint8(low.numpy())[0], out, p)
+    got = to_uint8(local.numpy())[0].astype(int)
+    assert np.abs(got - runtime.astype(int)).max() <= 3
+    assert np.abs(got - to_uint8(guided.numpy())[0].astype(int)).max() > 10  # another fit than guided's

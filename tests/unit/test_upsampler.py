@@ -281,6 +281,78 @@ def test_residual_instances_is_guided_on_the_frame_and_residual_on_the_crops(tin
     assert both.instance_upsampler._run is both.upsampler._run  # one graph session for both
 
 
+class ShadingBackend(ShiftBackend):
+    """Darkens, and lights a band of rows the input knows nothing of (a lit road under a dark sky)."""
+
+    def generate(self, content: np.ndarray, style: np.ndarray, domain: np.ndarray) -> np.ndarray:
+        out = content * 0.3 - 0.6
+        h = out.shape[-2]
+        out[..., h // 2 : h // 2 + h // 4, :] += 0.8
+        return np.clip(out, -1, 1)
+
+
+def band_contrast(img: np.ndarray) -> float:
+    """Mean grey of the lit band's inner half minus that of a band's height above and below it."""
+    g = img.astype(np.float32).mean(axis=2)
+    h = g.shape[0]
+    band = g[h // 2 + h // 16 : h // 2 + 3 * h // 16].mean()
+    rest = np.concatenate([g[h // 4 : h // 2 - h // 16], g[3 * h // 4 + h // 16 :]])
+    return float(band - rest.mean())
+
+
+def test_local_keeps_the_networks_shading_that_guided_flattens(tiny_bundle: Path) -> None:
+    """The radius-16 window spans the band (a quarter of the working height) and its surroundings, so
+    guided spreads the band's light over them; local's 4x smaller window keeps half the band's contrast,
+    and the input's texture."""
+    b = load_bundle(tiny_bundle)
+    frame = textured((256, 512), seed=3)
+    outs = {
+        m: Translator(ShadingBackend((0, 0, 0)), b, "night", upsample=m).translate_frame(frame)
+        for m in ("guided", "local")
+    }
+    want = 0.8 * 127.5  # the band's lift in the network's output
+    assert band_contrast(outs["local"]) > 0.4 * want  # 55 % seen
+    assert band_contrast(outs["guided"]) < 0.1 * want  # 1 % seen
+    assert gradient_correlation(frame, outs["local"]) > 0.9  # the input's texture: 0.97 (guided 0.996)
+
+
+@pytest.mark.parametrize("cpu_path", [True, False])
+def test_local_is_the_numpy_fit_at_the_local_radius_on_every_backend(
+    tiny_bundle: Path, cpu_path: bool
+) -> None:
+    """The graph has the bundle's radius built in, so local always runs the numpy path (no graph session)."""
+    import dataclasses
+
+    from edgecgl import guided_cpu
+    from edgecgl.upsample import LOCAL_RADIUS, Upsampler, check_inputs
+
+    b = load_bundle(tiny_bundle)
+    up = Upsampler(b, None, "local", cpu_path=cpu_path)
+    assert up.mode == "local" and up._run is None and up.cpu is not None and up.cpu.radius == LOCAL_RADIUS
+    full, low, out = check_inputs(up.cpu)
+    p = dataclasses.replace(guided_cpu.GuidedParams.from_manifest(b.upsampler), radius=LOCAL_RADIUS)
+    assert np.array_equal(up(full, low, out), guided_cpu.upsample(full, low, out, p))
+    assert not np.array_equal(up(full, low, out), Upsampler(b, None, "guided")(full, low, out))
+    with pytest.raises(ValueError):
+        up.sibling("residual")
+
+
+def test_local_on_a_bundle_the_numpy_path_lacks_runs_guided_and_says_so(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "colour"
+    shutil.copytree(tiny_bundle, root)
+    cfg = UpsamplerConfig(radius=4, eps=0.1, mode="color")
+    m = json.loads((root / "manifest.json").read_text())
+    m["models"]["upsampler"] = add_upsampler(root, cfg)
+    m["upsampler"] = cfg.to_json()
+    write_manifest(root, m)
+    said: list[str] = []
+    tr = Translator(ShadingBackend((0, 0, 0)), load_bundle(root), "night", upsample="local", log=said.append)
+    assert tr.upsampler.mode == "guided" and tr.upsample_mode == "guided"
+    assert any("local needs a per-channel upsampler" in line and "running guided" in line for line in said)
+
+
 @pytest.mark.parametrize("cpu_path", [True, False])
 def test_sibling_upsampler_shares_the_session_and_matches_a_fresh_one(
     tiny_bundle: Path, cpu_path: bool
@@ -304,7 +376,7 @@ def test_sibling_upsampler_shares_the_session_and_matches_a_fresh_one(
         guided.sibling("resize")
 
 
-MODES_UNDER_TEST = ("guided", "residual", "residual-instances")
+MODES_UNDER_TEST = ("guided", "local", "residual", "residual-instances")
 
 
 def test_unknown_upsample_mode_lists_every_choice(tiny_bundle: Path) -> None:

@@ -329,8 +329,10 @@ class AtOutputResolution:
     ) -> None:
         from edgecgl.export.upsampler import GuidedUpsampler, UpsamplerConfig
 
-        if upsample not in ("guided", "resize", "residual"):
-            raise EdgecglError(f"unknown --upsample '{upsample}'", "choose guided, residual or resize")
+        from edgecgl.upsample import CHOICES, LOCAL_RADIUS
+
+        if upsample not in CHOICES:
+            raise EdgecglError(f"unknown --upsample '{upsample}'", f"choose one of: {', '.join(CHOICES)}")
         self.method = method
         self.name = method.name
         self.domains = method.domains
@@ -340,6 +342,8 @@ class AtOutputResolution:
         inner = method.method if isinstance(method, SampledStyles) else method
         params = dict(getattr(getattr(inner, "bundle", None), "upsampler", None) or {})
         params.pop("method", None)
+        if upsample == "local":  # edgecgl.upsample's local mode: the bundle's upsampler, a smaller window
+            params["radius"] = LOCAL_RADIUS
         self.upsampler = GuidedUpsampler(UpsamplerConfig(**params)).eval() if upsample != "resize" else None
 
     @torch.inference_mode()
