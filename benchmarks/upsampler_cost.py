@@ -30,6 +30,7 @@ checked within one level of ``guided_cpu.apply`` first, timed interleaved with t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -44,7 +45,7 @@ from benchmarks.common import ASSETS, load_average, log, toy_bundle, write_resul
 from edgecgl import guided_cpu
 from edgecgl.bench import machine_info, summarize, time_interleaved
 from edgecgl.compose import resize, to_nchw, to_uint8
-from edgecgl.upsample import OrtUpsampler, _hwc_uint8, _nchw, add_residual
+from edgecgl.upsample import LOCAL_RADIUS, OrtUpsampler, _hwc_uint8, _nchw, add_residual
 
 SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
 WORKING = {"synth-tiny 64x128": (64, 128), "default 256x512": (256, 512)}
@@ -116,6 +117,10 @@ def paths(args: argparse.Namespace) -> None:
                         fns[f"residual cpu {mode}"] = lambda p=params[mode], img=img, lo=low_guide, li=li: (
                             residual_cpu(img, lo, li[0], p)
                         )  # --upsample residual on the CPU path
+                        local = dataclasses.replace(params[mode], radius=LOCAL_RADIUS)
+                        fns[f"local cpu {mode}"] = lambda p=local, img=img, lo=low_guide, li=li: (
+                            guided_cpu.upsample(img, lo, li[0], p)
+                        )  # --upsample local: the same path, a smaller window
                 ms = time_interleaved(fns, args.repeats, warmup=2, settle_s=0.02)
                 for name, vals in ms.items():
                     row = {

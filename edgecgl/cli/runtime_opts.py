@@ -84,8 +84,8 @@ UPSAMPLE = typer.Option(
     "guided",
     "--upsample",
     help="Back to the input's resolution: guided (the bundle's guided upsampler, keeps the input's "
-    "detail), local (guided with a 4x smaller window: keeps more of the network's own shading, the lit "
-    "road and dark sky of a night; the best night copies for a detector in our benchmark), residual (guided plus the network's own lights and glows the guided fit drops), "
+    "detail), local (guided with a 4x smaller window: keeps more of the network's own shading, a "
+    "night's lit road and dark sky; for night copies), residual (guided plus the network's own lights and glows the guided fit drops), "
     "residual-instances (guided frame, residual cars and people) or resize (bilinear resize of the "
     "network's output).",
 )
