@@ -85,9 +85,9 @@ UPSAMPLE = typer.Option(
     "--upsample",
     help="Back to the input's resolution: guided (the bundle's guided upsampler, keeps the input's "
     "detail), local (guided with a 4x smaller window: keeps more of the network's own shading, a "
-    "night's lit road and dark sky; for night copies), residual (guided plus the network's own lights and glows the guided fit drops), "
-    "residual-instances (guided frame, residual cars and people) or resize (bilinear resize of the "
-    "network's output).",
+    "night's lit road and dark sky; for night copies), residual (guided plus the network's own lights "
+    "and glows the guided fit drops), residual-instances (guided frame, residual cars and people) or "
+    "resize (bilinear resize of the network's output).",
 )
 # benchmarks/detect_every.py on the real clip, ByteTrack: box IoU vs every-frame detection 0.87 at N=2, 0.79 at N=3
 DEFAULT_DETECT_EVERY = 2
