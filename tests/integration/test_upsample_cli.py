@@ -69,29 +69,43 @@ def test_residual_runs_through_the_cli(
     """``--upsample residual``: same size, logged; at low frequencies it is the network's output (as a plain
     resize of it is), where guided only keeps what an affine map of the input can say."""
     src, img = still
-    r = edgecgl("image", str(src), "--to", "night", "--bundle", str(bundle_dir), "--upsample", "residual",
-                "--no-instances", "--out", str(tmp_path / "r.png"))  # fmt: skip
-    assert r.returncode == 0 and "upsample: residual" in r.stderr, r.stderr
-    res = cv2.cvtColor(cv2.imread(str(tmp_path / "r.png")), cv2.COLOR_BGR2RGB)
+    res = run_logged(bundle_dir, src, tmp_path, "residual")
     guided = run(bundle_dir, src, tmp_path / "g.png", "--no-instances", "--upsample", "guided")
     resized = run(bundle_dir, src, tmp_path / "z.png", "--no-instances", "--upsample", "resize")
     assert res.shape == img.shape and not np.array_equal(res, guided)
+    assert low_gap(res, resized) < 0.5 * low_gap(guided, resized)
+
+
+def test_local_runs_through_the_cli(bundle_dir: Path, still: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    """``--upsample local``: same size, logged; its low frequencies closer to the network's output than
+    guided's (the smaller window follows the network's shading), the input's edges still there."""
+    from edgecgl.quality import gradient_correlation
+
+    src, img = still
+    local = run_logged(bundle_dir, src, tmp_path, "local")
+    guided = run(bundle_dir, src, tmp_path / "g.png", "--no-instances", "--upsample", "guided")
+    resized = run(bundle_dir, src, tmp_path / "z.png", "--no-instances", "--upsample", "resize")
+    assert local.shape == img.shape and not np.array_equal(local, guided)
+    assert low_gap(local, resized) < low_gap(guided, resized)
+    assert gradient_correlation(img, local) > 0.5
+
+
+def run_logged(bundle_dir: Path, src: Path, tmp_path: Path, mode: str) -> np.ndarray:
+    """``edgecgl image --upsample MODE --no-instances``: exit 0, the mode in the log, the RGB output."""
+    out = tmp_path / f"{mode}.png"
+    r = edgecgl("image", str(src), "--to", "night", "--bundle", str(bundle_dir), "--upsample", mode,
+                "--no-instances", "--out", str(out))  # fmt: skip
+    assert r.returncode == 0 and f"upsample: {mode}" in r.stderr, r.stderr
+    return cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
+
+
+def low_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean difference of two pictures' low frequencies (Gaussian, sigma 6 px)."""
 
     def low(x: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(x.astype(np.float32), (0, 0), 6)
 
-    assert np.abs(low(res) - low(resized)).mean() < 0.5 * np.abs(low(guided) - low(resized)).mean()
-
-
-def test_local_runs_through_the_cli(bundle_dir: Path, still: tuple[Path, np.ndarray], tmp_path: Path) -> None:
-    """``--upsample local``: same size, logged, another fit than guided's, still the input's edges."""
-    src, img = still
-    r = edgecgl("image", str(src), "--to", "night", "--bundle", str(bundle_dir), "--upsample", "local",
-                "--no-instances", "--out", str(tmp_path / "l.png"))  # fmt: skip
-    assert r.returncode == 0 and "upsample: local" in r.stderr, r.stderr
-    local = cv2.cvtColor(cv2.imread(str(tmp_path / "l.png")), cv2.COLOR_BGR2RGB)
-    guided = run(bundle_dir, src, tmp_path / "g.png", "--no-instances", "--upsample", "guided")
-    assert local.shape == img.shape and not np.array_equal(local, guided)
+    return float(np.abs(low(a) - low(b)).mean())
 
 
 def test_residual_instances_leaves_the_frame_guided(
