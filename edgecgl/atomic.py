@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edgecgl.errors import EdgecglError
+from edgecgl.interrupt import signals_held
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -206,25 +207,30 @@ def atomic_path(final: Path, suffix: str | None = None) -> Iterator[Path]:
     _make_parent(final)
     sfx = suffix if suffix is not None else final.suffix
     _remove_stale(final.parent)
+    tmp_path: Path | None = None
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{final.stem}.{_writer_tag()}.", suffix=f".partial{sfx}", dir=final.parent
-        )
-    except OSError as exc:
-        raise cannot_write(final, exc, final.parent) from exc
-    try:  # mkstemp makes 0600: give the file the mode a plain open() would (or the one it replaces)
-        os.fchmod(fd, stat.S_IMODE(final.stat().st_mode) if final.is_file() else 0o666 & ~_umask())
-    finally:
-        os.close(fd)
-    tmp_path = Path(tmp)
-    try:
+        # a Ctrl-C between creating the temporary and holding its name would leave it behind: the
+        # signal waits until the name is held (and the removal below armed)
+        with signals_held():
+            try:
+                fd, tmp = tempfile.mkstemp(
+                    prefix=f".{final.stem}.{_writer_tag()}.", suffix=f".partial{sfx}", dir=final.parent
+                )
+            except OSError as exc:
+                raise cannot_write(final, exc, final.parent) from exc
+            tmp_path = Path(tmp)
+            try:  # mkstemp makes 0600: give the file the mode a plain open() would (or the one it replaces)
+                os.fchmod(fd, stat.S_IMODE(final.stat().st_mode) if final.is_file() else 0o666 & ~_umask())
+            finally:
+                os.close(fd)
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, final)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        if tmp_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
         raise
 
 
@@ -258,20 +264,30 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     _make_parent(final)
     tag = _writer_tag()
     _remove_stale(final.parent)
+    tmp: Path | None = None
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{tag}.", dir=final.parent))
-    except OSError as exc:
-        raise cannot_write(final, exc, final.parent) from exc
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; outputs are shared with other users and machines
-    try:
+        with signals_held():  # as in atomic_path: no temporary without its name held
+            try:
+                tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{tag}.", dir=final.parent))
+            except OSError as exc:
+                raise cannot_write(final, exc, final.parent) from exc
+            tmp.chmod(
+                0o777 & ~_umask()
+            )  # mkdtemp makes 0700; outputs are shared with other users and machines
         yield tmp
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-{tag}.", dir=final.parent))
-            os.replace(final, old / final.name)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        old: Path | None = None
+        swapped = False
+        try:
+            with signals_held():  # a Ctrl-C mid-swap would leave no final: the old one moved aside
+                if final.exists():
+                    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-{tag}.", dir=final.parent))
+                    os.replace(final, old / final.name)
+                os.replace(tmp, final)
+                swapped = True
+        finally:
+            if swapped and old is not None:  # (a failed swap leaves it for _remove_stale to put back)
+                shutil.rmtree(old, ignore_errors=True)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
