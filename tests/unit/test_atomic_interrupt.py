@@ -39,9 +39,8 @@ def test_ctrl_c_while_the_temporary_file_is_made_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ctrl_c_inside(monkeypatch, "fchmod")  # between mkstemp and the block
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_path(tmp_path / "out.png") as tmp:
-            tmp.write_bytes(b"new")
+    with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "out.png") as tmp:
+        tmp.write_bytes(b"new")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -51,9 +50,8 @@ def test_ctrl_c_while_the_temporary_folder_is_made_leaves_nothing(
     (tmp_path / "frames").mkdir()
     (tmp_path / "frames" / "0.png").write_bytes(b"old")
     ctrl_c_inside(monkeypatch, "chmod")  # between mkdtemp and the block
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_dir(tmp_path / "frames") as d:
-            (d / "0.png").write_bytes(b"new")
+    with pytest.raises(KeyboardInterrupt), atomic_dir(tmp_path / "frames") as d:
+        (d / "0.png").write_bytes(b"new")
     assert [p.name for p in tmp_path.iterdir()] == ["frames"]
     assert (tmp_path / "frames" / "0.png").read_bytes() == b"old"
 
@@ -64,9 +62,8 @@ def test_ctrl_c_between_the_swaps_renames_ends_with_the_new_folder_whole(
     final = tmp_path / "frames"
     final.mkdir()
     (final / "0.png").write_bytes(b"old")
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_dir(final) as d:
-            (d / "0.png").write_bytes(b"new")
-            ctrl_c_inside(monkeypatch, "replace")  # the first rename: final moved aside
+    with pytest.raises(KeyboardInterrupt), atomic_dir(final) as d:
+        (d / "0.png").write_bytes(b"new")
+        ctrl_c_inside(monkeypatch, "replace")  # the first rename: final moved aside
     assert (final / "0.png").read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["frames"]  # the old folder gone too
