@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,8 +31,14 @@ def ctrl_c_inside(monkeypatch: pytest.MonkeyPatch, name: str, calls: int = 1) ->
 
 
 @pytest.fixture(autouse=True)
-def python_ctrl_c() -> None:
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # what a plain run has
+def python_ctrl_c() -> Iterator[None]:
+    """Python's own Ctrl-C handler, as a plain run in a terminal has (a background job, as CI's may be,
+    starts with SIGINT ignored, where no KeyboardInterrupt would come at all)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_ctrl_c_while_the_temporary_file_is_made_leaves_nothing(
