@@ -47,7 +47,7 @@ CHOICES = ("guided", "local", "resize", "residual")
 # ``local``'s box radius on the fit grid (about 64 rows at any working size, ``UpsamplerConfig.subsample``).
 # benchmarks/downstream.py (SynthWeather, YOLOv8n fine-tuned on sunny frames + translated copies, 3 detector
 # seeds), radius 16 / 8 / 4 / 2: night mAP50-95 0.168 / 0.174 / 0.178 / 0.180, cloudy 0.360 / 0.352 /
-# 0.344 / 0.334 (the night gain and the cloud loss grow together; 4 keeps most of the one at half the other,
+# 0.344 / 0.334 (the night gain and the cloud loss grow together; 4 keeps 5/6 of the one at 3/5 of the other,
 # docs/RESULTS.md "A smaller window")
 LOCAL_RADIUS = 4
 # what --upsample takes: one mode for everything, or (frame, instance crops); "residual-instances" keeps the
