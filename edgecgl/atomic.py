@@ -271,9 +271,8 @@ def atomic_dir(final: Path) -> Iterator[Path]:
                 tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{tag}.", dir=final.parent))
             except OSError as exc:
                 raise cannot_write(final, exc, final.parent) from exc
-            tmp.chmod(
-                0o777 & ~_umask()
-            )  # mkdtemp makes 0700; outputs are shared with other users and machines
+            # mkdtemp makes 0700; outputs are shared with other users and machines
+            tmp.chmod(0o777 & ~_umask())
         yield tmp
         old: Path | None = None
         swapped = False

@@ -79,8 +79,9 @@ def check() -> None:
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[list[int]]:
-    """Hold SIGINT and SIGTERM until the block ends, then deliver them: a step is applied whole, so an
-    interrupted run can save a consistent last.pt. Yields the signals held so far. Only Python handlers
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them: what the block does is done whole
+    (a training step, so an interrupted run can save a consistent last.pt; a temporary file made together
+    with the name that removes it, edgecgl.atomic). Yields the signals held so far. Only Python handlers
     are held (edgecgl's, Python's Ctrl-C, an application's own); an ignored or default signal, or another
     thread, is left as it is."""
     held: list[int] = []

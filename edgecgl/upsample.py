@@ -12,9 +12,9 @@ resolution ``residual`` equals the network's output, above it the input's detail
 adds it. The residual's fit runs in numpy (``edgecgl.guided_cpu``) whatever the backend.
 ``residual-instances`` is ``guided`` for the frame and ``residual`` for the instance crops: the cars' lights
 without the working-size network's blur over the whole scene (``split_mode``; two Upsamplers).
-``local`` is ``guided`` with a 4x smaller window (``LOCAL_RADIUS``): the bundle's radius-16 window covers
+``local`` is ``guided`` with a 4x smaller window (``LOCAL_RADIUS``): the shipped radius-16 window covers
 half the fit grid's height, so its affine fit keeps the input's structure and flattens the network's own
-large-scale shading (a lit road, a dark sky: half of a night's contrast at 1/8 scale); the smaller window
+large-scale shading (a lit road, a dark sky: 40 % of a night's contrast at 1/8 scale); the smaller window
 keeps that shading, at some of the input's detail. It runs on the numpy path on every backend (the graph
 has the bundle's radius built in; the cost is the CPU path's, docs/PERFORMANCE.md).
 
@@ -183,23 +183,26 @@ def add_residual(out: np.ndarray, low_image: np.ndarray, fitted_low: np.ndarray)
     return cv2.subtract(cv2.add(out, pos.reshape(out.shape)), neg.reshape(out.shape))
 
 
-def _local_params(params: dict[str, Any]) -> guided_cpu.GuidedParams | None:
-    """The bundle's upsampler parameters with ``LOCAL_RADIUS`` (None where the numpy path lacks its mode)."""
+def _cpu_params(params: dict[str, Any]) -> guided_cpu.GuidedParams | None:
+    """The manifest's upsampler parameters for the numpy path; None where it lacks their mode."""
     try:
         p = guided_cpu.GuidedParams.from_manifest(params)
     except (KeyError, TypeError, ValueError):
         return None
-    return dataclasses.replace(p, radius=LOCAL_RADIUS) if p.supported else None
+    return p if p.supported else None
+
+
+def _local_params(params: dict[str, Any]) -> guided_cpu.GuidedParams | None:
+    """The bundle's upsampler parameters with ``LOCAL_RADIUS`` (None where the numpy path lacks its mode)."""
+    p = _cpu_params(params)
+    return dataclasses.replace(p, radius=LOCAL_RADIUS) if p is not None else None
 
 
 def _low_fit(bundle: Bundle, params: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """(low guide, network output) -> uint8 [h,w,3], the guided fit applied at the working size: numpy
     where the CPU path has the bundle's mode, else the bundle's graph on ONNX Runtime's CPU provider."""
-    try:
-        p = guided_cpu.GuidedParams.from_manifest(params)
-    except (KeyError, TypeError, ValueError):
-        p = None
-    if p is not None and p.supported:
+    p = _cpu_params(params)
+    if p is not None:
         return lambda low_guide, low_image: guided_cpu.upsample(low_guide, low_guide, low_image, p)
     ort_run = OrtUpsampler(bundle.model_path("upsampler"), threads=1)
     return lambda low_guide, low_image: _hwc_uint8(
@@ -239,11 +242,8 @@ def _checked_cpu_path(
 ) -> guided_cpu.GuidedParams | None:
     """The CPU path's parameters when it has this bundle's mode and agrees with its graph to one level
     (rounding) on ``check_inputs``; None (run the graph) otherwise, said through ``log``."""
-    try:
-        p = guided_cpu.GuidedParams.from_manifest(params)
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not p.supported:
+    p = _cpu_params(params)
+    if p is None:
         return None
     ins = check_inputs(p)
     diff = np.abs(guided_cpu.upsample(*ins, p).astype(np.int16) - graph(*ins).astype(np.int16)).max()
