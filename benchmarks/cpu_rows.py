@@ -48,14 +48,15 @@ TRAINED_SMALL_ITERS = 300
 
 def cpu_tag(name: str | None = None) -> str:
     """A file-name tag for this CPU kind: ``amd-f25m17`` for an AMD EPYC Zen 4, the model name's words
-    for others (an Intel Xeon's model name already says which)."""
+    where they name the part (``intel-xeon-platinum-8480``), else the vendor and cpuid family/model (a
+    VM's generic "Intel(R) Xeon(R) Processor" -> ``intel-f6m167``)."""
     name = name or cpu_name()
     fam = re.search(r"family (\d+) model (\d+)", name)
-    vendor = name.split()[0].lower() if name.split() else "cpu"
-    if fam and vendor == "amd":
-        return f"amd-f{fam.group(1)}m{fam.group(2)}"
-    words = re.sub(r"\(.*?\)|@.*", " ", name).lower()
-    return re.sub(r"[^a-z0-9]+", "-", words).strip("-")[:40] or "cpu"
+    vendor = re.sub(r"\(.*?\)", "", name.split()[0]).lower() if name.split() else "cpu"
+    words = re.sub(r"[^a-z0-9]+", "-", re.sub(r"\(.*?\)|@.*", " ", name).lower()).strip("-")[:40]
+    if fam and (vendor == "amd" or not re.search(r"\d", words)):
+        return f"{vendor}-f{fam.group(1)}m{fam.group(2)}"
+    return words or "cpu"
 
 
 def trained_small(

@@ -261,6 +261,8 @@ def test_cpu_rows_names_results_by_cpu_kind_and_runs_real_benchmarks() -> None:
     assert cpu_tag("AMD EPYC (family 25 model 1; avx2)") == "amd-f25m1"
     xeon = "Intel(R) Xeon(R) Platinum 8480+ (family 6 model 143; avx512f amx_tile)"
     assert cpu_tag(xeon) == "intel-xeon-platinum-8480"
+    generic = "Intel(R) Xeon(R) Processor (family 6 model 167; avx512f amx_tile)"
+    assert cpu_tag(generic) == "intel-f6m167"  # a VM's name alone would not tell two Intel kinds apart
     for step, module, args in STEPS:
         src = importlib.import_module(f"benchmarks.{module}").__file__
         text = Path(str(src)).read_text()
