@@ -453,3 +453,21 @@ def test_cpu_rows_trains_the_int8_rows_small_once_and_resumes(tmp_path: Path) ->
     log_size = (tmp_path / "train.log").stat().st_size
     assert trained_small(tmp_path / "train.log", iters=2, **kw) == run
     assert (tmp_path / "train.log").stat().st_size == log_size  # nothing trained the third time
+
+
+def test_openvino_probe_says_how_to_install_it_and_scores_psnr_on_the_2_wide_scale(monkeypatch) -> None:
+    """benchmarks/openvino_probe.py: OpenVINO is not an edgecgl dependency, so without it the probe stops with
+    the pip line (before building any bundle); its PSNR is on [-1, 1] (peak-to-peak 2), as the bench's."""
+    import sys
+
+    import numpy as np
+    import pytest
+
+    from benchmarks import openvino_probe
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import fails as if not installed
+    with pytest.raises(SystemExit, match="pip install openvino"):
+        openvino_probe.main(["--preset", "small"])
+    ref = np.zeros((1, 3, 4, 4), np.float32)
+    assert openvino_probe.psnr(ref, ref) == float("inf")
+    assert abs(openvino_probe.psnr(ref + 0.02, ref) - 10 * np.log10(4 / 0.0004)) < 1e-6  # 40 dB

@@ -1,0 +1,159 @@
+"""Would another CPU runtime close the fp32 gap, or beat INT8? OpenVINO next to ONNX Runtime, same rounds.
+
+On the Intel Xeon with AMX (session 35) ONNX Runtime's convolutions run at the fp32 GEMM limit and the
+frame still lands at 68-85 % of it: 21-32 % of the time is memory-bound work (InstanceNorm, reflect pads,
+NCHW <-> NCHWc reorders, AdaIN) that its CPU provider does not fuse into the convolutions. OpenVINO's CPU
+plugin (oneDNN, fusing norms and activations into convolutions) is the obvious other runtime, and on AMX
+its bf16 mode runs the same ONNX graphs in bfloat16. This times a bundle's content encoder + generator on
+ONNX Runtime fp32 (the runtime's settings), OpenVINO with an f32 and a bf16 inference precision, interleaved
+on the same real frames, with PSNR against ONNX Runtime fp32.
+
+OpenVINO is not a dependency of edgecgl (no backend uses it yet); install it to run this:
+
+    pip install openvino
+    python -m benchmarks.openvino_probe --preset small --threads 2
+    python -m benchmarks.openvino_probe --bundle runs/my-bundle --threads 1   # a trained model's PSNR
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import display_path, load_average, log, real_frames, toy_bundle, write_results
+from edgecgl.bench import machine_info
+
+Frame = Callable[[np.ndarray], np.ndarray]
+
+
+def _feeds(content: np.ndarray, domains: int) -> dict[str, np.ndarray]:
+    """The generator's inputs for a translation to the last domain (a fixed style draw)."""
+    n = content.shape[0]
+    style = np.random.default_rng(1).standard_normal((n, 8)).astype(np.float32)
+    return {"content": content, "style": style, "domain": np.eye(domains, dtype=np.float32)[[-1] * n]}
+
+
+def ort_frame(bundle: Path, threads: int) -> Frame:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the runtime sets it
+    enc, gen = (
+        ort.InferenceSession(str(bundle / f), opts, providers=["CPUExecutionProvider"])
+        for f in ("content_encoder.onnx", "generator.onnx")
+    )
+    domains = int(next(i for i in gen.get_inputs() if i.name == "domain").shape[1])
+    return lambda x: gen.run(None, _feeds(enc.run(None, {"image": x})[0], domains))[0]
+
+
+def openvino_frame(bundle: Path, threads: int, precision: str) -> Frame:
+    import openvino as ov
+    import openvino.properties.hint as hints
+
+    core = ov.Core()
+    cfg = {
+        "INFERENCE_NUM_THREADS": threads,
+        hints.inference_precision: getattr(ov.Type, precision),
+        hints.performance_mode: hints.PerformanceMode.LATENCY,
+    }
+    enc, gen = (
+        core.compile_model(core.read_model(str(bundle / f)), "CPU", cfg)
+        for f in ("content_encoder.onnx", "generator.onnx")
+    )
+    domains = int(
+        next(i for i in gen.inputs if i.get_any_name() == "domain").get_partial_shape()[1].get_length()
+    )
+    enc, gen = enc.create_infer_request(), gen.create_infer_request()
+
+    def frame(x: np.ndarray) -> np.ndarray:
+        content = enc.infer({0: x})[0]
+        return np.array(gen.infer(_feeds(content, domains))[0], copy=True)
+
+    return frame
+
+
+def psnr(a: np.ndarray, ref: np.ndarray) -> float:
+    """dB on the [-1, 1] scale (peak-to-peak 2)."""
+    mse = float(np.mean((a.astype(np.float64) - ref) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(4.0 / mse)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="small", help="random-init bundle of this preset (speed only)")
+    ap.add_argument("--bundle", default="", help="an exported bundle instead (a trained model's PSNR)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--out", default="", help="results name (default: openvino_probe_<preset>_<threads>t)")
+    a = ap.parse_args(argv)
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "openvino is not installed: pip install openvino (it is not an edgecgl dependency)"
+        ) from None
+    bundle = Path(a.bundle) if a.bundle else toy_bundle(a.preset)
+    if not (bundle / "generator.onnx").is_file():
+        raise SystemExit(f"{bundle} has no generator.onnx: give an exported bundle folder")
+    frames = real_frames((256, 512), n=a.rounds)
+    arms: dict[str, Frame] = {
+        "onnxruntime fp32": ort_frame(bundle, a.threads),
+        "openvino f32": openvino_frame(bundle, a.threads, "f32"),
+        "openvino bf16": openvino_frame(bundle, a.threads, "bf16"),
+    }
+    load0 = load_average()
+    ref = [arms["onnxruntime fp32"](frames[i : i + 1]) for i in range(len(frames))]
+    out: dict[str, dict[str, Any]] = {}
+    for name, run in arms.items():
+        run(frames[:1])  # warm-up (OpenVINO compiles lazily per shape)
+        out[name] = {"ms": [], "psnr_db": [psnr(run(frames[i : i + 1]), ref[i]) for i in range(len(frames))]}
+    for r in range(a.rounds):
+        for name, run in arms.items():  # interleaved: every arm sees the same load
+            i = r % len(frames)  # the assets hold 9 frames
+            t0 = time.perf_counter()
+            run(frames[i : i + 1])
+            out[name]["ms"].append((time.perf_counter() - t0) * 1000.0)
+    base = statistics.median(out["onnxruntime fp32"]["ms"])
+    rows = {}
+    for name, d in out.items():
+        med = statistics.median(d["ms"])
+        rows[name] = {
+            "median_ms": round(med, 1),
+            "min_ms": round(min(d["ms"]), 1),
+            "speedup_vs_onnxruntime_fp32": round(base / med, 3),
+            "psnr_db_min": round(min(d["psnr_db"]), 2),
+            "psnr_db_mean": round(float(np.mean([p for p in d["psnr_db"] if np.isfinite(p)] or [np.inf])), 2),
+        }
+        log(
+            f"{name:18s} {med:7.1f} ms  x{base / med:.2f}  PSNR vs ORT fp32 min {rows[name]['psnr_db_min']} dB"
+        )
+    import openvino
+
+    info = machine_info(a.threads)
+    info["versions"]["openvino"] = openvino.__version__
+    name = a.out or f"openvino_probe_{bundle.name if a.bundle else a.preset}_{a.threads}t"
+    write_results(
+        name,
+        {
+            "bundle": display_path(bundle),
+            "trained": bool(a.bundle),
+            "size": [256, 512],
+            "frames": "BDD100K frames from EDGECGL_ASSETS (synthetic where absent)",
+            "rounds": a.rounds,
+            "load_before_after": [load0, load_average()],
+            "arms": rows,
+            "machine": info,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
