@@ -471,3 +471,18 @@ def test_openvino_probe_says_how_to_install_it_and_scores_psnr_on_the_2_wide_sca
     ref = np.zeros((1, 3, 4, 4), np.float32)
     assert openvino_probe.psnr(ref, ref) == float("inf")
     assert abs(openvino_probe.psnr(ref + 0.02, ref) - 10 * np.log10(4 / 0.0004)) < 1e-6  # 40 dB
+
+
+def test_ort_profile_sums_kernel_time_per_call_by_op_type() -> None:
+    """benchmarks/ort_profile.py reads ONNX Runtime's profile: only the ``*_kernel_time`` node events count
+    (the fence events around them would double it), summed per op type and divided by the calls."""
+    from benchmarks.ort_profile import op_times
+
+    events = [
+        {"cat": "Node", "name": "/a/Conv_kernel_time", "dur": 3000, "args": {"op_name": "Conv"}},
+        {"cat": "Node", "name": "/b/Conv_kernel_time", "dur": 1000, "args": {"op_name": "Conv"}},
+        {"cat": "Node", "name": "/a/Conv_fence_before", "dur": 500, "args": {"op_name": "Conv"}},
+        {"cat": "Node", "name": "Pad_kernel_time", "dur": 200, "args": {"op_name": "Pad"}},
+        {"cat": "Session", "name": "model_run", "dur": 9000, "args": {}},
+    ]
+    assert op_times(events, calls=2) == {"Conv": 2.0, "Pad": 0.1}
