@@ -77,7 +77,9 @@ CONF = typer.Option(
     "kept while it scores at least 0.1 (so its look does not blink on and off at the threshold).",
 )
 BACKEND = typer.Option(
-    "auto", "--backend", help="auto|tensorrt|onnxruntime|onnxruntime-cuda|onnxruntime-cpu|torch."
+    "auto",
+    "--backend",
+    help="auto|tensorrt|onnxruntime|onnxruntime-cuda|onnxruntime-cpu|openvino-bf16|openvino|torch.",
 )
 SIZE = typer.Option(None, "--size", help="Working resolution HxW, multiples of 4 (default: the bundle's).")
 UPSAMPLE = typer.Option(

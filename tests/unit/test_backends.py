@@ -51,7 +51,7 @@ def test_auto_falls_back_to_cpu_and_logs(bundle) -> None:
 
 def test_unknown_backend_lists_choices(bundle) -> None:
     with pytest.raises(EdgecglError, match="unknown backend") as ei:
-        select_backend(bundle, "openvino")
+        select_backend(bundle, "mxnet")
     assert "onnxruntime-cpu" in (ei.value.hint or "")
 
 
