@@ -8,9 +8,9 @@ its bf16 mode runs the same ONNX graphs in bfloat16. This times a bundle's conte
 ONNX Runtime fp32 (the runtime's settings), OpenVINO with an f32 and a bf16 inference precision, interleaved
 on the same real frames, with PSNR against ONNX Runtime fp32.
 
-OpenVINO is not a dependency of edgecgl (no backend uses it yet); install it to run this:
+OpenVINO is an optional extra (``--backend openvino-bf16`` uses it); install it to run this:
 
-    pip install openvino
+    pip install -e '.[openvino]'
     python -m benchmarks.openvino_probe --preset small --threads 2
     python -m benchmarks.openvino_probe --bundle runs/my-bundle --threads 1   # a trained model's PSNR
 """
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         import openvino  # noqa: F401
     except ImportError:
         raise SystemExit(
-            "openvino is not installed: pip install openvino (it is not an edgecgl dependency)"
+            "openvino is not installed: pip install -e '.[openvino]' (or pip install openvino)"
         ) from None
     bundle = Path(a.bundle) if a.bundle else toy_bundle(a.preset)
     if not (bundle / "generator.onnx").is_file():

@@ -222,7 +222,7 @@ class Variant:
     """One backend at one precision, opened on demand."""
 
     label: str  # e.g. "onnxruntime-cpu fp32"
-    backend: str  # onnxruntime-cpu | onnxruntime-cuda | torch | tensorrt
+    backend: str  # onnxruntime-cpu | onnxruntime-cuda | openvino-cpu | torch | tensorrt
     precision: str
     open: Callable[[], Any]
     skipped: str | None = None  # why it cannot run here
@@ -314,6 +314,7 @@ def variants(
 
                 label_w = f"{label} x{workers} at once"
                 found.append(Variant(label_w, "onnxruntime-cpu", prec, make_each, skip, workers))
+    found += _openvino_variants(bundle, threads, workers)
     has_pt2 = all(
         (bundle.manifest.get("models", {}).get(r) or {}).get("torch")
         for r in ("content_encoder", "generator")
@@ -361,6 +362,35 @@ def variants(
             )
         found = keep
     return found
+
+
+def _openvino_variants(bundle: Bundle, threads: int, workers: int) -> list[Variant]:
+    """OpenVINO on the CPU (``--backend openvino`` / ``openvino-bf16``), one stream and ``workers`` at once."""
+    import importlib.util
+
+    skip: dict[str, str | None] = {"fp32": None, "bf16": None}
+    if importlib.util.find_spec("openvino") is None:
+        skip = dict.fromkeys(skip, "OpenVINO is not installed (pip install -e '.[openvino]')")
+    else:
+        import openvino as ov
+
+        if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            skip["bf16"] = "this CPU has no bf16 units (OpenVINO would run f32)"
+    out = []
+    for prec in ("fp32", "bf16"):
+
+        def make(p: str = prec, n: int = 1) -> Any:
+            from edgecgl.backends.openvino import OpenVinoBackend
+
+            return OpenVinoBackend(bundle, p, threads=threads, streams=n)
+
+        out.append(Variant(f"openvino-cpu {prec}", "openvino-cpu", prec, make, skip[prec]))
+        if workers > 1:
+            label = f"openvino-cpu {prec} x{workers} at once"
+            out.append(
+                Variant(label, "openvino-cpu", prec, lambda p=prec: make(p, workers), skip[prec], workers)
+            )
+    return out
 
 
 def _autocast_skip(dtype: str) -> str | None:

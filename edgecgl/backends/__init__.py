@@ -58,7 +58,7 @@ def _ort(device: str, threads: int = 0) -> Callable[[Bundle], Backend]:
     return make
 
 
-def _openvino(bundle: Bundle, precision: str) -> Backend:
+def _openvino(bundle: Bundle, precision: str, streams: int = 1) -> Backend:
     if importlib.util.find_spec("openvino") is None:
         raise EdgecglError(
             "OpenVINO is not installed",
@@ -66,7 +66,7 @@ def _openvino(bundle: Bundle, precision: str) -> Backend:
         )
     from edgecgl.backends.openvino import OpenVinoBackend
 
-    return OpenVinoBackend(bundle, precision)  # every core: one frame at a time (LATENCY)
+    return OpenVinoBackend(bundle, precision, streams=streams)
 
 
 def _torch(bundle: Bundle) -> Backend:
@@ -97,12 +97,14 @@ def select_backend(
     log: Callable[[str], None] | None = None,
     cpu_threads: int = 0,
     frame_size: tuple[int, int] | None = None,
+    workers: int = 1,
 ) -> Backend:
     """Open ``bundle`` on the named backend; ``auto`` falls back in order and says what it picked.
 
     ``cpu_threads``: ONNX Runtime's threads per call on the CPU (0: its default, one per core).
     ``frame_size``: the ``--size`` asked for (None: the bundle's); TensorRT refuses one its engines'
-    profiles do not take before loading them (``auto`` then falls back)."""
+    profiles do not take before loading them (``auto`` then falls back).
+    ``workers``: frames the caller runs at once; OpenVINO compiles that many streams for them."""
     say = log or (lambda _m: None)
     key = name.strip().lower()
     if key not in CHOICES:
@@ -116,7 +118,7 @@ def select_backend(
     elif key == "onnxruntime-cpu":
         backend = _ort("cpu", cpu_threads)(bundle)
     elif key in ("openvino", "openvino-bf16"):
-        backend = _openvino(bundle, "bf16" if key == "openvino-bf16" else "fp32")
+        backend = _openvino(bundle, "bf16" if key == "openvino-bf16" else "fp32", max(1, workers))
     elif key == "torch":
         backend = _torch(bundle)
     else:

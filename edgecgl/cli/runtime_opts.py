@@ -121,8 +121,8 @@ WORKERS = typer.Option(
     0,
     "--workers",
     min=0,
-    help=f"Frames translated at once, each on 1/N of the CPU cores (ONNX Runtime on the CPU; other "
-    f"backends translate one at a time). 0: {AUTO_WORKERS} where there are {AUTO_WORKERS}+ cores, else 1. "
+    help=f"Frames translated at once, each on 1/N of the CPU cores (ONNX Runtime and OpenVINO on the CPU; "
+    f"other backends translate one at a time). 0: {AUTO_WORKERS} where there are {AUTO_WORKERS}+ cores, else 1. "
     "OMP_NUM_THREADS caps the cores used.",
 )
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
@@ -377,7 +377,9 @@ def build_pipeline(  # noqa: ANN201
     ref = read_image(ref_file) if ref_file is not None else None
     workers = resolve_workers(args.workers)
     cpu_threads = ort_threads(workers)
-    backend = select_backend(bundle, args.backend, log=log_fn, cpu_threads=cpu_threads, frame_size=size)
+    backend = select_backend(
+        bundle, args.backend, log=log_fn, cpu_threads=cpu_threads, frame_size=size, workers=workers
+    )
     translator = Translator(
         backend, bundle, args.to, args.style_seed, ref, size, args.upsample, log_fn, args.style_spread
     )  # --style-ref DIR: the command sets the style per image or per clip (reference_bank)
@@ -409,10 +411,14 @@ def build_pipeline(  # noqa: ANN201
         overlap = False
     elif overlap:
         log_fn("instances: crops translated on their own thread, beside the frame")
-    if workers > 1 and backend.name != "onnxruntime-cpu":
+    if workers > 1 and backend.name not in ("onnxruntime-cpu", "openvino-cpu"):
         if args.workers:  # asked for, not the automatic choice
-            log_fn(f"workers: 1 (--workers applies to ONNX Runtime on the CPU; {backend.name} is not)")
+            log_fn(
+                f"workers: 1 (--workers applies to ONNX Runtime and OpenVINO on the CPU; {backend.name} is not)"
+            )
         workers = 1
+    elif workers > 1 and backend.name == "openvino-cpu":
+        log_fn(f"workers: {workers} frames at once, {workers} OpenVINO streams over every core")
     elif workers > 1:
         log_fn(f"workers: {workers} frames at once, {cpu_threads} ONNX Runtime thread(s) each")
     cfg = PipelineConfig(detect_every=args.detect_every, overlap_instances=overlap, workers=workers)

@@ -127,3 +127,22 @@ def test_cli_image_on_openvino_bf16(bundle, tmp_path: Path) -> None:
     assert "backend: openvino-cpu" in r.stderr + r.stdout
     img = cv2.imread(str(out))
     assert img is not None and img.shape == (64, 128, 3)
+
+
+def test_openvino_workers_compile_streams_and_stay_exact(bundle) -> None:
+    """``edgecgl video --workers 2`` on OpenVINO: two streams, each worker thread on its own request; the
+    frames are the one-stream backend's."""
+    import openvino.properties as props
+
+    one = select_backend(bundle, "openvino")
+    two = select_backend(bundle, "openvino", workers=2)
+    assert two._compiled["generator"].get_property(props.num_streams) == 2
+    x = np.random.default_rng(4).uniform(-1, 1, (1, 3, *FRAME)).astype(np.float32)
+    got: list[np.ndarray] = []
+    threads = [threading.Thread(target=lambda: got.append(_frame(two, x))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    want = _frame(one, x)
+    assert len(got) == 2 and all(np.abs(g - want).max() < 1e-4 for g in got)

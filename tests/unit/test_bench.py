@@ -144,15 +144,28 @@ def test_variants_say_why_they_skip(bundle_dir: Path) -> None:
     assert vs["torch fp32"].skipped is None  # the tiny bundle carries .pt2 programs
     if "tensorrt" not in sys.modules:
         assert vs["tensorrt fp32"].skipped
-    assert [v.label for v in variants(b, only=["cpu"])] == ["onnxruntime-cpu fp32"]
-    two = variants(b, only=["cpu"], workers=2)  # edgecgl video --workers 2: ORT CPU only
+    assert [v.label for v in variants(b, only=["onnxruntime-cpu"])] == ["onnxruntime-cpu fp32"]
+    two = variants(b, only=["cpu fp32"], workers=2)  # edgecgl video --workers 2: the CPU runtimes only
     assert [(v.label, v.streams) for v in two] == [
         ("onnxruntime-cpu fp32", 1),
         ("onnxruntime-cpu fp32 x2 at once", 2),
+        ("openvino-cpu fp32", 1),
+        ("openvino-cpu fp32 x2 at once", 2),
     ]
     assert [v.label for v in variants(b, only=["torch fp32"], workers=2)] == ["torch fp32"]
     with pytest.raises(EdgecglError, match="no backend matches"):
         variants(b, only=["nosuch"])
+
+
+def test_openvino_variants_say_how_to_get_it(bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    b = load_bundle(bundle_dir)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "openvino" else real(n, *a))
+    vs = {v.label: v for v in variants(b, only=["openvino"])}
+    assert set(vs) == {"openvino-cpu fp32", "openvino-cpu bf16"}
+    assert all("pip install -e '.[openvino]'" in (v.skipped or "") for v in vs.values())
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -210,7 +223,7 @@ def test_cli_bench_workers_times_frames_at_once(bundle_dir: Path, tmp_path: Path
     out = tmp_path / "w.json"
     r = _cli(
         "bench", str(bundle_dir), "--size", "32x64", "--source", "48x96", "--repeats", "3", "--warmup",
-        "0", "--threads", "2", "--workers", "2", "--backend", "cpu fp32", "--out", str(out), cwd=tmp_path,
+        "0", "--threads", "2", "--workers", "2", "--backend", "onnxruntime-cpu fp32", "--out", str(out), cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
@@ -456,7 +469,7 @@ def test_cpu_rows_trains_the_int8_rows_small_once_and_resumes(tmp_path: Path) ->
 
 
 def test_openvino_probe_says_how_to_install_it_and_scores_psnr_on_the_2_wide_scale(monkeypatch) -> None:
-    """benchmarks/openvino_probe.py: OpenVINO is not an edgecgl dependency, so without it the probe stops with
+    """benchmarks/openvino_probe.py: OpenVINO is an optional extra, so without it the probe stops with
     the pip line (before building any bundle); its PSNR is on [-1, 1] (peak-to-peak 2), as the bench's."""
     import sys
 
@@ -486,3 +499,18 @@ def test_ort_profile_sums_kernel_time_per_call_by_op_type() -> None:
         {"cat": "Session", "name": "model_run", "dur": 9000, "args": {}},
     ]
     assert op_times(events, calls=2) == {"Conv": 2.0, "Pad": 0.1}
+
+
+def test_video_backends_psnr_is_per_frame_on_8_bits_and_needs_equal_lengths() -> None:
+    """benchmarks/video_backends.py compares decoded runs frame by frame; a run that lost a frame is an error,
+    not a shorter average."""
+    import numpy as np
+    import pytest
+
+    from benchmarks.video_backends import psnr_db
+
+    a = [np.full((4, 4, 3), 100, np.uint8)] * 2
+    b = [np.full((4, 4, 3), 101, np.uint8)] * 2
+    assert abs(psnr_db(a, b) - 20 * np.log10(255.0)) < 1e-9  # one level everywhere: 48.13 dB
+    with pytest.raises(ValueError):
+        psnr_db(a, b[:1])
