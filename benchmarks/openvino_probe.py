@@ -1,12 +1,13 @@
 """Would another CPU runtime close the fp32 gap, or beat INT8? OpenVINO next to ONNX Runtime, same rounds.
 
 On the Intel Xeon with AMX (session 35) ONNX Runtime's convolutions run at the fp32 GEMM limit and the
-frame still lands at 68-85 % of it: 21-32 % of the time is memory-bound work (InstanceNorm, reflect pads,
+frame still lands at 68-90 % of it: 20-32 % of the time is memory-bound work (InstanceNorm, reflect pads,
 NCHW <-> NCHWc reorders, AdaIN) that its CPU provider does not fuse into the convolutions. OpenVINO's CPU
 plugin (oneDNN, fusing norms and activations into convolutions) is the obvious other runtime, and on AMX
 its bf16 mode runs the same ONNX graphs in bfloat16. This times a bundle's content encoder + generator on
-ONNX Runtime fp32 (the runtime's settings), OpenVINO with an f32 and a bf16 inference precision, interleaved
-on the same real frames, with PSNR against ONNX Runtime fp32.
+ONNX Runtime fp32 and OpenVINO with an f32 and a bf16 inference precision (edgecgl's own backends:
+``--backend onnxruntime-cpu``, ``openvino``, ``openvino-bf16``), interleaved on the same real frames,
+with PSNR against ONNX Runtime fp32.
 
 OpenVINO is an optional extra (``--backend openvino-bf16`` uses it); install it to run this:
 
@@ -27,57 +28,17 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import display_path, load_average, log, real_frames, toy_bundle, write_results
-from edgecgl.bench import machine_info
+from edgecgl.bench import machine_info, precision_view
+from edgecgl.bundle import Bundle, load_bundle
 
 Frame = Callable[[np.ndarray], np.ndarray]
 
 
-def _feeds(content: np.ndarray, domains: int) -> dict[str, np.ndarray]:
-    """The generator's inputs for a translation to the last domain (a fixed style draw)."""
-    n = content.shape[0]
-    style = np.random.default_rng(1).standard_normal((n, 8)).astype(np.float32)
-    return {"content": content, "style": style, "domain": np.eye(domains, dtype=np.float32)[[-1] * n]}
-
-
-def ort_frame(bundle: Path, threads: int) -> Frame:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the runtime sets it
-    enc, gen = (
-        ort.InferenceSession(str(bundle / f), opts, providers=["CPUExecutionProvider"])
-        for f in ("content_encoder.onnx", "generator.onnx")
-    )
-    domains = int(next(i for i in gen.get_inputs() if i.name == "domain").shape[1])
-    return lambda x: gen.run(None, _feeds(enc.run(None, {"image": x})[0], domains))[0]
-
-
-def openvino_frame(bundle: Path, threads: int, precision: str) -> Frame:
-    import openvino as ov
-    import openvino.properties.hint as hints
-
-    core = ov.Core()
-    cfg = {
-        "INFERENCE_NUM_THREADS": threads,
-        hints.inference_precision: getattr(ov.Type, precision),
-        hints.performance_mode: hints.PerformanceMode.LATENCY,
-    }
-    enc, gen = (
-        core.compile_model(core.read_model(str(bundle / f)), "CPU", cfg)
-        for f in ("content_encoder.onnx", "generator.onnx")
-    )
-    domains = int(
-        next(i for i in gen.inputs if i.get_any_name() == "domain").get_partial_shape()[1].get_length()
-    )
-    enc, gen = enc.create_infer_request(), gen.create_infer_request()
-
-    def frame(x: np.ndarray) -> np.ndarray:
-        content = enc.infer({0: x})[0]
-        return np.array(gen.infer(_feeds(content, domains))[0], copy=True)
-
-    return frame
+def backend_frame(backend: Any, bundle: Bundle) -> Frame:
+    """Content encoder + generator through an edgecgl backend, to the bundle's last domain, one fixed style."""
+    style = np.random.default_rng(1).standard_normal((1, bundle.style_dim)).astype(np.float32)
+    domain = np.eye(len(bundle.domains), dtype=np.float32)[[-1]]
+    return lambda x: backend.generate(backend.encode_content(x), style, domain)
 
 
 def psnr(a: np.ndarray, ref: np.ndarray) -> float:
@@ -104,10 +65,16 @@ def main(argv: list[str] | None = None) -> None:
     if not (bundle / "generator.onnx").is_file():
         raise SystemExit(f"{bundle} has no generator.onnx: give an exported bundle folder")
     frames = real_frames((256, 512), n=a.rounds)
-    arms: dict[str, Frame] = {
-        "onnxruntime fp32": ort_frame(bundle, a.threads),
-        "openvino f32": openvino_frame(bundle, a.threads, "f32"),
-        "openvino bf16": openvino_frame(bundle, a.threads, "bf16"),
+    from edgecgl.backends.onnxruntime import OnnxRuntimeBackend
+    from edgecgl.backends.openvino import OpenVinoBackend
+
+    b = load_bundle(bundle)
+    arms: dict[str, Frame] = {  # the runtime's own backends, as `edgecgl video` opens them (one stream)
+        "onnxruntime fp32": backend_frame(
+            OnnxRuntimeBackend(precision_view(b, "fp32"), threads=a.threads), b
+        ),
+        "openvino f32": backend_frame(OpenVinoBackend(b, "fp32", threads=a.threads), b),
+        "openvino bf16": backend_frame(OpenVinoBackend(b, "bf16", threads=a.threads), b),
     }
     load0 = load_average()
     ref = [arms["onnxruntime fp32"](frames[i : i + 1]) for i in range(len(frames))]

@@ -64,9 +64,11 @@ def _openvino(bundle: Bundle, precision: str, streams: int = 1) -> Backend:
             "OpenVINO is not installed",
             "pip install -e '.[openvino]' (or pip install openvino), or use --backend onnxruntime",
         )
+    from edgecgl.backends.onnxruntime import ort_threads
     from edgecgl.backends.openvino import OpenVinoBackend
 
-    return OpenVinoBackend(bundle, precision, streams=streams)
+    # every usable core, or OMP_NUM_THREADS's cap, shared by the streams (as ONNX Runtime's sessions are)
+    return OpenVinoBackend(bundle, precision, threads=ort_threads(), streams=streams)
 
 
 def _torch(bundle: Bundle) -> Backend:

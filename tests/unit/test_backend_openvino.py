@@ -146,3 +146,11 @@ def test_openvino_workers_compile_streams_and_stay_exact(bundle) -> None:
         t.join()
     want = _frame(one, x)
     assert len(got) == 2 and all(np.abs(g - want).max() < 1e-4 for g in got)
+
+
+def test_openvino_keeps_to_omp_num_threads(bundle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OMP_NUM_THREADS caps the cores a run uses (README), OpenVINO's pool included: on a vehicle the
+    perception stack keeps the rest."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    be = select_backend(bundle, "openvino")
+    assert be._compiled["generator"].get_property("INFERENCE_NUM_THREADS") == 1
