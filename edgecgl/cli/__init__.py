@@ -79,6 +79,7 @@ def version() -> None:
         "av",
         "ultralytics",
         "tensorrt",
+        "openvino",
     ):
         try:
             print(f"  {dist} {md.version(dist)}")

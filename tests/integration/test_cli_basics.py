@@ -45,6 +45,7 @@ def test_each_subcommand_has_help_with_example() -> None:
 def test_version_prints() -> None:
     r = run_cli("version")
     assert r.returncode == 0 and r.stdout.startswith("edgecgl ")
+    assert "  openvino " in r.stdout  # installed or "not installed": what --backend openvino-bf16 needs
 
 
 def test_unknown_command_exits_2() -> None:
