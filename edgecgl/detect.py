@@ -219,11 +219,30 @@ class TrackerLike(Protocol):
     def update(self, results: Any, img: np.ndarray | None = None) -> np.ndarray: ...
 
 
+def import_ultralytics() -> None:
+    """Import Ultralytics, keeping the user's thread budget: its ``__init__`` sets OMP_NUM_THREADS=1 where
+    it is unset (for its own training), and edgecgl reads that variable as the cap on the cores a run may
+    use (ONNX Runtime's and OpenVINO's threads, the default --workers). An unset one stays unset; torch,
+    loaded by that import, keeps the one thread Ultralytics gave it, as measured."""
+    import sys
+
+    if "ultralytics" in sys.modules:
+        return
+    unset = "OMP_NUM_THREADS" not in os.environ
+    try:
+        import ultralytics  # noqa: F401
+    finally:
+        if unset:
+            os.environ.pop("OMP_NUM_THREADS", None)
+
+
 def make_tracker(cfg: DetectorConfig) -> TrackerLike:
     """Ultralytics' tracker named by ``cfg.tracker`` (its YAML), thresholds set for ``conf``/``keep_conf``:
     new tracks at >= conf, first association at >= conf, second (keeping tracks) at >= keep_conf. Built the
     way Ultralytics' docs show ``BYTETracker(args).update(result.boxes.cpu().numpy(), img)``."""
     import yaml
+
+    import_ultralytics()
     from ultralytics.trackers import BOTSORT, BYTETracker
     from ultralytics.utils import IterableSimpleNamespace
     from ultralytics.utils.checks import check_yaml
@@ -355,6 +374,7 @@ def load_detector(
     # a fresh or read-only HOME it said three lines about its settings file. Its errors still raise.
     os.environ.setdefault("YOLO_VERBOSE", "False")
     try:
+        import_ultralytics()
         from ultralytics import YOLO
     except ImportError:
         raise EdgecglError(
@@ -401,6 +421,7 @@ def check_model_format(spec: str) -> None:
     Ultralytics accepts any path when it builds the model and fails on the first frame with a TypeError;
     its own table of export suffixes (.pt, .onnx, .engine, _openvino_model, ...) decides what it can run.
     """
+    import_ultralytics()
     from ultralytics.engine.exporter import export_formats
 
     suffixes = tuple(str(s) for s in export_formats()["Suffix"])

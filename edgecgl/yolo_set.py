@@ -185,6 +185,9 @@ def _yaml_root(file: Path, path: object) -> Path:
 
 def _ultralytics_datasets_dir() -> Path | None:
     try:
+        from edgecgl.detect import import_ultralytics
+
+        import_ultralytics()
         from ultralytics.utils import DATASETS_DIR
     except Exception:  # noqa: BLE001 - not installed (the vehicle-side install) or broken: no such folder
         return None

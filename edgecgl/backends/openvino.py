@@ -29,6 +29,17 @@ def fp32_graph(bundle: Bundle, role: str) -> Path | None:
     return _inside(bundle.root, rel) if rel else None
 
 
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool | None:
+    """Whether OpenVINO's CPU plugin will run bf16 here (AVX512-BF16/AMX, or AVX2-VNNI-2's bf16 converts),
+    from /proc/cpuinfo's flags without loading OpenVINO; None where there is no /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
+    except OSError:
+        return None
+    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []))
+    return bool(flags & {"avx512_bf16", "amx_bf16", "avx_ne_convert"})
+
+
 class OpenVinoBackend(RoleBackend):
     """Each role's FP32 graph compiled by OpenVINO's CPU plugin at ``precision`` (bf16 or fp32)."""
 

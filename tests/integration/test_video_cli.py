@@ -182,7 +182,7 @@ def test_cli_workers(bundle_dir: Path, clip: Path, tmp_path: Path) -> None:
         (["--to", "snowy"], "valid domains: sunny, night, cloudy, rainy"),
         (["--to", "night", "--size", "30x64"], "multiple of 4"),
         (["--to", "night", "--detector", "nope/yolo.pt"], "offline"),
-        (["--to", "night", "--backend", "openvino"], "unknown backend"),
+        (["--to", "night", "--backend", "mxnet"], "unknown backend"),
         (["--to", "night", "--out", "drive.avi"], "the output is an MP4, MOV or MKV file"),
     ],
 )

@@ -166,6 +166,17 @@ def test_openvino_variants_say_how_to_get_it(bundle_dir: Path, monkeypatch: pyte
     vs = {v.label: v for v in variants(b, only=["openvino"])}
     assert set(vs) == {"openvino-cpu fp32", "openvino-cpu bf16"}
     assert all("pip install -e '.[openvino]'" in (v.skipped or "") for v in vs.values())
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    variants(b)
+    assert "openvino" not in sys.modules  # listing the rows must not load OpenVINO into this process
+
+
+def test_cpu_has_bf16_reads_the_flags_openvino_reads() -> None:
+    from edgecgl.backends.openvino import cpu_has_bf16
+
+    assert cpu_has_bf16("flags\t\t: fpu avx512f avx512_bf16 amx_tile\n") is True
+    assert cpu_has_bf16("flags\t\t: fpu avx2 avx512f avx512_vnni\n") is False  # AVX-512 without BF16
+    assert cpu_has_bf16("processor : 0\n") is False
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -325,3 +325,29 @@ def test_missing_lap_is_said_in_the_detector_line(assets: Path, monkeypatch: pyt
         assets / "models" / "yolov8n-coco.pt", DetectorConfig(imgsz=320, track=False), log=lines.append
     )
     assert len(lines) == 1 and "(no tracking" in lines[0] and "lap" not in lines[0], lines
+
+
+def test_importing_ultralytics_leaves_the_thread_budget_unset() -> None:
+    """Ultralytics' __init__ sets OMP_NUM_THREADS=1 where it is unset; edgecgl reads that variable as the
+    user's cap, so a run that loaded the detector first got one ONNX Runtime / OpenVINO thread and one
+    worker. Checked in a fresh interpreter (this one may have Ultralytics loaded already); a set value is
+    the user's and stays."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os; from edgecgl.detect import import_ultralytics; import_ultralytics(); "
+        "import ultralytics, sys; print(os.environ.get('OMP_NUM_THREADS', 'unset'), 'ultralytics' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["unset", "True"], out.stderr[-800:]
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "OMP_NUM_THREADS": "3"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.stdout.split() == ["3", "True"], out.stderr[-800:]
