@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     if a.int8:
         arms.append(("onnxruntime-cpu int8", a.int8, "onnxruntime-cpu"))
     arms.append(("openvino-cpu bf16", a.fp32, "openvino-bf16"))
-    tmp = Path(tempfile.mkdtemp(prefix="video_backends_"))
+    scratch = tempfile.TemporaryDirectory(prefix="video_backends_")  # the runs' videos, gone at the end
+    tmp = Path(scratch.name)
     runs: dict[str, dict[str, Any]] = {}
     load0 = load_average()
     for r in range(a.rounds):
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         video = Path(entry.pop("video"))
         first = key.startswith(arms[0][0])
         entry["psnr_db_vs_first_arm"] = None if first else round(psnr_db(decoded(video), ref[inst]), 2)
+    scratch.cleanup()
     write_results(
         a.out,
         {

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecgl.bundle import Bundle, _inside
+from edgecgl.bundle import Bundle, _inside, fp32_graph
 from edgecgl.errors import EdgecglError
 from edgecgl.gemm_limit import GemmLimit, fraction_of_limit
 
@@ -209,9 +209,7 @@ def _content_channels(bundle: Bundle) -> int:
 
 
 def _fp32_path(bundle: Bundle, role: str) -> Path:
-    entry = bundle.manifest.get("models", {}).get(role) or {}
-    rel = entry.get("fp32") or entry.get("file")
-    return _inside(bundle.root, rel) if rel else bundle.model_path(role)
+    return fp32_graph(bundle, role) or bundle.model_path(role)
 
 
 # ------------------------------------------------------------------------------------------ variants

@@ -255,3 +255,11 @@ def _inside(root: Path, rel: str) -> Path:
             f"bundle manifest names a file outside the bundle: {rel}", "the bundle is not trustworthy"
         )
     return p
+
+
+def fp32_graph(bundle: Bundle, role: str) -> Path | None:
+    """The role's FP32 ONNX file (an FP16/INT8 bundle keeps it under ``"fp32"``); None if the role is absent
+    or has only a lower-precision file."""
+    entry = bundle.manifest.get("models", {}).get(role) or {}
+    rel = entry.get("fp32") or (entry.get("file") if entry.get("precision", "fp32") == "fp32" else None)
+    return _inside(bundle.root, rel) if rel else None

@@ -94,7 +94,7 @@ def test_openvino_requests_are_per_thread(bundle) -> None:
 
 
 def test_openvino_runs_an_int8_bundles_fp32_graphs(bundle) -> None:
-    from edgecgl.backends.openvino import fp32_graph
+    from edgecgl.bundle import fp32_graph
 
     models = dict(bundle.manifest["models"])
     g = dict(models["generator"])

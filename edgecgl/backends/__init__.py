@@ -125,7 +125,7 @@ def select_backend(
         backend = _torch(bundle)
     else:
         backend = _auto(bundle, say, cpu_threads, frame_size)
-    ran = getattr(backend, "precision", None) if backend.name.startswith("openvino") else None
+    ran = getattr(backend, "precision", None)  # OpenVINO: what its CPU plugin chose (bf16 asked, f32 run)
     say(f"backend: {backend.name}, {ran or precision_run(bundle, backend.name)}")
     return backend
 
@@ -135,8 +135,6 @@ def precision_run(bundle: Bundle, backend_name: str) -> str:
     on ONNX Runtime's CPU its 8-bit CPU graph where the bundle has one."""
     if backend_name.startswith("torch"):
         return "fp32 (.pt2 programs)"
-    if backend_name.startswith("openvino"):
-        return "the FP32 graphs"
     if bundle.precision == "int8" and backend_name == "onnxruntime-cpu":
         from edgecgl.backends.onnxruntime import has_cpu_int8
 

@@ -16,17 +16,10 @@ from typing import Any
 import numpy as np
 
 from edgecgl.backends.base import RoleBackend
-from edgecgl.bundle import IO_NAMES, Bundle, _inside
+from edgecgl.bundle import IO_NAMES, Bundle, fp32_graph
 from edgecgl.errors import EdgecglError
 
 PRECISIONS = ("fp32", "bf16")
-
-
-def fp32_graph(bundle: Bundle, role: str) -> Path | None:
-    """The role's FP32 ONNX file (an FP16/INT8 bundle keeps it under ``"fp32"``); None if the role is absent."""
-    entry = bundle.manifest.get("models", {}).get(role) or {}
-    rel = entry.get("fp32") or (entry.get("file") if entry.get("precision", "fp32") == "fp32" else None)
-    return _inside(bundle.root, rel) if rel else None
 
 
 def cpu_has_bf16(cpuinfo: str | None = None) -> bool | None:
@@ -64,7 +57,9 @@ class OpenVinoBackend(RoleBackend):
         config: dict[Any, Any] = {
             hints.inference_precision: ov.Type.bf16 if precision == "bf16" else ov.Type.f32
         }
-        if streams > 1:  # measured: 2 streams x1.18 one stream's frames/s (docs/PERFORMANCE.md)
+        if (
+            streams > 1
+        ):  # edgecgl bench, trained small: 72.0 ms a frame two at once, 83.0 one (docs/PERFORMANCE.md)
             config["NUM_STREAMS"] = streams
         else:
             config[hints.performance_mode] = hints.PerformanceMode.LATENCY
